@@ -1,0 +1,215 @@
+// util.c - logging, memory, clocks and random ids for every starling program.
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *s_program = "starling";
+static int s_level = -1;
+
+static int
+s_level_from_env(void)
+{
+    const char *env = getenv("STARLING_LOG");
+    if (env == NULL) {
+        return SL_LOG_INFO;
+    }
+    if (strcmp(env, "debug") == 0) {
+        return SL_LOG_DEBUG;
+    }
+    if (strcmp(env, "warn") == 0) {
+        return SL_LOG_WARN;
+    }
+    if (strcmp(env, "error") == 0) {
+        return SL_LOG_ERROR;
+    }
+    return SL_LOG_INFO;
+}
+
+void
+sl__log_init(const char *program)
+{
+    s_program = program;
+    s_level = s_level_from_env();
+}
+
+void
+sl__log(sl__log_level level, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (s_level < 0) {
+        s_level = s_level_from_env();
+    }
+    if ((int) level < s_level) {
+        return;
+    }
+    char line[1024];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s[%d] %s: ",
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                     s_program, (int) getpid(), names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - (size_t) n - 1, fmt, ap);
+    va_end(ap);
+    // One write per line, so that lines of several processes sharing a
+    // log file do not interleave.
+    size_t len = strlen(line);
+    line[len++] = '\n';
+    ssize_t rc = write(STDERR_FILENO, line, len);
+    (void) rc;
+}
+
+void *
+sl__xmalloc(size_t size)
+{
+    void *p = malloc(size == 0 ? 1 : size);
+    if (p == NULL) {
+        sl__log_error("out of memory allocating %zu bytes", size);
+        abort();
+    }
+    return p;
+}
+
+void *
+sl__xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
+    if (p == NULL) {
+        sl__log_error("out of memory allocating %zu x %zu bytes", n, size);
+        abort();
+    }
+    return p;
+}
+
+void *
+sl__xrealloc(void *p, size_t size)
+{
+    void *q = realloc(p, size == 0 ? 1 : size);
+    if (q == NULL) {
+        sl__log_error("out of memory reallocating %zu bytes", size);
+        abort();
+    }
+    return q;
+}
+
+char *
+sl__xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = sl__xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+double
+sl__mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+double
+sl__wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+int64_t
+sl__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t
+sl__rand64(void)
+{
+    uint64_t r = 0;
+    while (r == 0) {
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t) sizeof(r)) {
+            // getrandom cannot fail for 8 bytes once the pool is ready;
+            // fall back to the clock rather than returning a constant.
+            r = (uint64_t) (sl__wall() * 1e9) ^ ((uint64_t) getpid() << 32);
+        }
+    }
+    return r;
+}
+
+void
+sl__strlcpy(char *dst, const char *src, size_t size)
+{
+    if (size == 0) {
+        return;
+    }
+    size_t n = strlen(src);
+    if (n >= size) {
+        n = size - 1;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void
+sl__fmt(char *dst, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, size, fmt, ap);
+    va_end(ap);
+}
+
+int
+sl__ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int) n;
+}
+
+const char *
+sl_strerror(sl_err err)
+{
+    switch (err) {
+    case SL_OK:
+        return "success";
+    case SL_ENOMEM:
+        return "out of memory";
+    case SL_EINVAL:
+        return "invalid argument";
+    case SL_EPROTO:
+        return "protocol error";
+    case SL_ELIMIT:
+        return "limit exceeded";
+    case SL_ECLOSED:
+        return "connection closed";
+    case SL_ETIMEDOUT:
+        return "timed out";
+    case SL_ESTORE:
+        return "object store error";
+    case SL_ENOTFOUND:
+        return "not found";
+    case SL_EKERNEL:
+        return "kernel error";
+    case SL_ECANCELED:
+        return "cancelled";
+    case SL_EIO:
+        return "I/O error";
+    case SL_ENOTREADY:
+        return "not ready";
+    }
+    return "unknown error";
+}

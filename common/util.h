@@ -1,0 +1,56 @@
+// util.h - small helpers every starling program shares: logging, memory,
+// clocks, random ids, strings.
+// SPDX-License-Identifier: MIT
+#ifndef SL_COMMON_UTIL_H
+#define SL_COMMON_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <starling/value.h>
+
+#define SL_ERRSTR_LEN 256
+
+typedef enum {
+    SL_LOG_DEBUG = 0,
+    SL_LOG_INFO,
+    SL_LOG_WARN,
+    SL_LOG_ERROR,
+} sl__log_level;
+
+// Log lines go to stderr as "time program[pid] level: message". The level
+// comes from $STARLING_LOG (debug, info, warn, error; default info).
+void sl__log_init(const char *program);
+void sl__log(sl__log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define sl__log_debug(...) sl__log(SL_LOG_DEBUG, __VA_ARGS__)
+#define sl__log_info(...) sl__log(SL_LOG_INFO, __VA_ARGS__)
+#define sl__log_warn(...) sl__log(SL_LOG_WARN, __VA_ARGS__)
+#define sl__log_error(...) sl__log(SL_LOG_ERROR, __VA_ARGS__)
+
+// Allocate or abort: for the daemons, where running out of memory is not a
+// condition they can serve through. The library returns SL_ENOMEM instead.
+void *sl__xmalloc(size_t size);
+void *sl__xcalloc(size_t n, size_t size);
+void *sl__xrealloc(void *p, size_t size);
+char *sl__xstrdup(const char *s);
+
+// Seconds on the monotonic clock, and wall-clock Unix seconds.
+double sl__mono(void);
+double sl__wall(void);
+// Milliseconds on the monotonic clock.
+int64_t sl__mono_ms(void);
+
+// A random 64-bit number from the kernel's generator, never 0.
+uint64_t sl__rand64(void);
+
+// snprintf into a fixed buffer, always terminated.
+void sl__strlcpy(char *dst, const char *src, size_t size);
+void sl__fmt(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+// Number of online CPUs, at least 1.
+int sl__ncpus(void);
+
+#endif

@@ -1,0 +1,167 @@
+// client.h - libstarling: submit maps to a starling cluster, collect results.
+// SPDX-License-Identifier: MIT
+//
+// The vocabulary is PyWren's: connect, put/get, map, call_async,
+// map_reduce, wait, per-task results, job statistics.
+//
+//     sl_client *c;
+//     sl_client_connect(&c, NULL);       // $STARLING_SCHEDULER or local
+//     sl_job job;
+//     sl_map(c, "sys.echo", args, n, NULL, &job);
+//     sl_wait(c, &job, 1, SL_ALL_COMPLETED, -1);
+//     const sl_result *r = sl_job_result(c, job, 0);
+//     sl_job_release(c, job);
+//     sl_client_destroy(&c);
+//
+// A client is single-threaded: use one client per thread. It does its
+// network work inside the calls (map, wait, ...), so a program that computes
+// for a long time between calls simply sees its results when it next waits.
+#ifndef STARLING_CLIENT_H
+#define STARLING_CLIENT_H
+
+#include <starling/value.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sl_client sl_client;
+
+// A job, named by the id the client gave it. Passed by value.
+typedef struct {
+    uint64_t id;
+} sl_job;
+
+// Per-job options. Zero means "the default" for every field, so
+// `sl_job_opts o = {0};` is a valid start.
+typedef struct {
+    int time_limit_ms; // per task; 0: none
+    int max_attempts;  // runs of a task whose worker died; 0: 3
+    int priority;      // higher runs first; 0..9, default 0
+} sl_job_opts;
+
+typedef enum {
+    SL_ALL_COMPLETED = 0, // every task of every job has ended
+    SL_ANY_COMPLETED,     // at least one task of any job has ended
+    SL_ALWAYS,            // take what has arrived and return at once
+} sl_wait_mode;
+
+typedef enum {
+    SL_TASK_PENDING = 0, // not ended yet
+    SL_TASK_OK,          // the kernel returned a result
+    SL_TASK_ERROR,       // the kernel, or the arguments, failed
+    SL_TASK_FAILED,      // starling could not run it (workers lost, ...)
+    SL_TASK_CANCELLED,   // the job was cancelled first
+} sl_task_status;
+
+// The outcome of one task. Borrowed from the client: valid until the job is
+// released.
+typedef struct {
+    sl_task_status status;
+    const char *error;     // why, when status is ERROR/FAILED/CANCELLED
+    double start_s;        // wall clock (Unix seconds) when the kernel began
+    double end_s;          // and when it ended
+    double flops;          // floating-point operations the kernel counted
+    uint64_t bytes_read;   // arguments, refs fetched, kernel reads
+    uint64_t bytes_written; // result, objects stored, kernel writes
+    uint32_t attempts;     // runs it took (1 unless a worker was lost)
+} sl_result;
+
+typedef struct {
+    size_t tasks;         // in the job
+    size_t done;          // ended, any status
+    size_t ok;            // status OK
+    size_t failed;        // status ERROR, FAILED or CANCELLED
+    size_t retried;       // tasks that needed more than one attempt
+    double wall_s;        // submit to last result (or now, if not done)
+    double tasks_per_s;   // done / wall_s
+    double task_s;        // sum of kernel run times
+    double flops;         // sum of FLOPs
+    double gflops;        // flops / wall_s / 1e9: aggregate throughput
+    uint64_t bytes_read;  // sum over tasks
+    uint64_t bytes_written; // sum over tasks
+} sl_job_stats;
+
+// Connect to the scheduler at endpoint ("tcp://host:port" or "ipc://path").
+// With NULL: $STARLING_SCHEDULER if set, else the local cluster started by
+// `starling up` (found through $STARLING_HOME, default ~/.starling). The
+// scheduler tells the client where the object store is. On error *out is
+// NULL and, where the client got far enough, the reason is logged.
+sl_err sl_client_connect(sl_client **out, const char *endpoint);
+// Say goodbye, free every job and the client. Accepts NULL; sets *c_p NULL.
+void sl_client_destroy(sl_client **c_p);
+// Detail of the last error on this client (never NULL).
+const char *sl_client_errstr(const sl_client *c);
+
+// Store v in the object store and give back a ref to it in *ref_out (the
+// caller owns it). Objects carry a TTL (one day by default) so that a dead
+// client cannot fill the store forever.
+sl_err sl_put(sl_client *c, const sl_value *v, sl_value **ref_out);
+// Fetch the value a ref names into *out (the caller owns it).
+sl_err sl_get(sl_client *c, const sl_value *ref, sl_value **out);
+
+// Run function (e.g. "blas.dgemm") once per element of args[0..n-1]; each
+// args[i] is the argument of task i (usually a map of named arguments).
+// The values are encoded at once, so the caller keeps ownership of args and
+// may free them on return. opts may be NULL.
+sl_err sl_map(sl_client *c, const char *function, sl_value *const *args,
+              size_t n, const sl_job_opts *opts, sl_job *job_out);
+// One task: sl_map with n = 1.
+sl_err sl_call_async(sl_client *c, const char *function, const sl_value *arg,
+                     const sl_job_opts *opts, sl_job *job_out);
+// Map, then reduce: once every map task has ended, one task of
+// reduce_function runs with the argument {"values": [result 0, ...]}
+// (results in task order; large ones travel as refs). *job_out is the
+// reduce job; wait on it as on any job. If a map task fails, the reduce
+// job fails with that task's error.
+sl_err sl_map_reduce(sl_client *c, const char *map_function,
+                     sl_value *const *args, size_t n,
+                     const char *reduce_function, const sl_job_opts *opts,
+                     sl_job *job_out);
+
+// Wait for jobs. Returns SL_OK when the condition holds, SL_ETIMEDOUT when
+// timeout_ms (-1: forever) passed first, or SL_ECLOSED when the scheduler
+// is unreachable. SL_ALWAYS collects what has arrived and returns SL_OK.
+sl_err sl_wait(sl_client *c, const sl_job *jobs, size_t n_jobs,
+               sl_wait_mode mode, int timeout_ms);
+
+// Ask the scheduler to cancel what has not run yet. Tasks not yet started
+// end CANCELLED; tasks already running finish normally.
+sl_err sl_job_cancel(sl_client *c, sl_job job);
+
+// Number of tasks in the job, and how many have ended.
+size_t sl_job_size(const sl_client *c, sl_job job);
+size_t sl_job_done(const sl_client *c, sl_job job);
+// The outcome of task i, or NULL for an unknown job or index.
+const sl_result *sl_job_result(const sl_client *c, sl_job job, size_t i);
+// The value of task i's result. A large result lives in the store and is
+// fetched on the first call. *out is borrowed: valid until the job is
+// released. SL_ENOTREADY while the task is pending; SL_EKERNEL when it
+// failed (see sl_job_result()->error).
+sl_err sl_job_value(sl_client *c, sl_job job, size_t i, const sl_value **out);
+// The job's statistics so far.
+sl_err sl_job_stats_get(const sl_client *c, sl_job job, sl_job_stats *out);
+// Forget the job: its results and its objects in the store. Waiting on it
+// afterwards is an error.
+void sl_job_release(sl_client *c, sl_job job);
+
+// A snapshot of the cluster, as the scheduler sees it.
+typedef struct {
+    uint32_t workers;     // connected worker processes
+    uint32_t slots;       // executor slots over all workers
+    uint32_t busy;        // slots running a task
+    uint64_t queued;      // tasks waiting for a slot
+    uint64_t running;     // tasks dispatched and not ended
+    uint64_t done;        // tasks ended since the scheduler started
+    uint32_t jobs;        // jobs with tasks not ended
+    double tasks_per_s;   // completions per second, last few seconds
+    double gflops;        // FLOPs per second reported, last few seconds
+    double uptime_s;      // since the scheduler started
+} sl_cluster_status;
+
+sl_err sl_cluster_status_get(sl_client *c, sl_cluster_status *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,510 @@
+// msg.c - encoders and decoders of every wire message.
+// SPDX-License-Identifier: MIT
+//
+// Design notes. Encoders pack into an sl__mpw and cannot fail (msgpack-c's
+// sbuffer grows as needed). Decoders read with the bounds-checked sl__mpr,
+// check each field's type, and fill an errbuf naming the field that was
+// wrong; they never allocate.
+#include "msg.h"
+
+#include <string.h>
+
+const char *
+sl__msg_type_name(uint32_t type)
+{
+    switch (type) {
+    case SL_MSG_HELLO:
+        return "HELLO";
+    case SL_MSG_SUBMIT:
+        return "SUBMIT";
+    case SL_MSG_CANCEL:
+        return "CANCEL";
+    case SL_MSG_STATUS:
+        return "STATUS";
+    case SL_MSG_BYE:
+        return "BYE";
+    case SL_MSG_HEARTBEAT:
+        return "HEARTBEAT";
+    case SL_MSG_WELCOME:
+        return "WELCOME";
+    case SL_MSG_ACCEPTED:
+        return "ACCEPTED";
+    case SL_MSG_DONE:
+        return "DONE";
+    case SL_MSG_STATUS_REPLY:
+        return "STATUS_REPLY";
+    case SL_MSG_ERROR:
+        return "ERROR";
+    case SL_MSG_READY:
+        return "READY";
+    case SL_MSG_RESULT:
+        return "RESULT";
+    case SL_MSG_TASKS:
+        return "TASKS";
+    case SL_MSG_SHUTDOWN:
+        return "SHUTDOWN";
+    }
+    return "unknown";
+}
+
+static sl_err
+s_bad(char *errbuf, const char *what)
+{
+    sl__fmt(errbuf, SL_ERRSTR_LEN, "malformed message: %s", what);
+    return SL_EPROTO;
+}
+
+static int
+s_strv(sl__mpr *r, sl__strv *s)
+{
+    return sl__mpr_str(r, &s->p, &s->len);
+}
+
+// A string or nil (for an absent one).
+static int
+s_opt_strv(sl__mpr *r, sl__strv *s)
+{
+    if (sl__mpr_nil(r) == 0) {
+        s->p = "";
+        s->len = 0;
+        return 0;
+    }
+    return s_strv(r, s);
+}
+
+sl_err
+sl__msg_open(sl__mpr *r, uint32_t *type, uint32_t *nfields, char *errbuf)
+{
+    uint32_t n, version;
+    *type = 0;
+    if (sl__mpr_array(r, &n) != 0 || n < 2) {
+        return s_bad(errbuf, "not an array of at least 2");
+    }
+    if (sl__mpr_u32(r, &version) != 0) {
+        return s_bad(errbuf, "version is not an integer");
+    }
+    if (sl__mpr_u32(r, type) != 0) {
+        return s_bad(errbuf, "type is not an integer");
+    }
+    if (version != SL_PROTOCOL_VERSION) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "unsupported protocol version %u (want %u)", version,
+                SL_PROTOCOL_VERSION);
+        return SL_EPROTO;
+    }
+    *nfields = n - 2;
+    return SL_OK;
+}
+
+void
+sl__msg_begin(sl__mpw *w, sl__msg_type type, uint32_t nfields)
+{
+    msgpack_pack_array(&w->pk, 2 + nfields);
+    msgpack_pack_uint32(&w->pk, SL_PROTOCOL_VERSION);
+    msgpack_pack_uint32(&w->pk, type);
+}
+
+void
+sl__msg_hello(sl__mpw *w, const char *name, uint32_t pid)
+{
+    sl__msg_begin(w, SL_MSG_HELLO, 2);
+    sl__mpw_str(w, name);
+    msgpack_pack_uint32(&w->pk, pid);
+}
+
+void
+sl__msg_welcome(sl__mpw *w, const sl__welcome *m)
+{
+    sl__msg_begin(w, SL_MSG_WELCOME, 5);
+    msgpack_pack_uint64(&w->pk, m->session);
+    msgpack_pack_uint32(&w->pk, m->heartbeat_ms);
+    msgpack_pack_array(&w->pk, m->n_stores);
+    for (uint32_t i = 0; i < m->n_stores; i++) {
+        sl__mpw_strn(w, m->stores[i].p, m->stores[i].len);
+    }
+    sl__mpw_strn(w, m->password.p, m->password.len);
+    msgpack_pack_uint32(&w->pk, m->inline_max);
+}
+
+sl_err
+sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf)
+{
+    if (sl__mpr_u64(r, &m->session) != 0 ||
+        sl__mpr_u32(r, &m->heartbeat_ms) != 0) {
+        return s_bad(errbuf, "WELCOME session or heartbeat");
+    }
+    if (sl__mpr_array(r, &m->n_stores) != 0 || m->n_stores == 0 ||
+        m->n_stores > 16) {
+        return s_bad(errbuf, "WELCOME stores (1 to 16 expected)");
+    }
+    for (uint32_t i = 0; i < m->n_stores; i++) {
+        if (s_strv(r, &m->stores[i]) != 0) {
+            return s_bad(errbuf, "WELCOME store address");
+        }
+    }
+    if (s_strv(r, &m->password) != 0 ||
+        sl__mpr_u32(r, &m->inline_max) != 0) {
+        return s_bad(errbuf, "WELCOME password or inline_max");
+    }
+    return SL_OK;
+}
+
+void
+sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
+                     uint64_t total, uint64_t first, const sl__job_opts *opts,
+                     uint32_t n_args)
+{
+    sl__msg_begin(w, SL_MSG_SUBMIT, 6);
+    msgpack_pack_uint64(&w->pk, job);
+    sl__mpw_str(w, function);
+    msgpack_pack_uint64(&w->pk, total);
+    msgpack_pack_uint64(&w->pk, first);
+    msgpack_pack_array(&w->pk, 3);
+    msgpack_pack_uint32(&w->pk, opts->time_limit_ms);
+    msgpack_pack_uint32(&w->pk, opts->max_attempts);
+    msgpack_pack_uint32(&w->pk, opts->priority);
+    msgpack_pack_array(&w->pk, n_args);
+}
+
+sl_err
+sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
+                  char *errbuf)
+{
+    uint32_t n;
+    if (sl__mpr_u64(r, &m->job) != 0 || m->job == 0) {
+        return s_bad(errbuf, "SUBMIT job id");
+    }
+    if (s_strv(r, &m->function) != 0 || m->function.len == 0 ||
+        m->function.len > 255) {
+        return s_bad(errbuf, "SUBMIT function name (1 to 255 bytes)");
+    }
+    if (sl__mpr_u64(r, &m->total) != 0 || sl__mpr_u64(r, &m->first) != 0) {
+        return s_bad(errbuf, "SUBMIT total or first");
+    }
+    if (sl__mpr_array(r, &n) != 0 || n != 3 ||
+        sl__mpr_u32(r, &m->opts.time_limit_ms) != 0 ||
+        sl__mpr_u32(r, &m->opts.max_attempts) != 0 ||
+        sl__mpr_u32(r, &m->opts.priority) != 0) {
+        return s_bad(errbuf, "SUBMIT options");
+    }
+    if (sl__mpr_array(r, &m->n_args) != 0) {
+        return s_bad(errbuf, "SUBMIT args");
+    }
+    if (m->n_args > lim->max_tasks) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "SUBMIT of %u tasks, more than the limit of %u", m->n_args,
+                lim->max_tasks);
+        return SL_ELIMIT;
+    }
+    if (m->total == 0 || m->total > lim->max_job_tasks) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "job of %llu tasks: must be 1 to %llu",
+                (unsigned long long) m->total,
+                (unsigned long long) lim->max_job_tasks);
+        return SL_ELIMIT;
+    }
+    if (m->first > m->total || m->n_args > m->total - m->first) {
+        return s_bad(errbuf, "SUBMIT chunk beyond the job's total");
+    }
+    m->args = *r;
+    return SL_OK;
+}
+
+void
+sl__msg_accepted(sl__mpw *w, uint64_t job, uint64_t first, uint32_t count)
+{
+    sl__msg_begin(w, SL_MSG_ACCEPTED, 3);
+    msgpack_pack_uint64(&w->pk, job);
+    msgpack_pack_uint64(&w->pk, first);
+    msgpack_pack_uint32(&w->pk, count);
+}
+
+void
+sl__msg_error(sl__mpw *w, sl_err code, const char *text, uint64_t job)
+{
+    sl__msg_begin(w, SL_MSG_ERROR, 3);
+    msgpack_pack_uint32(&w->pk, (uint32_t) code);
+    sl__mpw_str(w, text);
+    msgpack_pack_uint64(&w->pk, job);
+}
+
+sl_err
+sl__error_decode(sl__mpr *r, sl__error_msg *m, char *errbuf)
+{
+    if (sl__mpr_u32(r, &m->code) != 0 || s_strv(r, &m->text) != 0 ||
+        sl__mpr_u64(r, &m->job) != 0) {
+        return s_bad(errbuf, "ERROR fields");
+    }
+    return SL_OK;
+}
+
+void
+sl__msg_job(sl__mpw *w, sl__msg_type type, uint64_t job)
+{
+    sl__msg_begin(w, type, 1);
+    msgpack_pack_uint64(&w->pk, job);
+}
+
+void
+sl__msg_empty(sl__mpw *w, sl__msg_type type)
+{
+    sl__msg_begin(w, type, 0);
+}
+
+sl_err
+sl__u64_decode(sl__mpr *r, uint64_t *v, char *errbuf)
+{
+    if (sl__mpr_u64(r, v) != 0) {
+        return s_bad(errbuf, "expected an unsigned integer");
+    }
+    return SL_OK;
+}
+
+void
+sl__msg_ready(sl__mpw *w, const sl__ready *m)
+{
+    sl__msg_begin(w, SL_MSG_READY, 4);
+    msgpack_pack_uint32(&w->pk, m->slots);
+    msgpack_pack_uint32(&w->pk, m->prefetch);
+    sl__mpw_strn(w, m->node.p, m->node.len);
+    msgpack_pack_uint32(&w->pk, m->pid);
+}
+
+sl_err
+sl__ready_decode(sl__mpr *r, sl__ready *m, char *errbuf)
+{
+    if (sl__mpr_u32(r, &m->slots) != 0 || m->slots == 0 ||
+        m->slots > 4096 || sl__mpr_u32(r, &m->prefetch) != 0 ||
+        m->prefetch > 4096) {
+        return s_bad(errbuf, "READY slots (1 to 4096) or prefetch");
+    }
+    if (s_strv(r, &m->node) != 0 || sl__mpr_u32(r, &m->pid) != 0) {
+        return s_bad(errbuf, "READY node or pid");
+    }
+    return SL_OK;
+}
+
+void
+sl__msg_tasks_begin(sl__mpw *w, uint32_t n_groups)
+{
+    sl__msg_begin(w, SL_MSG_TASKS, 1);
+    msgpack_pack_array(&w->pk, n_groups);
+}
+
+void
+sl__msg_task_group(sl__mpw *w, uint64_t job, const char *function,
+                   size_t function_len, uint32_t time_limit_ms,
+                   uint32_t n_tasks)
+{
+    msgpack_pack_array(&w->pk, 4);
+    msgpack_pack_uint64(&w->pk, job);
+    sl__mpw_strn(w, function, function_len);
+    msgpack_pack_uint32(&w->pk, time_limit_ms);
+    msgpack_pack_array(&w->pk, n_tasks);
+}
+
+void
+sl__msg_task_item(sl__mpw *w, const sl__task_item *t)
+{
+    msgpack_pack_array(&w->pk, 3);
+    msgpack_pack_uint32(&w->pk, t->index);
+    msgpack_pack_uint32(&w->pk, t->attempt);
+    sl__mpw_raw(w, t->arg, t->arg_len);
+}
+
+sl_err
+sl__tasks_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n_groups,
+                 char *errbuf)
+{
+    if (sl__mpr_array(r, n_groups) != 0 || *n_groups > lim->max_tasks) {
+        return s_bad(errbuf, "TASKS groups");
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__task_group_decode(sl__mpr *r, const sl__limits *lim, sl__task_group *g,
+                      char *errbuf)
+{
+    uint32_t n;
+    if (sl__mpr_array(r, &n) != 0 || n != 4 ||
+        sl__mpr_u64(r, &g->job) != 0 || s_strv(r, &g->function) != 0 ||
+        sl__mpr_u32(r, &g->time_limit_ms) != 0 ||
+        sl__mpr_array(r, &g->n_tasks) != 0 || g->n_tasks > lim->max_tasks) {
+        return s_bad(errbuf, "TASKS group header");
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
+                     char *errbuf)
+{
+    uint32_t n;
+    if (sl__mpr_array(r, &n) != 0 || n != 3 ||
+        sl__mpr_u32(r, &t->index) != 0 || sl__mpr_u32(r, &t->attempt) != 0 ||
+        sl__mpr_skip(r, lim->max_depth, &t->arg, &t->arg_len) != 0) {
+        return s_bad(errbuf, "TASKS item");
+    }
+    return SL_OK;
+}
+
+void
+sl__msg_result_begin(sl__mpw *w, uint32_t n)
+{
+    sl__msg_begin(w, SL_MSG_RESULT, 1);
+    msgpack_pack_array(&w->pk, n);
+}
+
+void
+sl__msg_outcome(sl__mpw *w, const sl__outcome *o, bool with_job)
+{
+    msgpack_pack_array(&w->pk, with_job ? 11 : 10);
+    if (with_job) {
+        msgpack_pack_uint64(&w->pk, o->job);
+    }
+    msgpack_pack_uint32(&w->pk, o->index);
+    msgpack_pack_uint32(&w->pk, o->attempt);
+    msgpack_pack_uint32(&w->pk, o->status);
+    if (o->value != NULL && o->value_len > 0) {
+        sl__mpw_raw(w, o->value, o->value_len);
+    } else {
+        msgpack_pack_nil(&w->pk);
+    }
+    if (o->error.len > 0) {
+        sl__mpw_strn(w, o->error.p, o->error.len);
+    } else {
+        msgpack_pack_nil(&w->pk);
+    }
+    msgpack_pack_double(&w->pk, o->stats.start_s);
+    msgpack_pack_double(&w->pk, o->stats.end_s);
+    msgpack_pack_double(&w->pk, o->stats.flops);
+    msgpack_pack_uint64(&w->pk, o->stats.bytes_read);
+    msgpack_pack_uint64(&w->pk, o->stats.bytes_written);
+}
+
+sl_err
+sl__result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n,
+                  char *errbuf)
+{
+    if (sl__mpr_array(r, n) != 0 || *n > lim->max_tasks) {
+        return s_bad(errbuf, "RESULT list");
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
+                   sl__outcome *o, char *errbuf)
+{
+    uint32_t n;
+    o->job = 0;
+    if (sl__mpr_array(r, &n) != 0 || n != (with_job ? 11u : 10u)) {
+        return s_bad(errbuf, "outcome is not an array of the right size");
+    }
+    if (with_job && sl__mpr_u64(r, &o->job) != 0) {
+        return s_bad(errbuf, "outcome job");
+    }
+    if (sl__mpr_u32(r, &o->index) != 0 || sl__mpr_u32(r, &o->attempt) != 0 ||
+        sl__mpr_u32(r, &o->status) != 0 || o->status < SL_WIRE_OK ||
+        o->status > SL_WIRE_CANCELLED) {
+        return s_bad(errbuf, "outcome index, attempt or status");
+    }
+    if (sl__mpr_skip(r, lim->max_depth, &o->value, &o->value_len) != 0) {
+        return s_bad(errbuf, "outcome value");
+    }
+    if (s_opt_strv(r, &o->error) != 0) {
+        return s_bad(errbuf, "outcome error text");
+    }
+    if (sl__mpr_f64(r, &o->stats.start_s) != 0 ||
+        sl__mpr_f64(r, &o->stats.end_s) != 0 ||
+        sl__mpr_f64(r, &o->stats.flops) != 0 ||
+        sl__mpr_u64(r, &o->stats.bytes_read) != 0 ||
+        sl__mpr_u64(r, &o->stats.bytes_written) != 0) {
+        return s_bad(errbuf, "outcome statistics");
+    }
+    return SL_OK;
+}
+
+void
+sl__msg_done_begin(sl__mpw *w, uint64_t job, uint32_t n)
+{
+    sl__msg_begin(w, SL_MSG_DONE, 2);
+    msgpack_pack_uint64(&w->pk, job);
+    msgpack_pack_array(&w->pk, n);
+}
+
+sl_err
+sl__done_decode(sl__mpr *r, const sl__limits *lim, uint64_t *job,
+                uint32_t *n, char *errbuf)
+{
+    if (sl__mpr_u64(r, job) != 0 || sl__mpr_array(r, n) != 0 ||
+        *n > lim->max_tasks) {
+        return s_bad(errbuf, "DONE job or list");
+    }
+    return SL_OK;
+}
+
+static void
+s_kv_u64(sl__mpw *w, const char *k, uint64_t v)
+{
+    sl__mpw_str(w, k);
+    msgpack_pack_uint64(&w->pk, v);
+}
+
+static void
+s_kv_f64(sl__mpw *w, const char *k, double v)
+{
+    sl__mpw_str(w, k);
+    msgpack_pack_double(&w->pk, v);
+}
+
+void
+sl__msg_status_reply(sl__mpw *w, const sl__status *s)
+{
+    sl__msg_begin(w, SL_MSG_STATUS_REPLY, 1);
+    msgpack_pack_map(&w->pk, 10);
+    s_kv_u64(w, "workers", s->workers);
+    s_kv_u64(w, "slots", s->slots);
+    s_kv_u64(w, "busy", s->busy);
+    s_kv_u64(w, "jobs", s->jobs);
+    s_kv_u64(w, "queued", s->queued);
+    s_kv_u64(w, "running", s->running);
+    s_kv_u64(w, "done", s->done);
+    s_kv_f64(w, "tasks_per_s", s->tasks_per_s);
+    s_kv_f64(w, "gflops", s->gflops);
+    s_kv_f64(w, "uptime_s", s->uptime_s);
+}
+
+sl_err
+sl__status_decode(sl__mpr *r, sl__status *s, char *errbuf)
+{
+    uint32_t n;
+    memset(s, 0, sizeof(*s));
+    if (sl__mpr_map(r, &n) != 0) {
+        return s_bad(errbuf, "STATUS_REPLY is not a map");
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        sl__strv k;
+        double d;
+        if (s_strv(r, &k) != 0 || sl__mpr_f64(r, &d) != 0) {
+            return s_bad(errbuf, "STATUS_REPLY entry");
+        }
+#define S_FIELD(name)                                                          \
+    if (k.len == strlen(#name) && memcmp(k.p, #name, k.len) == 0) {            \
+        s->name = (__typeof__(s->name)) d;                                     \
+    }
+        S_FIELD(workers)
+        S_FIELD(slots)
+        S_FIELD(busy)
+        S_FIELD(jobs)
+        S_FIELD(queued)
+        S_FIELD(running)
+        S_FIELD(done)
+        S_FIELD(tasks_per_s)
+        S_FIELD(gflops)
+        S_FIELD(uptime_s)
+#undef S_FIELD
+    }
+    return SL_OK;
+}

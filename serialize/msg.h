@@ -1,0 +1,199 @@
+// msg.h - every wire message of starling: types, encoders, decoders.
+// SPDX-License-Identifier: MIT
+//
+// A message is one ZeroMQ frame holding one msgpack array:
+// [version, type, fields...]. serialize/PROTOCOL.md is the reference.
+// Decoders return views into the frame (strings, raw values): they stay
+// valid while the frame does. The codec knows nothing about sockets.
+#ifndef SL_SERIALIZE_MSG_H
+#define SL_SERIALIZE_MSG_H
+
+#include "codec.h"
+
+#define SL_PROTOCOL_VERSION 1
+
+typedef enum {
+    // client -> scheduler
+    SL_MSG_HELLO = 1,
+    SL_MSG_SUBMIT = 2,
+    SL_MSG_CANCEL = 3, // also scheduler -> worker
+    SL_MSG_STATUS = 4,
+    SL_MSG_BYE = 5,       // also worker -> scheduler
+    SL_MSG_HEARTBEAT = 6, // every direction
+    // scheduler -> client
+    SL_MSG_WELCOME = 16, // also scheduler -> worker
+    SL_MSG_ACCEPTED = 17,
+    SL_MSG_DONE = 18,
+    SL_MSG_STATUS_REPLY = 19,
+    SL_MSG_ERROR = 20, // to either peer
+    // worker -> scheduler
+    SL_MSG_READY = 32,
+    SL_MSG_RESULT = 33,
+    // scheduler -> worker
+    SL_MSG_TASKS = 48,
+    SL_MSG_SHUTDOWN = 49,
+} sl__msg_type;
+
+const char *sl__msg_type_name(uint32_t type);
+
+// Task outcomes, as they travel in RESULT and DONE (sl_task_status values).
+#define SL_WIRE_OK 1
+#define SL_WIRE_ERROR 2
+#define SL_WIRE_FAILED 3
+#define SL_WIRE_CANCELLED 4
+
+// Options of a job, as submitted.
+typedef struct {
+    uint32_t time_limit_ms; // 0: none
+    uint32_t max_attempts;  // >= 1
+    uint32_t priority;      // 0..9
+} sl__job_opts;
+
+// A string view into a frame. Not NUL-terminated.
+typedef struct {
+    const char *p;
+    uint32_t len;
+} sl__strv;
+
+// The statistics every task reports.
+typedef struct {
+    double start_s;         // wall clock when the kernel started
+    double end_s;           // and ended
+    double flops;           // counted by the kernel
+    uint64_t bytes_read;    // args, refs, kernel reads
+    uint64_t bytes_written; // result, stores, kernel writes
+} sl__task_stats;
+
+// Read [version, type, ...] and leave r at the first field. SL_EPROTO for
+// anything but an array of at least 2 with our version; *type is set when
+// the version was read, so the caller can answer in kind.
+sl_err sl__msg_open(sl__mpr *r, uint32_t *type, uint32_t *nfields,
+                    char *errbuf);
+// Start a message of type with nfields fields after version and type.
+void sl__msg_begin(sl__mpw *w, sl__msg_type type, uint32_t nfields);
+
+// HELLO [name, pid] (client and worker say who they are).
+void sl__msg_hello(sl__mpw *w, const char *name, uint32_t pid);
+
+// WELCOME [session, heartbeat_ms, stores, password, inline_max]
+typedef struct {
+    uint64_t session;      // id the scheduler gave this peer
+    uint32_t heartbeat_ms; // interval the peer should heartbeat at
+    uint32_t inline_max;   // values up to this many bytes ride inline
+    sl__strv password;     // store password (may be empty)
+    uint32_t n_stores;     // shards
+    sl__strv stores[16];   // "host:port" of each shard
+} sl__welcome;
+void sl__msg_welcome(sl__mpw *w, const sl__welcome *m);
+sl_err sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf);
+
+// SUBMIT [job, function, total, first, [time_limit, attempts, priority],
+//         [arg...]]: one chunk of a job's tasks, first..first+n-1.
+typedef struct {
+    uint64_t job;       // client-chosen id, unique
+    sl__strv function;  // "module.kernel"
+    uint64_t total;     // tasks in the whole job
+    uint64_t first;     // index of the first task in this chunk
+    sl__job_opts opts;  // job options (from the first chunk)
+    uint32_t n_args;    // tasks in this chunk
+    sl__mpr args;       // at the first arg; sl__mpr_skip each
+} sl__submit;
+void sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
+                          uint64_t total, uint64_t first,
+                          const sl__job_opts *opts, uint32_t n_args);
+sl_err sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
+                         char *errbuf);
+
+// ACCEPTED [job, first, count]
+void sl__msg_accepted(sl__mpw *w, uint64_t job, uint64_t first,
+                      uint32_t count);
+// ERROR [code, text, job]
+void sl__msg_error(sl__mpw *w, sl_err code, const char *text, uint64_t job);
+typedef struct {
+    uint32_t code;
+    sl__strv text;
+    uint64_t job;
+} sl__error_msg;
+sl_err sl__error_decode(sl__mpr *r, sl__error_msg *m, char *errbuf);
+
+// A message whose only field is a job id: CANCEL [job]; or
+// one with no fields: STATUS, BYE, HEARTBEAT, SHUTDOWN.
+void sl__msg_job(sl__mpw *w, sl__msg_type type, uint64_t job);
+void sl__msg_empty(sl__mpw *w, sl__msg_type type);
+sl_err sl__u64_decode(sl__mpr *r, uint64_t *v, char *errbuf);
+
+// READY [slots, prefetch, node, pid]
+typedef struct {
+    uint32_t slots;    // executor slots
+    uint32_t prefetch; // extra tasks it may hold beyond its slots
+    sl__strv node;     // host name
+    uint32_t pid;      // process id
+} sl__ready;
+void sl__msg_ready(sl__mpw *w, const sl__ready *m);
+sl_err sl__ready_decode(sl__mpr *r, sl__ready *m, char *errbuf);
+
+// TASKS [[job, function, time_limit_ms, [[index, attempt, arg], ...]], ...]
+// Tasks are grouped by job so the function name travels once a group.
+typedef struct {
+    uint64_t job;
+    sl__strv function;
+    uint32_t time_limit_ms;
+    uint32_t n_tasks; // tasks in this group
+} sl__task_group;
+typedef struct {
+    uint32_t index;
+    uint32_t attempt;
+    const uint8_t *arg; // raw msgpack of the argument value
+    size_t arg_len;
+} sl__task_item;
+// The caller packs: sl__msg_tasks_begin(n_groups), then per group
+// sl__msg_task_group, then per task sl__msg_task_item.
+void sl__msg_tasks_begin(sl__mpw *w, uint32_t n_groups);
+void sl__msg_task_group(sl__mpw *w, uint64_t job, const char *function,
+                        size_t function_len, uint32_t time_limit_ms,
+                        uint32_t n_tasks);
+void sl__msg_task_item(sl__mpw *w, const sl__task_item *t);
+// Decoding: sl__tasks_decode gives the number of groups; then for each,
+// sl__task_group_decode and n_tasks times sl__task_item_decode.
+sl_err sl__tasks_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n_groups,
+                        char *errbuf);
+sl_err sl__task_group_decode(sl__mpr *r, const sl__limits *lim,
+                             sl__task_group *g, char *errbuf);
+sl_err sl__task_item_decode(sl__mpr *r, const sl__limits *lim,
+                            sl__task_item *t, char *errbuf);
+
+// RESULT [[job, index, attempt, status, value, error, stats...], ...] and
+// DONE [job, [[index, attempt, status, value, error, stats...], ...]].
+// value is the raw msgpack of the result (inline, or a ref); error is a
+// string or nil.
+typedef struct {
+    uint64_t job;
+    uint32_t index;
+    uint32_t attempt;
+    uint32_t status; // SL_WIRE_*
+    const uint8_t *value; // raw msgpack item
+    size_t value_len;
+    sl__strv error;       // empty when none
+    sl__task_stats stats;
+} sl__outcome;
+void sl__msg_result_begin(sl__mpw *w, uint32_t n);
+void sl__msg_outcome(sl__mpw *w, const sl__outcome *o, bool with_job);
+sl_err sl__result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n,
+                         char *errbuf);
+sl_err sl__outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
+                          sl__outcome *o, char *errbuf);
+void sl__msg_done_begin(sl__mpw *w, uint64_t job, uint32_t n);
+sl_err sl__done_decode(sl__mpr *r, const sl__limits *lim, uint64_t *job,
+                       uint32_t *n, char *errbuf);
+
+// STATUS_REPLY [{name: number, ...}]: the cluster snapshot as a map, so
+// fields can be added without a version bump.
+typedef struct {
+    uint32_t workers, slots, busy, jobs;
+    uint64_t queued, running, done;
+    double tasks_per_s, gflops, uptime_s;
+} sl__status;
+void sl__msg_status_reply(sl__mpw *w, const sl__status *s);
+sl_err sl__status_decode(sl__mpr *r, sl__status *s, char *errbuf);
+
+#endif

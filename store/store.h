@@ -1,0 +1,75 @@
+// store.h - the object store: starling's values in Redis, by key.
+// SPDX-License-Identifier: MIT
+//
+// Client and worker hold one store each (one per thread: a store is not
+// thread-safe). A store talks to 1..16 Redis shards; a key's shard is a
+// hash of the key, and a ref names its shard, so more shards add bandwidth.
+//
+// Keys: every object lives under "sl:" and a namespace, so the objects of a
+// job (or a client session) can be found and freed together:
+//   sl:j<job hex>:r<index>   the result of task <index> of a job
+//   sl:s<session hex>:<seq>  an object a client put
+// Every object gets a TTL, so a dead client cannot fill memory forever.
+// An object larger than the chunk size (64 MiB) is split into chunks
+// "<key>#<i>", moved with pipelining, and the key itself holds a small
+// manifest that no encoded value can be mistaken for (it starts with
+// 0xc1, a byte msgpack never uses).
+#ifndef SL_STORE_STORE_H
+#define SL_STORE_STORE_H
+
+#include "../serialize/codec.h"
+
+#define SL_STORE_MAX_SHARDS 16
+#define SL_STORE_CHUNK_DEFAULT (64u << 20)
+#define SL_STORE_TTL_DEFAULT (24 * 3600)
+
+typedef struct sl__store sl__store;
+
+typedef struct {
+    const char *addrs[SL_STORE_MAX_SHARDS]; // "host:port" of each shard
+    int n_addrs;                            // 1..16
+    const char *password;   // AUTH with this; NULL or "" for none
+    int ttl_s;              // TTL of every object; 0: the default
+    size_t chunk_bytes;     // split objects above this; 0: the default
+    int timeout_ms;         // connect and command timeout; 0: 10 s
+} sl__store_opts;
+
+// Connect to every shard (and AUTH). On error *out is NULL and errbuf says
+// which shard failed and why (a wrong password is named as such).
+sl_err sl__store_connect(sl__store **out, const sl__store_opts *opts,
+                         char errbuf[SL_ERRSTR_LEN]);
+void sl__store_destroy(sl__store **store_p);
+// Detail of the last error (never NULL).
+const char *sl__store_errstr(const sl__store *store);
+int sl__store_shards(const sl__store *store);
+// The shard a key maps to.
+int sl__store_shard_of(const sl__store *store, const char *key);
+
+// Store len bytes under key (chunked when large), with the TTL. With nx,
+// only if the key does not exist yet: *stored_out (may be NULL) tells
+// whether this call stored it (the first writer wins).
+sl_err sl__store_put(sl__store *store, const char *key, const void *buf,
+                     size_t len, bool nx, bool *stored_out);
+// Fetch the object under key from shard into a new buffer (64-byte
+// aligned, free() it) of *len_out bytes. SL_ENOTFOUND when absent
+// (expired, never stored, or released).
+sl_err sl__store_get(sl__store *store, const char *key, int shard,
+                     void **buf_out, size_t *len_out);
+// Encode v, store it under key, and give back a ref to it.
+sl_err sl__store_put_value(sl__store *store, const char *key,
+                           const sl_value *v, bool nx, sl_value **ref_out);
+// Fetch and decode the object a ref names. ndarray payloads point into the
+// fetched buffer instead of being copied.
+sl_err sl__store_get_value(sl__store *store, const sl_value *ref,
+                           const sl__limits *lim, sl_value **out);
+// Delete every object whose key starts with prefix, on every shard.
+sl_err sl__store_delete_prefix(sl__store *store, const char *prefix);
+
+// Key helpers: write the key into buf (SL_STORE_KEY_LEN bytes).
+#define SL_STORE_KEY_LEN 64
+void sl__store_result_key(char *buf, uint64_t job, uint32_t index);
+void sl__store_object_key(char *buf, uint64_t session, uint64_t seq);
+void sl__store_job_prefix(char *buf, uint64_t job);
+void sl__store_session_prefix(char *buf, uint64_t session);
+
+#endif
