@@ -1,0 +1,67 @@
+// cluster.h - the local cluster: `starling up` and `starling down`.
+// SPDX-License-Identifier: MIT
+//
+// A local cluster lives under a home directory ($STARLING_HOME, default
+// ~/.starling, mode 0700): a private redis-server with a generated password
+// on loopback, one starling-scheduler, and worker processes. `up` writes
+// home/cluster.env, one "key=value" a line, saying where everything
+// listens and which PIDs it started:
+//
+//   scheduler=tcp://127.0.0.1:PORT     clients connect here
+//   workers=tcp://127.0.0.1:PORT       workers connect here
+//   redis=127.0.0.1:PORT
+//   redis_pid=PID
+//   scheduler_pid=PID
+//   worker_pids=PID,PID,...
+//   slots=N                            slots per worker process
+//
+// A client given no endpoint reads "scheduler" from it.
+#ifndef SL_CLIENT_CLUSTER_H
+#define SL_CLIENT_CLUSTER_H
+
+#include <sys/types.h>
+
+#include "../common/util.h"
+
+#define SL_CLUSTER_MAX_WORKERS 1024
+
+typedef struct {
+    const char *home;     // NULL: $STARLING_HOME, else ~/.starling
+    int workers;          // worker processes; 0: 1
+    int slots;            // slots per worker; 0: cores / workers, >= 1
+    const char *bin_dir;  // where starling-scheduler/-worker are; NULL:
+                          // beside /proc/self/exe, else PATH
+    bool aof;             // Redis appendonly (everysec)
+    int timeout_ms;       // wait for everything to come up; 0: 30 s
+} sl__cluster_opts;
+
+// What cluster.env says.
+typedef struct {
+    char home[512];
+    char scheduler[256];        // client endpoint
+    char workers_endpoint[256]; // worker endpoint
+    char redis[64];             // host:port
+    pid_t redis_pid;
+    pid_t scheduler_pid;
+    pid_t worker_pids[SL_CLUSTER_MAX_WORKERS];
+    int n_workers;
+    int slots;
+} sl__cluster_info;
+
+// The home directory that opts (or the environment) selects, into buf.
+void sl__cluster_home(const char *home, char *buf, size_t len);
+
+// Start the local cluster, or find it already running (then *started_out
+// is false and info describes the running one). Holds a lock on
+// home/lock while it works, so two `up`s at once start one cluster.
+// Returns once the scheduler reports every worker's slots connected.
+sl_err sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
+                      bool *started_out, char errbuf[SL_ERRSTR_LEN]);
+// Stop exactly what `up` started (by PID, each checked to still be the
+// program it was), and remove cluster.env. SL_ENOTFOUND when no cluster
+// is recorded under home.
+sl_err sl__cluster_down(const char *home, char errbuf[SL_ERRSTR_LEN]);
+// Read home/cluster.env. SL_ENOTFOUND when there is none.
+sl_err sl__cluster_read(const char *home, sl__cluster_info *info);
+
+#endif
