@@ -42,7 +42,7 @@ typedef struct {
 
 typedef enum {
     SL_ALL_COMPLETED = 0, // every task of every job has ended
-    SL_ANY_COMPLETED,     // at least one task of any job has ended
+    SL_ANY_COMPLETED,     // a task ended during this call (or all had)
     SL_ALWAYS,            // take what has arrived and return at once
 } sl_wait_mode;
 

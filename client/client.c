@@ -1,0 +1,1050 @@
+// client.c - libstarling: connect, put/get, map, wait, results.
+// SPDX-License-Identifier: MIT
+//
+// Design notes.
+// - One DEALER socket to the scheduler, used only inside API calls (the
+//   client has no thread of its own). Every call that waits pumps the
+//   socket: DONE batches fill the jobs' result arrays as they arrive.
+// - A job is sent as SUBMIT chunks of at most SL_CHUNK_TASKS tasks (or
+//   about SL_CHUNK_BYTES), each packed straight from the caller's values.
+//   Top-level arguments larger than the scheduler's inline limit (ndarray,
+//   bytes, str) are put into the store under the job's namespace first and
+//   travel as refs: bulk data never goes through the scheduler.
+// - Results arrive decoded; a large one is a ref, fetched from the store
+//   only when the program asks for its value, then cached.
+// - map_reduce keeps the reduce job here until its map job has ended, then
+//   submits it with the map's results (values or refs) as its argument.
+#include <starling/client.h>
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../serialize/msg.h"
+#include "../store/store.h"
+#include "cluster.h"
+
+#define SL_CHUNK_TASKS 4096
+#define SL_CHUNK_BYTES (8u << 20)
+#define SL_CONNECT_TIMEOUT_MS 10000
+
+typedef struct {
+    sl_result pub;    // what sl_job_result returns
+    sl_value *value;  // decoded result (a ref until fetched), or NULL
+    bool fetched;     // value is the stored object, not its ref
+    char *error;      // owned text behind pub.error
+} s_result;
+
+typedef struct s_job s_job;
+struct s_job {
+    uint64_t id;           // job id, also sent to the scheduler
+    size_t n;              // tasks
+    size_t done;           // tasks ended
+    s_result *results;     // n entries
+    double submitted;      // monotonic time of submission
+    double finished;       // monotonic time of the last outcome
+    bool stored_objects;   // args or results live in the store
+    // A reduce job waits here until its map job has ended.
+    bool held;             // not submitted yet
+    uint64_t map_id;       // the map job it reduces
+    char function[256];    // its function
+    sl__job_opts opts;     // its options
+    s_job *next;           // list of the client's jobs
+};
+
+struct sl_client {
+    zsock_t *sock;          // DEALER to the scheduler
+    void *raw;              // its libzmq handle
+    char endpoint[256];     // where it connects
+    uint64_t session;       // from WELCOME
+    int heartbeat_ms;       // from WELCOME
+    uint32_t inline_max;    // from WELCOME
+    sl__store *store;       // made on first use
+    sl__store_opts store_opts; // from WELCOME
+    char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts
+    char store_password[256];                   // likewise
+    bool welcomed;          // WELCOME received
+    bool put_objects;       // sl_put was used: clean up at the end
+    uint64_t put_seq;       // last object number
+    s_job *jobs;            // every job not released
+    sl__mpw w;              // message writer
+    sl__limits limits;      // decoding bounds
+    int64_t last_send_ms;   // for heartbeats
+    bool got_status;        // a STATUS_REPLY arrived
+    sl__status status;      // the last one
+    bool closed;            // the scheduler is unreachable
+    char errstr[SL_ERRSTR_LEN]; // detail of the last error
+};
+
+static sl_err
+s_err(sl_client *c, sl_err rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static sl_err
+s_err(sl_client *c, sl_err rv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->errstr, sizeof(c->errstr), fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+const char *
+sl_client_errstr(const sl_client *c)
+{
+    return c != NULL ? c->errstr : "no client";
+}
+
+// ---------------------------------------------------------------------
+// Jobs.
+
+static s_job *
+s_job_find(const sl_client *c, uint64_t id)
+{
+    for (s_job *j = c->jobs; j != NULL; j = j->next) {
+        if (j->id == id) {
+            return j;
+        }
+    }
+    return NULL;
+}
+
+static s_job *
+s_job_new(sl_client *c, size_t n)
+{
+    s_job *job = calloc(1, sizeof(*job));
+    if (job == NULL) {
+        return NULL;
+    }
+    job->results = calloc(n > 0 ? n : 1, sizeof(*job->results));
+    if (job->results == NULL) {
+        free(job);
+        return NULL;
+    }
+    do {
+        job->id = sl__rand64();
+    } while (s_job_find(c, job->id) != NULL);
+    job->n = n;
+    job->submitted = sl__mono();
+    job->next = c->jobs;
+    c->jobs = job;
+    return job;
+}
+
+static void
+s_job_free(s_job **job_p)
+{
+    s_job *job = *job_p;
+    for (size_t i = 0; i < job->n; i++) {
+        sl_value_destroy(&job->results[i].value);
+        free(job->results[i].error);
+    }
+    free(job->results);
+    free(job);
+    *job_p = NULL;
+}
+
+static void
+s_job_unlink(sl_client *c, s_job *job)
+{
+    for (s_job **pp = &c->jobs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == job) {
+            *pp = job->next;
+            return;
+        }
+    }
+}
+
+// Record that task i ended with status and, for a failure, text.
+static void
+s_task_end(s_job *job, size_t i, sl_task_status status, const char *text)
+{
+    s_result *r = &job->results[i];
+    if (r->pub.status != SL_TASK_PENDING) {
+        return;
+    }
+    r->pub.status = status;
+    if (text != NULL && text[0] != '\0') {
+        r->error = strdup(text);
+        r->pub.error = r->error;
+    }
+    job->done++;
+    job->finished = sl__mono();
+}
+
+// End every pending task of job with status and text.
+static void
+s_job_fail(s_job *job, sl_task_status status, const char *text)
+{
+    for (size_t i = 0; i < job->n; i++) {
+        s_task_end(job, i, status, text);
+    }
+}
+
+// ---------------------------------------------------------------------
+// The store.
+
+static sl_err
+s_store(sl_client *c, sl__store **out)
+{
+    if (c->store == NULL) {
+        char errbuf[SL_ERRSTR_LEN];
+        if (!c->welcomed) {
+            return s_err(c, SL_ECLOSED, "not connected to a scheduler");
+        }
+        if (sl__store_connect(&c->store, &c->store_opts, errbuf) != SL_OK) {
+            return s_err(c, SL_ESTORE, "%s", errbuf);
+        }
+    }
+    *out = c->store;
+    return SL_OK;
+}
+
+sl_err
+sl_put(sl_client *c, const sl_value *v, sl_value **ref_out)
+{
+    sl__store *store;
+    sl_err rv;
+    if (c == NULL || v == NULL || ref_out == NULL) {
+        return SL_EINVAL;
+    }
+    if ((rv = s_store(c, &store)) != SL_OK) {
+        return rv;
+    }
+    char key[SL_STORE_KEY_LEN];
+    sl__store_object_key(key, c->session, ++c->put_seq);
+    c->put_objects = true;
+    if ((rv = sl__store_put_value(store, key, v, false, ref_out)) != SL_OK) {
+        return s_err(c, rv, "put %s: %s", key, sl__store_errstr(store));
+    }
+    return SL_OK;
+}
+
+sl_err
+sl_get(sl_client *c, const sl_value *ref, sl_value **out)
+{
+    sl__store *store;
+    sl_err rv;
+    if (c == NULL || sl_value_type(ref) != SL_REF || out == NULL) {
+        return SL_EINVAL;
+    }
+    if ((rv = s_store(c, &store)) != SL_OK) {
+        return rv;
+    }
+    if ((rv = sl__store_get_value(store, ref, &c->limits, out)) != SL_OK) {
+        return s_err(c, rv, "get %s: %s", sl_ref_key(ref),
+                     rv == SL_ENOTFOUND ? "no such object"
+                                        : sl__store_errstr(store));
+    }
+    return SL_OK;
+}
+
+// ---------------------------------------------------------------------
+// Messages from the scheduler.
+
+static void
+s_send(sl_client *c)
+{
+    if (zmq_send(c->raw, c->w.buf.data, c->w.buf.size, 0) < 0) {
+        s_err(c, SL_ECLOSED, "send to %s failed: %s", c->endpoint,
+              zmq_strerror(errno));
+        return;
+    }
+    c->last_send_ms = sl__mono_ms();
+}
+
+static void
+s_on_welcome(sl_client *c, sl__mpr *r)
+{
+    sl__welcome m;
+    char errbuf[SL_ERRSTR_LEN];
+    if (sl__welcome_decode(r, &m, errbuf) != SL_OK) {
+        s_err(c, SL_EPROTO, "scheduler: %s", errbuf);
+        return;
+    }
+    c->session = m.session;
+    c->heartbeat_ms = m.heartbeat_ms > 0 ? (int) m.heartbeat_ms : 1000;
+    c->inline_max = m.inline_max;
+    c->store_opts.n_addrs = (int) m.n_stores;
+    for (uint32_t i = 0; i < m.n_stores; i++) {
+        sl__fmt(c->store_addrs[i], sizeof(c->store_addrs[i]), "%.*s",
+                (int) m.stores[i].len, m.stores[i].p);
+        c->store_opts.addrs[i] = c->store_addrs[i];
+    }
+    sl__fmt(c->store_password, sizeof(c->store_password), "%.*s",
+            (int) m.password.len, m.password.p);
+    c->store_opts.password = c->store_password;
+    c->welcomed = true;
+}
+
+static void
+s_on_outcome(sl_client *c, s_job *job, const sl__outcome *o)
+{
+    if (o->index >= job->n || job->results[o->index].pub.status !=
+                                  SL_TASK_PENDING) {
+        return;
+    }
+    s_result *r = &job->results[o->index];
+    char errbuf[SL_ERRSTR_LEN];
+    sl_task_status status = (sl_task_status) o->status;
+    char text[SL_ERRSTR_LEN + 64];
+    sl__fmt(text, sizeof(text), "%.*s", (int) o->error.len, o->error.p);
+    if (status == SL_TASK_OK && o->value != NULL &&
+        sl__value_decode_buf(o->value, o->value_len, &c->limits, NULL,
+                             &r->value, errbuf) != SL_OK) {
+        status = SL_TASK_FAILED;
+        sl__fmt(text, sizeof(text), "result could not be decoded: %s",
+                errbuf);
+    }
+    if (sl_value_type(r->value) == SL_REF) {
+        job->stored_objects = true;
+    }
+    r->pub.start_s = o->stats.start_s;
+    r->pub.end_s = o->stats.end_s;
+    r->pub.flops = o->stats.flops;
+    r->pub.bytes_read = o->stats.bytes_read;
+    r->pub.bytes_written = o->stats.bytes_written;
+    r->pub.attempts = o->attempt;
+    s_task_end(job, o->index, status, text);
+}
+
+static void
+s_on_done(sl_client *c, sl__mpr *r)
+{
+    uint64_t id;
+    uint32_t n;
+    char errbuf[SL_ERRSTR_LEN];
+    if (sl__done_decode(r, &c->limits, &id, &n, errbuf) != SL_OK) {
+        s_err(c, SL_EPROTO, "scheduler: %s", errbuf);
+        return;
+    }
+    s_job *job = s_job_find(c, id);
+    for (uint32_t i = 0; i < n && job != NULL; i++) {
+        sl__outcome o;
+        if (sl__outcome_decode(r, &c->limits, false, &o, errbuf) != SL_OK) {
+            s_err(c, SL_EPROTO, "scheduler: %s", errbuf);
+            return;
+        }
+        s_on_outcome(c, job, &o);
+    }
+}
+
+static void
+s_on_error(sl_client *c, sl__mpr *r)
+{
+    sl__error_msg m;
+    char errbuf[SL_ERRSTR_LEN];
+    if (sl__error_decode(r, &m, errbuf) != SL_OK) {
+        s_err(c, SL_EPROTO, "scheduler: %s", errbuf);
+        return;
+    }
+    char text[SL_ERRSTR_LEN];
+    sl__fmt(text, sizeof(text), "scheduler refused: %.*s", (int) m.text.len,
+            m.text.p);
+    s_err(c, (sl_err) m.code, "%s", text);
+    s_job *job = m.job != 0 ? s_job_find(c, m.job) : NULL;
+    if (job != NULL) {
+        s_job_fail(job, SL_TASK_FAILED, text);
+    }
+}
+
+static void
+s_on_message(sl_client *c, const void *data, size_t len)
+{
+    sl__mpr r;
+    uint32_t type, nfields;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, data, len);
+    if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK) {
+        s_err(c, SL_EPROTO, "scheduler: %s", errbuf);
+        return;
+    }
+    switch (type) {
+    case SL_MSG_WELCOME:
+        s_on_welcome(c, &r);
+        break;
+    case SL_MSG_DONE:
+        s_on_done(c, &r);
+        break;
+    case SL_MSG_ERROR:
+        s_on_error(c, &r);
+        break;
+    case SL_MSG_STATUS_REPLY:
+        if (sl__status_decode(&r, &c->status, errbuf) == SL_OK) {
+            c->got_status = true;
+        }
+        break;
+    case SL_MSG_ACCEPTED:
+    case SL_MSG_HEARTBEAT:
+        break;
+    default:
+        s_err(c, SL_EPROTO, "scheduler sent unexpected message type %u",
+              type);
+        break;
+    }
+}
+
+static void s_submit_ready_reduces(sl_client *c);
+
+// Wait up to timeout_ms for a message, then take every message waiting.
+// Returns the number of messages handled.
+static int
+s_pump(sl_client *c, int timeout_ms)
+{
+    int handled = 0;
+    zmq_pollitem_t item = {c->raw, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0) {
+        timeout_ms = 0;
+    }
+    for (;;) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, c->raw, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            break;
+        }
+        s_on_message(c, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        zmq_msg_close(&msg);
+        handled++;
+    }
+    if (c->welcomed && sl__mono_ms() - c->last_send_ms >= c->heartbeat_ms) {
+        sl__mpw_reset(&c->w);
+        sl__msg_empty(&c->w, SL_MSG_HEARTBEAT);
+        s_send(c);
+    }
+    s_submit_ready_reduces(c);
+    return handled;
+}
+
+// ---------------------------------------------------------------------
+// Connecting.
+
+static sl_err
+s_resolve_endpoint(sl_client *c, const char *endpoint)
+{
+    const char *env = getenv("STARLING_SCHEDULER");
+    if (endpoint != NULL && endpoint[0] != '\0') {
+        sl__strlcpy(c->endpoint, endpoint, sizeof(c->endpoint));
+    } else if (env != NULL && env[0] != '\0') {
+        sl__strlcpy(c->endpoint, env, sizeof(c->endpoint));
+    } else {
+        sl__cluster_info *info = calloc(1, sizeof(*info));
+        if (info == NULL) {
+            return SL_ENOMEM;
+        }
+        sl_err rv = sl__cluster_read(NULL, info);
+        if (rv == SL_OK) {
+            sl__strlcpy(c->endpoint, info->scheduler, sizeof(c->endpoint));
+        }
+        free(info);
+        if (rv != SL_OK) {
+            return s_err(c, SL_ENOTFOUND,
+                         "no scheduler given, $STARLING_SCHEDULER unset, "
+                         "and no local cluster (run `starling up`)");
+        }
+    }
+    return SL_OK;
+}
+
+static sl_err
+s_hello(sl_client *c)
+{
+    char name[64];
+    sl__fmt(name, sizeof(name), "client");
+    sl__mpw_reset(&c->w);
+    sl__msg_hello(&c->w, name, (uint32_t) getpid());
+    s_send(c);
+    int64_t deadline = sl__mono_ms() + SL_CONNECT_TIMEOUT_MS;
+    while (!c->welcomed) {
+        int64_t left = deadline - sl__mono_ms();
+        if (left <= 0) {
+            return s_err(c, SL_ETIMEDOUT,
+                         "no answer from the scheduler at %s in %d s",
+                         c->endpoint, SL_CONNECT_TIMEOUT_MS / 1000);
+        }
+        s_pump(c, (int) (left < 100 ? left : 100));
+    }
+    return SL_OK;
+}
+
+sl_err
+sl_client_connect(sl_client **out, const char *endpoint)
+{
+    sl_err rv = SL_ENOMEM;
+    sl_client *c = calloc(1, sizeof(*c));
+    if (out == NULL) {
+        free(c);
+        return SL_EINVAL;
+    }
+    *out = NULL;
+    if (c == NULL) {
+        return SL_ENOMEM;
+    }
+    c->limits = sl__limits_default;
+    c->heartbeat_ms = 1000;
+    sl__mpw_init(&c->w);
+    if ((rv = s_resolve_endpoint(c, endpoint)) != SL_OK) {
+        goto fail;
+    }
+    zsys_set_logstream(NULL);
+    if ((c->sock = zsock_new(ZMQ_DEALER)) == NULL) {
+        rv = s_err(c, SL_ENOMEM, "cannot create a socket");
+        goto fail;
+    }
+    zsock_set_linger(c->sock, 1000);
+    zsock_set_maxmsgsize(c->sock, (int) c->limits.max_message);
+    zsock_set_rcvhwm(c->sock, 0);
+    zsock_set_sndhwm(c->sock, 0);
+    c->raw = zsock_resolve(c->sock);
+    if (zsock_connect(c->sock, "%s", c->endpoint) < 0) {
+        rv = s_err(c, SL_EINVAL, "cannot connect to %s: %s", c->endpoint,
+                   zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    if ((rv = s_hello(c)) != SL_OK) {
+        goto fail;
+    }
+    *out = c;
+    return SL_OK;
+
+fail:
+    sl__log_error("%s", c->errstr);
+    sl_client_destroy(&c);
+    return rv;
+}
+
+static void
+s_delete_prefix(sl_client *c, const char *prefix)
+{
+    sl__store *store;
+    if (s_store(c, &store) == SL_OK &&
+        sl__store_delete_prefix(store, prefix) != SL_OK) {
+        sl__log_warn("cannot free objects %s*: %s", prefix,
+                     sl__store_errstr(store));
+    }
+}
+
+void
+sl_client_destroy(sl_client **c_p)
+{
+    sl_client *c = c_p != NULL ? *c_p : NULL;
+    if (c == NULL) {
+        return;
+    }
+    while (c->jobs != NULL) {
+        sl_job_release(c, (sl_job){c->jobs->id});
+    }
+    if (c->put_objects) {
+        char prefix[SL_STORE_KEY_LEN];
+        sl__store_session_prefix(prefix, c->session);
+        s_delete_prefix(c, prefix);
+    }
+    if (c->welcomed) {
+        sl__mpw_reset(&c->w);
+        sl__msg_empty(&c->w, SL_MSG_BYE);
+        s_send(c);
+    }
+    zsock_destroy(&c->sock);
+    sl__store_destroy(&c->store);
+    sl__mpw_fini(&c->w);
+    free(c);
+    *c_p = NULL;
+}
+
+// ---------------------------------------------------------------------
+// Submitting.
+
+static sl_job_opts
+s_opts(const sl_job_opts *opts)
+{
+    sl_job_opts o = {0};
+    if (opts != NULL) {
+        o = *opts;
+    }
+    return o;
+}
+
+static bool
+s_is_bulky(const sl_client *c, const sl_value *v)
+{
+    size_t size = 0;
+    switch (sl_value_type(v)) {
+    case SL_NDARRAY:
+        size = sl_ndarray_nbytes(v);
+        break;
+    case SL_BYTES:
+        sl_value_bytes(v, &size);
+        break;
+    case SL_STR:
+        sl_value_str(v, &size);
+        break;
+    default:
+        return false;
+    }
+    return size > c->inline_max;
+}
+
+// Put v into the store under the job's namespace, and pack a ref to it.
+static sl_err
+s_pack_stored(sl_client *c, s_job *job, size_t index, const char *name,
+              const sl_value *v)
+{
+    sl__store *store;
+    sl_value *ref = NULL;
+    sl_err rv = s_store(c, &store);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    char key[SL_STORE_KEY_LEN + 128];
+    sl__store_job_prefix(key, job->id);
+    size_t len = strlen(key);
+    sl__fmt(key + len, sizeof(key) - len, "a%zu.%.100s", index, name);
+    job->stored_objects = true;
+    if ((rv = sl__store_put_value(store, key, v, false, &ref)) != SL_OK) {
+        return s_err(c, rv, "put argument %s of task %zu: %s", name, index,
+                     sl__store_errstr(store));
+    }
+    rv = sl__value_pack(&c->w, ref);
+    sl_value_destroy(&ref);
+    return rv;
+}
+
+// Pack one task's argument. Bulky top-level values (and bulky entries of a
+// top-level map) go to the store and travel as refs.
+static sl_err
+s_pack_arg(sl_client *c, s_job *job, size_t index, const sl_value *arg)
+{
+    if (arg == NULL) {
+        msgpack_pack_nil(&c->w.pk);
+        return SL_OK;
+    }
+    if (s_is_bulky(c, arg)) {
+        return s_pack_stored(c, job, index, "arg", arg);
+    }
+    if (sl_value_type(arg) != SL_MAP) {
+        return sl__value_pack(&c->w, arg);
+    }
+    size_t n = sl_value_map_size(arg);
+    msgpack_pack_map(&c->w.pk, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = sl_value_map_key_at(arg, i);
+        const sl_value *v = sl_value_map_value_at(arg, i);
+        sl__mpw_str(&c->w, key);
+        sl_err rv = s_is_bulky(c, v) ? s_pack_stored(c, job, index, key, v)
+                                     : sl__value_pack(&c->w, v);
+        if (rv != SL_OK) {
+            return rv;
+        }
+    }
+    return SL_OK;
+}
+
+static sl_err
+s_submit(sl_client *c, s_job *job, const char *function,
+         const sl__job_opts *wopts, sl_value *const *args)
+{
+    size_t first = 0;
+    while (first < job->n) {
+        size_t count = job->n - first < SL_CHUNK_TASKS ? job->n - first
+                                                        : SL_CHUNK_TASKS;
+        // Pack args into a scratch buffer first: the chunk may end early
+        // when it grows past SL_CHUNK_BYTES.
+        sl__mpw_reset(&c->w);
+        size_t i = 0;
+        for (; i < count && c->w.buf.size < SL_CHUNK_BYTES; i++) {
+            sl_err rv = s_pack_arg(c, job, first + i, args[first + i]);
+            if (rv != SL_OK) {
+                return rv == SL_EINVAL
+                           ? s_err(c, rv, "argument of task %zu nests "
+                                          "deeper than the limit",
+                                   first + i)
+                           : rv;
+            }
+        }
+        sl__mpw body = c->w;
+        sl__mpw_init(&c->w);
+        sl__msg_submit_begin(&c->w, job->id, function, job->n, first, wopts,
+                             (uint32_t) i);
+        sl__mpw_raw(&c->w, body.buf.data, body.buf.size);
+        sl__mpw_fini(&body);
+        s_send(c);
+        first += i;
+    }
+    return SL_OK;
+}
+
+static sl_err
+s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
+      const sl_job_opts *opts, s_job **job_out)
+{
+    if (c == NULL || function == NULL || (n > 0 && args == NULL) || n == 0) {
+        return c != NULL ? s_err(c, SL_EINVAL, "map needs a function and at "
+                                               "least one task")
+                         : SL_EINVAL;
+    }
+    size_t flen = strlen(function);
+    if (flen == 0 || flen > 255) {
+        return s_err(c, SL_EINVAL, "function name must be 1 to 255 bytes");
+    }
+    if (n > c->limits.max_job_tasks) {
+        return s_err(c, SL_ELIMIT, "a job has at most %" PRIu64 " tasks",
+                     c->limits.max_job_tasks);
+    }
+    sl_job_opts o = s_opts(opts);
+    sl__job_opts wopts = {(uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms
+                                                           : 0),
+                          (uint32_t) (o.max_attempts > 0 ? o.max_attempts
+                                                          : 3),
+                          (uint32_t) (o.priority > 0 ? o.priority : 0)};
+    s_job *job = s_job_new(c, n);
+    if (job == NULL) {
+        return s_err(c, SL_ENOMEM, "out of memory for a job of %zu tasks",
+                     n);
+    }
+    sl_err rv = s_submit(c, job, function, &wopts, args);
+    if (rv != SL_OK) {
+        // Whatever chunks went out are cancelled; the job is forgotten.
+        sl__mpw_reset(&c->w);
+        sl__msg_job(&c->w, SL_MSG_CANCEL, job->id);
+        s_send(c);
+        s_job_unlink(c, job);
+        s_job_free(&job);
+        return rv;
+    }
+    *job_out = job;
+    return SL_OK;
+}
+
+sl_err
+sl_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
+       const sl_job_opts *opts, sl_job *job_out)
+{
+    s_job *job;
+    sl_err rv = s_map(c, function, args, n, opts, &job);
+    if (rv == SL_OK) {
+        job_out->id = job->id;
+        s_pump(c, 0);
+    }
+    return rv;
+}
+
+sl_err
+sl_call_async(sl_client *c, const char *function, const sl_value *arg,
+              const sl_job_opts *opts, sl_job *job_out)
+{
+    sl_value *args[1] = {(sl_value *) arg};
+    return sl_map(c, function, args, 1, opts, job_out);
+}
+
+sl_err
+sl_map_reduce(sl_client *c, const char *map_function, sl_value *const *args,
+              size_t n, const char *reduce_function, const sl_job_opts *opts,
+              sl_job *job_out)
+{
+    if (reduce_function == NULL || strlen(reduce_function) == 0 ||
+        strlen(reduce_function) > 255) {
+        return c != NULL ? s_err(c, SL_EINVAL, "bad reduce function name")
+                         : SL_EINVAL;
+    }
+    s_job *map;
+    sl_err rv = s_map(c, map_function, args, n, opts, &map);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    s_job *reduce = s_job_new(c, 1);
+    if (reduce == NULL) {
+        return s_err(c, SL_ENOMEM, "out of memory");
+    }
+    sl_job_opts o = s_opts(opts);
+    reduce->held = true;
+    reduce->map_id = map->id;
+    sl__strlcpy(reduce->function, reduce_function, sizeof(reduce->function));
+    reduce->opts = (sl__job_opts){
+        (uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms : 0),
+        (uint32_t) (o.max_attempts > 0 ? o.max_attempts : 3),
+        (uint32_t) (o.priority > 0 ? o.priority : 0)};
+    job_out->id = reduce->id;
+    s_pump(c, 0);
+    return SL_OK;
+}
+
+// The reduce's argument: {"values": [each map result, in order]}.
+static sl_value *
+s_reduce_arg(const s_job *map)
+{
+    sl_value *list = sl_value_new_list();
+    sl_value *arg = sl_value_new_map();
+    for (size_t i = 0; list != NULL && i < map->n; i++) {
+        const sl_value *v = map->results[i].value;
+        sl_value *item = v != NULL ? sl_value_copy(v) : sl_value_new_nil();
+        if (item == NULL || sl_value_list_append(list, &item) != SL_OK) {
+            sl_value_destroy(&item);
+            sl_value_destroy(&list);
+        }
+    }
+    if (list == NULL || arg == NULL ||
+        sl_value_map_set(arg, "values", &list) != SL_OK) {
+        sl_value_destroy(&list);
+        sl_value_destroy(&arg);
+    }
+    return arg;
+}
+
+static void
+s_submit_reduce(sl_client *c, s_job *reduce, s_job *map)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const sl_result *r = &map->results[i].pub;
+        if (r->status != SL_TASK_OK) {
+            char text[SL_ERRSTR_LEN];
+            sl__fmt(text, sizeof(text), "map task %zu did not succeed: %s", i,
+                    r->error != NULL ? r->error : "no result");
+            s_job_fail(reduce, SL_TASK_FAILED, text);
+            return;
+        }
+    }
+    sl_value *arg = s_reduce_arg(map);
+    if (arg == NULL) {
+        s_job_fail(reduce, SL_TASK_FAILED, "out of memory for the reduce");
+        return;
+    }
+    sl_value *args[1] = {arg};
+    reduce->submitted = sl__mono();
+    if (s_submit(c, reduce, reduce->function, &reduce->opts, args) != SL_OK) {
+        s_job_fail(reduce, SL_TASK_FAILED, c->errstr);
+    }
+    sl_value_destroy(&arg);
+}
+
+static void
+s_submit_ready_reduces(sl_client *c)
+{
+    for (s_job *job = c->jobs; job != NULL; job = job->next) {
+        if (!job->held) {
+            continue;
+        }
+        s_job *map = s_job_find(c, job->map_id);
+        if (map == NULL) {
+            job->held = false;
+            s_job_fail(job, SL_TASK_FAILED, "its map job was released");
+        } else if (map->done == map->n) {
+            job->held = false;
+            s_submit_reduce(c, job, map);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Waiting and results.
+
+static bool
+s_all_done(const sl_client *c, const sl_job *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const s_job *job = s_job_find(c, jobs[i].id);
+        if (job != NULL && job->done < job->n) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static size_t
+s_done_sum(const sl_client *c, const sl_job *jobs, size_t n)
+{
+    size_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const s_job *job = s_job_find(c, jobs[i].id);
+        sum += job != NULL ? job->done : 0;
+    }
+    return sum;
+}
+
+sl_err
+sl_wait(sl_client *c, const sl_job *jobs, size_t n_jobs, sl_wait_mode mode,
+        int timeout_ms)
+{
+    if (c == NULL || (n_jobs > 0 && jobs == NULL)) {
+        return SL_EINVAL;
+    }
+    for (size_t i = 0; i < n_jobs; i++) {
+        if (s_job_find(c, jobs[i].id) == NULL) {
+            return s_err(c, SL_ENOTFOUND, "unknown or released job %016" PRIx64,
+                         jobs[i].id);
+        }
+    }
+    size_t start = s_done_sum(c, jobs, n_jobs);
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : sl__mono_ms() + timeout_ms;
+    s_pump(c, 0);
+    for (;;) {
+        if (s_all_done(c, jobs, n_jobs) || mode == SL_ALWAYS ||
+            (mode == SL_ANY_COMPLETED && s_done_sum(c, jobs, n_jobs) > start)) {
+            return SL_OK;
+        }
+        int64_t left = deadline - sl__mono_ms();
+        if (left <= 0) {
+            return SL_ETIMEDOUT;
+        }
+        s_pump(c, (int) (left < c->heartbeat_ms ? left : c->heartbeat_ms));
+    }
+}
+
+sl_err
+sl_job_cancel(sl_client *c, sl_job job)
+{
+    s_job *j = c != NULL ? s_job_find(c, job.id) : NULL;
+    if (j == NULL) {
+        return SL_ENOTFOUND;
+    }
+    if (j->held) {
+        j->held = false;
+        s_job_fail(j, SL_TASK_CANCELLED, "cancelled by the client");
+        return SL_OK;
+    }
+    sl__mpw_reset(&c->w);
+    sl__msg_job(&c->w, SL_MSG_CANCEL, job.id);
+    s_send(c);
+    return SL_OK;
+}
+
+size_t
+sl_job_size(const sl_client *c, sl_job job)
+{
+    const s_job *j = c != NULL ? s_job_find(c, job.id) : NULL;
+    return j != NULL ? j->n : 0;
+}
+
+size_t
+sl_job_done(const sl_client *c, sl_job job)
+{
+    const s_job *j = c != NULL ? s_job_find(c, job.id) : NULL;
+    return j != NULL ? j->done : 0;
+}
+
+const sl_result *
+sl_job_result(const sl_client *c, sl_job job, size_t i)
+{
+    const s_job *j = c != NULL ? s_job_find(c, job.id) : NULL;
+    return j != NULL && i < j->n ? &j->results[i].pub : NULL;
+}
+
+sl_err
+sl_job_value(sl_client *c, sl_job job, size_t i, const sl_value **out)
+{
+    s_job *j = c != NULL ? s_job_find(c, job.id) : NULL;
+    if (j == NULL || i >= j->n) {
+        return SL_ENOTFOUND;
+    }
+    s_result *r = &j->results[i];
+    if (r->pub.status == SL_TASK_PENDING) {
+        return SL_ENOTREADY;
+    }
+    if (r->pub.status != SL_TASK_OK) {
+        return s_err(c, SL_EKERNEL, "task %zu: %s", i,
+                     r->pub.error != NULL ? r->pub.error : "failed");
+    }
+    if (r->value == NULL && (r->value = sl_value_new_nil()) == NULL) {
+        return SL_ENOMEM;
+    }
+    if (sl_value_type(r->value) == SL_REF && !r->fetched) {
+        sl_value *got = NULL;
+        sl_err rv = sl_get(c, r->value, &got);
+        if (rv != SL_OK) {
+            return rv;
+        }
+        sl_value_destroy(&r->value);
+        r->value = got;
+        r->fetched = true;
+    }
+    *out = r->value;
+    return SL_OK;
+}
+
+sl_err
+sl_job_stats_get(const sl_client *c, sl_job job, sl_job_stats *out)
+{
+    const s_job *j = c != NULL ? s_job_find(c, job.id) : NULL;
+    if (j == NULL || out == NULL) {
+        return SL_ENOTFOUND;
+    }
+    memset(out, 0, sizeof(*out));
+    out->tasks = j->n;
+    out->done = j->done;
+    for (size_t i = 0; i < j->n; i++) {
+        const sl_result *r = &j->results[i].pub;
+        if (r->status == SL_TASK_PENDING) {
+            continue;
+        }
+        out->ok += r->status == SL_TASK_OK;
+        out->failed += r->status != SL_TASK_OK;
+        out->retried += r->attempts > 1;
+        out->task_s += r->end_s > r->start_s ? r->end_s - r->start_s : 0;
+        out->flops += r->flops;
+        out->bytes_read += r->bytes_read;
+        out->bytes_written += r->bytes_written;
+    }
+    double end = j->done == j->n ? j->finished : sl__mono();
+    out->wall_s = end > j->submitted ? end - j->submitted : 0;
+    if (out->wall_s > 0) {
+        out->tasks_per_s = (double) out->done / out->wall_s;
+        out->gflops = out->flops / out->wall_s / 1e9;
+    }
+    return SL_OK;
+}
+
+void
+sl_job_release(sl_client *c, sl_job job)
+{
+    s_job *j = c != NULL ? s_job_find(c, job.id) : NULL;
+    if (j == NULL) {
+        return;
+    }
+    if (j->done < j->n && !j->held) {
+        sl_job_cancel(c, job);
+    }
+    if (j->stored_objects) {
+        char prefix[SL_STORE_KEY_LEN];
+        sl__store_job_prefix(prefix, j->id);
+        s_delete_prefix(c, prefix);
+    }
+    s_job_unlink(c, j);
+    s_job_free(&j);
+}
+
+sl_err
+sl_cluster_status_get(sl_client *c, sl_cluster_status *out)
+{
+    if (c == NULL || out == NULL) {
+        return SL_EINVAL;
+    }
+    c->got_status = false;
+    sl__mpw_reset(&c->w);
+    sl__msg_empty(&c->w, SL_MSG_STATUS);
+    s_send(c);
+    int64_t deadline = sl__mono_ms() + SL_CONNECT_TIMEOUT_MS;
+    while (!c->got_status) {
+        int64_t left = deadline - sl__mono_ms();
+        if (left <= 0) {
+            return s_err(c, SL_ETIMEDOUT, "no status from the scheduler at %s",
+                         c->endpoint);
+        }
+        s_pump(c, (int) (left < 100 ? left : 100));
+    }
+    out->workers = c->status.workers;
+    out->slots = c->status.slots;
+    out->busy = c->status.busy;
+    out->queued = c->status.queued;
+    out->running = c->status.running;
+    out->done = c->status.done;
+    out->jobs = c->status.jobs;
+    out->tasks_per_s = c->status.tasks_per_s;
+    out->gflops = c->status.gflops;
+    out->uptime_s = c->status.uptime_s;
+    return SL_OK;
+}

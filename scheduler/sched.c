@@ -1,0 +1,1259 @@
+// sched.c - the scheduler: queues, credits, dispatch, heartbeats, retries,
+// job accounting. One thread, one loop, no locks.
+// SPDX-License-Identifier: MIT
+//
+// Design notes.
+// - Each turn: wait on both ROUTER sockets (or the next timer), drain at
+//   most SL_MAX_MSGS_PER_TURN messages from each, run timers (heartbeats,
+//   lost workers), dispatch queued tasks to workers with credit, and flush
+//   one DONE per job that has new outcomes. Handlers never block and never
+//   send per task: everything goes out batched at the end of the turn.
+// - A task is (job, index). Its state lives in the job's task array: the
+//   offset of its argument inside the SUBMIT frame that carried it (kept
+//   alive as a chunk, never copied), its attempts, and QUEUED / RUNNING /
+//   DONE. The queue holds runs of task indices (queue.h).
+// - Credit: a worker may hold slots + prefetch tasks; each lease (a task
+//   sent to it) uses one, each outcome returns one. A worker with credit is
+//   on the hungry list. No worker is sent more than its credit.
+// - A task ends exactly once here: the first outcome wins, later ones (a
+//   retry's twin, a worker presumed lost) are dropped. A task whose worker
+//   is lost goes back to the front of the queue until max_attempts runs
+//   have started; then it ends FAILED with the cause.
+// - The scheduler reads only message envelopes: arguments and result
+//   values pass through as raw msgpack bytes.
+#include "sched.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "queue.h"
+
+// At most this many messages from one socket per turn, so one busy peer
+// (or a flood) cannot starve the other socket and the timers.
+#define SL_MAX_MSGS_PER_TURN 256
+// Worker silence, in heartbeats, after which it is considered lost.
+#define SL_HEARTBEAT_LIVENESS 3
+// Seconds of history behind tasks/s and GFLOPS in STATUS replies.
+#define SL_RATE_WINDOW 5
+
+enum { S_QUEUED = 0, S_RUNNING = 1, S_DONE = 2 };
+
+typedef struct {
+    uint32_t chunk;   // which SUBMIT frame holds the argument
+    uint32_t arg_off; // offset of the argument in that frame
+    uint32_t arg_len; // its length in bytes
+    uint8_t attempts; // runs started so far
+    uint8_t state;    // S_QUEUED, S_RUNNING or S_DONE
+} s_task;
+
+typedef struct {
+    uint64_t job;     // the leased task's job
+    uint32_t index;   // and index
+    uint32_t attempt; // the attempt the worker was sent
+} s_lease;
+
+typedef struct s_peer s_peer;
+struct s_peer {
+    uint64_t key;        // hash of the routing id; key in the peer table
+    uint8_t id[256];     // ZeroMQ routing id
+    size_t id_len;       // its length
+    bool is_worker;      // which socket it talks on
+    char name[64];       // node or program name it gave
+    uint32_t pid;        // its process id
+    int64_t last_recv_ms; // when we last heard from it
+    int64_t last_send_ms; // when we last sent it anything
+    uint64_t session;    // id given in WELCOME
+    // Workers only.
+    bool ready;          // has sent READY
+    uint32_t slots;      // executor slots
+    uint32_t credit_max; // slots + prefetch
+    s_lease *leases;     // tasks it holds, credit_max entries
+    uint32_t n_leases;   // in use
+    bool hungry;         // on the hungry list
+    s_peer *hungry_next; // hungry list links
+    s_peer *hungry_prev;
+};
+
+typedef struct s_job s_job;
+struct s_job {
+    uint64_t id;          // client-chosen, unique
+    uint64_t client_key;  // the submitting client's peer key; 0 if gone
+    char function[256];   // "module.kernel", NUL-terminated
+    size_t function_len;  // its length
+    sl__job_opts opts;    // time limit, attempts, priority
+    uint64_t total;       // tasks in the job
+    uint64_t received;    // tasks submitted so far (chunks arrive in order)
+    uint64_t done;        // tasks ended
+    uint64_t running;     // tasks leased to workers
+    s_task *tasks;        // total entries
+    zmq_msg_t **chunks;   // SUBMIT frames the arguments live in
+    uint32_t n_chunks;    // in use
+    uint32_t cap_chunks;  // allocated
+    bool cancelled;       // no further dispatch
+    sl__mpw done_buf;     // outcomes not yet sent to the client
+    uint32_t n_pending;   // outcomes in done_buf
+    bool dirty;           // on the dirty list
+    s_job *dirty_next;    // dirty list link
+};
+
+typedef struct {
+    int64_t second; // which second this bucket counts
+    uint64_t done;  // tasks ended in it
+    double flops;   // FLOPs reported in it
+} s_bucket;
+
+struct sl__sched {
+    sl__sched_opts opts;  // as given (strings borrowed from main)
+    zsock_t *clients;     // ROUTER for clients
+    zsock_t *workers;     // ROUTER for workers
+    void *clients_raw;    // their libzmq handles
+    void *workers_raw;
+    sl__queue queue;      // runs of queued tasks
+    sl__table jobs;       // job id -> s_job
+    sl__table peers;      // routing id hash -> s_peer
+    s_peer *hungry_head;  // workers with credit, round robin
+    s_peer *hungry_tail;
+    s_job *dirty_head;    // jobs with outcomes to flush
+    uint64_t queued;      // tasks in state QUEUED over all jobs
+    uint64_t running;     // tasks leased
+    uint64_t done_total;  // tasks ended since start
+    uint32_t n_workers;   // ready workers
+    uint32_t n_slots;     // their slots
+    uint64_t next_session; // for WELCOME
+    int64_t next_scan_ms; // next heartbeat scan
+    double started;       // monotonic start time
+    s_bucket rate[SL_RATE_WINDOW + 2]; // per-second completions and FLOPs
+    sl__mpw w;            // reused message writer
+    uint32_t *pick;       // scratch for dispatch: task indices
+    s_job **pick_job;     // and their jobs
+    size_t pick_cap;      // entries in both
+    bool stopping;        // sl__sched_stop was called
+};
+
+// ---------------------------------------------------------------------
+// Sending.
+
+// Send the writer's bytes to a peer. A ROUTER drops messages for peers it
+// does not know; with ROUTER_MANDATORY it tells us, and we log it.
+static void
+s_send(sl__sched *self, s_peer *peer, sl__mpw *w)
+{
+    void *sock = peer->is_worker ? self->workers_raw : self->clients_raw;
+    if (zmq_send(sock, peer->id, peer->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
+            0 ||
+        zmq_send(sock, w->buf.data, w->buf.size, ZMQ_DONTWAIT) < 0) {
+        sl__log_debug("send to %s %s failed: %s",
+                      peer->is_worker ? "worker" : "client", peer->name,
+                      zmq_strerror(errno));
+        return;
+    }
+    peer->last_send_ms = sl__mono_ms();
+}
+
+static void
+s_send_error(sl__sched *self, s_peer *peer, sl_err code, const char *text,
+             uint64_t job)
+{
+    sl__log_warn("%s %s: %s", peer->is_worker ? "worker" : "client",
+                 peer->name, text);
+    sl__mpw_reset(&self->w);
+    sl__msg_error(&self->w, code, text, job);
+    s_send(self, peer, &self->w);
+}
+
+// ---------------------------------------------------------------------
+// Jobs.
+
+static s_job *
+s_job_new(sl__sched *self, const sl__submit *m, s_peer *client)
+{
+    s_job *job = sl__xcalloc(1, sizeof(*job));
+    job->id = m->job;
+    job->client_key = client->key;
+    memcpy(job->function, m->function.p, m->function.len);
+    job->function_len = m->function.len;
+    job->opts = m->opts;
+    if (job->opts.max_attempts == 0) {
+        job->opts.max_attempts = 3;
+    }
+    if (job->opts.max_attempts > 100) {
+        job->opts.max_attempts = 100;
+    }
+    if (job->opts.priority >= SL_PRIORITIES) {
+        job->opts.priority = SL_PRIORITIES - 1;
+    }
+    job->total = m->total;
+    job->tasks = sl__xcalloc(m->total, sizeof(*job->tasks));
+    sl__mpw_init(&job->done_buf);
+    sl__table_put(&self->jobs, job->id, job);
+    return job;
+}
+
+static void
+s_job_destroy(sl__sched *self, s_job **job_p)
+{
+    s_job *job = *job_p;
+    if (job == NULL) {
+        return;
+    }
+    sl__table_del(&self->jobs, job->id);
+    for (uint32_t i = 0; i < job->n_chunks; i++) {
+        zmq_msg_close(job->chunks[i]);
+        free(job->chunks[i]);
+    }
+    free(job->chunks);
+    free(job->tasks);
+    sl__mpw_fini(&job->done_buf);
+    free(job);
+    *job_p = NULL;
+}
+
+static void s_flush_job(sl__sched *self, s_job *job);
+
+static void
+s_mark_dirty(sl__sched *self, s_job *job)
+{
+    if (!job->dirty) {
+        job->dirty = true;
+        job->dirty_next = self->dirty_head;
+        self->dirty_head = job;
+    }
+}
+
+static void
+s_rate_add(sl__sched *self, uint64_t done, double flops)
+{
+    int64_t sec = sl__mono_ms() / 1000;
+    s_bucket *b = &self->rate[sec % (SL_RATE_WINDOW + 2)];
+    if (b->second != sec) {
+        b->second = sec;
+        b->done = 0;
+        b->flops = 0;
+    }
+    b->done += done;
+    b->flops += flops;
+}
+
+// End task index of job with outcome o (whose job and index fields are
+// ignored). Callers have checked that the task is not DONE yet.
+static void
+s_task_end(sl__sched *self, s_job *job, uint32_t index, const sl__outcome *o)
+{
+    s_task *t = &job->tasks[index];
+    if (t->state == S_QUEUED) {
+        self->queued--;
+    }
+    t->state = S_DONE;
+    job->done++;
+    self->done_total++;
+    s_rate_add(self, 1, o->stats.flops);
+    sl__outcome out = *o;
+    out.index = index;
+    out.attempt = t->attempts;
+    sl__msg_outcome(&job->done_buf, &out, false);
+    job->n_pending++;
+    s_mark_dirty(self, job);
+    if (job->n_pending >= self->opts.limits.max_tasks) {
+        s_flush_job(self, job); // a DONE may not carry more than this
+    }
+}
+
+// End a task without a worker's outcome: cancelled, or failed by us.
+static void
+s_task_end_with(sl__sched *self, s_job *job, uint32_t index, uint32_t status,
+                const char *why)
+{
+    sl__outcome o = {0};
+    o.status = status;
+    o.error.p = why;
+    o.error.len = (uint32_t) strlen(why);
+    s_task_end(self, job, index, &o);
+}
+
+// Cancel every task of job that has not been dispatched. Running tasks run
+// to the end; their outcomes still count. With unsubmitted, also end the
+// tasks whose SUBMIT chunks have not arrived (their client is gone, so
+// they never will).
+static void
+s_job_cancel(sl__sched *self, s_job *job, const char *why, bool unsubmitted)
+{
+    job->cancelled = true;
+    for (uint64_t i = 0; i < job->received; i++) {
+        if (job->tasks[i].state == S_QUEUED) {
+            s_task_end_with(self, job, (uint32_t) i, SL_WIRE_CANCELLED, why);
+        }
+    }
+    if (!unsubmitted) {
+        return;
+    }
+    for (uint64_t i = job->received; i < job->total; i++) {
+        job->tasks[i].state = S_QUEUED;
+        self->queued++;
+        s_task_end_with(self, job, (uint32_t) i, SL_WIRE_CANCELLED, why);
+    }
+    job->received = job->total;
+}
+
+// ---------------------------------------------------------------------
+// Peers.
+
+static uint64_t
+s_id_key(const uint8_t *id, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ id[i]) * 1099511628211ull;
+    }
+    return h == 0 ? 1 : h;
+}
+
+static s_peer *
+s_peer_get(sl__sched *self, const zmq_msg_t *id, bool is_worker)
+{
+    const uint8_t *bytes = zmq_msg_data((zmq_msg_t *) id);
+    size_t len = zmq_msg_size((zmq_msg_t *) id);
+    if (len == 0 || len > 255) {
+        return NULL;
+    }
+    uint64_t key = s_id_key(bytes, len);
+    s_peer *peer = sl__table_get(&self->peers, key);
+    if (peer != NULL) {
+        // A routing id of the other socket, or a hash collision: refuse
+        // rather than mix two peers up.
+        if (peer->is_worker != is_worker || peer->id_len != len ||
+            memcmp(peer->id, bytes, len) != 0) {
+            return NULL;
+        }
+        return peer;
+    }
+    peer = sl__xcalloc(1, sizeof(*peer));
+    peer->key = key;
+    memcpy(peer->id, bytes, len);
+    peer->id_len = len;
+    peer->is_worker = is_worker;
+    sl__strlcpy(peer->name, "?", sizeof(peer->name));
+    peer->session = ++self->next_session;
+    sl__table_put(&self->peers, key, peer);
+    return peer;
+}
+
+static void
+s_hungry_add(sl__sched *self, s_peer *w)
+{
+    if (w->hungry || !w->ready || w->n_leases >= w->credit_max) {
+        return;
+    }
+    w->hungry = true;
+    w->hungry_next = NULL;
+    w->hungry_prev = self->hungry_tail;
+    if (self->hungry_tail != NULL) {
+        self->hungry_tail->hungry_next = w;
+    } else {
+        self->hungry_head = w;
+    }
+    self->hungry_tail = w;
+}
+
+static void
+s_hungry_remove(sl__sched *self, s_peer *w)
+{
+    if (!w->hungry) {
+        return;
+    }
+    if (w->hungry_prev != NULL) {
+        w->hungry_prev->hungry_next = w->hungry_next;
+    } else {
+        self->hungry_head = w->hungry_next;
+    }
+    if (w->hungry_next != NULL) {
+        w->hungry_next->hungry_prev = w->hungry_prev;
+    } else {
+        self->hungry_tail = w->hungry_prev;
+    }
+    w->hungry = false;
+    w->hungry_next = w->hungry_prev = NULL;
+}
+
+// Give a lost worker's tasks back to the queue, or fail those that have
+// used up their attempts.
+static void
+s_release_lease(sl__sched *self, s_peer *w, const s_lease *l, bool penalty,
+                const char *why)
+{
+    s_job *job = sl__table_get(&self->jobs, l->job);
+    if (job == NULL || l->index >= job->total) {
+        return;
+    }
+    s_task *t = &job->tasks[l->index];
+    if (t->state != S_RUNNING || t->attempts != l->attempt) {
+        return;
+    }
+    self->running--;
+    job->running--;
+    if (!penalty && t->attempts > 0) {
+        t->attempts--;
+    }
+    if (job->cancelled || t->attempts >= job->opts.max_attempts) {
+        char text[256];
+        sl__fmt(text, sizeof(text),
+                "%s: worker %s (pid %u) %s while running it, after %u "
+                "attempt%s",
+                job->cancelled ? "cancelled" : "failed", w->name, w->pid, why,
+                t->attempts, t->attempts == 1 ? "" : "s");
+        t->state = S_QUEUED; // so that s_task_end counts it out of queued
+        self->queued++;
+        s_task_end_with(self, job, l->index,
+                        job->cancelled ? SL_WIRE_CANCELLED : SL_WIRE_FAILED,
+                        text);
+        return;
+    }
+    t->state = S_QUEUED;
+    self->queued++;
+    sl__queue_push_front(&self->queue, (int) job->opts.priority,
+                         (sl__run){job->id, l->index, l->index + 1});
+}
+
+static void
+s_peer_remove(sl__sched *self, s_peer **peer_p, bool penalty,
+              const char *why)
+{
+    s_peer *peer = *peer_p;
+    if (peer->is_worker) {
+        if (peer->ready) {
+            sl__log_info("worker %s (pid %u) %s: re-queueing %u task%s",
+                         peer->name, peer->pid, why, peer->n_leases,
+                         peer->n_leases == 1 ? "" : "s");
+            self->n_workers--;
+            self->n_slots -= peer->slots;
+        }
+        for (uint32_t i = 0; i < peer->n_leases; i++) {
+            s_release_lease(self, peer, &peer->leases[i], penalty, why);
+        }
+        s_hungry_remove(self, peer);
+        free(peer->leases);
+    }
+    sl__table_del(&self->peers, peer->key);
+    free(peer);
+    *peer_p = NULL;
+}
+
+// ---------------------------------------------------------------------
+// Client messages.
+
+static void
+s_send_welcome(sl__sched *self, s_peer *peer)
+{
+    sl__welcome m = {0};
+    m.session = peer->session;
+    m.heartbeat_ms = (uint32_t) self->opts.heartbeat_ms;
+    m.inline_max = self->opts.inline_max;
+    m.password.p = self->opts.store_password;
+    m.password.len = (uint32_t) strlen(self->opts.store_password);
+    m.n_stores = (uint32_t) self->opts.n_stores;
+    for (int i = 0; i < self->opts.n_stores; i++) {
+        m.stores[i].p = self->opts.stores[i];
+        m.stores[i].len = (uint32_t) strlen(self->opts.stores[i]);
+    }
+    sl__mpw_reset(&self->w);
+    sl__msg_welcome(&self->w, &m);
+    s_send(self, peer, &self->w);
+}
+
+static void
+s_on_hello(sl__sched *self, s_peer *peer, sl__mpr *r)
+{
+    sl__strv name;
+    uint32_t pid;
+    if (sl__mpr_str(r, &name.p, &name.len) != 0 ||
+        sl__mpr_u32(r, &pid) != 0) {
+        s_send_error(self, peer, SL_EPROTO, "malformed HELLO", 0);
+        return;
+    }
+    sl__fmt(peer->name, sizeof(peer->name), "%.*s",
+            (int) (name.len < 60 ? name.len : 60), name.p);
+    peer->pid = pid;
+    s_send_welcome(self, peer);
+}
+
+static sl_err
+s_submit_check(sl__sched *self, s_peer *client, const sl__submit *m,
+               s_job *job, char *why)
+{
+    if (job == NULL) {
+        if (m->first != 0) {
+            sl__fmt(why, SL_ERRSTR_LEN,
+                    "SUBMIT of unknown job %016" PRIx64 " at task %" PRIu64,
+                    m->job, m->first);
+            return SL_ENOTFOUND;
+        }
+        return SL_OK;
+    }
+    if (job->client_key != client->key) {
+        sl__fmt(why, SL_ERRSTR_LEN, "job %016" PRIx64 " belongs to another "
+                "client", m->job);
+        return SL_EINVAL;
+    }
+    if (m->first != job->received || m->total != job->total ||
+        m->function.len != job->function_len ||
+        memcmp(m->function.p, job->function, job->function_len) != 0) {
+        sl__fmt(why, SL_ERRSTR_LEN,
+                "SUBMIT chunk of job %016" PRIx64 " out of order or "
+                "inconsistent (first %" PRIu64 ", expected %" PRIu64 ")",
+                m->job, m->first, job->received);
+        return SL_EINVAL;
+    }
+    return SL_OK;
+}
+
+// Record where each argument lies in the frame. Commits nothing: on error
+// the tasks' entries are simply not counted as received.
+static sl_err
+s_submit_args(sl__sched *self, s_job *job, sl__submit *m,
+              const uint8_t *base, char *why)
+{
+    for (uint32_t i = 0; i < m->n_args; i++) {
+        const uint8_t *start;
+        size_t len;
+        if (sl__mpr_skip(&m->args, self->opts.limits.max_depth, &start,
+                         &len) != 0) {
+            sl__fmt(why, SL_ERRSTR_LEN,
+                    "job %016" PRIx64 ": argument of task %" PRIu64
+                    " is malformed or nested too deep",
+                    m->job, m->first + i);
+            return SL_EPROTO;
+        }
+        s_task *t = &job->tasks[m->first + i];
+        t->chunk = job->n_chunks;
+        t->arg_off = (uint32_t) (start - base);
+        t->arg_len = (uint32_t) len;
+        t->state = S_QUEUED;
+        t->attempts = 0;
+    }
+    return SL_OK;
+}
+
+static void
+s_job_add_chunk(s_job *job, zmq_msg_t *body)
+{
+    if (job->n_chunks == job->cap_chunks) {
+        job->cap_chunks = job->cap_chunks ? job->cap_chunks * 2 : 4;
+        job->chunks = sl__xrealloc(job->chunks,
+                                   job->cap_chunks * sizeof(*job->chunks));
+    }
+    zmq_msg_t *keep = sl__xmalloc(sizeof(*keep));
+    zmq_msg_init(keep);
+    zmq_msg_move(keep, body);
+    job->chunks[job->n_chunks++] = keep;
+}
+
+static void
+s_on_submit(sl__sched *self, s_peer *client, sl__mpr *r, zmq_msg_t *body)
+{
+    sl__submit m;
+    char why[SL_ERRSTR_LEN];
+    sl_err rv = sl__submit_decode(r, &self->opts.limits, &m, why);
+    if (rv != SL_OK) {
+        s_send_error(self, client, rv, why, 0);
+        return;
+    }
+    s_job *job = sl__table_get(&self->jobs, m.job);
+    if ((rv = s_submit_check(self, client, &m, job, why)) != SL_OK) {
+        s_send_error(self, client, rv, why, m.job);
+        return;
+    }
+    bool created = job == NULL;
+    if (created) {
+        job = s_job_new(self, &m, client);
+    }
+    rv = s_submit_args(self, job, &m, zmq_msg_data(body), why);
+    if (rv != SL_OK) {
+        if (created) {
+            s_job_destroy(self, &job);
+        }
+        s_send_error(self, client, rv, why, m.job);
+        return;
+    }
+    s_job_add_chunk(job, body);
+    job->received += m.n_args;
+    self->queued += m.n_args;
+    if (m.n_args > 0) {
+        sl__queue_push(&self->queue, (int) job->opts.priority,
+                       (sl__run){job->id, (uint32_t) m.first,
+                                 (uint32_t) (m.first + m.n_args)});
+    }
+    sl__mpw_reset(&self->w);
+    sl__msg_accepted(&self->w, m.job, m.first, m.n_args);
+    s_send(self, client, &self->w);
+    if (job->cancelled) {
+        s_job_cancel(self, job, "cancelled by the client", false);
+    }
+}
+
+static void
+s_broadcast_cancel(sl__sched *self, uint64_t job_id)
+{
+    for (size_t i = 0; i < self->peers.cap; i++) {
+        s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        if (p != NULL && p->is_worker && p->ready) {
+            sl__mpw_reset(&self->w);
+            sl__msg_job(&self->w, SL_MSG_CANCEL, job_id);
+            s_send(self, p, &self->w);
+        }
+    }
+}
+
+static void
+s_on_cancel(sl__sched *self, s_peer *client, sl__mpr *r)
+{
+    uint64_t id;
+    char why[SL_ERRSTR_LEN];
+    if (sl__u64_decode(r, &id, why) != SL_OK) {
+        s_send_error(self, client, SL_EPROTO, why, 0);
+        return;
+    }
+    s_job *job = sl__table_get(&self->jobs, id);
+    if (job == NULL || job->client_key != client->key) {
+        return; // already finished, or never ours: nothing to cancel
+    }
+    s_job_cancel(self, job, "cancelled by the client", false);
+    if (job->running > 0) {
+        s_broadcast_cancel(self, id);
+    }
+}
+
+static double
+s_rate(const sl__sched *self, bool flops)
+{
+    int64_t now = sl__mono_ms() / 1000;
+    double sum = 0;
+    for (int i = 0; i < SL_RATE_WINDOW + 2; i++) {
+        const s_bucket *b = &self->rate[i];
+        // Whole seconds only: the current one is still filling.
+        if (b->second < now && b->second >= now - SL_RATE_WINDOW) {
+            sum += flops ? b->flops : (double) b->done;
+        }
+    }
+    double window = sl__mono() - self->started;
+    if (window > SL_RATE_WINDOW) {
+        window = SL_RATE_WINDOW;
+    }
+    return window >= 1 ? sum / (double) (int) window : 0;
+}
+
+static void
+s_on_status(sl__sched *self, s_peer *client)
+{
+    sl__status s = {0};
+    s.workers = self->n_workers;
+    s.slots = self->n_slots;
+    for (size_t i = 0; i < self->peers.cap; i++) {
+        s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        if (p != NULL && p->is_worker && p->ready) {
+            s.busy += p->n_leases < p->slots ? p->n_leases : p->slots;
+        }
+    }
+    s.jobs = (uint32_t) self->jobs.n;
+    s.queued = self->queued;
+    s.running = self->running;
+    s.done = self->done_total;
+    s.tasks_per_s = s_rate(self, false);
+    s.gflops = s_rate(self, true) / 1e9;
+    s.uptime_s = sl__mono() - self->started;
+    sl__mpw_reset(&self->w);
+    sl__msg_status_reply(&self->w, &s);
+    s_send(self, client, &self->w);
+}
+
+static void
+s_on_client_bye(sl__sched *self, s_peer **client_p)
+{
+    s_peer *client = *client_p;
+    for (size_t i = 0; i < self->jobs.cap; i++) {
+        s_job *job = self->jobs.keys[i] ? self->jobs.vals[i] : NULL;
+        if (job != NULL && job->client_key == client->key) {
+            job->client_key = 0;
+            s_job_cancel(self, job, "client left", true);
+            s_mark_dirty(self, job); // the flush frees it once done
+        }
+    }
+    sl__log_debug("client %s (pid %u) said BYE", client->name, client->pid);
+    s_peer_remove(self, client_p, false, "left");
+}
+
+static void
+s_on_client_msg(sl__sched *self, s_peer *client, uint32_t type, sl__mpr *r,
+                zmq_msg_t *body)
+{
+    switch (type) {
+    case SL_MSG_HELLO:
+        s_on_hello(self, client, r);
+        break;
+    case SL_MSG_SUBMIT:
+        s_on_submit(self, client, r, body);
+        break;
+    case SL_MSG_CANCEL:
+        s_on_cancel(self, client, r);
+        break;
+    case SL_MSG_STATUS:
+        s_on_status(self, client);
+        break;
+    case SL_MSG_HEARTBEAT:
+        break;
+    case SL_MSG_BYE:
+        s_on_client_bye(self, &client);
+        break;
+    default: {
+        char why[128];
+        sl__fmt(why, sizeof(why), "unexpected message type %u (%s) from a "
+                "client", type, sl__msg_type_name(type));
+        s_send_error(self, client, SL_EPROTO, why, 0);
+        break;
+    }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Worker messages.
+
+static void
+s_on_ready(sl__sched *self, s_peer *w, sl__mpr *r)
+{
+    sl__ready m;
+    char why[SL_ERRSTR_LEN];
+    if (sl__ready_decode(r, &m, why) != SL_OK) {
+        s_send_error(self, w, SL_EPROTO, why, 0);
+        return;
+    }
+    if (w->ready) {
+        // A second READY changes nothing we rely on; answer it anyway so a
+        // worker that lost our WELCOME gets one.
+        s_send_welcome(self, w);
+        return;
+    }
+    sl__fmt(w->name, sizeof(w->name), "%.*s",
+            (int) (m.node.len < 60 ? m.node.len : 60), m.node.p);
+    w->pid = m.pid;
+    w->slots = m.slots;
+    w->credit_max = m.slots + m.prefetch;
+    w->leases = sl__xcalloc(w->credit_max, sizeof(*w->leases));
+    w->ready = true;
+    self->n_workers++;
+    self->n_slots += w->slots;
+    sl__log_info("worker %s (pid %u) ready with %u slots", w->name, w->pid,
+                 w->slots);
+    s_send_welcome(self, w);
+    s_hungry_add(self, w);
+}
+
+// Remove the lease of (job, index) from w. Returns false if w held none
+// (a result from before a re-READY, or a duplicate).
+static bool
+s_lease_drop(s_peer *w, uint64_t job, uint32_t index)
+{
+    for (uint32_t i = 0; i < w->n_leases; i++) {
+        if (w->leases[i].job == job && w->leases[i].index == index) {
+            w->leases[i] = w->leases[--w->n_leases];
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o,
+             s_job **cache)
+{
+    s_lease_drop(w, o->job, o->index);
+    s_job *job = *cache;
+    if (job == NULL || job->id != o->job) {
+        job = *cache = sl__table_get(&self->jobs, o->job);
+    }
+    if (job == NULL || o->index >= job->received) {
+        return; // the job ended or was never here: nothing to record
+    }
+    s_task *t = &job->tasks[o->index];
+    if (t->state == S_DONE) {
+        return; // first outcome won already
+    }
+    // When another worker runs a later attempt (this one's worker was
+    // presumed lost), this outcome wins all the same, and that one's is
+    // dropped when it arrives.
+    if (t->state == S_RUNNING) {
+        self->running--;
+        job->running--;
+    }
+    s_task_end(self, job, o->index, o);
+}
+
+static void
+s_on_result(sl__sched *self, s_peer *w, sl__mpr *r)
+{
+    uint32_t n;
+    char why[SL_ERRSTR_LEN];
+    if (sl__result_decode(r, &self->opts.limits, &n, why) != SL_OK) {
+        s_send_error(self, w, SL_EPROTO, why, 0);
+        return;
+    }
+    s_job *cache = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        sl__outcome o;
+        if (sl__outcome_decode(r, &self->opts.limits, true, &o, why) !=
+            SL_OK) {
+            s_send_error(self, w, SL_EPROTO, why, 0);
+            return;
+        }
+        s_on_outcome(self, w, &o, &cache);
+    }
+    if (!w->ready) {
+        s_send_error(self, w, SL_ENOTFOUND, "unknown worker: send READY", 0);
+        return;
+    }
+    s_hungry_add(self, w);
+}
+
+static void
+s_on_worker_msg(sl__sched *self, s_peer *w, uint32_t type, sl__mpr *r)
+{
+    switch (type) {
+    case SL_MSG_READY:
+        s_on_ready(self, w, r);
+        break;
+    case SL_MSG_RESULT:
+        s_on_result(self, w, r);
+        break;
+    case SL_MSG_HEARTBEAT:
+        if (!w->ready) {
+            s_send_error(self, w, SL_ENOTFOUND, "unknown worker: send READY",
+                         0);
+        }
+        break;
+    case SL_MSG_BYE:
+        s_peer_remove(self, &w, false, "left");
+        break;
+    default: {
+        char why[128];
+        sl__fmt(why, sizeof(why), "unexpected message type %u (%s) from a "
+                "worker", type, sl__msg_type_name(type));
+        s_send_error(self, w, SL_EPROTO, why, 0);
+        break;
+    }
+    }
+}
+
+// ---------------------------------------------------------------------
+// The loop's phases.
+
+static void
+s_on_message(sl__sched *self, bool from_worker, zmq_msg_t *id,
+             zmq_msg_t *body)
+{
+    s_peer *peer = s_peer_get(self, id, from_worker);
+    if (peer == NULL) {
+        sl__log_warn("message with an unusable routing id dropped");
+        return;
+    }
+    peer->last_recv_ms = sl__mono_ms();
+    sl__mpr r;
+    uint32_t type, nfields;
+    char why[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, zmq_msg_data(body), zmq_msg_size(body));
+    if (sl__msg_open(&r, &type, &nfields, why) != SL_OK) {
+        s_send_error(self, peer, SL_EPROTO, why, 0);
+        return;
+    }
+    if (from_worker) {
+        s_on_worker_msg(self, peer, type, &r);
+    } else {
+        s_on_client_msg(self, peer, type, &r, body);
+    }
+}
+
+// Receive one [routing id, body] message. Returns false when none is
+// waiting. Extra frames are read and dropped (the body is then empty, which
+// decodes as a malformed message and is answered with ERROR).
+static bool
+s_recv(void *sock, zmq_msg_t *id, zmq_msg_t *body)
+{
+    if (zmq_msg_recv(id, sock, ZMQ_DONTWAIT) < 0) {
+        return false;
+    }
+    if (!zmq_msg_more(id)) {
+        zmq_msg_close(body);
+        zmq_msg_init(body);
+        return true;
+    }
+    zmq_msg_recv(body, sock, 0);
+    if (zmq_msg_more(body)) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        while (zmq_msg_more(body) || zmq_msg_more(&extra)) {
+            zmq_msg_recv(&extra, sock, 0);
+            if (!zmq_msg_more(&extra)) {
+                break;
+            }
+        }
+        zmq_msg_close(&extra);
+        zmq_msg_close(body);
+        zmq_msg_init(body);
+    }
+    return true;
+}
+
+static void
+s_drain(sl__sched *self, bool workers)
+{
+    void *sock = workers ? self->workers_raw : self->clients_raw;
+    for (int i = 0; i < SL_MAX_MSGS_PER_TURN; i++) {
+        zmq_msg_t id, body;
+        zmq_msg_init(&id);
+        zmq_msg_init(&body);
+        bool got = s_recv(sock, &id, &body);
+        if (got) {
+            s_on_message(self, workers, &id, &body);
+        }
+        zmq_msg_close(&id);
+        zmq_msg_close(&body);
+        if (!got) {
+            break;
+        }
+    }
+}
+
+static void
+s_run_timers(sl__sched *self)
+{
+    int64_t now = sl__mono_ms();
+    if (now < self->next_scan_ms) {
+        return;
+    }
+    int64_t hb = self->opts.heartbeat_ms;
+    self->next_scan_ms = now + hb / 2;
+    for (size_t i = 0; i < self->peers.cap; i++) {
+        s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        if (p == NULL || !p->is_worker) {
+            continue;
+        }
+        if (now - p->last_recv_ms > SL_HEARTBEAT_LIVENESS * hb) {
+            s_peer_remove(self, &p, true, "went silent");
+            i--; // backward-shift deletion may have moved a peer here
+            continue;
+        }
+        if (p->ready && now - p->last_send_ms >= hb) {
+            sl__mpw_reset(&self->w);
+            sl__msg_empty(&self->w, SL_MSG_HEARTBEAT);
+            s_send(self, p, &self->w);
+        }
+    }
+}
+
+static void
+s_pick_reserve(sl__sched *self, size_t n)
+{
+    if (n > self->pick_cap) {
+        self->pick = sl__xrealloc(self->pick, n * sizeof(*self->pick));
+        self->pick_job =
+            sl__xrealloc(self->pick_job, n * sizeof(*self->pick_job));
+        self->pick_cap = n;
+    }
+}
+
+// Take up to want queued tasks off the queue into self->pick. Returns how
+// many.
+static uint32_t
+s_pick(sl__sched *self, uint32_t want)
+{
+    uint32_t n = 0;
+    s_pick_reserve(self, want);
+    while (n < want) {
+        int prio;
+        sl__run *run = sl__queue_peek(&self->queue, &prio);
+        if (run == NULL) {
+            break;
+        }
+        s_job *job = sl__table_get(&self->jobs, run->job);
+        if (job == NULL || job->cancelled) {
+            sl__queue_pop(&self->queue, prio);
+            continue;
+        }
+        while (n < want && run->first < run->end) {
+            uint32_t index = run->first++;
+            if (job->tasks[index].state == S_QUEUED) {
+                self->pick[n] = index;
+                self->pick_job[n] = job;
+                n++;
+            }
+        }
+        if (run->first == run->end) {
+            sl__queue_pop(&self->queue, prio);
+        }
+    }
+    return n;
+}
+
+// Pack picked tasks [from, to) of one job as a TASKS group and lease them.
+static void
+s_pack_group(sl__sched *self, s_peer *w, uint32_t from, uint32_t to)
+{
+    s_job *job = self->pick_job[from];
+    sl__msg_task_group(&self->w, job->id, job->function, job->function_len,
+                       job->opts.time_limit_ms, to - from);
+    for (uint32_t i = from; i < to; i++) {
+        uint32_t index = self->pick[i];
+        s_task *t = &job->tasks[index];
+        t->state = S_RUNNING;
+        t->attempts++;
+        self->queued--;
+        self->running++;
+        job->running++;
+        const uint8_t *chunk = zmq_msg_data(job->chunks[t->chunk]);
+        sl__task_item item = {index, t->attempts, chunk + t->arg_off,
+                              t->arg_len};
+        sl__msg_task_item(&self->w, &item);
+        w->leases[w->n_leases++] = (s_lease){job->id, index, t->attempts};
+    }
+}
+
+static void
+s_send_tasks(sl__sched *self, s_peer *w, uint32_t n)
+{
+    uint32_t groups = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        groups += i == 0 || self->pick_job[i] != self->pick_job[i - 1];
+    }
+    sl__mpw_reset(&self->w);
+    sl__msg_tasks_begin(&self->w, groups);
+    uint32_t from = 0;
+    for (uint32_t i = 1; i <= n; i++) {
+        if (i == n || self->pick_job[i] != self->pick_job[from]) {
+            s_pack_group(self, w, from, i);
+            from = i;
+        }
+    }
+    s_send(self, w, &self->w);
+}
+
+// Give queued tasks to hungry workers, each at most its credit and about
+// an even share of what is queued, so that a short job spreads out.
+static void
+s_dispatch(sl__sched *self)
+{
+    uint32_t n_hungry = 0;
+    for (s_peer *w = self->hungry_head; w != NULL; w = w->hungry_next) {
+        n_hungry++;
+    }
+    s_peer *w = self->hungry_head;
+    while (w != NULL && self->queued > 0) {
+        s_peer *next = w->hungry_next;
+        uint64_t share = (self->queued + n_hungry - 1) / n_hungry;
+        uint32_t credit = w->credit_max - w->n_leases;
+        uint32_t want = share < credit ? (uint32_t) share : credit;
+        uint32_t n = s_pick(self, want);
+        if (n == 0) {
+            break;
+        }
+        s_send_tasks(self, w, n);
+        if (w->n_leases >= w->credit_max) {
+            s_hungry_remove(self, w);
+        } else {
+            // Still hungry: to the back, so the next turn starts elsewhere.
+            s_hungry_remove(self, w);
+            s_hungry_add(self, w);
+        }
+        w = next;
+    }
+}
+
+static void
+s_flush_job(sl__sched *self, s_job *job)
+{
+    s_peer *client = job->client_key
+                         ? sl__table_get(&self->peers, job->client_key)
+                         : NULL;
+    if (client != NULL && job->n_pending > 0) {
+        sl__mpw_reset(&self->w);
+        sl__msg_done_begin(&self->w, job->id, job->n_pending);
+        sl__mpw_raw(&self->w, job->done_buf.buf.data, job->done_buf.buf.size);
+        s_send(self, client, &self->w);
+    }
+    sl__mpw_reset(&job->done_buf);
+    job->n_pending = 0;
+}
+
+static void
+s_flush(sl__sched *self)
+{
+    s_job *job = self->dirty_head;
+    self->dirty_head = NULL;
+    while (job != NULL) {
+        s_job *next = job->dirty_next;
+        job->dirty = false;
+        s_flush_job(self, job);
+        if (job->done == job->total && job->running == 0) {
+            s_job_destroy(self, &job);
+        }
+        job = next;
+    }
+}
+
+// ---------------------------------------------------------------------
+// Life cycle.
+
+static sl_err
+s_bind(zsock_t **sock_out, void **raw_out, const char *endpoint,
+       const sl__limits *lim, char *errbuf)
+{
+    zsock_t *sock = zsock_new(ZMQ_ROUTER);
+    if (sock == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot create a ROUTER socket");
+        return SL_ENOMEM;
+    }
+    zsock_set_router_mandatory(sock, 1);
+    zsock_set_linger(sock, 0);
+    zsock_set_sndhwm(sock, 100000);
+    zsock_set_rcvhwm(sock, 100000);
+    zsock_set_maxmsgsize(sock, (int) lim->max_message);
+    if (zsock_bind(sock, "%s", endpoint) < 0) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot bind %s: %s", endpoint,
+                zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+        return SL_EIO;
+    }
+    *sock_out = sock;
+    *raw_out = zsock_resolve(sock);
+    return SL_OK;
+}
+
+static sl_err
+s_write_endpoints(sl__sched *self, char *errbuf)
+{
+    char tmp[1024];
+    sl__fmt(tmp, sizeof(tmp), "%s.tmp", self->opts.endpoints_file);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot write %s: %s", tmp,
+                strerror(errno));
+        return SL_EIO;
+    }
+    fprintf(f, "clients=%s\nworkers=%s\n", zsock_endpoint(self->clients),
+            zsock_endpoint(self->workers));
+    if (fclose(f) != 0 || rename(tmp, self->opts.endpoints_file) != 0) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot write %s: %s",
+                self->opts.endpoints_file, strerror(errno));
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
+              char errbuf[SL_ERRSTR_LEN])
+{
+    sl__sched *self = sl__xcalloc(1, sizeof(*self));
+    sl_err rv;
+    self->opts = *opts;
+    if (self->opts.heartbeat_ms <= 0) {
+        self->opts.heartbeat_ms = 1000;
+    }
+    if (self->opts.store_password == NULL) {
+        self->opts.store_password = "";
+    }
+    sl__queue_init(&self->queue);
+    sl__table_init(&self->jobs);
+    sl__table_init(&self->peers);
+    sl__mpw_init(&self->w);
+    self->started = sl__mono();
+    if ((rv = s_bind(&self->clients, &self->clients_raw,
+                     opts->client_endpoint, &opts->limits, errbuf)) !=
+            SL_OK ||
+        (rv = s_bind(&self->workers, &self->workers_raw,
+                     opts->worker_endpoint, &opts->limits, errbuf)) !=
+            SL_OK) {
+        goto fail;
+    }
+    if (opts->endpoints_file != NULL &&
+        (rv = s_write_endpoints(self, errbuf)) != SL_OK) {
+        goto fail;
+    }
+    sl__log_info("clients on %s, workers on %s",
+                 zsock_endpoint(self->clients), zsock_endpoint(self->workers));
+    *out = self;
+    return SL_OK;
+
+fail:
+    sl__sched_destroy(&self);
+    return rv;
+}
+
+void
+sl__sched_run(sl__sched *self)
+{
+    while (!self->stopping && !zsys_interrupted) {
+        zmq_pollitem_t items[] = {
+            {self->workers_raw, 0, ZMQ_POLLIN, 0},
+            {self->clients_raw, 0, ZMQ_POLLIN, 0},
+        };
+        long timeout = self->next_scan_ms - sl__mono_ms();
+        if (timeout < 0) {
+            timeout = 0;
+        }
+        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
+            sl__log_error("poll failed: %s", zmq_strerror(errno));
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            s_drain(self, true);
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            s_drain(self, false);
+        }
+        s_run_timers(self);
+        s_dispatch(self);
+        s_flush(self);
+    }
+}
+
+void
+sl__sched_stop(sl__sched *self)
+{
+    self->stopping = true;
+}
+
+void
+sl__sched_destroy(sl__sched **self_p)
+{
+    sl__sched *self = *self_p;
+    if (self == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < self->jobs.cap; i++) {
+        s_job *job = self->jobs.keys[i] ? self->jobs.vals[i] : NULL;
+        if (job != NULL) {
+            s_job_destroy(self, &job);
+            i--; // deletion may have shifted another job into slot i
+        }
+    }
+    for (size_t i = 0; i < self->peers.cap; i++) {
+        s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        // Workers are not told to shut down: they keep their tasks and
+        // reconnect to the next scheduler on this endpoint.
+        if (p != NULL) {
+            free(p->leases);
+            sl__table_del(&self->peers, p->key);
+            free(p);
+            i--;
+        }
+    }
+    sl__queue_fini(&self->queue);
+    sl__table_fini(&self->jobs);
+    sl__table_fini(&self->peers);
+    sl__mpw_fini(&self->w);
+    free(self->pick);
+    free(self->pick_job);
+    zsock_destroy(&self->clients);
+    zsock_destroy(&self->workers);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,32 @@
+// sched.h - starling-scheduler: one thread, one loop, every task's owner
+// between SUBMIT and DONE.
+// SPDX-License-Identifier: MIT
+#ifndef SL_SCHEDULER_SCHED_H
+#define SL_SCHEDULER_SCHED_H
+
+#include "../serialize/msg.h"
+
+typedef struct sl__sched sl__sched;
+
+typedef struct {
+    const char *client_endpoint; // ROUTER for clients, e.g. tcp://127.0.0.1:*
+    const char *worker_endpoint; // ROUTER for workers
+    const char *stores[16];      // Redis shards, "host:port", told to peers
+    int n_stores;                // 1..16
+    const char *store_password;  // told to peers in WELCOME; may be ""
+    int heartbeat_ms;            // interval; a worker silent for 3 is lost
+    uint32_t inline_max;         // values up to this many bytes ride inline
+    const char *endpoints_file;  // write the bound endpoints here, or NULL
+    sl__limits limits;           // bounds on what peers send
+} sl__sched_opts;
+
+// Bind both endpoints (and write the endpoints file). On error errbuf says
+// which endpoint failed and why.
+sl_err sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
+                     char errbuf[SL_ERRSTR_LEN]);
+// Serve until SIGINT/SIGTERM (czmq's zsys_interrupted) or sl__sched_stop.
+void sl__sched_run(sl__sched *self);
+void sl__sched_stop(sl__sched *self);
+void sl__sched_destroy(sl__sched **self_p);
+
+#endif

@@ -1,0 +1,86 @@
+// main.c - starling-worker: parse flags, run the worker.
+// SPDX-License-Identifier: MIT
+#include <cblas.h>
+#include <czmq.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "worker.h"
+
+static void
+s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: starling-worker --scheduler EP [options]\n"
+            "\n"
+            "A starling worker: runs tasks from the scheduler in executor\n"
+            "slots. It learns where the object store is from the "
+            "scheduler.\n"
+            "\n"
+            "  --scheduler EP   the scheduler's worker endpoint (required)\n"
+            "  --slots N        executor slots (default: one per core)\n"
+            "  --prefetch N     tasks held beyond the slots "
+            "(default: = slots)\n"
+            "  --name NAME      node name (default: the host name)\n"
+            "  --help           this text\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"scheduler", required_argument, NULL, 's'},
+        {"slots", required_argument, NULL, 'n'},
+        {"prefetch", required_argument, NULL, 'p'},
+        {"name", required_argument, NULL, 'N'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    sl__worker_opts opts = {.prefetch = -1};
+    int c;
+    sl__log_init("starling-worker");
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            opts.scheduler = optarg;
+            break;
+        case 'n':
+            opts.slots = atoi(optarg);
+            break;
+        case 'p':
+            opts.prefetch = atoi(optarg);
+            break;
+        case 'N':
+            opts.name = optarg;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        default:
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (opts.scheduler == NULL || opts.slots < 0 || opts.slots > 4096) {
+        fprintf(stderr, "starling-worker: --scheduler is required; --slots "
+                        "takes 1 to 4096\n");
+        s_usage(stderr);
+        return 2;
+    }
+    // One BLAS thread per slot: the slots are the parallelism.
+    openblas_set_num_threads(1);
+    zsys_set_logstream(NULL);
+    zsys_init();
+    sl__worker *worker = NULL;
+    char errbuf[SL_ERRSTR_LEN];
+    if (sl__worker_new(&worker, &opts, errbuf) != SL_OK) {
+        sl__log_error("%s", errbuf);
+        return 1;
+    }
+    sl__worker_run(worker);
+    sl__log_info("stopping");
+    sl__worker_destroy(&worker);
+    zsys_shutdown();
+    return 0;
+}
