@@ -1,0 +1,1093 @@
+// store.c - the object store: starling's values in Redis, by key.
+// SPDX-License-Identifier: MIT
+//
+// Design notes.
+//
+// Shards. A key lives on shard fnv1a64(key) % n. A chunked object keeps
+// its chunks on the same shard as its manifest, so that one pipelined
+// connection moves the whole object and a ref's shard names all of it.
+//
+// Chunks. An object of more than chunk_bytes (or one that would look like a
+// manifest) is stored as chunks "<key>#<i>", i = 0..n-1 in decimal, and
+// under <key> itself a 25-byte manifest:
+//   0xc1 "SLCK"  u32 chunk count  u64 total bytes  u64 chunk bytes
+// all little endian. 0xc1 is the one byte msgpack never uses, so no encoded
+// value starts like a manifest. Every chunk gets the object's TTL.
+// Without NX the chunks are written first and the manifest last, so a
+// reader never finds a manifest whose chunks are yet to come. With NX the
+// manifest is taken first (SET NX): that decides who writes; the winner
+// then writes its chunks, and removes the manifest again if it cannot.
+//
+// Pipelining. Chunk commands are appended and then their replies read, in
+// windows of at most 1024 commands and 64 MiB: hiredis copies every
+// appended argument into its output buffer, and redis queues every reply
+// in its own, so appending all the chunks of a 4 GiB object at once would
+// cost another 4 GiB on each side. Small chunks still go 1024 to a round
+// trip; at the default 64 MiB a round trip is lost in the transfer. After
+// an error reply in a window the remaining replies are still read, so the
+// connection stays in step.
+//
+// Connections. One synchronous hiredis context per shard, made at connect
+// time. A context that fails (I/O error, timeout, the server went away) is
+// freed, and the next command on that shard connects anew (and AUTHs). An
+// operation that fails on a connection that was already open before it
+// started, before any reply came back, is done once more on a new
+// connection: that is the server restarted (or an idle connection cut)
+// since the last use, and the caller should not see it. At most once, so a
+// server that is down is reported, not retried forever.
+//
+// Alignment. A fetched object is copied into one 64-byte aligned buffer.
+// For a value whose top level is an ndarray, the object starts a few bytes
+// into that buffer so that the array's elements (8-byte aligned within the
+// ext payload) are 8-byte aligned in memory, and the decoder can use them
+// in place.
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#define S_MANIFEST_LEN 25
+#define S_MANIFEST_MAGIC "\xc1SLCK"
+#define S_MAGIC_LEN 5
+#define S_ALIGN 64
+#define S_WINDOW_CMDS 1024
+#define S_WINDOW_BYTES (64u << 20)
+#define S_SCAN_COUNT "1000"
+// Room after a key for "#<chunk index>" and the NUL.
+#define S_CHUNK_SUFFIX 16
+
+typedef struct {
+    char host[256];    // host name or address, without brackets
+    int port;          // TCP port
+    char addr[288];    // "host:port" as configured, for messages
+    redisContext *ctx; // the connection; NULL until (re)connected
+} s_shard;
+
+struct sl__store {
+    s_shard shards[SL_STORE_MAX_SHARDS]; // 1..16 shards, by index
+    int n_shards;                        // shards in use
+    char *password;                      // AUTH with it; NULL: none
+    char ttl_arg[24];                    // the TTL in seconds, for SET EX
+    size_t chunk_bytes;                  // split objects above this
+    struct timeval timeout;              // connect and command timeout
+    bool lost;                  // the current operation lost a connection
+    int replies;                // replies read in the current operation
+    char errstr[SL_ERRSTR_LEN]; // detail of the last error
+};
+
+// One operation on one shard, done again once when a stale connection
+// broke under it (see s_retry).
+typedef sl_err (*s_op)(sl__store *store, s_shard *shard, void *arg);
+
+static sl_err __attribute__((format(printf, 3, 4)))
+s_fail(sl__store *store, sl_err rv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(store->errstr, sizeof(store->errstr), fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+static void
+s_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t) (v >> (8 * i));
+    }
+}
+
+static void
+s_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t) (v >> (8 * i));
+    }
+}
+
+static uint64_t
+s_get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+// ---------------------------------------------------------------------
+// Connections.
+
+// Split "host:port" (or "[v6addr]:port").
+static sl_err
+s_parse_addr(s_shard *shard, const char *addr)
+{
+    const char *colon = addr != NULL ? strrchr(addr, ':') : NULL;
+    if (colon == NULL || colon == addr) {
+        return SL_EINVAL;
+    }
+    const char *host = addr;
+    size_t hlen = (size_t) (colon - addr);
+    if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (hlen == 0 || hlen >= sizeof(shard->host) || *end != '\0' ||
+        end == colon + 1 || errno != 0 || port <= 0 || port > 65535) {
+        return SL_EINVAL;
+    }
+    memcpy(shard->host, host, hlen);
+    shard->host[hlen] = '\0';
+    shard->port = (int) port;
+    sl__strlcpy(shard->addr, addr, sizeof(shard->addr));
+    return SL_OK;
+}
+
+// AUTH (when a password is set), then PING: a server that wants a password
+// we do not have says so here rather than on the first put.
+static sl_err
+s_shard_hello(sl__store *store, s_shard *shard, redisContext *ctx)
+{
+    redisReply *r;
+    if (store->password != NULL) {
+        const char *argv[] = {"AUTH", store->password};
+        size_t lens[] = {4, strlen(store->password)};
+        r = redisCommandArgv(ctx, 2, argv, lens);
+        if (r == NULL) {
+            return s_fail(store, SL_ESTORE, "store %s: AUTH: %s", shard->addr,
+                          ctx->errstr);
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            s_fail(store, SL_ESTORE, "store %s: authentication failed: %s",
+                   shard->addr, r->str);
+            freeReplyObject(r);
+            return SL_ESTORE;
+        }
+        freeReplyObject(r);
+    }
+    if ((r = redisCommand(ctx, "PING")) == NULL) {
+        return s_fail(store, SL_ESTORE, "store %s: PING: %s", shard->addr,
+                      ctx->errstr);
+    }
+    sl_err rv = SL_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rv = s_fail(store, SL_ESTORE, "store %s: %s%s", shard->addr, r->str,
+                    store->password == NULL ? " (no password was given)" : "");
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
+static sl_err
+s_shard_connect(sl__store *store, s_shard *shard)
+{
+    redisContext *ctx =
+        redisConnectWithTimeout(shard->host, shard->port, store->timeout);
+    sl_err rv = SL_ESTORE;
+    if (ctx == NULL) {
+        return s_fail(store, SL_ENOMEM, "store %s: out of memory", shard->addr);
+    }
+    if (ctx->err != 0) {
+        s_fail(store, SL_ESTORE, "store %s: cannot connect: %s", shard->addr,
+               ctx->errstr);
+        goto fail;
+    }
+    if (redisSetTimeout(ctx, store->timeout) != REDIS_OK) {
+        s_fail(store, SL_ESTORE, "store %s: cannot set the timeout: %s",
+               shard->addr, ctx->errstr);
+        goto fail;
+    }
+    // Keepalive notices a peer that vanished without a FIN.
+    redisEnableKeepAlive(ctx);
+    if ((rv = s_shard_hello(store, shard, ctx)) != SL_OK) {
+        goto fail;
+    }
+    shard->ctx = ctx;
+    return SL_OK;
+
+fail:
+    redisFree(ctx);
+    return rv;
+}
+
+static sl_err
+s_shard_ready(sl__store *store, s_shard *shard)
+{
+    return shard->ctx != NULL ? SL_OK : s_shard_connect(store, shard);
+}
+
+// Forget a connection (broken, or out of step with the server because
+// queued commands will not be sent); the next command connects anew.
+static void
+s_drop(s_shard *shard)
+{
+    redisFree(shard->ctx);
+    shard->ctx = NULL;
+}
+
+// The connection failed under a command: say why, and drop it so that the
+// next command connects anew.
+static sl_err
+s_lost(sl__store *store, s_shard *shard, const char *what)
+{
+    s_fail(store, SL_ESTORE, "store %s: %s: %s", shard->addr, what,
+           shard->ctx->errstr[0] ? shard->ctx->errstr : "connection lost");
+    s_drop(shard);
+    store->lost = true;
+    return SL_ESTORE;
+}
+
+// Run op on shard; once more if a connection that was open before it
+// started broke before any reply came back (see the design notes).
+static sl_err
+s_retry(sl__store *store, s_shard *shard, s_op op, void *arg)
+{
+    bool was_open = shard->ctx != NULL;
+    store->lost = false;
+    store->replies = 0;
+    sl_err rv = op(store, shard, arg);
+    if (rv == SL_OK || !store->lost || !was_open || store->replies != 0) {
+        return rv;
+    }
+    sl__log_debug("%s; reconnecting", store->errstr);
+    store->lost = false;
+    return op(store, shard, arg);
+}
+
+// ---------------------------------------------------------------------
+// Commands.
+
+// One command, one reply. An error reply becomes SL_ESTORE with its text.
+static sl_err
+s_call(sl__store *store, s_shard *shard, int argc, const char **argv,
+       const size_t *lens, redisReply **out)
+{
+    sl_err rv = s_shard_ready(store, shard);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    redisReply *r = redisCommandArgv(shard->ctx, argc, argv, lens);
+    if (r == NULL) {
+        return s_lost(store, shard, argv[0]);
+    }
+    store->replies++;
+    if (r->type == REDIS_REPLY_ERROR) {
+        s_fail(store, SL_ESTORE, "store %s: %s: %s", shard->addr, argv[0],
+               r->str);
+        freeReplyObject(r);
+        return SL_ESTORE;
+    }
+    *out = r;
+    return SL_OK;
+}
+
+// Read the next reply of a pipeline.
+static sl_err
+s_read(sl__store *store, s_shard *shard, const char *what, redisReply **out)
+{
+    void *r = NULL;
+    if (redisGetReply(shard->ctx, &r) != REDIS_OK || r == NULL) {
+        return s_lost(store, shard, what);
+    }
+    store->replies++;
+    *out = r;
+    return SL_OK;
+}
+
+static sl_err
+s_append(sl__store *store, s_shard *shard, int argc, const char **argv,
+         const size_t *lens)
+{
+    if (redisAppendCommandArgv(shard->ctx, argc, argv, lens) != REDIS_OK) {
+        return s_fail(store, SL_ENOMEM, "store %s: cannot queue %s: %s",
+                      shard->addr, argv[0], shard->ctx->errstr);
+    }
+    return SL_OK;
+}
+
+// Check a SET reply: +OK stored it; nil (only with NX) did not.
+static sl_err
+s_set_reply(sl__store *store, s_shard *shard, const redisReply *r,
+            const char *key, bool *stored)
+{
+    if (r->type == REDIS_REPLY_STATUS) {
+        *stored = true;
+        return SL_OK;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        *stored = false;
+        return SL_OK;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        return s_fail(store, SL_ESTORE, "store %s: SET %s: %s", shard->addr,
+                      key, r->str);
+    }
+    return s_fail(store, SL_ESTORE,
+                  "store %s: SET %s: unexpected reply "
+                  "type %d",
+                  shard->addr, key, r->type);
+}
+
+// SET key value EX ttl [NX].
+static sl_err
+s_set(sl__store *store, s_shard *shard, const char *key, const void *buf,
+      size_t len, bool nx, bool *stored)
+{
+    const char *argv[] = {"SET", key, buf, "EX", store->ttl_arg, "NX"};
+    size_t lens[] = {3, strlen(key), len, 2, strlen(store->ttl_arg), 2};
+    redisReply *r;
+    sl_err rv = s_call(store, shard, nx ? 6 : 5, argv, lens, &r);
+    if (rv == SL_OK) {
+        rv = s_set_reply(store, shard, r, key, stored);
+        freeReplyObject(r);
+    }
+    return rv;
+}
+
+static void
+s_unlink(sl__store *store, s_shard *shard, const char *key)
+{
+    const char *argv[] = {"UNLINK", key};
+    size_t lens[] = {6, strlen(key)};
+    redisReply *r;
+    if (s_call(store, shard, 2, argv, lens, &r) == SL_OK) {
+        freeReplyObject(r);
+    }
+}
+
+// ---------------------------------------------------------------------
+// Manifests and chunks.
+
+static bool
+s_looks_like_manifest(const void *buf, size_t len)
+{
+    return len == S_MANIFEST_LEN &&
+           memcmp(buf, S_MANIFEST_MAGIC, S_MAGIC_LEN) == 0;
+}
+
+static void
+s_manifest_encode(uint8_t out[S_MANIFEST_LEN], uint32_t n, uint64_t total,
+                  uint64_t chunk)
+{
+    memcpy(out, S_MANIFEST_MAGIC, S_MAGIC_LEN);
+    s_le32(out + 5, n);
+    s_le64(out + 9, total);
+    s_le64(out + 17, chunk);
+}
+
+typedef struct {
+    uint32_t n;     // chunks
+    uint64_t total; // bytes of the object
+    uint64_t chunk; // bytes of every chunk but the last
+} s_manifest;
+
+// Read a manifest, checking that its numbers agree. False when buf is not
+// one (or a broken one).
+static bool
+s_manifest_decode(const void *buf, size_t len, s_manifest *m)
+{
+    const uint8_t *p = buf;
+    if (!s_looks_like_manifest(buf, len)) {
+        return false;
+    }
+    m->n = (uint32_t) s_get_le(p + 5, 4);
+    m->total = s_get_le(p + 9, 8);
+    m->chunk = s_get_le(p + 17, 8);
+    return m->chunk > 0 && m->n > 0 && m->total > 0 &&
+           (m->total - 1) / m->chunk + 1 == m->n;
+}
+
+static size_t
+s_chunk_len(const s_manifest *m, uint32_t i)
+{
+    return i + 1 < m->n ? (size_t) m->chunk
+                        : (size_t) (m->total - (uint64_t) i * m->chunk);
+}
+
+// "<key>#<i>" into keybuf (strlen(key) + S_CHUNK_SUFFIX bytes).
+static void
+s_chunk_key(char *keybuf, size_t size, const char *key, uint32_t i)
+{
+    snprintf(keybuf, size, "%s#%u", key, i);
+}
+
+// Chunk commands per pipeline window (see the design notes).
+static uint32_t
+s_window(uint64_t chunk)
+{
+    uint64_t w = S_WINDOW_BYTES / chunk;
+    return w < 1 ? 1 : w > S_WINDOW_CMDS ? S_WINDOW_CMDS : (uint32_t) w;
+}
+
+// Read the replies of chunk SETs from..to-1; all are read even after an
+// error reply, to keep the connection in step.
+static sl_err
+s_read_set_replies(sl__store *store, s_shard *shard, const char *key,
+                   uint32_t from, uint32_t to)
+{
+    sl_err first = SL_OK;
+    for (uint32_t i = from; i < to; i++) {
+        redisReply *r;
+        bool stored;
+        sl_err rv = s_read(store, shard, "SET chunk", &r);
+        if (rv != SL_OK) {
+            return rv; // the connection is gone, and the rest with it
+        }
+        if (first == SL_OK) {
+            first = s_set_reply(store, shard, r, key, &stored);
+        }
+        freeReplyObject(r);
+    }
+    return first;
+}
+
+// Queue SET <key>#<i> for chunks from..to-1.
+static sl_err
+s_append_sets(sl__store *store, s_shard *shard, const char *key,
+              const uint8_t *buf, const s_manifest *m, uint32_t from,
+              uint32_t to)
+{
+    size_t ksize = strlen(key) + S_CHUNK_SUFFIX;
+    char *ckey = malloc(ksize);
+    sl_err rv =
+        ckey != NULL ? SL_OK : s_fail(store, SL_ENOMEM, "store: out of memory");
+    for (uint32_t i = from; i < to && rv == SL_OK; i++) {
+        s_chunk_key(ckey, ksize, key, i);
+        const char *argv[] = {"SET", ckey,
+                              (const char *) buf + (size_t) i * m->chunk, "EX",
+                              store->ttl_arg};
+        size_t lens[] = {3, strlen(ckey), s_chunk_len(m, i), 2,
+                         strlen(store->ttl_arg)};
+        rv = s_append(store, shard, 5, argv, lens);
+    }
+    free(ckey);
+    return rv;
+}
+
+static sl_err
+s_set_chunks(sl__store *store, s_shard *shard, const char *key,
+             const uint8_t *buf, const s_manifest *m)
+{
+    sl_err rv = s_shard_ready(store, shard);
+    uint32_t window = s_window(m->chunk);
+    for (uint32_t from = 0; from < m->n && rv == SL_OK; from += window) {
+        uint32_t to = m->n - from > window ? from + window : m->n;
+        if ((rv = s_append_sets(store, shard, key, buf, m, from, to)) !=
+            SL_OK) {
+            s_drop(shard);
+            break;
+        }
+        rv = s_read_set_replies(store, shard, key, from, to);
+    }
+    return rv;
+}
+
+typedef struct {
+    const char *key; // where
+    const void *buf; // what
+    size_t len;      // its bytes
+    bool nx;         // only if the key is free
+    bool stored;     // out: whether this call stored it
+} s_put_args;
+
+static sl_err
+s_put_chunked(sl__store *store, s_shard *shard, s_put_args *a)
+{
+    uint64_t n = (a->len - 1) / store->chunk_bytes + 1;
+    if (n > UINT32_MAX) {
+        return s_fail(store, SL_ELIMIT,
+                      "store: %s: %zu bytes is more than "
+                      "2^32 chunks",
+                      a->key, a->len);
+    }
+    s_manifest m = {(uint32_t) n, a->len, store->chunk_bytes};
+    uint8_t man[S_MANIFEST_LEN];
+    s_manifest_encode(man, m.n, m.total, m.chunk);
+    sl_err rv;
+    if (a->nx) {
+        rv = s_set(store, shard, a->key, man, sizeof(man), true, &a->stored);
+        if (rv != SL_OK || !a->stored) {
+            return rv;
+        }
+    }
+    if ((rv = s_set_chunks(store, shard, a->key, a->buf, &m)) != SL_OK) {
+        if (a->nx) {
+            // Give the key back, or a retry would find it taken and never
+            // write the chunks. Best effort: the TTL ends it otherwise.
+            char keep[SL_ERRSTR_LEN];
+            sl__strlcpy(keep, store->errstr, sizeof(keep));
+            s_unlink(store, shard, a->key);
+            sl__strlcpy(store->errstr, keep, sizeof(store->errstr));
+        }
+        return rv;
+    }
+    if (!a->nx) {
+        rv = s_set(store, shard, a->key, man, sizeof(man), false, &a->stored);
+    }
+    return rv;
+}
+
+static sl_err
+s_put_op(sl__store *store, s_shard *shard, void *arg)
+{
+    s_put_args *a = arg;
+    if (a->len > store->chunk_bytes || s_looks_like_manifest(a->buf, a->len)) {
+        return s_put_chunked(store, shard, a);
+    }
+    return s_set(store, shard, a->key, a->buf, a->len, a->nx, &a->stored);
+}
+
+typedef struct {
+    const char *key; // what to fetch
+    size_t max_len;  // refuse objects larger than this
+    bool for_value;  // place a top-level ndarray's elements aligned
+    uint8_t *buf;    // out: the 64-byte aligned buffer (free() it)
+    size_t off;      // out: where the object starts in buf
+    size_t len;      // out: its bytes
+} s_get_args;
+
+// Bytes to put before an encoded value so that, if it is an ndarray, its
+// ext payload (and so its elements) starts 8-byte aligned.
+static size_t
+s_value_pad(const uint8_t *p, size_t len)
+{
+    size_t hdr;
+    switch (len > 0 ? p[0] : 0) {
+    case 0xc7: // ext 8: marker, u8 length, type
+        hdr = 3;
+        break;
+    case 0xc8: // ext 16
+        hdr = 4;
+        break;
+    case 0xc9: // ext 32
+        hdr = 6;
+        break;
+    default:
+        return 0;
+    }
+    return (8 - hdr % 8) % 8;
+}
+
+// A 64-byte aligned buffer for len bytes after up to 7 bytes of padding.
+static sl_err
+s_alloc(sl__store *store, s_get_args *a, size_t len)
+{
+    if (len > a->max_len) {
+        return s_fail(store, SL_ELIMIT,
+                      "store: %s: %zu bytes is more than "
+                      "the limit of %zu",
+                      a->key, len, a->max_len);
+    }
+    size_t size = (len + 8 + S_ALIGN - 1) / S_ALIGN * S_ALIGN;
+    if ((a->buf = aligned_alloc(S_ALIGN, size)) == NULL) {
+        return s_fail(store, SL_ENOMEM,
+                      "store: %s: out of memory for %zu "
+                      "bytes",
+                      a->key, len);
+    }
+    a->len = len;
+    return SL_OK;
+}
+
+// Check one chunk's reply and copy it into place. The first chunk decides
+// the padding.
+static sl_err
+s_take_chunk(sl__store *store, s_shard *shard, s_get_args *a,
+             const s_manifest *m, uint32_t i, const redisReply *r)
+{
+    size_t want = s_chunk_len(m, i);
+    if (r->type == REDIS_REPLY_NIL) {
+        return s_fail(store, SL_ENOTFOUND,
+                      "store %s: %s: chunk %u of %u is "
+                      "missing (expired, or still being written)",
+                      shard->addr, a->key, i, m->n);
+    }
+    if (r->type != REDIS_REPLY_STRING || r->len != want) {
+        return s_fail(store, SL_ESTORE,
+                      "store %s: %s: chunk %u has %zu "
+                      "bytes, want %zu",
+                      shard->addr, a->key, i,
+                      r->type == REDIS_REPLY_STRING ? r->len : 0, want);
+    }
+    if (i == 0 && a->for_value) {
+        a->off = s_value_pad((const uint8_t *) r->str, r->len);
+    }
+    memcpy(a->buf + a->off + (size_t) i * m->chunk, r->str, want);
+    return SL_OK;
+}
+
+// Queue GET <key>#<i> for chunks from..to-1.
+static sl_err
+s_append_gets(sl__store *store, s_shard *shard, const char *key, uint32_t from,
+              uint32_t to)
+{
+    size_t ksize = strlen(key) + S_CHUNK_SUFFIX;
+    char *ckey = malloc(ksize);
+    sl_err rv =
+        ckey != NULL ? SL_OK : s_fail(store, SL_ENOMEM, "store: out of memory");
+    for (uint32_t i = from; i < to && rv == SL_OK; i++) {
+        s_chunk_key(ckey, ksize, key, i);
+        const char *argv[] = {"GET", ckey};
+        size_t lens[] = {3, strlen(ckey)};
+        rv = s_append(store, shard, 2, argv, lens);
+    }
+    free(ckey);
+    return rv;
+}
+
+// Read the replies of chunk GETs from..to-1 into place; all are read even
+// after a bad one, to keep the connection in step.
+static sl_err
+s_read_chunks(sl__store *store, s_shard *shard, s_get_args *a,
+              const s_manifest *m, uint32_t from, uint32_t to)
+{
+    sl_err first = SL_OK;
+    for (uint32_t i = from; i < to; i++) {
+        redisReply *r;
+        sl_err rv = s_read(store, shard, "GET chunk", &r);
+        if (rv != SL_OK) {
+            return rv;
+        }
+        if (first == SL_OK) {
+            first = s_take_chunk(store, shard, a, m, i, r);
+        }
+        freeReplyObject(r);
+    }
+    return first;
+}
+
+static sl_err
+s_get_chunks(sl__store *store, s_shard *shard, s_get_args *a,
+             const s_manifest *m)
+{
+    if (m->total > SIZE_MAX - 2 * S_ALIGN) {
+        return s_fail(store, SL_ELIMIT, "store: %s: too large", a->key);
+    }
+    sl_err rv = s_alloc(store, a, (size_t) m->total);
+    uint32_t window = s_window(m->chunk);
+    for (uint32_t from = 0; from < m->n && rv == SL_OK; from += window) {
+        uint32_t to = m->n - from > window ? from + window : m->n;
+        if ((rv = s_append_gets(store, shard, a->key, from, to)) != SL_OK) {
+            s_drop(shard);
+            break;
+        }
+        rv = s_read_chunks(store, shard, a, m, from, to);
+    }
+    return rv;
+}
+
+static sl_err
+s_get_op(sl__store *store, s_shard *shard, void *arg)
+{
+    s_get_args *a = arg;
+    const char *argv[] = {"GET", a->key};
+    size_t lens[] = {3, strlen(a->key)};
+    redisReply *r;
+    s_manifest m;
+    a->buf = NULL;
+    a->off = 0;
+    sl_err rv = s_call(store, shard, 2, argv, lens, &r);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        rv = s_fail(store, SL_ENOTFOUND, "store %s: no object %s", shard->addr,
+                    a->key);
+    } else if (r->type != REDIS_REPLY_STRING) {
+        rv = s_fail(store, SL_ESTORE,
+                    "store %s: GET %s: unexpected reply "
+                    "type %d",
+                    shard->addr, a->key, r->type);
+    } else if (s_manifest_decode(r->str, r->len, &m)) {
+        rv = s_get_chunks(store, shard, a, &m);
+    } else if ((rv = s_alloc(store, a, r->len)) == SL_OK) {
+        a->off = a->for_value ? s_value_pad((uint8_t *) r->str, r->len) : 0;
+        memcpy(a->buf + a->off, r->str, r->len);
+    }
+    freeReplyObject(r);
+    if (rv != SL_OK) {
+        free(a->buf);
+        a->buf = NULL;
+    }
+    return rv;
+}
+
+// Fetch key's object into a->buf, from shard (negative: the key's own).
+static sl_err
+s_get(sl__store *store, int shard, s_get_args *a)
+{
+    if (shard < 0) {
+        shard = sl__store_shard_of(store, a->key);
+    }
+    if (shard >= store->n_shards) {
+        return s_fail(store, SL_EINVAL,
+                      "store: %s is on shard %d, but the "
+                      "store has %d",
+                      a->key, shard, store->n_shards);
+    }
+    return s_retry(store, &store->shards[shard], s_get_op, a);
+}
+
+// ---------------------------------------------------------------------
+// Deleting by prefix.
+
+// prefix with the glob characters of SCAN MATCH escaped, then "*".
+static char *
+s_match_pattern(const char *prefix)
+{
+    char *pat = malloc(2 * strlen(prefix) + 2);
+    char *q = pat;
+    if (pat == NULL) {
+        return NULL;
+    }
+    for (const char *p = prefix; *p; p++) {
+        if (strchr("*?[]\\", *p) != NULL) {
+            *q++ = '\\';
+        }
+        *q++ = *p;
+    }
+    *q++ = '*';
+    *q = '\0';
+    return pat;
+}
+
+// UNLINK the keys of one SCAN page.
+static sl_err
+s_unlink_page(sl__store *store, s_shard *shard, const redisReply *keys)
+{
+    if (keys->elements == 0) {
+        return SL_OK;
+    }
+    size_t n = keys->elements + 1;
+    const char **argv = malloc(n * sizeof(*argv));
+    size_t *lens = malloc(n * sizeof(*lens));
+    sl_err rv = SL_ENOMEM;
+    redisReply *r;
+    if (argv == NULL || lens == NULL || n > INT_MAX) {
+        s_fail(store, rv, "store: out of memory");
+        goto done;
+    }
+    argv[0] = "UNLINK";
+    lens[0] = 6;
+    for (size_t i = 1; i < n; i++) {
+        argv[i] = keys->element[i - 1]->str;
+        lens[i] = keys->element[i - 1]->len;
+    }
+    if ((rv = s_call(store, shard, (int) n, argv, lens, &r)) == SL_OK) {
+        freeReplyObject(r);
+    }
+
+done:
+    free(argv);
+    free(lens);
+    return rv;
+}
+
+// A SCAN reply is [cursor, [key...]], every key a string.
+static bool
+s_scan_reply_ok(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
+        return false;
+    }
+    for (size_t i = 0; i < r->element[1]->elements; i++) {
+        if (r->element[1]->element[i]->type != REDIS_REPLY_STRING) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static sl_err
+s_delete_op(sl__store *store, s_shard *shard, void *arg)
+{
+    const char *pattern = arg;
+    char cursor[32] = "0";
+    sl_err rv = SL_OK;
+    do {
+        const char *argv[] = {"SCAN",  cursor,  "MATCH",
+                              pattern, "COUNT", S_SCAN_COUNT};
+        size_t lens[] = {4, strlen(cursor),      5, strlen(pattern),
+                         5, strlen(S_SCAN_COUNT)};
+        redisReply *r;
+        if ((rv = s_call(store, shard, 6, argv, lens, &r)) != SL_OK) {
+            break;
+        }
+        if (!s_scan_reply_ok(r) || r->element[0]->len >= sizeof(cursor)) {
+            rv = s_fail(store, SL_ESTORE, "store %s: SCAN: unexpected reply",
+                        shard->addr);
+        } else {
+            sl__strlcpy(cursor, r->element[0]->str, sizeof(cursor));
+            rv = s_unlink_page(store, shard, r->element[1]);
+        }
+        freeReplyObject(r);
+    } while (rv == SL_OK && strcmp(cursor, "0") != 0);
+    return rv;
+}
+
+// ---------------------------------------------------------------------
+// The API.
+
+void
+sl__store_destroy(sl__store **store_p)
+{
+    sl__store *store = *store_p;
+    if (store == NULL) {
+        return;
+    }
+    for (int i = 0; i < store->n_shards; i++) {
+        redisFree(store->shards[i].ctx);
+    }
+    free(store->password);
+    free(store);
+    *store_p = NULL;
+}
+
+static sl_err
+s_configure(sl__store *store, const sl__store_opts *opts)
+{
+    if (opts == NULL || opts->n_addrs < 1 ||
+        opts->n_addrs > SL_STORE_MAX_SHARDS || opts->ttl_s < 0 ||
+        opts->timeout_ms < 0) {
+        return s_fail(store, SL_EINVAL,
+                      "store: bad options (1 to %d shards, "
+                      "a TTL and a timeout >= 0)",
+                      SL_STORE_MAX_SHARDS);
+    }
+    store->n_shards = opts->n_addrs;
+    for (int i = 0; i < opts->n_addrs; i++) {
+        if (s_parse_addr(&store->shards[i], opts->addrs[i]) != SL_OK) {
+            return s_fail(store, SL_EINVAL,
+                          "store: bad address \"%s\" "
+                          "(want host:port)",
+                          opts->addrs[i] != NULL ? opts->addrs[i] : "(null)");
+        }
+    }
+    if (opts->password != NULL && opts->password[0] != '\0' &&
+        (store->password = strdup(opts->password)) == NULL) {
+        return s_fail(store, SL_ENOMEM, "store: out of memory");
+    }
+    sl__fmt(store->ttl_arg, sizeof(store->ttl_arg), "%d",
+            opts->ttl_s > 0 ? opts->ttl_s : SL_STORE_TTL_DEFAULT);
+    store->chunk_bytes =
+        opts->chunk_bytes > 0 ? opts->chunk_bytes : SL_STORE_CHUNK_DEFAULT;
+    int ms = opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
+    store->timeout.tv_sec = ms / 1000;
+    store->timeout.tv_usec = (ms % 1000) * 1000;
+    return SL_OK;
+}
+
+sl_err
+sl__store_connect(sl__store **out, const sl__store_opts *opts,
+                  char errbuf[SL_ERRSTR_LEN])
+{
+    sl__store *store = calloc(1, sizeof(*store));
+    sl_err rv = SL_ENOMEM;
+    *out = NULL;
+    if (store == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "store: out of memory");
+        return rv;
+    }
+    sl__strlcpy(store->errstr, "no error", sizeof(store->errstr));
+    if ((rv = s_configure(store, opts)) != SL_OK) {
+        goto fail;
+    }
+    for (int i = 0; i < store->n_shards; i++) {
+        if ((rv = s_shard_connect(store, &store->shards[i])) != SL_OK) {
+            goto fail;
+        }
+    }
+    *out = store;
+    return SL_OK;
+
+fail:
+    sl__strlcpy(errbuf, store->errstr, SL_ERRSTR_LEN);
+    sl__store_destroy(&store);
+    return rv;
+}
+
+const char *
+sl__store_errstr(const sl__store *store)
+{
+    return store != NULL ? store->errstr : "no store";
+}
+
+int
+sl__store_shards(const sl__store *store)
+{
+    return store->n_shards;
+}
+
+int
+sl__store_shard_of(const sl__store *store, const char *key)
+{
+    // FNV-1a, 64 bits: cheap, and it spreads keys that differ only in
+    // their last digits.
+    uint64_t h = 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *) key; *p; p++) {
+        h = (h ^ *p) * 1099511628211ull;
+    }
+    return (int) (h % (uint64_t) store->n_shards);
+}
+
+sl_err
+sl__store_put(sl__store *store, const char *key, const void *buf, size_t len,
+              bool nx, bool *stored_out)
+{
+    if (store == NULL || key == NULL || key[0] == '\0' ||
+        (buf == NULL && len > 0)) {
+        return store != NULL ? s_fail(store, SL_EINVAL,
+                                      "store: put needs a "
+                                      "key and a buffer")
+                             : SL_EINVAL;
+    }
+    s_put_args a = {key, buf != NULL ? buf : "", len, nx, false};
+    s_shard *shard = &store->shards[sl__store_shard_of(store, key)];
+    sl_err rv = s_retry(store, shard, s_put_op, &a);
+    if (stored_out != NULL) {
+        *stored_out = rv == SL_OK && a.stored;
+    }
+    return rv;
+}
+
+sl_err
+sl__store_get(sl__store *store, const char *key, int shard, void **buf_out,
+              size_t *len_out)
+{
+    if (store == NULL || key == NULL || buf_out == NULL || len_out == NULL) {
+        return store != NULL ? s_fail(store, SL_EINVAL,
+                                      "store: get needs a "
+                                      "key")
+                             : SL_EINVAL;
+    }
+    s_get_args a = {key, SIZE_MAX, false, NULL, 0, 0};
+    sl_err rv = s_get(store, shard, &a);
+    if (rv == SL_OK) {
+        *buf_out = a.buf;
+        *len_out = a.len;
+    }
+    return rv;
+}
+
+sl_err
+sl__store_put_value(sl__store *store, const char *key, const sl_value *v,
+                    bool nx, sl_value **ref_out)
+{
+    void *buf = NULL;
+    size_t len;
+    if (store == NULL || v == NULL || ref_out == NULL) {
+        return store != NULL ? s_fail(store, SL_EINVAL,
+                                      "store: put_value "
+                                      "needs a value")
+                             : SL_EINVAL;
+    }
+    sl_err rv = sl__value_encode(v, &buf, &len);
+    if (rv != SL_OK) {
+        s_fail(store, rv, "store: %s: cannot encode the value: %s", key,
+               sl_strerror(rv));
+        goto done;
+    }
+    if ((rv = sl__store_put(store, key, buf, len, nx, NULL)) != SL_OK) {
+        goto done;
+    }
+    *ref_out = sl__value_new_ref(key, len, sl__store_shard_of(store, key));
+    if (*ref_out == NULL) {
+        rv = s_fail(store, SL_ENOMEM, "store: out of memory");
+    }
+
+done:
+    free(buf);
+    return rv;
+}
+
+sl_err
+sl__store_get_value(sl__store *store, const sl_value *ref,
+                    const sl__limits *lim, sl_value **out)
+{
+    if (store == NULL || ref == NULL || ref->type != SL_REF || out == NULL) {
+        return store != NULL ? s_fail(store, SL_EINVAL,
+                                      "store: get_value "
+                                      "needs a ref")
+                             : SL_EINVAL;
+    }
+    lim = lim != NULL ? lim : &sl__limits_default;
+    s_get_args a = {ref->u.ref.key, lim->max_message, true, NULL, 0, 0};
+    sl_err rv = s_get(store, ref->u.ref.shard, &a);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    // The blob owns the buffer; values decoded in place hold it.
+    sl__blob *blob = sl__blob_new(a.buf, a.off + a.len, NULL, NULL);
+    if (blob == NULL) {
+        free(a.buf);
+        return s_fail(store, SL_ENOMEM, "store: out of memory");
+    }
+    char errbuf[SL_ERRSTR_LEN];
+    rv = sl__value_decode_buf(a.buf + a.off, a.len, lim, blob, out, errbuf);
+    if (rv != SL_OK) {
+        s_fail(store, rv, "store: %s: cannot decode: %s", a.key, errbuf);
+    }
+    sl__blob_release(&blob);
+    return rv;
+}
+
+sl_err
+sl__store_delete_prefix(sl__store *store, const char *prefix)
+{
+    // An empty prefix would match every key of the server, not only ours.
+    if (store == NULL || prefix == NULL || prefix[0] == '\0') {
+        return store != NULL ? s_fail(store, SL_EINVAL,
+                                      "store: delete needs "
+                                      "a prefix")
+                             : SL_EINVAL;
+    }
+    char *pattern = s_match_pattern(prefix);
+    if (pattern == NULL) {
+        return s_fail(store, SL_ENOMEM, "store: out of memory");
+    }
+    sl_err rv = SL_OK;
+    for (int i = 0; i < store->n_shards && rv == SL_OK; i++) {
+        rv = s_retry(store, &store->shards[i], s_delete_op, pattern);
+    }
+    free(pattern);
+    return rv;
+}
+
+void
+sl__store_result_key(char *buf, uint64_t job, uint32_t index)
+{
+    sl__fmt(buf, SL_STORE_KEY_LEN, "sl:j%016llx:r%u", (unsigned long long) job,
+            index);
+}
+
+void
+sl__store_object_key(char *buf, uint64_t session, uint64_t seq)
+{
+    sl__fmt(buf, SL_STORE_KEY_LEN, "sl:s%016llx:%llu",
+            (unsigned long long) session, (unsigned long long) seq);
+}
+
+void
+sl__store_job_prefix(char *buf, uint64_t job)
+{
+    sl__fmt(buf, SL_STORE_KEY_LEN, "sl:j%016llx:", (unsigned long long) job);
+}
+
+void
+sl__store_session_prefix(char *buf, uint64_t session)
+{
+    sl__fmt(buf, SL_STORE_KEY_LEN,
+            "sl:s%016llx:", (unsigned long long) session);
+}

@@ -1,0 +1,363 @@
+// blas.c - the built-in "blas" kernels: dgemm, sgemm, dgemv, daxpy and ddot
+// over row-major ndarrays, through OpenBLAS.
+// SPDX-License-Identifier: MIT
+//
+// Design notes.
+// - Every operand is checked (dtype, number of dimensions, every extent,
+//   and that each extent fits BLAS's int) before BLAS sees it, and a
+//   mismatch names the argument and the shapes. OpenBLAS would otherwise
+//   print to stderr or read out of bounds.
+// - Arguments are borrowed (maybe views into the received message), so
+//   every kernel writes into a new array: C, y and the axpy result are
+//   copied first, then updated.
+// - beta defaults to 1 when C (or y) is given, else C is zero and beta is
+//   ignored: passing C means "add to it".
+// - The worker counts the bytes of arguments and results, so these
+//   kernels count FLOPs only.
+// - The worker sets the number of OpenBLAS threads once at start-up.
+#include <cblas.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../registry.h"
+
+// An ndarray operand after its checks.
+typedef struct {
+    const sl_value *v; // the ndarray; NULL for an absent optional one
+    int dim[2];        // its extents (dim[1] unused for a vector)
+} s_operand;
+
+// "3x4", "7", "scalar": the shape of v.
+static const char *
+s_shape(const sl_value *v, char *buf, size_t len)
+{
+    int ndim = sl_ndarray_ndim(v);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ndim && used < len; i++) {
+        int n = snprintf(buf + used, len - used, "%s%lld", i > 0 ? "x" : "",
+                         (long long) sl_ndarray_dim(v, i));
+        used += n > 0 ? (size_t) n : 0;
+    }
+    return ndim == 0 ? "scalar" : buf;
+}
+
+// Check the ndarray argument name: dtype, ndim, and extents within int.
+// Absent is fine (op->v = NULL); the signature has already required it
+// when it must be there.
+static int
+s_read_operand(sl_task *t, const char *fn, const char *name, sl_dtype dtype,
+               int ndim, s_operand *op)
+{
+    char shape[64];
+    op->v = sl_task_arg(t, name);
+    op->dim[0] = op->dim[1] = 0;
+    if (op->v == NULL) {
+        return 0;
+    }
+    if (sl_ndarray_dtype(op->v) != dtype) {
+        return sl_task_fail(t, "%s: %s must be %s, got %s", fn, name,
+                            sl_dtype_name(dtype),
+                            sl_dtype_name(sl_ndarray_dtype(op->v)));
+    }
+    if (sl_ndarray_ndim(op->v) != ndim) {
+        return sl_task_fail(t, "%s: %s must be %d-D, got %d-D (%s)", fn, name,
+                            ndim, sl_ndarray_ndim(op->v),
+                            s_shape(op->v, shape, sizeof(shape)));
+    }
+    for (int i = 0; i < ndim; i++) {
+        if (sl_ndarray_dim(op->v, i) > INT_MAX) {
+            return sl_task_fail(t,
+                                "%s: %s is %s, too large for BLAS (an "
+                                "extent over %d)",
+                                fn, name, s_shape(op->v, shape, sizeof(shape)),
+                                INT_MAX);
+        }
+        op->dim[i] = (int) sl_ndarray_dim(op->v, i);
+    }
+    return 0;
+}
+
+// A new array of dtype and shape rows x cols (ndim 2) or rows (ndim 1),
+// holding a copy of init, or zeros when init is NULL.
+static sl_value *
+s_new_array(sl_dtype dtype, int ndim, int rows, int cols, const sl_value *init)
+{
+    int64_t shape[2] = {rows, cols};
+    return sl_value_new_ndarray(dtype, ndim, shape,
+                                init != NULL ? sl_ndarray_cdata(init) : NULL);
+}
+
+static int
+s_max1(int n)
+{
+    return n > 1 ? n : 1;
+}
+
+// out *= beta, for an empty inner dimension, where BLAS may return at once
+// and leave C (or y) unscaled. As in BLAS, beta = 0 clears even NaNs.
+static void
+s_scale(sl_dtype dtype, double beta, sl_value *out)
+{
+    size_t n = sl_ndarray_size(out);
+    if (beta == 0) {
+        memset(sl_ndarray_data(out), 0, sl_ndarray_nbytes(out));
+    } else if (dtype == SL_F64) {
+        double *c = sl_ndarray_data(out);
+        for (size_t i = 0; i < n; i++) {
+            c[i] *= beta;
+        }
+    } else {
+        float *c = sl_ndarray_data(out);
+        for (size_t i = 0; i < n; i++) {
+            c[i] *= (float) beta;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// gemm
+
+// The operands of C' = alpha * op(A) * op(B) + beta * C.
+typedef struct {
+    s_operand a, b, c; // the operands; c.v is NULL when absent
+    bool transa;       // op(A) = A^T
+    bool transb;       // op(B) = B^T
+    int m, n, k;       // op(A) is m x k, op(B) is k x n
+    double alpha;      // scales op(A) * op(B)
+    double beta;       // scales C
+} s_gemm_args;
+
+static int
+s_gemm_read(sl_task *t, const char *fn, sl_dtype dtype, s_gemm_args *g)
+{
+    if (s_read_operand(t, fn, "A", dtype, 2, &g->a) != 0 ||
+        s_read_operand(t, fn, "B", dtype, 2, &g->b) != 0 ||
+        s_read_operand(t, fn, "C", dtype, 2, &g->c) != 0) {
+        return -1;
+    }
+    g->transa = sl_value_bool(sl_task_arg(t, "transa"));
+    g->transb = sl_value_bool(sl_task_arg(t, "transb"));
+    g->m = g->a.dim[g->transa ? 1 : 0];
+    g->k = g->a.dim[g->transa ? 0 : 1];
+    g->n = g->b.dim[g->transb ? 0 : 1];
+    g->alpha = sl_task_arg_float(t, "alpha", 1.0);
+    g->beta = g->c.v != NULL ? sl_task_arg_float(t, "beta", 1.0) : 0.0;
+    return 0;
+}
+
+static int
+s_gemm_check(sl_task *t, const char *fn, const s_gemm_args *g)
+{
+    int kb = g->b.dim[g->transb ? 1 : 0];
+    const char *ta = g->transa ? "^T" : "", *tb = g->transb ? "^T" : "";
+    if (g->k != kb) {
+        return sl_task_fail(t,
+                            "%s: A%s is %dx%d but B%s is %dx%d (inner "
+                            "dimensions differ)",
+                            fn, ta, g->m, g->k, tb, kb, g->n);
+    }
+    if (g->c.v != NULL && (g->c.dim[0] != g->m || g->c.dim[1] != g->n)) {
+        return sl_task_fail(t, "%s: C is %dx%d but A%s*B%s is %dx%d", fn,
+                            g->c.dim[0], g->c.dim[1], ta, tb, g->m, g->n);
+    }
+    return 0;
+}
+
+static void
+s_gemm_call(sl_dtype dtype, const s_gemm_args *g, sl_value *out)
+{
+    if (g->m == 0 || g->n == 0) {
+        return; // an empty result: nothing to compute
+    }
+    if (g->k == 0) {
+        s_scale(dtype, g->beta, out);
+        return;
+    }
+    CBLAS_TRANSPOSE ta = g->transa ? CblasTrans : CblasNoTrans;
+    CBLAS_TRANSPOSE tb = g->transb ? CblasTrans : CblasNoTrans;
+    int lda = s_max1(g->a.dim[1]), ldb = s_max1(g->b.dim[1]);
+    int ldc = s_max1(g->n);
+    if (dtype == SL_F64) {
+        cblas_dgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, g->alpha,
+                    sl_ndarray_cdata(g->a.v), lda, sl_ndarray_cdata(g->b.v),
+                    ldb, g->beta, sl_ndarray_data(out), ldc);
+    } else {
+        cblas_sgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, (float) g->alpha,
+                    sl_ndarray_cdata(g->a.v), lda, sl_ndarray_cdata(g->b.v),
+                    ldb, (float) g->beta, sl_ndarray_data(out), ldc);
+    }
+}
+
+static int
+s_gemm(sl_task *t, const char *fn, sl_dtype dtype)
+{
+    s_gemm_args g;
+    if (s_gemm_read(t, fn, dtype, &g) != 0 || s_gemm_check(t, fn, &g) != 0) {
+        return -1;
+    }
+    sl_value *out = s_new_array(dtype, 2, g.m, g.n, g.c.v);
+    if (out == NULL) {
+        return sl_task_fail(t, "%s: out of memory for a %dx%d result", fn, g.m,
+                            g.n);
+    }
+    s_gemm_call(dtype, &g, out);
+    double mn = (double) g.m * g.n;
+    sl_task_add_flops(t, 2 * mn * g.k + (g.beta != 0 ? 2 * mn : 0));
+    return sl_task_set_result(t, &out);
+}
+
+static int
+s_dgemm(sl_task *t)
+{
+    return s_gemm(t, "blas.dgemm", SL_F64);
+}
+
+static int
+s_sgemm(sl_task *t)
+{
+    return s_gemm(t, "blas.sgemm", SL_F32);
+}
+
+// ---------------------------------------------------------------------
+// gemv
+
+static int
+s_dgemv_check(sl_task *t, const s_operand *a, const s_operand *x,
+              const s_operand *y, bool trans)
+{
+    int rows = a->dim[trans ? 1 : 0], cols = a->dim[trans ? 0 : 1];
+    const char *ta = trans ? "^T" : "";
+    if (x->dim[0] != cols) {
+        return sl_task_fail(t,
+                            "blas.dgemv: A%s is %dx%d but x has length %d "
+                            "(want %d)",
+                            ta, rows, cols, x->dim[0], cols);
+    }
+    if (y->v != NULL && y->dim[0] != rows) {
+        return sl_task_fail(t,
+                            "blas.dgemv: y has length %d but A%s*x has "
+                            "length %d",
+                            y->dim[0], ta, rows);
+    }
+    return 0;
+}
+
+static void
+s_dgemv_call(const s_operand *a, const sl_value *x, bool trans, double alpha,
+             double beta, sl_value *out)
+{
+    int rows = a->dim[trans ? 1 : 0], cols = a->dim[trans ? 0 : 1];
+    if (rows == 0) {
+        return;
+    }
+    if (cols == 0) {
+        s_scale(SL_F64, beta, out);
+        return;
+    }
+    cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, a->dim[0],
+                a->dim[1], alpha, sl_ndarray_cdata(a->v), s_max1(a->dim[1]),
+                sl_ndarray_cdata(x), 1, beta, sl_ndarray_data(out), 1);
+}
+
+static int
+s_dgemv(sl_task *t)
+{
+    const char *fn = "blas.dgemv";
+    s_operand a, x, y;
+    if (s_read_operand(t, fn, "A", SL_F64, 2, &a) != 0 ||
+        s_read_operand(t, fn, "x", SL_F64, 1, &x) != 0 ||
+        s_read_operand(t, fn, "y", SL_F64, 1, &y) != 0) {
+        return -1;
+    }
+    bool trans = sl_value_bool(sl_task_arg(t, "trans"));
+    if (s_dgemv_check(t, &a, &x, &y, trans) != 0) {
+        return -1;
+    }
+    int rows = a.dim[trans ? 1 : 0];
+    double alpha = sl_task_arg_float(t, "alpha", 1.0);
+    double beta = y.v != NULL ? sl_task_arg_float(t, "beta", 1.0) : 0.0;
+    sl_value *out = s_new_array(SL_F64, 1, rows, 0, y.v);
+    if (out == NULL) {
+        return sl_task_fail(t, "%s: out of memory", fn);
+    }
+    s_dgemv_call(&a, x.v, trans, alpha, beta, out);
+    sl_task_add_flops(t, 2.0 * a.dim[0] * a.dim[1]);
+    return sl_task_set_result(t, &out);
+}
+
+// ---------------------------------------------------------------------
+// Level 1: daxpy, ddot
+
+// Read the f64 vectors x and y, which must be of one length.
+static int
+s_vectors(sl_task *t, const char *fn, s_operand *x, s_operand *y)
+{
+    if (s_read_operand(t, fn, "x", SL_F64, 1, x) != 0 ||
+        s_read_operand(t, fn, "y", SL_F64, 1, y) != 0) {
+        return -1;
+    }
+    if (x->dim[0] != y->dim[0]) {
+        return sl_task_fail(t, "%s: x has length %d but y has length %d", fn,
+                            x->dim[0], y->dim[0]);
+    }
+    return 0;
+}
+
+static int
+s_daxpy(sl_task *t)
+{
+    s_operand x, y;
+    if (s_vectors(t, "blas.daxpy", &x, &y) != 0) {
+        return -1;
+    }
+    sl_value *out = s_new_array(SL_F64, 1, y.dim[0], 0, y.v);
+    if (out == NULL) {
+        return sl_task_fail(t, "blas.daxpy: out of memory");
+    }
+    cblas_daxpy(x.dim[0], sl_task_arg_float(t, "alpha", 1.0),
+                sl_ndarray_cdata(x.v), 1, sl_ndarray_data(out), 1);
+    sl_task_add_flops(t, 2.0 * x.dim[0]);
+    return sl_task_set_result(t, &out);
+}
+
+static int
+s_ddot(sl_task *t)
+{
+    s_operand x, y;
+    if (s_vectors(t, "blas.ddot", &x, &y) != 0) {
+        return -1;
+    }
+    sl_value *out = sl_value_new_float(cblas_ddot(
+        x.dim[0], sl_ndarray_cdata(x.v), 1, sl_ndarray_cdata(y.v), 1));
+    if (out == NULL) {
+        return sl_task_fail(t, "blas.ddot: out of memory");
+    }
+    sl_task_add_flops(t, 2.0 * x.dim[0]);
+    return sl_task_set_result(t, &out);
+}
+
+#define S_GEMM_SIGNATURE                                                    \
+    "A:ndarray,B:ndarray,C:ndarray?,alpha:float?,beta:float?,transa:bool?," \
+    "transb:bool?"
+
+static const sl_kernel_def s_kernels[] = {
+    {"dgemm", s_dgemm, S_GEMM_SIGNATURE,
+     "f64 C' = alpha*op(A)*op(B) + beta*C (2-D, row-major; beta defaults to "
+     "1 with C)"},
+    {"sgemm", s_sgemm, S_GEMM_SIGNATURE, "f32 sgemm, as blas.dgemm"},
+    {"dgemv", s_dgemv,
+     "A:ndarray,x:ndarray,y:ndarray?,alpha:float?,beta:float?,trans:bool?",
+     "f64 y' = alpha*op(A)*x + beta*y"},
+    {"daxpy", s_daxpy, "alpha:float?,x:ndarray,y:ndarray",
+     "f64 alpha*x + y, as a new vector"},
+    {"ddot", s_ddot, "x:ndarray,y:ndarray", "f64 dot product x.y"},
+};
+
+const sl_module_def sl__module_blas = {
+    SL_KERNEL_ABI_VERSION,
+    "blas",
+    s_kernels,
+    sizeof(s_kernels) / sizeof(s_kernels[0]),
+};
