@@ -122,7 +122,6 @@ struct sl__sched {
     uint64_t done_total;  // tasks ended since start
     uint32_t n_workers;   // ready workers
     uint32_t n_slots;     // their slots
-    uint64_t next_session; // for WELCOME
     int64_t next_scan_ms; // next heartbeat scan
     double started;       // monotonic start time
     s_bucket rate[SL_RATE_WINDOW + 2]; // per-second completions and FLOPs
@@ -335,7 +334,9 @@ s_peer_get(sl__sched *self, const zmq_msg_t *id, bool is_worker)
     peer->id_len = len;
     peer->is_worker = is_worker;
     sl__strlcpy(peer->name, "?", sizeof(peer->name));
-    peer->session = ++self->next_session;
+    // Random, not a counter: clients name their objects by session, and
+    // sessions must not repeat across scheduler restarts.
+    peer->session = sl__rand64();
     sl__table_put(&self->peers, key, peer);
     return peer;
 }

@@ -59,10 +59,16 @@ s_pack_ndarray(sl__mpw *w, const sl_value *v)
     msgpack_pack_ext_body(&w->pk, v->u.nd.data, v->u.nd.nbytes);
 }
 
-static void
+static sl_err
 s_pack_ref(sl__mpw *w, const sl_value *v)
 {
     size_t klen = strlen(v->u.ref.key);
+    // The header has one byte for the shard and two for the key length:
+    // refuse rather than write a ref that names another object.
+    if (klen == 0 || klen > UINT16_MAX || v->u.ref.shard < 0 ||
+        v->u.ref.shard > UINT8_MAX) {
+        return SL_EINVAL;
+    }
     uint8_t hdr[12];
     hdr[0] = 1;
     hdr[1] = (uint8_t) v->u.ref.shard;
@@ -72,16 +78,21 @@ s_pack_ref(sl__mpw *w, const sl_value *v)
     msgpack_pack_ext(&w->pk, sizeof(hdr) + klen, SL_EXT_REF);
     msgpack_pack_ext_body(&w->pk, hdr, sizeof(hdr));
     msgpack_pack_ext_body(&w->pk, v->u.ref.key, klen);
+    return SL_OK;
 }
 
 static sl_err
 s_pack(sl__mpw *w, const sl_value *v, int depth)
 {
-    if (depth > sl__limits_default.max_depth) {
+    sl_type type = sl_value_type(v);
+    // v sits inside depth lists and maps; a peer's s_decode allows
+    // max_depth of them one inside another.
+    if ((type == SL_LIST || type == SL_MAP) &&
+        depth >= sl__limits_default.max_depth) {
         return SL_EINVAL;
     }
     sl_err rv = SL_OK;
-    switch (sl_value_type(v)) {
+    switch (type) {
     case SL_NIL:
         msgpack_pack_nil(&w->pk);
         break;
@@ -104,7 +115,7 @@ s_pack(sl__mpw *w, const sl_value *v, int depth)
         s_pack_ndarray(w, v);
         break;
     case SL_REF:
-        s_pack_ref(w, v);
+        rv = s_pack_ref(w, v);
         break;
     case SL_LIST:
         msgpack_pack_array(&w->pk, v->u.list.n);
@@ -115,6 +126,9 @@ s_pack(sl__mpw *w, const sl_value *v, int depth)
     case SL_MAP:
         msgpack_pack_map(&w->pk, v->u.map.n);
         for (size_t i = 0; i < v->u.map.n && rv == SL_OK; i++) {
+            if (strlen(v->u.map.keys[i]) > SL_MAP_KEY_MAX) {
+                return SL_EINVAL; // s_decode_map would refuse it
+            }
             sl__mpw_str(w, v->u.map.keys[i]);
             rv = s_pack(w, v->u.map.vals[i], depth + 1);
         }
@@ -307,7 +321,7 @@ s_decode_map(s_dec *d, int depth, sl_value **out)
     for (uint32_t i = 0; i < n; i++) {
         const char *k;
         uint32_t klen;
-        char key[256];
+        char key[SL_MAP_KEY_MAX + 1];
         if (sl__mpr_str(d->r, &k, &klen) != 0) {
             sl_value_destroy(&map);
             return s_fail(d, SL_EPROTO, "map key is not a string");
@@ -383,13 +397,17 @@ s_decode_scalar(s_dec *d, sl__mp_kind kind, sl_value **out)
     return SL_OK;
 }
 
+// depth counts the lists and maps around the item. Like sl__mpr_skip
+// (which the scheduler walks arguments with), allow max_depth of them one
+// inside another, so that every value one accepts the other does too.
 static sl_err
 s_decode(s_dec *d, int depth, sl_value **out)
 {
-    if (depth > d->lim->max_depth) {
+    sl__mp_kind kind = sl__mpr_peek(d->r);
+    if ((kind == SL_MP_ARRAY || kind == SL_MP_MAP) &&
+        depth >= d->lim->max_depth) {
         return s_fail(d, SL_ELIMIT, "value nested deeper than the limit");
     }
-    sl__mp_kind kind = sl__mpr_peek(d->r);
     switch (kind) {
     case SL_MP_STR:
         return s_decode_buf(d, SL_STR, out);

@@ -20,21 +20,25 @@ typedef struct {
     uint64_t max_job_tasks; // tasks in one job
 } sl__limits;
 
+// Map keys are strings of at most this many bytes, without NUL bytes.
+#define SL_MAP_KEY_MAX 255
+
 // The defaults: 512 MiB messages, depth 32, 16 Mi entries, 256 MiB strings
 // and ndarrays, 65536 tasks per message, 64 Mi tasks per job.
 extern const sl__limits sl__limits_default;
 
-// Pack v. Returns SL_EINVAL for a value nested deeper than the default
-// depth limit (which a peer would refuse).
+// Pack v. Returns SL_EINVAL for a value that a peer would refuse: nested
+// deeper than the default depth limit, a map key longer than
+// SL_MAP_KEY_MAX, or a ref whose key or shard does not fit its header.
 sl_err sl__value_pack(sl__mpw *w, const sl_value *v);
 
 // Encode v into a new malloc'd buffer.
 sl_err sl__value_encode(const sl_value *v, void **buf_out, size_t *len_out);
 
-// Decode one value from r. When blob is not NULL, ndarray and bytes
-// payloads that are suitably aligned point into it (the blob is retained)
-// instead of being copied. On error errbuf says what was wrong and where;
-// *out is untouched.
+// Decode one value from r. When blob is not NULL (it must hold r's bytes),
+// ndarray payloads aligned to their element size point into it (the value
+// retains the blob) instead of being copied; bytes are always copied. On
+// error errbuf says what was wrong and where; *out is untouched.
 sl_err sl__value_decode(sl__mpr *r, const sl__limits *lim, sl__blob *blob,
                         sl_value **out, char errbuf[SL_ERRSTR_LEN]);
 

@@ -476,6 +476,17 @@ sl__msg_status_reply(sl__mpw *w, const sl__status *s)
     s_kv_f64(w, "uptime_s", s->uptime_s);
 }
 
+// A count from a peer's number: NaN and negatives give 0, and too large
+// gives max (converting a double out of its type's range is undefined).
+static uint64_t
+s_count(double d, uint64_t max)
+{
+    if (!(d > 0)) {
+        return 0;
+    }
+    return d >= (double) max ? max : (uint64_t) d;
+}
+
 sl_err
 sl__status_decode(sl__mpr *r, sl__status *s, char *errbuf)
 {
@@ -490,20 +501,20 @@ sl__status_decode(sl__mpr *r, sl__status *s, char *errbuf)
         if (s_strv(r, &k) != 0 || sl__mpr_f64(r, &d) != 0) {
             return s_bad(errbuf, "STATUS_REPLY entry");
         }
-#define S_FIELD(name)                                                          \
+#define S_FIELD(name, value)                                                   \
     if (k.len == strlen(#name) && memcmp(k.p, #name, k.len) == 0) {            \
-        s->name = (__typeof__(s->name)) d;                                     \
+        s->name = (value);                                                     \
     }
-        S_FIELD(workers)
-        S_FIELD(slots)
-        S_FIELD(busy)
-        S_FIELD(jobs)
-        S_FIELD(queued)
-        S_FIELD(running)
-        S_FIELD(done)
-        S_FIELD(tasks_per_s)
-        S_FIELD(gflops)
-        S_FIELD(uptime_s)
+        S_FIELD(workers, (uint32_t) s_count(d, UINT32_MAX))
+        S_FIELD(slots, (uint32_t) s_count(d, UINT32_MAX))
+        S_FIELD(busy, (uint32_t) s_count(d, UINT32_MAX))
+        S_FIELD(jobs, (uint32_t) s_count(d, UINT32_MAX))
+        S_FIELD(queued, s_count(d, UINT64_MAX))
+        S_FIELD(running, s_count(d, UINT64_MAX))
+        S_FIELD(done, s_count(d, UINT64_MAX))
+        S_FIELD(tasks_per_s, d)
+        S_FIELD(gflops, d)
+        S_FIELD(uptime_s, d)
 #undef S_FIELD
     }
     return SL_OK;

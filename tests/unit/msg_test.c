@@ -1,0 +1,920 @@
+// msg_test.c - every wire message: encode, decode, and refuse bad ones.
+// SPDX-License-Identifier: MIT
+#include <math.h>
+
+#include "serialize/msg.h"
+#include "testutil.h"
+
+// A heap copy of exactly len bytes, so that AddressSanitizer catches any
+// read past the end.
+static uint8_t *
+s_dup(const void *buf, size_t len)
+{
+    uint8_t *p = malloc(len > 0 ? len : 1);
+    SL_ASSERT(p != NULL);
+    if (len > 0) {
+        memcpy(p, buf, len);
+    }
+    return p;
+}
+
+static bool
+s_strv_is(sl__strv v, const char *s)
+{
+    return v.len == strlen(s) && memcmp(v.p, s, v.len) == 0;
+}
+
+// Open the message in w, which must be of type with nfields fields.
+static void
+s_open(sl__mpw *w, sl__mpr *r, uint32_t type, uint32_t nfields)
+{
+    uint32_t got_type, got_n;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpr_init(r, w->buf.data, w->buf.size);
+    SL_PASS(sl__msg_open(r, &got_type, &got_n, errbuf));
+    SL_ASSERT_EQ(got_type, type);
+    SL_ASSERT_EQ(got_n, nfields);
+}
+
+static sl_err
+s_walk_outcomes(sl__mpr *r, const sl__limits *lim, uint32_t n, bool with_job,
+                char *errbuf)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        sl__outcome o;
+        sl_err rv = sl__outcome_decode(r, lim, with_job, &o, errbuf);
+        if (rv != SL_OK) {
+            return rv;
+        }
+    }
+    return SL_OK;
+}
+
+static sl_err
+s_walk_tasks(sl__mpr *r, const sl__limits *lim, char *errbuf)
+{
+    uint32_t n_groups;
+    sl_err rv = sl__tasks_decode(r, lim, &n_groups, errbuf);
+    for (uint32_t g = 0; g < n_groups && rv == SL_OK; g++) {
+        sl__task_group group;
+        rv = sl__task_group_decode(r, lim, &group, errbuf);
+        for (uint32_t i = 0; i < group.n_tasks && rv == SL_OK; i++) {
+            sl__task_item item;
+            rv = sl__task_item_decode(r, lim, &item, errbuf);
+        }
+    }
+    return rv;
+}
+
+static sl_err
+s_walk_submit(sl__mpr *r, const sl__limits *lim, char *errbuf)
+{
+    sl__submit m;
+    sl_err rv = sl__submit_decode(r, lim, &m, errbuf);
+    for (uint32_t i = 0; i < m.n_args && rv == SL_OK; i++) {
+        if (sl__mpr_skip(&m.args, lim->max_depth, NULL, NULL) != 0) {
+            rv = SL_EPROTO;
+        }
+    }
+    *r = m.args;
+    return rv;
+}
+
+// Decode every field of a message, as its receiver would, and insist that
+// nothing is left over.
+static sl_err
+s_walk_fields(sl__mpr *r, uint32_t type, const sl__limits *lim, char *errbuf)
+{
+    uint64_t u;
+    uint32_t n;
+    sl__strv s;
+    switch (type) {
+    case SL_MSG_HELLO:
+        return sl__mpr_str(r, &s.p, &s.len) == 0 && sl__mpr_u32(r, &n) == 0
+                   ? SL_OK
+                   : SL_EPROTO;
+    case SL_MSG_WELCOME: {
+        sl__welcome m;
+        return sl__welcome_decode(r, &m, errbuf);
+    }
+    case SL_MSG_SUBMIT:
+        return s_walk_submit(r, lim, errbuf);
+    case SL_MSG_ACCEPTED:
+        return sl__mpr_u64(r, &u) == 0 && sl__mpr_u64(r, &u) == 0 &&
+                       sl__mpr_u32(r, &n) == 0
+                   ? SL_OK
+                   : SL_EPROTO;
+    case SL_MSG_ERROR: {
+        sl__error_msg m;
+        return sl__error_decode(r, &m, errbuf);
+    }
+    case SL_MSG_CANCEL:
+        return sl__u64_decode(r, &u, errbuf);
+    case SL_MSG_READY: {
+        sl__ready m;
+        return sl__ready_decode(r, &m, errbuf);
+    }
+    case SL_MSG_TASKS:
+        return s_walk_tasks(r, lim, errbuf);
+    case SL_MSG_RESULT: {
+        sl_err rv = sl__result_decode(r, lim, &n, errbuf);
+        return rv != SL_OK ? rv : s_walk_outcomes(r, lim, n, true, errbuf);
+    }
+    case SL_MSG_DONE: {
+        sl_err rv = sl__done_decode(r, lim, &u, &n, errbuf);
+        return rv != SL_OK ? rv : s_walk_outcomes(r, lim, n, false, errbuf);
+    }
+    case SL_MSG_STATUS_REPLY: {
+        sl__status st;
+        return sl__status_decode(r, &st, errbuf);
+    }
+    default: // STATUS, BYE, HEARTBEAT, SHUTDOWN: no fields
+        return SL_OK;
+    }
+}
+
+static sl_err
+s_walk(const uint8_t *buf, size_t len, const sl__limits *lim)
+{
+    sl__mpr r;
+    uint32_t type, nfields;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, buf, len);
+    sl_err rv = sl__msg_open(&r, &type, &nfields, errbuf);
+    if (rv == SL_OK) {
+        rv = s_walk_fields(&r, type, lim, errbuf);
+    }
+    if (rv == SL_OK && sl__mpr_left(&r) != 0) {
+        rv = SL_EPROTO;
+    }
+    return rv;
+}
+
+// The whole message decodes; every strict prefix of it fails cleanly.
+static void
+s_check_truncations(const sl__mpw *w)
+{
+    const uint8_t *buf = (const uint8_t *) w->buf.data;
+    size_t len = w->buf.size;
+    SL_PASS(s_walk(buf, len, &sl__limits_default));
+    for (size_t k = 0; k < len; k++) {
+        uint8_t *p = s_dup(buf, k);
+        SL_ASSERT(s_walk(p, k, &sl__limits_default) != SL_OK);
+        free(p);
+    }
+}
+
+static void
+test_msg_hello(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    sl__strv name;
+    uint32_t pid;
+    sl__mpw_init(&w);
+    sl__msg_hello(&w, "client-7", 4321);
+    s_open(&w, &r, SL_MSG_HELLO, 2);
+    SL_ASSERT_EQ(sl__mpr_str(&r, &name.p, &name.len), 0);
+    SL_ASSERT(s_strv_is(name, "client-7"));
+    SL_ASSERT(sl__mpr_u32(&r, &pid) == 0 && pid == 4321);
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    s_check_truncations(&w);
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_welcome(void)
+{
+    sl__welcome m = {0}, got;
+    static const char *stores[] = {"127.0.0.1:6379", "10.0.0.2:6380", "h:1"};
+    m.session = 0xdeadbeefcafef00dull;
+    m.heartbeat_ms = 250;
+    m.inline_max = 4096;
+    m.password = (sl__strv){"s3cret", 6};
+    m.n_stores = 3;
+    for (int i = 0; i < 3; i++) {
+        m.stores[i] = (sl__strv){stores[i], (uint32_t) strlen(stores[i])};
+    }
+    sl__mpw w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_welcome(&w, &m);
+    s_open(&w, &r, SL_MSG_WELCOME, 5);
+    SL_PASS(sl__welcome_decode(&r, &got, errbuf));
+    SL_ASSERT(got.session == m.session);
+    SL_ASSERT_EQ(got.heartbeat_ms, 250);
+    SL_ASSERT_EQ(got.inline_max, 4096);
+    SL_ASSERT(s_strv_is(got.password, "s3cret"));
+    SL_ASSERT_EQ(got.n_stores, 3);
+    for (int i = 0; i < 3; i++) {
+        SL_ASSERT(s_strv_is(got.stores[i], stores[i]));
+    }
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    s_check_truncations(&w);
+    // No store, or more than 16, is refused.
+    for (uint32_t n = 0; n <= 17; n += 17) {
+        sl__mpw_reset(&w);
+        sl__msg_begin(&w, SL_MSG_WELCOME, 5);
+        msgpack_pack_uint64(&w.pk, 1);
+        msgpack_pack_uint32(&w.pk, 1000);
+        msgpack_pack_array(&w.pk, n);
+        for (uint32_t i = 0; i < n; i++) {
+            sl__mpw_str(&w, "h:1");
+        }
+        sl__mpw_str(&w, "");
+        msgpack_pack_uint32(&w.pk, 0);
+        s_open(&w, &r, SL_MSG_WELCOME, 5);
+        SL_FAILS(sl__welcome_decode(&r, &got, errbuf), SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, "stores");
+    }
+    sl__mpw_fini(&w);
+}
+
+// A SUBMIT of the given args, packed as a client packs them.
+static void
+s_pack_submit(sl__mpw *w, uint64_t job, const char *function, uint64_t total,
+              uint64_t first, sl_value **args, uint32_t n)
+{
+    sl__job_opts opts = {1500, 3, 7};
+    sl__mpw_reset(w);
+    sl__msg_submit_begin(w, job, function, total, first, &opts, n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (args != NULL) {
+            SL_PASS(sl__value_pack(w, args[i]));
+        } else {
+            msgpack_pack_nil(&w->pk);
+        }
+    }
+}
+
+static void
+test_msg_submit(void)
+{
+    int64_t shape[] = {2, 2};
+    double data[] = {1, 2, 3, 4};
+    sl_value *args[3] = {sl_value_new_int(7), sl_value_new_str("x"),
+                         sl_value_new_list()};
+    sl_value *nd = sl_value_new_ndarray(SL_F64, 2, shape, data);
+    SL_PASS(sl_value_list_append(args[2], &nd));
+    sl__mpw w;
+    sl__mpr r;
+    sl__submit m;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    s_pack_submit(&w, 42, "blas.dgemm", 10, 4, args, 3);
+    s_open(&w, &r, SL_MSG_SUBMIT, 6);
+    SL_PASS(sl__submit_decode(&r, &sl__limits_default, &m, errbuf));
+    SL_ASSERT_EQ(m.job, 42);
+    SL_ASSERT(s_strv_is(m.function, "blas.dgemm"));
+    SL_ASSERT_EQ(m.total, 10);
+    SL_ASSERT_EQ(m.first, 4);
+    SL_ASSERT_EQ(m.opts.time_limit_ms, 1500);
+    SL_ASSERT_EQ(m.opts.max_attempts, 3);
+    SL_ASSERT_EQ(m.opts.priority, 7);
+    SL_ASSERT_EQ(m.n_args, 3);
+    // The scheduler walks the args without decoding them; a worker decodes
+    // each raw slice later.
+    for (uint32_t i = 0; i < m.n_args; i++) {
+        const uint8_t *start;
+        size_t len;
+        sl_value *v = NULL;
+        SL_ASSERT_EQ(
+            sl__mpr_skip(&m.args, sl__limits_default.max_depth, &start, &len),
+            0);
+        SL_PASS(sl__value_decode_buf(start, len, NULL, NULL, &v, errbuf));
+        SL_ASSERT_EQ(sl_value_type(v), sl_value_type(args[i]));
+        sl_value_destroy(&v);
+    }
+    SL_ASSERT_EQ(sl__mpr_left(&m.args), 0);
+    s_check_truncations(&w);
+    // A chunk of no tasks at the very end of a job is valid.
+    s_pack_submit(&w, 42, "blas.dgemm", 10, 10, NULL, 0);
+    SL_PASS(s_walk((uint8_t *) w.buf.data, w.buf.size, &sl__limits_default));
+    for (int i = 0; i < 3; i++) {
+        sl_value_destroy(&args[i]);
+    }
+    sl__mpw_fini(&w);
+}
+
+static sl_err
+s_submit_rv(sl__mpw *w, const sl__limits *lim, char *errbuf)
+{
+    sl__mpr r;
+    sl__submit m;
+    s_open(w, &r, SL_MSG_SUBMIT, 6);
+    return sl__submit_decode(&r, lim, &m, errbuf);
+}
+
+static void
+test_msg_submit_limits(void)
+{
+    sl__limits lim = sl__limits_default;
+    lim.max_tasks = 2;
+    lim.max_job_tasks = 100;
+    sl__mpw w;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    s_pack_submit(&w, 1, "sys.noop", 10, 0, NULL, 2);
+    SL_PASS(s_submit_rv(&w, &lim, errbuf));
+    s_pack_submit(&w, 1, "sys.noop", 10, 0, NULL, 3);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_ELIMIT);
+    SL_ASSERT_HAS(errbuf, "limit");
+    s_pack_submit(&w, 1, "sys.noop", 0, 0, NULL, 0);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_ELIMIT);
+    s_pack_submit(&w, 1, "sys.noop", 101, 0, NULL, 1);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_ELIMIT);
+    s_pack_submit(&w, 1, "sys.noop", 100, 0, NULL, 1);
+    SL_PASS(s_submit_rv(&w, &lim, errbuf));
+    // A chunk past the job's end, also where first + n would wrap.
+    s_pack_submit(&w, 1, "sys.noop", 10, 9, NULL, 2);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "beyond");
+    s_pack_submit(&w, 1, "sys.noop", 10, 11, NULL, 0);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_EPROTO);
+    s_pack_submit(&w, 1, "sys.noop", 10, UINT64_MAX, NULL, 1);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_EPROTO);
+    // Job 0 is no job; a function name is 1 to 255 bytes.
+    s_pack_submit(&w, 0, "sys.noop", 10, 0, NULL, 1);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_EPROTO);
+    s_pack_submit(&w, 1, "", 10, 0, NULL, 1);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_EPROTO);
+    char name[257];
+    memset(name, 'f', 256);
+    name[256] = '\0';
+    s_pack_submit(&w, 1, name, 10, 0, NULL, 1);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_EPROTO);
+    name[255] = '\0';
+    s_pack_submit(&w, 1, name, 10, 0, NULL, 1);
+    SL_PASS(s_submit_rv(&w, &lim, errbuf));
+    // Options must be three unsigned 32-bit numbers.
+    sl__mpw_reset(&w);
+    sl__msg_begin(&w, SL_MSG_SUBMIT, 6);
+    msgpack_pack_uint64(&w.pk, 1);
+    sl__mpw_str(&w, "sys.noop");
+    msgpack_pack_uint64(&w.pk, 1);
+    msgpack_pack_uint64(&w.pk, 0);
+    msgpack_pack_array(&w.pk, 3);
+    msgpack_pack_uint64(&w.pk, 1ull << 32);
+    msgpack_pack_uint32(&w.pk, 1);
+    msgpack_pack_uint32(&w.pk, 1);
+    msgpack_pack_array(&w.pk, 1);
+    msgpack_pack_nil(&w.pk);
+    SL_FAILS(s_submit_rv(&w, &lim, errbuf), SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "options");
+    // An argument nested past max_depth is refused by the walk.
+    sl__mpw_reset(&w);
+    sl__job_opts opts = {0, 1, 0};
+    sl__msg_submit_begin(&w, 1, "sys.noop", 1, 0, &opts, 1);
+    for (int i = 0; i <= lim.max_depth; i++) {
+        msgpack_pack_array(&w.pk, 1);
+    }
+    msgpack_pack_nil(&w.pk);
+    SL_FAILS(s_walk((uint8_t *) w.buf.data, w.buf.size, &lim), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_accepted(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    uint64_t job, first;
+    uint32_t count;
+    sl__mpw_init(&w);
+    sl__msg_accepted(&w, 0xffffffffffull, 4096, 4096);
+    s_open(&w, &r, SL_MSG_ACCEPTED, 3);
+    SL_ASSERT(sl__mpr_u64(&r, &job) == 0 && job == 0xffffffffffull);
+    SL_ASSERT(sl__mpr_u64(&r, &first) == 0 && first == 4096);
+    SL_ASSERT(sl__mpr_u32(&r, &count) == 0 && count == 4096);
+    s_check_truncations(&w);
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_error(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    sl__error_msg m;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_error(&w, SL_ELIMIT, "too many tasks", 99);
+    s_open(&w, &r, SL_MSG_ERROR, 3);
+    SL_PASS(sl__error_decode(&r, &m, errbuf));
+    SL_ASSERT_EQ(m.code, SL_ELIMIT);
+    SL_ASSERT(s_strv_is(m.text, "too many tasks"));
+    SL_ASSERT_EQ(m.job, 99);
+    s_check_truncations(&w);
+    // The text is required: nil is malformed.
+    sl__mpw_reset(&w);
+    sl__msg_begin(&w, SL_MSG_ERROR, 3);
+    msgpack_pack_uint32(&w.pk, 1);
+    msgpack_pack_nil(&w.pk);
+    msgpack_pack_uint64(&w.pk, 0);
+    s_open(&w, &r, SL_MSG_ERROR, 3);
+    SL_FAILS(sl__error_decode(&r, &m, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_cancel_and_empty(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    uint64_t job;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_job(&w, SL_MSG_CANCEL, UINT64_MAX);
+    s_open(&w, &r, SL_MSG_CANCEL, 1);
+    SL_PASS(sl__u64_decode(&r, &job, errbuf));
+    SL_ASSERT(job == UINT64_MAX);
+    s_check_truncations(&w);
+    static const sl__msg_type empty[] = {SL_MSG_STATUS, SL_MSG_BYE,
+                                         SL_MSG_HEARTBEAT, SL_MSG_SHUTDOWN};
+    for (int i = 0; i < 4; i++) {
+        sl__mpw_reset(&w);
+        sl__msg_empty(&w, empty[i]);
+        SL_ASSERT_EQ(w.buf.size, 3); // 0x92, version, type
+        s_open(&w, &r, empty[i], 0);
+        SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+        s_check_truncations(&w);
+    }
+    // CANCEL of a negative job.
+    sl__mpw_reset(&w);
+    sl__msg_begin(&w, SL_MSG_CANCEL, 1);
+    msgpack_pack_int64(&w.pk, -1);
+    s_open(&w, &r, SL_MSG_CANCEL, 1);
+    SL_FAILS(sl__u64_decode(&r, &job, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_ready(void)
+{
+    sl__ready m = {8, 4, {"node-a", 6}, 777}, got;
+    sl__mpw w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_ready(&w, &m);
+    s_open(&w, &r, SL_MSG_READY, 4);
+    SL_PASS(sl__ready_decode(&r, &got, errbuf));
+    SL_ASSERT_EQ(got.slots, 8);
+    SL_ASSERT_EQ(got.prefetch, 4);
+    SL_ASSERT(s_strv_is(got.node, "node-a"));
+    SL_ASSERT_EQ(got.pid, 777);
+    s_check_truncations(&w);
+    // Slots 1 to 4096, prefetch 0 to 4096.
+    static const uint32_t cases[][3] = {
+        {0, 0, 0}, {4097, 0, 0}, {1, 4097, 0}, {4096, 4096, 1}, {1, 0, 1}};
+    for (int i = 0; i < 5; i++) {
+        sl__ready bad = {cases[i][0], cases[i][1], {"n", 1}, 1};
+        sl__mpw_reset(&w);
+        sl__msg_ready(&w, &bad);
+        s_open(&w, &r, SL_MSG_READY, 4);
+        SL_FAILS(sl__ready_decode(&r, &got, errbuf),
+                 cases[i][2] ? SL_OK : SL_EPROTO);
+    }
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_tasks(void)
+{
+    // Arguments as raw msgpack, the way the scheduler forwards them.
+    static const uint8_t nil[] = {0xc0};
+    static const uint8_t list[] = {0x92, 0x01, 0xa1, 'x'};
+    static const uint8_t ref[] = {0xc7, 13, 2, 1, 0, 1, 0, 9,
+                                  0,    0,  0, 0, 0, 0, 0, 'k'};
+    sl__task_item items[] = {
+        {0, 1, nil, sizeof(nil)},
+        {5, 2, list, sizeof(list)},
+        {UINT32_MAX, 3, ref, sizeof(ref)},
+    };
+    sl__mpw w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_tasks_begin(&w, 2);
+    sl__msg_task_group(&w, 1, "sys.noop", 8, 0, 2);
+    sl__msg_task_item(&w, &items[0]);
+    sl__msg_task_item(&w, &items[1]);
+    sl__msg_task_group(&w, 2, "bench.gemm_flops", 16, 5000, 1);
+    sl__msg_task_item(&w, &items[2]);
+    s_open(&w, &r, SL_MSG_TASKS, 1);
+    uint32_t n_groups;
+    sl__task_group g;
+    sl__task_item t;
+    SL_PASS(sl__tasks_decode(&r, &sl__limits_default, &n_groups, errbuf));
+    SL_ASSERT_EQ(n_groups, 2);
+    SL_PASS(sl__task_group_decode(&r, &sl__limits_default, &g, errbuf));
+    SL_ASSERT_EQ(g.job, 1);
+    SL_ASSERT(s_strv_is(g.function, "sys.noop"));
+    SL_ASSERT_EQ(g.time_limit_ms, 0);
+    SL_ASSERT_EQ(g.n_tasks, 2);
+    for (int i = 0; i < 3; i++) {
+        if (i == 2) {
+            SL_PASS(sl__task_group_decode(&r, &sl__limits_default, &g, errbuf));
+            SL_ASSERT_EQ(g.job, 2);
+            SL_ASSERT(s_strv_is(g.function, "bench.gemm_flops"));
+            SL_ASSERT_EQ(g.time_limit_ms, 5000);
+            SL_ASSERT_EQ(g.n_tasks, 1);
+        }
+        SL_PASS(sl__task_item_decode(&r, &sl__limits_default, &t, errbuf));
+        SL_ASSERT_EQ(t.index, items[i].index);
+        SL_ASSERT_EQ(t.attempt, items[i].attempt);
+        SL_ASSERT_EQ(t.arg_len, items[i].arg_len);
+        SL_ASSERT(memcmp(t.arg, items[i].arg, t.arg_len) == 0);
+    }
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    s_check_truncations(&w);
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_tasks_limits(void)
+{
+    sl__limits lim = sl__limits_default;
+    lim.max_tasks = 2;
+    lim.max_depth = 2;
+    sl__mpw w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    uint32_t n;
+    sl__task_group g;
+    sl__task_item t;
+    static const uint8_t deep[] = {0x91, 0x91, 0x91, 0xc0};
+    sl__mpw_init(&w);
+    sl__msg_tasks_begin(&w, 3);
+    for (int i = 0; i < 3; i++) {
+        msgpack_pack_nil(&w.pk);
+    }
+    s_open(&w, &r, SL_MSG_TASKS, 1);
+    SL_FAILS(sl__tasks_decode(&r, &lim, &n, errbuf), SL_EPROTO);
+    sl__mpw_reset(&w);
+    sl__msg_tasks_begin(&w, 1);
+    sl__msg_task_group(&w, 1, "f", 1, 0, 3);
+    s_open(&w, &r, SL_MSG_TASKS, 1);
+    SL_PASS(sl__tasks_decode(&r, &lim, &n, errbuf));
+    SL_FAILS(sl__task_group_decode(&r, &lim, &g, errbuf), SL_EPROTO);
+    // An item whose argument nests too deep, or with a field missing.
+    sl__mpw_reset(&w);
+    sl__task_item item = {0, 1, deep, sizeof(deep)};
+    sl__msg_task_item(&w, &item);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FAILS(sl__task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
+    sl__mpw_reset(&w);
+    msgpack_pack_array(&w.pk, 2);
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_uint32(&w.pk, 1);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FAILS(sl__task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+static void
+s_check_outcome(const sl__outcome *got, const sl__outcome *want, bool with_job)
+{
+    SL_ASSERT_EQ(got->job, with_job ? want->job : 0);
+    SL_ASSERT_EQ(got->index, want->index);
+    SL_ASSERT_EQ(got->attempt, want->attempt);
+    SL_ASSERT_EQ(got->status, want->status);
+    if (want->value != NULL) {
+        SL_ASSERT_EQ(got->value_len, want->value_len);
+        SL_ASSERT(memcmp(got->value, want->value, want->value_len) == 0);
+    } else {
+        SL_ASSERT(got->value_len == 1 && got->value[0] == 0xc0); // nil
+    }
+    SL_ASSERT_EQ(got->error.len, want->error.len);
+    SL_ASSERT(memcmp(got->error.p, want->error.p, got->error.len) == 0);
+    SL_ASSERT(got->stats.start_s == want->stats.start_s);
+    SL_ASSERT(got->stats.end_s == want->stats.end_s);
+    SL_ASSERT(got->stats.flops == want->stats.flops);
+    SL_ASSERT(got->stats.bytes_read == want->stats.bytes_read);
+    SL_ASSERT(got->stats.bytes_written == want->stats.bytes_written);
+}
+
+static const uint8_t s_int_value[] = {0xcd, 0x12, 0x34};
+static const uint8_t s_ref_value[] = {0xc7, 14, 2, 1, 3, 2, 0,   0,  1,
+                                      0,    0,  0, 0, 0, 0, 'a', 'b'};
+
+// One outcome of each status, every field set.
+static const sl__outcome s_outcomes[] = {
+    {7,
+     0,
+     1,
+     SL_WIRE_OK,
+     s_int_value,
+     sizeof(s_int_value),
+     {"", 0},
+     {1700000000.25, 1700000001.5, 2e9, 1024, 8}},
+    {7,
+     1,
+     2,
+     SL_WIRE_OK,
+     s_ref_value,
+     sizeof(s_ref_value),
+     {"", 0},
+     {1.0, 2.0, 0, UINT64_MAX, 1ull << 40}},
+    {7, 2, 1, SL_WIRE_ERROR, NULL, 0, {"kernel said no", 14}, {3, 4, 0, 0, 0}},
+    {8,
+     UINT32_MAX,
+     3,
+     SL_WIRE_FAILED,
+     NULL,
+     0,
+     {"worker lost", 11},
+     {0, 0, 0, 0, 0}},
+    {8, 4, 0, SL_WIRE_CANCELLED, NULL, 0, {"cancelled", 9}, {0, 0, 0, 0, 0}},
+};
+#define S_N_OUTCOMES (sizeof(s_outcomes) / sizeof(s_outcomes[0]))
+
+static void
+test_msg_result(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    uint32_t n;
+    sl__outcome o;
+    sl__mpw_init(&w);
+    sl__msg_result_begin(&w, S_N_OUTCOMES);
+    for (size_t i = 0; i < S_N_OUTCOMES; i++) {
+        sl__msg_outcome(&w, &s_outcomes[i], true);
+    }
+    s_open(&w, &r, SL_MSG_RESULT, 1);
+    SL_PASS(sl__result_decode(&r, &sl__limits_default, &n, errbuf));
+    SL_ASSERT_EQ(n, S_N_OUTCOMES);
+    for (size_t i = 0; i < S_N_OUTCOMES; i++) {
+        SL_PASS(sl__outcome_decode(&r, &sl__limits_default, true, &o, errbuf));
+        s_check_outcome(&o, &s_outcomes[i], true);
+    }
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    s_check_truncations(&w);
+    // More outcomes than max_tasks.
+    sl__limits lim = sl__limits_default;
+    lim.max_tasks = S_N_OUTCOMES - 1;
+    s_open(&w, &r, SL_MSG_RESULT, 1);
+    SL_FAILS(sl__result_decode(&r, &lim, &n, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+// Statuses outside 1..4, and outcome arrays of the wrong size.
+static void
+test_msg_outcome_malformed(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__outcome o, bad = s_outcomes[0];
+    sl__mpw_init(&w);
+    static const uint32_t statuses[] = {0, 5, UINT32_MAX};
+    for (int i = 0; i < 3; i++) {
+        bad.status = statuses[i];
+        sl__mpw_reset(&w);
+        sl__msg_outcome(&w, &bad, true);
+        sl__mpr_init(&r, w.buf.data, w.buf.size);
+        SL_FAILS(sl__outcome_decode(&r, &sl__limits_default, true, &o, errbuf),
+                 SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, "status");
+    }
+    // A RESULT outcome (with job) read as a DONE one, and the reverse.
+    sl__mpw_reset(&w);
+    sl__msg_outcome(&w, &s_outcomes[0], true);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FAILS(sl__outcome_decode(&r, &sl__limits_default, false, &o, errbuf),
+             SL_EPROTO);
+    sl__mpw_reset(&w);
+    sl__msg_outcome(&w, &s_outcomes[0], false);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FAILS(sl__outcome_decode(&r, &sl__limits_default, true, &o, errbuf),
+             SL_EPROTO);
+    // Error text that is neither a string nor nil.
+    sl__mpw_reset(&w);
+    msgpack_pack_array(&w.pk, 10);
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_uint32(&w.pk, 1);
+    msgpack_pack_uint32(&w.pk, SL_WIRE_ERROR);
+    msgpack_pack_nil(&w.pk);
+    msgpack_pack_int(&w.pk, 5);
+    for (int i = 0; i < 5; i++) {
+        msgpack_pack_uint32(&w.pk, 0);
+    }
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FAILS(sl__outcome_decode(&r, &sl__limits_default, false, &o, errbuf),
+             SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "error text");
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_done(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    uint64_t job;
+    uint32_t n;
+    sl__outcome o;
+    sl__mpw_init(&w);
+    sl__msg_done_begin(&w, 7, 3);
+    for (size_t i = 0; i < 3; i++) {
+        sl__msg_outcome(&w, &s_outcomes[i], false);
+    }
+    s_open(&w, &r, SL_MSG_DONE, 2);
+    SL_PASS(sl__done_decode(&r, &sl__limits_default, &job, &n, errbuf));
+    SL_ASSERT_EQ(job, 7);
+    SL_ASSERT_EQ(n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        SL_PASS(sl__outcome_decode(&r, &sl__limits_default, false, &o, errbuf));
+        s_check_outcome(&o, &s_outcomes[i], false);
+    }
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    s_check_truncations(&w);
+    sl__limits lim = sl__limits_default;
+    lim.max_tasks = 2;
+    s_open(&w, &r, SL_MSG_DONE, 2);
+    SL_FAILS(sl__done_decode(&r, &lim, &job, &n, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+static void
+test_msg_status_reply(void)
+{
+    sl__status s = {3,  24,         20,    2,     1u << 20,
+                    20, 1ull << 40, 123.5, 98.25, 3600.5};
+    sl__status got;
+    sl__mpw w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_status_reply(&w, &s);
+    s_open(&w, &r, SL_MSG_STATUS_REPLY, 1);
+    SL_PASS(sl__status_decode(&r, &got, errbuf));
+    SL_ASSERT_EQ(got.workers, 3);
+    SL_ASSERT_EQ(got.slots, 24);
+    SL_ASSERT_EQ(got.busy, 20);
+    SL_ASSERT_EQ(got.jobs, 2);
+    SL_ASSERT_EQ(got.queued, 1u << 20);
+    SL_ASSERT_EQ(got.running, 20);
+    SL_ASSERT(got.done == 1ull << 40);
+    SL_ASSERT(got.tasks_per_s == 123.5);
+    SL_ASSERT(got.gflops == 98.25);
+    SL_ASSERT(got.uptime_s == 3600.5);
+    s_check_truncations(&w);
+    sl__mpw_fini(&w);
+}
+
+// A newer scheduler may add keys; an odd one may send odd numbers. Counts
+// are clamped into their fields' range rather than converted out of range.
+static void
+test_msg_status_reply_odd(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    sl__status got;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_begin(&w, SL_MSG_STATUS_REPLY, 1);
+    msgpack_pack_map(&w.pk, 8);
+    sl__mpw_str(&w, "workers");
+    msgpack_pack_double(&w.pk, -1.0);
+    sl__mpw_str(&w, "slots");
+    msgpack_pack_double(&w.pk, 1e30);
+    sl__mpw_str(&w, "busy");
+    msgpack_pack_double(&w.pk, NAN);
+    sl__mpw_str(&w, "queued");
+    msgpack_pack_double(&w.pk, 1e300);
+    sl__mpw_str(&w, "running");
+    msgpack_pack_int64(&w.pk, -5);
+    sl__mpw_str(&w, "jobs");
+    msgpack_pack_uint32(&w.pk, 6); // integers are numbers too
+    sl__mpw_str(&w, "gflops");
+    msgpack_pack_double(&w.pk, -2.5);
+    sl__mpw_str(&w, "new_field");
+    msgpack_pack_uint32(&w.pk, 1);
+    s_open(&w, &r, SL_MSG_STATUS_REPLY, 1);
+    SL_PASS(sl__status_decode(&r, &got, errbuf));
+    SL_ASSERT_EQ(got.workers, 0);
+    SL_ASSERT_EQ(got.slots, UINT32_MAX);
+    SL_ASSERT_EQ(got.busy, 0);
+    SL_ASSERT(got.queued == UINT64_MAX);
+    SL_ASSERT_EQ(got.running, 0);
+    SL_ASSERT_EQ(got.jobs, 6);
+    SL_ASSERT(got.gflops == -2.5);
+    SL_ASSERT(got.done == 0 && got.uptime_s == 0); // absent: zero
+    // A value that is not a number, and a reply that is not a map.
+    sl__mpw_reset(&w);
+    sl__msg_begin(&w, SL_MSG_STATUS_REPLY, 1);
+    msgpack_pack_map(&w.pk, 1);
+    sl__mpw_str(&w, "workers");
+    sl__mpw_str(&w, "three");
+    s_open(&w, &r, SL_MSG_STATUS_REPLY, 1);
+    SL_FAILS(sl__status_decode(&r, &got, errbuf), SL_EPROTO);
+    sl__mpw_reset(&w);
+    sl__msg_begin(&w, SL_MSG_STATUS_REPLY, 1);
+    msgpack_pack_array(&w.pk, 0);
+    s_open(&w, &r, SL_MSG_STATUS_REPLY, 1);
+    SL_FAILS(sl__status_decode(&r, &got, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+static sl_err
+s_open_bytes(const uint8_t *buf, size_t len, uint32_t *type, uint32_t *n,
+             char *errbuf)
+{
+    sl__mpr r;
+    uint8_t *p = s_dup(buf, len);
+    sl__mpr_init(&r, p, len);
+    sl_err rv = sl__msg_open(&r, type, n, errbuf);
+    free(p);
+    return rv;
+}
+
+static void
+test_msg_bad_header(void)
+{
+    uint32_t type, n;
+    char errbuf[SL_ERRSTR_LEN];
+    // Version 2: refused, but the type is known so the peer can be told.
+    static const uint8_t v2[] = {0x93, 0x02, SL_MSG_HELLO, 0xc0};
+    SL_FAILS(s_open_bytes(v2, sizeof(v2), &type, &n, errbuf), SL_EPROTO);
+    SL_ASSERT_EQ(type, SL_MSG_HELLO);
+    SL_ASSERT_HAS(errbuf, "version 2");
+    static const uint8_t v0[] = {0x92, 0x00, SL_MSG_BYE};
+    SL_FAILS(s_open_bytes(v0, sizeof(v0), &type, &n, errbuf), SL_EPROTO);
+    static const uint8_t vbig[] = {0x92, 0xcf, 0, 0, 0, 1, 0, 0, 0, 1, 5};
+    SL_FAILS(s_open_bytes(vbig, sizeof(vbig), &type, &n, errbuf), SL_EPROTO);
+    SL_ASSERT_EQ(type, 0);
+    static const uint8_t vstr[] = {0x92, 0xa1, '1', SL_MSG_BYE};
+    SL_FAILS(s_open_bytes(vstr, sizeof(vstr), &type, &n, errbuf), SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "version");
+    static const uint8_t tneg[] = {0x92, 0x01, 0xff};
+    SL_FAILS(s_open_bytes(tneg, sizeof(tneg), &type, &n, errbuf), SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "type");
+    // Not an array of at least two, or nothing at all.
+    static const uint8_t one[] = {0x91, 0x01};
+    static const uint8_t map[] = {0x81, 0x01, 0x05};
+    static const uint8_t c1[] = {0xc1};
+    SL_FAILS(s_open_bytes(one, sizeof(one), &type, &n, errbuf), SL_EPROTO);
+    SL_FAILS(s_open_bytes(map, sizeof(map), &type, &n, errbuf), SL_EPROTO);
+    SL_FAILS(s_open_bytes(c1, sizeof(c1), &type, &n, errbuf), SL_EPROTO);
+    SL_FAILS(s_open_bytes(c1, 0, &type, &n, errbuf), SL_EPROTO);
+    SL_ASSERT_EQ(type, 0);
+    SL_ASSERT_HAS(errbuf, "malformed");
+}
+
+// A type this side does not know still opens: the receiver answers ERROR
+// naming it.
+static void
+test_msg_unknown_type(void)
+{
+    static const uint8_t unknown[] = {0x94, 0x01, 0x63, 0xa1, 'a', 0x02};
+    uint32_t type, n;
+    char errbuf[SL_ERRSTR_LEN];
+    SL_PASS(s_open_bytes(unknown, sizeof(unknown), &type, &n, errbuf));
+    SL_ASSERT_EQ(type, 99);
+    SL_ASSERT_EQ(n, 2);
+    SL_ASSERT_STR(sl__msg_type_name(type), "unknown");
+    static const struct {
+        uint32_t type;
+        const char *name;
+    } names[] = {
+        {SL_MSG_HELLO, "HELLO"},       {SL_MSG_SUBMIT, "SUBMIT"},
+        {SL_MSG_CANCEL, "CANCEL"},     {SL_MSG_STATUS, "STATUS"},
+        {SL_MSG_BYE, "BYE"},           {SL_MSG_HEARTBEAT, "HEARTBEAT"},
+        {SL_MSG_WELCOME, "WELCOME"},   {SL_MSG_ACCEPTED, "ACCEPTED"},
+        {SL_MSG_DONE, "DONE"},         {SL_MSG_STATUS_REPLY, "STATUS_REPLY"},
+        {SL_MSG_ERROR, "ERROR"},       {SL_MSG_READY, "READY"},
+        {SL_MSG_RESULT, "RESULT"},     {SL_MSG_TASKS, "TASKS"},
+        {SL_MSG_SHUTDOWN, "SHUTDOWN"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        SL_ASSERT_STR(sl__msg_type_name(names[i].type), names[i].name);
+    }
+    SL_ASSERT_STR(sl__msg_type_name(0), "unknown");
+}
+
+int
+main(void)
+{
+    SL_RUN(test_msg_hello);
+    SL_RUN(test_msg_welcome);
+    SL_RUN(test_msg_submit);
+    SL_RUN(test_msg_submit_limits);
+    SL_RUN(test_msg_accepted);
+    SL_RUN(test_msg_error);
+    SL_RUN(test_msg_cancel_and_empty);
+    SL_RUN(test_msg_ready);
+    SL_RUN(test_msg_tasks);
+    SL_RUN(test_msg_tasks_limits);
+    SL_RUN(test_msg_result);
+    SL_RUN(test_msg_outcome_malformed);
+    SL_RUN(test_msg_done);
+    SL_RUN(test_msg_status_reply);
+    SL_RUN(test_msg_status_reply_odd);
+    SL_RUN(test_msg_bad_header);
+    SL_RUN(test_msg_unknown_type);
+    return 0;
+}
