@@ -14,17 +14,26 @@
 //   only when the program asks for its value, then cached.
 // - map_reduce keeps the reduce job here until its map job has ended, then
 //   submits it with the map's results (values or refs) as its argument.
+// - A module is registered by its SHA-256: a TTL refresh (EXPIRE) when the
+//   store has it, else one SET NX of its bytes. The client remembers the
+//   short names of the modules it registered, and rewrites "name/kernel"
+//   into "<sha256>/kernel" before a job leaves: the scheduler and workers
+//   know modules by hash only.
 #include <starling/client.h>
 
 #include <czmq.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/sha256.h"
 #include "../serialize/msg.h"
 #include "../store/store.h"
 #include "cluster.h"
@@ -32,6 +41,9 @@
 #define SL_CHUNK_TASKS 4096
 #define SL_CHUNK_BYTES (8u << 20)
 #define SL_CONNECT_TIMEOUT_MS 10000
+// The largest module a client registers: far above any sane shared object,
+// far below what would strain the store.
+#define SL_MODULE_MAX_BYTES (1u << 30)
 
 typedef struct {
     sl_result pub;    // what sl_job_result returns
@@ -57,6 +69,14 @@ struct s_job {
     s_job *next;           // list of the client's jobs
 };
 
+// A module this client registered, by its short name.
+typedef struct s_module s_module;
+struct s_module {
+    char name[64];                    // short name ("mcpi")
+    char hash[SL_SHA256_HEX_LEN + 1]; // its SHA-256 in hex
+    s_module *next;                   // list link
+};
+
 struct sl_client {
     zsock_t *sock;          // DEALER to the scheduler
     void *raw;              // its libzmq handle
@@ -72,6 +92,7 @@ struct sl_client {
     bool put_objects;       // sl_put was used: clean up at the end
     uint64_t put_seq;       // last object number
     s_job *jobs;            // every job not released
+    s_module *modules;      // modules registered, by short name
     sl__mpw w;              // message writer
     sl__limits limits;      // decoding bounds
     int64_t last_send_ms;   // for heartbeats
@@ -209,7 +230,7 @@ s_store(sl_client *c, sl__store **out)
 sl_err
 sl_put(sl_client *c, const sl_value *v, sl_value **ref_out)
 {
-    sl__store *store;
+    sl__store *store = NULL;
     sl_err rv;
     if (c == NULL || v == NULL || ref_out == NULL) {
         return SL_EINVAL;
@@ -229,7 +250,7 @@ sl_put(sl_client *c, const sl_value *v, sl_value **ref_out)
 sl_err
 sl_get(sl_client *c, const sl_value *ref, sl_value **out)
 {
-    sl__store *store;
+    sl__store *store = NULL;
     sl_err rv;
     if (c == NULL || sl_value_type(ref) != SL_REF || out == NULL) {
         return SL_EINVAL;
@@ -241,6 +262,193 @@ sl_get(sl_client *c, const sl_value *ref, sl_value **out)
         return s_err(c, rv, "get %s: %s", sl_ref_key(ref),
                      rv == SL_ENOTFOUND ? "no such object"
                                         : sl__store_errstr(store));
+    }
+    return SL_OK;
+}
+
+// ---------------------------------------------------------------------
+// Modules.
+
+// Read the whole file at path into *buf_out (free() it).
+static sl_err
+s_read_file(sl_client *c, const char *path, uint8_t **buf_out, size_t *len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return s_err(c, errno == ENOENT ? SL_EINVAL : SL_EIO,
+                     "module %s: %s", path, strerror(errno));
+    }
+    sl_err rv = SL_OK;
+    uint8_t *buf = NULL;
+    size_t got = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 4 ||
+        (uint64_t) st.st_size > SL_MODULE_MAX_BYTES) {
+        rv = s_err(c, SL_EINVAL,
+                   "module %s: not a regular file of 4 bytes to 1 GiB", path);
+    } else if ((buf = malloc((size_t) st.st_size)) == NULL) {
+        rv = s_err(c, SL_ENOMEM, "module %s: out of memory", path);
+    }
+    while (rv == SL_OK && got < (size_t) st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t) st.st_size - got);
+        if (n <= 0 && !(n < 0 && errno == EINTR)) {
+            rv = s_err(c, SL_EIO, "module %s: cannot read it: %s", path,
+                       n == 0 ? "it shrank" : strerror(errno));
+        }
+        got += n > 0 ? (size_t) n : 0;
+    }
+    close(fd);
+    if (rv != SL_OK) {
+        free(buf);
+        return rv;
+    }
+    *buf_out = buf;
+    *len = got;
+    return SL_OK;
+}
+
+// The short name of the module at path: "dir/libmcpi.so.1" gives "mcpi".
+static void
+s_module_name(const char *path, const char *hash, char name[64])
+{
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    if (strncmp(base, "lib", 3) == 0 && base[3] != '\0' && base[3] != '.') {
+        base += 3;
+    }
+    size_t len = strcspn(base, ".");
+    if (len == 0) {
+        base = hash; // nothing left: the hash's first digits
+        len = 12;
+    }
+    sl__fmt(name, 64, "%.*s", (int) (len < 63 ? len : 63), base);
+}
+
+static void
+s_module_remember(sl_client *c, const sl_module *mod)
+{
+    s_module *m = c->modules;
+    while (m != NULL && strcmp(m->name, mod->name) != 0) {
+        m = m->next;
+    }
+    if (m == NULL && (m = calloc(1, sizeof(*m))) != NULL) {
+        sl__strlcpy(m->name, mod->name, sizeof(m->name));
+        m->next = c->modules;
+        c->modules = m;
+    }
+    if (m != NULL) { // out of memory: only the short name is lost
+        sl__strlcpy(m->hash, mod->hash, sizeof(m->hash));
+    }
+}
+
+// Refresh the stored module's TTL, or store it if it is not there.
+static sl_err
+s_module_upload(sl_client *c, sl_module *mod, const uint8_t *buf, size_t len)
+{
+    sl__store *store = NULL;
+    char key[SL_STORE_KEY_LEN];
+    sl_err rv = s_store(c, &store);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    sl__store_module_key(key, mod->hash);
+    mod->uploaded = false;
+    rv = sl__store_touch(store, key, SL_STORE_MODULE_TTL);
+    if (rv == SL_ENOTFOUND) {
+        rv = sl__store_put_ttl(store, key, buf, len, true, SL_STORE_MODULE_TTL,
+                               &mod->uploaded);
+    }
+    if (rv != SL_OK) {
+        return s_err(c, rv, "module %s: %s", mod->name,
+                     sl__store_errstr(store));
+    }
+    return SL_OK;
+}
+
+sl_err
+sl_module_register(sl_client *c, const char *path, sl_module *out)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    sl_module mod = {0};
+    if (c == NULL || path == NULL || out == NULL) {
+        return c != NULL ? s_err(c, SL_EINVAL, "register needs a path")
+                         : SL_EINVAL;
+    }
+    sl_err rv = s_read_file(c, path, &buf, &len);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    if (memcmp(buf, "\x7f"
+                    "ELF",
+               4) != 0) {
+        free(buf);
+        return s_err(c, SL_EINVAL, "module %s: not a shared object (no ELF "
+                                   "header)",
+                     path);
+    }
+    sl__sha256_hex(buf, len, mod.hash);
+    s_module_name(path, mod.hash, mod.name);
+    mod.size = len;
+    rv = s_module_upload(c, &mod, buf, len);
+    free(buf);
+    if (rv == SL_OK) {
+        s_module_remember(c, &mod);
+        *out = mod;
+    }
+    return rv;
+}
+
+sl_err
+sl_module_function(const sl_module *m, const char *kernel, char *buf,
+                   size_t size)
+{
+    if (m == NULL || kernel == NULL || kernel[0] == '\0' ||
+        strchr(kernel, '/') != NULL || buf == NULL ||
+        !sl__sha256_is_hex(m->hash) ||
+        SL_SHA256_HEX_LEN + 1 + strlen(kernel) >= size ||
+        SL_SHA256_HEX_LEN + 1 + strlen(kernel) >= SL_FUNCTION_MAX) {
+        return SL_EINVAL;
+    }
+    sl__fmt(buf, size, "%.64s/%s", m->hash, kernel);
+    return SL_OK;
+}
+
+// The function as the scheduler and workers know it: "name/kernel" of a
+// module registered here becomes "<sha256>/kernel"; a hash in capitals is
+// made small; anything else stays as it is.
+static sl_err
+s_function_resolve(sl_client *c, const char *function,
+                   char out[SL_FUNCTION_MAX])
+{
+    const char *slash = strchr(function, '/');
+    size_t len = slash != NULL ? (size_t) (slash - function) : 0;
+    bool hex = len == SL_SHA256_HEX_LEN;
+    for (size_t i = 0; hex && i < len; i++) {
+        hex = isxdigit((unsigned char) function[i]) != 0;
+    }
+    const char *hash = NULL;
+    for (s_module *m = c->modules; !hex && slash != NULL && m != NULL;
+         m = m->next) {
+        if (strlen(m->name) == len && memcmp(m->name, function, len) == 0) {
+            hash = m->hash;
+        }
+    }
+    if (slash != NULL && !hex && hash == NULL) {
+        return s_err(c, SL_ENOTFOUND,
+                     "unknown module '%.*s' in '%s': register it with "
+                     "sl_module_register first, or name it by its SHA-256",
+                     (int) len, function, function);
+    }
+    size_t total = hash != NULL ? strlen(hash) + strlen(slash)
+                                : strlen(function);
+    if (total == 0 || total >= SL_FUNCTION_MAX) {
+        return s_err(c, SL_EINVAL, "function name must be 1 to 255 bytes");
+    }
+    sl__fmt(out, SL_FUNCTION_MAX, "%s%s", hash != NULL ? hash : function,
+            hash != NULL ? slash : "");
+    for (size_t i = 0; hex && i < len; i++) {
+        out[i] = (char) tolower((unsigned char) out[i]);
     }
     return SL_OK;
 }
@@ -522,7 +730,7 @@ fail:
 static void
 s_delete_prefix(sl_client *c, const char *prefix)
 {
-    sl__store *store;
+    sl__store *store = NULL;
     if (s_store(c, &store) == SL_OK &&
         sl__store_delete_prefix(store, prefix) != SL_OK) {
         sl__log_warn("cannot free objects %s*: %s", prefix,
@@ -549,6 +757,11 @@ sl_client_destroy(sl_client **c_p)
         sl__mpw_reset(&c->w);
         sl__msg_empty(&c->w, SL_MSG_BYE);
         s_send(c);
+    }
+    while (c->modules != NULL) {
+        s_module *m = c->modules;
+        c->modules = m->next;
+        free(m);
     }
     zsock_destroy(&c->sock);
     sl__store_destroy(&c->store);
@@ -595,7 +808,7 @@ static sl_err
 s_pack_stored(sl_client *c, s_job *job, size_t index, const char *name,
               const sl_value *v)
 {
-    sl__store *store;
+    sl__store *store = NULL;
     sl_value *ref = NULL;
     sl_err rv = s_store(c, &store);
     if (rv != SL_OK) {
@@ -688,9 +901,10 @@ s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
                                                "least one task")
                          : SL_EINVAL;
     }
-    size_t flen = strlen(function);
-    if (flen == 0 || flen > 255) {
-        return s_err(c, SL_EINVAL, "function name must be 1 to 255 bytes");
+    char fn[SL_FUNCTION_MAX];
+    sl_err rv = s_function_resolve(c, function, fn);
+    if (rv != SL_OK) {
+        return rv;
     }
     if (n > c->limits.max_job_tasks) {
         return s_err(c, SL_ELIMIT, "a job has at most %" PRIu64 " tasks",
@@ -707,7 +921,7 @@ s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
         return s_err(c, SL_ENOMEM, "out of memory for a job of %zu tasks",
                      n);
     }
-    sl_err rv = s_submit(c, job, function, &wopts, args);
+    rv = s_submit(c, job, fn, &wopts, args);
     if (rv != SL_OK) {
         // Whatever chunks went out are cancelled; the job is forgotten.
         sl__mpw_reset(&c->w);
@@ -747,14 +961,17 @@ sl_map_reduce(sl_client *c, const char *map_function, sl_value *const *args,
               size_t n, const char *reduce_function, const sl_job_opts *opts,
               sl_job *job_out)
 {
-    if (reduce_function == NULL || strlen(reduce_function) == 0 ||
-        strlen(reduce_function) > 255) {
+    char reduce_fn[SL_FUNCTION_MAX];
+    if (c == NULL || reduce_function == NULL) {
         return c != NULL ? s_err(c, SL_EINVAL, "bad reduce function name")
                          : SL_EINVAL;
     }
-    s_job *map;
-    sl_err rv = s_map(c, map_function, args, n, opts, &map);
+    sl_err rv = s_function_resolve(c, reduce_function, reduce_fn);
     if (rv != SL_OK) {
+        return rv;
+    }
+    s_job *map;
+    if ((rv = s_map(c, map_function, args, n, opts, &map)) != SL_OK) {
         return rv;
     }
     s_job *reduce = s_job_new(c, 1);
@@ -764,7 +981,7 @@ sl_map_reduce(sl_client *c, const char *map_function, sl_value *const *args,
     sl_job_opts o = s_opts(opts);
     reduce->held = true;
     reduce->map_id = map->id;
-    sl__strlcpy(reduce->function, reduce_function, sizeof(reduce->function));
+    sl__strlcpy(reduce->function, reduce_fn, sizeof(reduce->function));
     reduce->opts = (sl__job_opts){
         (uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms : 0),
         (uint32_t) (o.max_attempts > 0 ? o.max_attempts : 3),

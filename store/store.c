@@ -36,6 +36,11 @@
 // since the last use, and the caller should not see it. At most once, so a
 // server that is down is reported, not retried forever.
 //
+// TTLs. Every object gets the store's TTL, except where the caller names
+// its own (sl__store_put_ttl): kernel modules, which are content-addressed
+// and shared by every job, live for SL_STORE_MODULE_TTL and have it reset
+// (sl__store_touch, chunks included) each time a client registers them.
+//
 // Alignment. A fetched object is copied into one 64-byte aligned buffer.
 // For a value whose top level is an ndarray, the object starts a few bytes
 // into that buffer so that the array's elements (8-byte aligned within the
@@ -341,10 +346,10 @@ s_set_reply(sl__store *store, s_shard *shard, const redisReply *r,
 // SET key value EX ttl [NX].
 static sl_err
 s_set(sl__store *store, s_shard *shard, const char *key, const void *buf,
-      size_t len, bool nx, bool *stored)
+      size_t len, const char *ttl, bool nx, bool *stored)
 {
-    const char *argv[] = {"SET", key, buf, "EX", store->ttl_arg, "NX"};
-    size_t lens[] = {3, strlen(key), len, 2, strlen(store->ttl_arg), 2};
+    const char *argv[] = {"SET", key, buf, "EX", ttl, "NX"};
+    size_t lens[] = {3, strlen(key), len, 2, strlen(ttl), 2};
     redisReply *r;
     sl_err rv = s_call(store, shard, nx ? 6 : 5, argv, lens, &r);
     if (rv == SL_OK) {
@@ -454,8 +459,8 @@ s_read_set_replies(sl__store *store, s_shard *shard, const char *key,
 // Queue SET <key>#<i> for chunks from..to-1.
 static sl_err
 s_append_sets(sl__store *store, s_shard *shard, const char *key,
-              const uint8_t *buf, const s_manifest *m, uint32_t from,
-              uint32_t to)
+              const uint8_t *buf, const s_manifest *m, const char *ttl,
+              uint32_t from, uint32_t to)
 {
     size_t ksize = strlen(key) + S_CHUNK_SUFFIX;
     char *ckey = malloc(ksize);
@@ -465,9 +470,8 @@ s_append_sets(sl__store *store, s_shard *shard, const char *key,
         s_chunk_key(ckey, ksize, key, i);
         const char *argv[] = {"SET", ckey,
                               (const char *) buf + (size_t) i * m->chunk, "EX",
-                              store->ttl_arg};
-        size_t lens[] = {3, strlen(ckey), s_chunk_len(m, i), 2,
-                         strlen(store->ttl_arg)};
+                              ttl};
+        size_t lens[] = {3, strlen(ckey), s_chunk_len(m, i), 2, strlen(ttl)};
         rv = s_append(store, shard, 5, argv, lens);
     }
     free(ckey);
@@ -476,13 +480,13 @@ s_append_sets(sl__store *store, s_shard *shard, const char *key,
 
 static sl_err
 s_set_chunks(sl__store *store, s_shard *shard, const char *key,
-             const uint8_t *buf, const s_manifest *m)
+             const uint8_t *buf, const s_manifest *m, const char *ttl)
 {
     sl_err rv = s_shard_ready(store, shard);
     uint32_t window = s_window(m->chunk);
     for (uint32_t from = 0; from < m->n && rv == SL_OK; from += window) {
         uint32_t to = m->n - from > window ? from + window : m->n;
-        if ((rv = s_append_sets(store, shard, key, buf, m, from, to)) !=
+        if ((rv = s_append_sets(store, shard, key, buf, m, ttl, from, to)) !=
             SL_OK) {
             s_drop(shard);
             break;
@@ -497,6 +501,7 @@ typedef struct {
     const void *buf; // what
     size_t len;      // its bytes
     bool nx;         // only if the key is free
+    const char *ttl; // seconds, in decimal
     bool stored;     // out: whether this call stored it
 } s_put_args;
 
@@ -515,12 +520,14 @@ s_put_chunked(sl__store *store, s_shard *shard, s_put_args *a)
     s_manifest_encode(man, m.n, m.total, m.chunk);
     sl_err rv;
     if (a->nx) {
-        rv = s_set(store, shard, a->key, man, sizeof(man), true, &a->stored);
+        rv = s_set(store, shard, a->key, man, sizeof(man), a->ttl, true,
+                   &a->stored);
         if (rv != SL_OK || !a->stored) {
             return rv;
         }
     }
-    if ((rv = s_set_chunks(store, shard, a->key, a->buf, &m)) != SL_OK) {
+    if ((rv = s_set_chunks(store, shard, a->key, a->buf, &m, a->ttl)) !=
+        SL_OK) {
         if (a->nx) {
             // Give the key back, or a retry would find it taken and never
             // write the chunks. Best effort: the TTL ends it otherwise.
@@ -532,7 +539,8 @@ s_put_chunked(sl__store *store, s_shard *shard, s_put_args *a)
         return rv;
     }
     if (!a->nx) {
-        rv = s_set(store, shard, a->key, man, sizeof(man), false, &a->stored);
+        rv = s_set(store, shard, a->key, man, sizeof(man), a->ttl, false,
+                   &a->stored);
     }
     return rv;
 }
@@ -544,7 +552,8 @@ s_put_op(sl__store *store, s_shard *shard, void *arg)
     if (a->len > store->chunk_bytes || s_looks_like_manifest(a->buf, a->len)) {
         return s_put_chunked(store, shard, a);
     }
-    return s_set(store, shard, a->key, a->buf, a->len, a->nx, &a->stored);
+    return s_set(store, shard, a->key, a->buf, a->len, a->ttl, a->nx,
+                 &a->stored);
 }
 
 typedef struct {
@@ -736,6 +745,111 @@ s_get(sl__store *store, int shard, s_get_args *a)
                       a->key, shard, store->n_shards);
     }
     return s_retry(store, &store->shards[shard], s_get_op, a);
+}
+
+// ---------------------------------------------------------------------
+// Refreshing a TTL.
+
+typedef struct {
+    const char *key; // the object
+    char ttl[24];    // seconds, in decimal
+} s_touch_args;
+
+// EXPIRE key ttl: *found tells whether the key exists.
+static sl_err
+s_expire(sl__store *store, s_shard *shard, const char *key, const char *ttl,
+         bool *found)
+{
+    const char *argv[] = {"EXPIRE", key, ttl};
+    size_t lens[] = {6, strlen(key), strlen(ttl)};
+    redisReply *r;
+    sl_err rv = s_call(store, shard, 3, argv, lens, &r);
+    if (rv == SL_OK) {
+        *found = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        freeReplyObject(r);
+    }
+    return rv;
+}
+
+// Read the manifest under key into *m; false when the object is not
+// chunked (anything but 25 bytes is read no further than its length).
+static sl_err
+s_read_manifest(sl__store *store, s_shard *shard, const char *key,
+                s_manifest *m, bool *chunked)
+{
+    const char *argv[] = {"STRLEN", key};
+    size_t lens[] = {6, strlen(key)};
+    redisReply *r;
+    *chunked = false;
+    sl_err rv = s_call(store, shard, 2, argv, lens, &r);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    bool maybe = r->type == REDIS_REPLY_INTEGER && r->integer == S_MANIFEST_LEN;
+    freeReplyObject(r);
+    argv[0] = "GET";
+    lens[0] = 3;
+    if (!maybe || (rv = s_call(store, shard, 2, argv, lens, &r)) != SL_OK) {
+        return rv;
+    }
+    *chunked = r->type == REDIS_REPLY_STRING &&
+               s_manifest_decode(r->str, r->len, m);
+    freeReplyObject(r);
+    return SL_OK;
+}
+
+// EXPIRE every chunk, pipelined in windows like the chunk SETs.
+static sl_err
+s_expire_chunks(sl__store *store, s_shard *shard, const s_touch_args *a,
+                const s_manifest *m)
+{
+    size_t ksize = strlen(a->key) + S_CHUNK_SUFFIX;
+    char *ckey = malloc(ksize);
+    sl_err rv =
+        ckey != NULL ? SL_OK : s_fail(store, SL_ENOMEM, "store: out of memory");
+    for (uint32_t from = 0; from < m->n && rv == SL_OK; from += S_WINDOW_CMDS) {
+        uint32_t to = m->n - from > S_WINDOW_CMDS ? from + S_WINDOW_CMDS : m->n;
+        for (uint32_t i = from; i < to && rv == SL_OK; i++) {
+            s_chunk_key(ckey, ksize, a->key, i);
+            const char *argv[] = {"EXPIRE", ckey, a->ttl};
+            size_t lens[] = {6, strlen(ckey), strlen(a->ttl)};
+            rv = s_append(store, shard, 3, argv, lens);
+        }
+        for (uint32_t i = from; i < to && rv == SL_OK; i++) {
+            redisReply *r;
+            if ((rv = s_read(store, shard, "EXPIRE chunk", &r)) == SL_OK) {
+                freeReplyObject(r);
+            }
+        }
+        if (rv != SL_OK) {
+            s_drop(shard); // replies may be left unread
+        }
+    }
+    free(ckey);
+    return rv;
+}
+
+static sl_err
+s_touch_op(sl__store *store, s_shard *shard, void *arg)
+{
+    s_touch_args *a = arg;
+    bool found, chunked;
+    s_manifest m;
+    sl_err rv = s_shard_ready(store, shard);
+    if (rv == SL_OK) {
+        rv = s_expire(store, shard, a->key, a->ttl, &found);
+    }
+    if (rv == SL_OK && !found) {
+        return s_fail(store, SL_ENOTFOUND, "store %s: no object %s",
+                      shard->addr, a->key);
+    }
+    if (rv == SL_OK) {
+        rv = s_read_manifest(store, shard, a->key, &m, &chunked);
+    }
+    if (rv == SL_OK && chunked) {
+        rv = s_expire_chunks(store, shard, a, &m);
+    }
+    return rv;
 }
 
 // ---------------------------------------------------------------------
@@ -946,14 +1060,24 @@ sl_err
 sl__store_put(sl__store *store, const char *key, const void *buf, size_t len,
               bool nx, bool *stored_out)
 {
+    return sl__store_put_ttl(store, key, buf, len, nx, 0, stored_out);
+}
+
+sl_err
+sl__store_put_ttl(sl__store *store, const char *key, const void *buf,
+                  size_t len, bool nx, int ttl_s, bool *stored_out)
+{
     if (store == NULL || key == NULL || key[0] == '\0' ||
-        (buf == NULL && len > 0)) {
+        (buf == NULL && len > 0) || ttl_s < 0) {
         return store != NULL ? s_fail(store, SL_EINVAL,
                                       "store: put needs a "
                                       "key and a buffer")
                              : SL_EINVAL;
     }
-    s_put_args a = {key, buf != NULL ? buf : "", len, nx, false};
+    char ttl[24];
+    sl__fmt(ttl, sizeof(ttl), "%d", ttl_s);
+    s_put_args a = {key, buf != NULL ? buf : "", len, nx,
+                    ttl_s > 0 ? ttl : store->ttl_arg, false};
     s_shard *shard = &store->shards[sl__store_shard_of(store, key)];
     sl_err rv = s_retry(store, shard, s_put_op, &a);
     if (stored_out != NULL) {
@@ -1044,6 +1168,23 @@ sl__store_get_value(sl__store *store, const sl_value *ref,
 }
 
 sl_err
+sl__store_touch(sl__store *store, const char *key, int ttl_s)
+{
+    if (store == NULL || key == NULL || key[0] == '\0' || ttl_s < 0) {
+        return store != NULL ? s_fail(store, SL_EINVAL,
+                                      "store: touch needs a key")
+                             : SL_EINVAL;
+    }
+    s_touch_args a = {key, ""};
+    sl__fmt(a.ttl, sizeof(a.ttl), "%s", store->ttl_arg);
+    if (ttl_s > 0) {
+        sl__fmt(a.ttl, sizeof(a.ttl), "%d", ttl_s);
+    }
+    s_shard *shard = &store->shards[sl__store_shard_of(store, key)];
+    return s_retry(store, shard, s_touch_op, &a);
+}
+
+sl_err
 sl__store_delete_prefix(sl__store *store, const char *prefix)
 {
     // An empty prefix would match every key of the server, not only ours.
@@ -1090,4 +1231,10 @@ sl__store_session_prefix(char *buf, uint64_t session)
 {
     sl__fmt(buf, SL_STORE_KEY_LEN,
             "sl:s%016llx:", (unsigned long long) session);
+}
+
+void
+sl__store_module_key(char *buf, const char *hash)
+{
+    sl__fmt(buf, SL_STORE_KEY_LEN, "sl:m%.64s", hash);
 }

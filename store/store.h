@@ -9,7 +9,11 @@
 // job (or a client session) can be found and freed together:
 //   sl:j<job hex>:r<index>   the result of task <index> of a job
 //   sl:s<session hex>:<seq>  an object a client put
+//   sl:m<sha256 hex>         a kernel module (a shared object), addressed
+//                            by the SHA-256 of its bytes
 // Every object gets a TTL, so a dead client cannot fill memory forever.
+// Modules get a long one (30 days), which each registration resets: a
+// module in use never expires, one no client registers any more does.
 // An object larger than the chunk size (64 MiB) is split into chunks
 // "<key>#<i>", moved with pipelining, and the key itself holds a small
 // manifest that no encoded value can be mistaken for (it starts with
@@ -22,6 +26,7 @@
 #define SL_STORE_MAX_SHARDS 16
 #define SL_STORE_CHUNK_DEFAULT (64u << 20)
 #define SL_STORE_TTL_DEFAULT (24 * 3600)
+#define SL_STORE_MODULE_TTL (30 * 24 * 3600)
 
 typedef struct sl__store sl__store;
 
@@ -50,6 +55,14 @@ int sl__store_shard_of(const sl__store *store, const char *key);
 // whether this call stored it (the first writer wins).
 sl_err sl__store_put(sl__store *store, const char *key, const void *buf,
                      size_t len, bool nx, bool *stored_out);
+// sl__store_put with a TTL of ttl_s seconds for this object and its chunks
+// (0: the store's).
+sl_err sl__store_put_ttl(sl__store *store, const char *key, const void *buf,
+                         size_t len, bool nx, int ttl_s, bool *stored_out);
+// Reset the TTL of the object under key, and of its chunks, to ttl_s
+// seconds (0: the store's). SL_ENOTFOUND when there is no such object.
+// Moves no object bytes: a registration that finds its module costs this.
+sl_err sl__store_touch(sl__store *store, const char *key, int ttl_s);
 // Fetch the object under key from shard into a new buffer (64-byte
 // aligned, free() it) of *len_out bytes. SL_ENOTFOUND when absent
 // (expired, never stored, or released).
@@ -66,8 +79,10 @@ sl_err sl__store_get_value(sl__store *store, const sl_value *ref,
 sl_err sl__store_delete_prefix(sl__store *store, const char *prefix);
 
 // Key helpers: write the key into buf (SL_STORE_KEY_LEN bytes).
-#define SL_STORE_KEY_LEN 64
+#define SL_STORE_KEY_LEN 96
 void sl__store_result_key(char *buf, uint64_t job, uint32_t index);
+// "sl:m<hash>", hash being the 64 hex digits of a module's SHA-256.
+void sl__store_module_key(char *buf, const char *hash);
 void sl__store_object_key(char *buf, uint64_t session, uint64_t seq);
 void sl__store_job_prefix(char *buf, uint64_t job);
 void sl__store_session_prefix(char *buf, uint64_t session);

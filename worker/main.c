@@ -23,6 +23,11 @@ s_usage(FILE *out)
             "  --prefetch N     tasks held beyond the slots "
             "(default: = slots)\n"
             "  --name NAME      node name (default: the host name)\n"
+            "  --module-cache DIR\n"
+            "                   where user modules are cached (default:\n"
+            "                   $STARLING_MODULE_CACHE, else\n"
+            "                   $XDG_CACHE_HOME/starling/modules, else\n"
+            "                   ~/.cache/starling/modules)\n"
             "  --help           this text\n");
 }
 
@@ -34,6 +39,7 @@ main(int argc, char **argv)
         {"slots", required_argument, NULL, 'n'},
         {"prefetch", required_argument, NULL, 'p'},
         {"name", required_argument, NULL, 'N'},
+        {"module-cache", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -53,6 +59,9 @@ main(int argc, char **argv)
             break;
         case 'N':
             opts.name = optarg;
+            break;
+        case 'm':
+            opts.module_cache = optarg;
             break;
         case 'h':
             s_usage(stdout);

@@ -332,6 +332,12 @@ sl__registry_new(void)
     return reg;
 }
 
+sl__registry *
+sl__registry_new_empty(void)
+{
+    return calloc(1, sizeof(sl__registry));
+}
+
 void
 sl__registry_destroy(sl__registry **reg_p)
 {

@@ -13,6 +13,10 @@ typedef struct sl__registry sl__registry;
 
 // A registry holding the built-in modules. NULL on ENOMEM.
 sl__registry *sl__registry_new(void);
+// An empty registry: the module loader keeps one per loaded module, so that
+// every module's kernels are checked the way the built-ins are. NULL on
+// ENOMEM.
+sl__registry *sl__registry_new_empty(void);
 void sl__registry_destroy(sl__registry **reg_p);
 
 // Add a module: checks its ABI version and that its kernel names and

@@ -8,15 +8,21 @@
 //   slots' outcomes into one RESULT per loop turn.
 // - A slot is a thread with its own PAIR socket (tasks in), PUSH socket
 //   (outcomes out) and its own object-store connection: nothing is shared
-//   between slots but the read-only registry, so there are no locks. Items
+//   between slots but the read-only registry and the module loader, whose
+//   lock is taken only to look a module up (worker/loader.c). Items
 //   travel between threads as pointers; an item belongs to exactly one
 //   thread at a time (the one that last received its pointer).
 // - A slot decodes the argument, fetches every ref in it from the store,
 //   runs the kernel, and encodes the result: inline when it is at most
 //   inline_max bytes (from WELCOME), else stored under the task's result
 //   key with SET NX (the first result wins) and sent as a ref.
+// - A function "<sha256>/<kernel>" is a kernel of a user module: the slot
+//   that first meets the module loads it through the loader (fetching it
+//   from the store with the slot's own connection), while the other slots
+//   go on with their tasks.
 // - Nothing a task does can stop the worker: bad arguments, unknown
-//   functions, failing kernels and store errors all end as outcomes.
+//   functions, modules that cannot be loaded, failing kernels and store
+//   errors all end as outcomes.
 // - If the scheduler goes silent (or restarts: it then answers ERROR
 //   "unknown worker"), the worker sends READY again until it is welcomed;
 //   tasks in hand run on and their outcomes are sent when they end.
@@ -34,6 +40,7 @@
 
 #include "../serialize/msg.h"
 #include "../store/store.h"
+#include "loader.h"
 #include "registry.h"
 
 #define SL_MAX_MSGS_PER_TURN 256
@@ -45,7 +52,7 @@ struct s_item {
     uint32_t index;         // index in the job
     uint32_t attempt;       // attempt number
     uint32_t time_limit_ms; // 0: none (enforced by a later executor mode)
-    char function[256];     // "module.kernel"
+    char function[256];     // "module.kernel" or "<sha256>/<kernel>"
     uint8_t *arg;           // raw msgpack argument, owned
     size_t arg_len;         // its length
     uint32_t status;        // outcome: SL_WIRE_*
@@ -86,6 +93,7 @@ struct sl__worker {
     sl__mpw out;           // outcomes of this turn
     uint32_t n_out;        // entries in out
     sl__registry *registry; // kernels, read-only once built
+    sl__loader *loader;    // user modules, loaded on first use
     sl__limits limits;     // bounds on decoded values
     uint32_t inline_max;   // from WELCOME
     int heartbeat_ms;      // from WELCOME
@@ -264,6 +272,44 @@ s_run_kernel(s_slot *slot, s_item *it, const sl_kernel_def *k,
     sl__task_fini(&t);
 }
 
+// The loader's fetch: the module's bytes from the store, over the slot's
+// own connection.
+static sl_err
+s_fetch_module(void *ctx, const char *hash, void **buf_out, size_t *len_out,
+               char errbuf[SL_ERRSTR_LEN])
+{
+    s_slot *slot = ctx;
+    char key[SL_STORE_KEY_LEN];
+    sl__store *store = s_slot_store(slot, errbuf);
+    if (store == NULL) {
+        return SL_ESTORE;
+    }
+    sl__store_module_key(key, hash);
+    sl_err rv = sl__store_get(store, key, -1, buf_out, len_out);
+    if (rv != SL_OK && rv != SL_ENOTFOUND) {
+        sl__strlcpy(errbuf, sl__store_errstr(store), SL_ERRSTR_LEN);
+    }
+    return rv;
+}
+
+// The kernel a task names: built in, or in a user module (loaded now if
+// this worker has not loaded it yet).
+static sl_err
+s_find_kernel(s_slot *slot, const s_item *it, const sl_kernel_def **out,
+              char errbuf[SL_ERRSTR_LEN])
+{
+    sl__worker *w = slot->worker;
+    if (sl__loader_is_module_function(it->function)) {
+        return sl__loader_find(w->loader, it->function, s_fetch_module, slot,
+                               out, errbuf);
+    }
+    if ((*out = sl__registry_find(w->registry, it->function)) == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "unknown function '%s'", it->function);
+        return SL_ENOTFOUND;
+    }
+    return SL_OK;
+}
+
 static void
 s_execute(s_slot *slot, s_item *it)
 {
@@ -271,12 +317,11 @@ s_execute(s_slot *slot, s_item *it)
     char errbuf[SL_ERRSTR_LEN];
     sl_value *args = NULL;
     sl__blob *blob = sl__blob_new(it->arg, it->arg_len, s_blob_keep, NULL);
+    const sl_kernel_def *k = NULL;
     it->stats.start_s = it->stats.end_s = sl__wall();
     it->stats.bytes_read = it->arg_len;
-    const sl_kernel_def *k = sl__registry_find(w->registry, it->function);
-    if (k == NULL) {
-        s_item_fail(it, SL_WIRE_ERROR, "unknown function '%s'",
-                    it->function);
+    if (s_find_kernel(slot, it, &k, errbuf) != SL_OK) {
+        s_item_fail(it, SL_WIRE_ERROR, "%s", errbuf);
     } else if (blob == NULL) {
         s_item_fail(it, SL_WIRE_ERROR, "out of memory");
     } else if (sl__value_decode_buf(it->arg, it->arg_len, &w->limits, blob,
@@ -683,6 +728,21 @@ sl__worker_run(sl__worker *self)
 // ---------------------------------------------------------------------
 // Life cycle.
 
+// Make the module loader and say where its cache is. A cache that cannot
+// be used is a warning, not a reason to stop: the built-in kernels still
+// run, and tasks of user modules fail with the reason.
+static void
+s_loader_start(sl__worker *self)
+{
+    char why[SL_ERRSTR_LEN];
+    self->loader = sl__loader_new(self->opts.module_cache);
+    if (sl__loader_check(self->loader, why) != SL_OK) {
+        sl__log_warn("user modules will fail: %s", why);
+    } else {
+        sl__log_info("module cache %s", sl__loader_dir(self->loader));
+    }
+}
+
 sl_err
 sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
                char errbuf[SL_ERRSTR_LEN])
@@ -707,6 +767,7 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot build the kernel registry");
         goto fail;
     }
+    s_loader_start(self);
     sl__fmt(self->results_ep, sizeof(self->results_ep),
             "inproc://sl-results-%p", (void *) self);
     char bind_ep[80];
@@ -759,6 +820,7 @@ sl__worker_destroy(sl__worker **self_p)
     zsock_destroy(&self->sched);
     zsock_destroy(&self->results);
     sl__registry_destroy(&self->registry);
+    sl__loader_destroy(&self->loader);
     sl__mpw_fini(&self->w);
     sl__mpw_fini(&self->out);
     free(self->slots);

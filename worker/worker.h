@@ -13,6 +13,8 @@ typedef struct {
     int slots;             // executor threads; 0: one per core
     int prefetch;          // tasks held beyond the slots; <0: = slots
     const char *name;      // node name; NULL: the host name
+    const char *module_cache; // user modules' cache directory; NULL: the
+                              // default (worker/loader.h)
 } sl__worker_opts;
 
 // Create the worker and connect (ZeroMQ connects in the background; the

@@ -100,8 +100,9 @@ sl_err sl_put(sl_client *c, const sl_value *v, sl_value **ref_out);
 // Fetch the value a ref names into *out (the caller owns it).
 sl_err sl_get(sl_client *c, const sl_value *ref, sl_value **out);
 
-// Run function (e.g. "blas.dgemm") once per element of args[0..n-1]; each
-// args[i] is the argument of task i (usually a map of named arguments).
+// Run function (e.g. "blas.dgemm", or a module's "<sha256>/kernel" or
+// "name/kernel") once per element of args[0..n-1]; each args[i] is the
+// argument of task i (usually a map of named arguments).
 // The values are encoded at once, so the caller keeps ownership of args and
 // may free them on return. opts may be NULL.
 sl_err sl_map(sl_client *c, const char *function, sl_value *const *args,
@@ -144,6 +145,53 @@ sl_err sl_job_stats_get(const sl_client *c, sl_job job, sl_job_stats *out);
 // Forget the job: its results and its objects in the store. Waiting on it
 // afterwards is an error.
 void sl_job_release(sl_client *c, sl_job job);
+
+// ---------------------------------------------------------------------
+// Your own kernels: modules.
+//
+// A module is a shared object of your own kernels, built against
+// starling/kernel.h alone. Register it once per program: its bytes go to
+// the store under their SHA-256 (so registering the same file again, from
+// any client, uploads nothing), and each worker fetches, verifies, caches
+// and loads it when a task first names one of its kernels. A kernel of a
+// module is named "<sha256>/<kernel>", the same on every client and worker:
+//
+//     sl_module mod;
+//     sl_module_register(c, "build/libmcpi.so", &mod);
+//     char fn[SL_FUNCTION_MAX];
+//     sl_module_function(&mod, "pi", fn, sizeof(fn)); // "<sha256>/pi"
+//     sl_map(c, fn, args, n, NULL, &job);
+//
+// On the client that registered it, "mcpi/pi" (the module's short name,
+// below) means the same. Two builds of one module are two modules: jobs
+// that name them by hash run each its own, at the same time.
+
+// Bytes of a function name, with its NUL.
+#define SL_FUNCTION_MAX 256
+
+typedef struct {
+    char hash[65];  // SHA-256 of the file: 64 lowercase hex digits
+    char name[64];  // short name on this client: the file's base name
+                    // without "lib" and extensions ("libmcpi.so": "mcpi")
+    uint64_t size;  // bytes of the shared object
+    bool uploaded;  // this call stored the bytes (false: already there)
+} sl_module;
+
+// Register the shared object at path: hash it, store it unless the store
+// has it already, and fill *out. The stored module expires after 30 days
+// without a registration. The short name now means this file on this
+// client, also if another file had it before. SL_EINVAL when path is not a
+// regular file or not ELF, SL_EIO when it cannot be read, SL_ESTORE when
+// the store failed; sl_client_errstr says more. Only the worker checks what
+// the module contains: a module that cannot load fails its tasks, each
+// with the reason.
+sl_err sl_module_register(sl_client *c, const char *path, sl_module *out);
+
+// Write the function name of kernel in m, "<hash>/<kernel>", into buf of
+// size bytes (SL_FUNCTION_MAX is enough). SL_EINVAL when kernel is empty or
+// has a '/', or the name does not fit.
+sl_err sl_module_function(const sl_module *m, const char *kernel, char *buf,
+                          size_t size);
 
 // A snapshot of the cluster, as the scheduler sees it.
 typedef struct {

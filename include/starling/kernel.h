@@ -16,7 +16,20 @@
 //         return sl_task_set_result(t, &out);
 //     }
 //
-// Built-in kernels (sys.*, blas.*, bench.*) use this same ABI.
+// Built-in kernels (sys.*, blas.*, bench.*) use this same ABI. Your own
+// kernels are a module: a shared object that defines starling_module,
+//
+//     static const sl_kernel_def kernels[] = {
+//         {"scale", scale, "x:ndarray,factor:float", "x * factor"},
+//     };
+//     SL_MODULE_EXPORT const sl_module_def starling_module = {
+//         SL_KERNEL_ABI_VERSION, "mine", kernels, 1};
+//
+// built with this header alone (pkg-config --cflags starling, or CMake's
+// starling::kernel) and linked against nothing of starling's: the worker
+// that loads it provides every sl_task_* and sl_value_* function. Register
+// it from a client with sl_module_register (starling/client.h); tasks then
+// name its kernels "<sha256 of the file>/scale".
 #ifndef STARLING_KERNEL_H
 #define STARLING_KERNEL_H
 
@@ -30,6 +43,10 @@ extern "C" {
 // meaning of a function below, changes. A worker refuses a module built
 // against another version.
 #define SL_KERNEL_ABI_VERSION 1
+
+// Export starling_module even from a module built with -fvisibility=hidden
+// (a good habit: the module's other symbols then stay its own).
+#define SL_MODULE_EXPORT __attribute__((visibility("default")))
 
 // The context of one running task. Borrowed by the kernel for the call.
 typedef struct sl_task sl_task;
@@ -45,16 +62,19 @@ typedef int (*sl_kernel_fn)(sl_task *task);
 // before the call, so that a wrong type is a clear error, not a crash.
 // Example: "n:int,reps:int?,dtype:str?".
 typedef struct {
-    const char *name;      // "dgemm"; called as "module.name"
+    const char *name;      // "dgemm": "module.dgemm" when built in,
+                           // "<sha256>/dgemm" in a user module
     sl_kernel_fn fn;       // the function
     const char *signature; // argument declaration, or NULL for any
     const char *doc;       // one line for `starling functions`
 } sl_kernel_def;
 
-// What a module exports, under the symbol "starling_module".
+// What a module exports, under the symbol "starling_module". A worker
+// checks abi_version first and reads nothing else of a module built for
+// another version.
 typedef struct {
     int abi_version;             // SL_KERNEL_ABI_VERSION
-    const char *name;            // "blas"
+    const char *name;            // "blas"; no '.'; in messages and logs
     const sl_kernel_def *kernels; // array of n_kernels
     size_t n_kernels;            // entries in kernels
 } sl_module_def;

@@ -2,6 +2,7 @@
 // redis-server, a scheduler and worker processes on loopback, started in a
 // temporary directory by the harness.
 // SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
 #include <starling/starling.h>
 
 #include <cblas.h>

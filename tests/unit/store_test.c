@@ -415,6 +415,57 @@ test_ttl(void)
     redisFree(raw);
 }
 
+// A module's TTL is its own, and a touch resets it on the key and on every
+// chunk without moving the bytes.
+static void
+test_module_ttl_and_touch(void)
+{
+    char key[SL_STORE_KEY_LEN];
+    sl__store_module_key(key, "0123456789abcdef0123456789abcdef"
+                              "0123456789abcdef0123456789abcdef");
+    SL_ASSERT_STR(key, "sl:m0123456789abcdef0123456789abcdef"
+                       "0123456789abcdef0123456789abcdef");
+    sl__store *store = s_store(&s_a, 1000, 100);
+    uint8_t *data = s_pattern(3500, 3);
+    bool stored = false;
+    SL_PASS(sl__store_put_ttl(store, key, data, 3500, true, 5000, &stored));
+    SL_ASSERT(stored);
+    SL_PASS(sl__store_put_ttl(store, key, data, 3500, true, 5000, &stored));
+    SL_ASSERT(!stored);
+    redisContext *raw = s_raw(&s_a);
+    char chunk[SL_STORE_KEY_LEN + 8];
+    sl__fmt(chunk, sizeof(chunk), "%s#3", key);
+    long long ttl = s_raw_int(raw, "TTL", chunk);
+    SL_ASSERT(ttl > 100 && ttl <= 5000);
+
+    // Shorten the TTLs behind the store's back, then touch: all reset.
+    redisReply *r = redisCommand(raw, "EXPIRE %s 7", key);
+    freeReplyObject(r);
+    r = redisCommand(raw, "EXPIRE %s 7", chunk);
+    freeReplyObject(r);
+    SL_PASS(sl__store_touch(store, key, 4000));
+    ttl = s_raw_int(raw, "TTL", key);
+    SL_ASSERT(ttl > 3000 && ttl <= 4000);
+    ttl = s_raw_int(raw, "TTL", chunk);
+    SL_ASSERT(ttl > 3000 && ttl <= 4000);
+
+    // A small object: the key alone; 0 means the store's TTL.
+    SL_PASS(sl__store_put(store, "sl:t:small_touch", "x", 1, false, NULL));
+    SL_PASS(sl__store_touch(store, "sl:t:small_touch", 0));
+    ttl = s_raw_int(raw, "TTL", "sl:t:small_touch");
+    SL_ASSERT(ttl > 0 && ttl <= 100);
+    SL_FAILS(sl__store_touch(store, "sl:t:never_touched", 0), SL_ENOTFOUND);
+    void *buf;
+    size_t len;
+    SL_PASS(sl__store_get(store, key, -1, &buf, &len));
+    SL_ASSERT_EQ(len, 3500);
+    SL_ASSERT(memcmp(buf, data, len) == 0);
+    free(buf);
+    free(data);
+    redisFree(raw);
+    sl__store_destroy(&store);
+}
+
 static void
 test_missing(void)
 {
@@ -620,6 +671,7 @@ main(void)
     SL_RUN(test_chunks);
     SL_RUN(test_nx);
     SL_RUN(test_ttl);
+    SL_RUN(test_module_ttl_and_touch);
     SL_RUN(test_missing);
     SL_RUN(test_delete_prefix);
     SL_RUN(test_connect_errors);

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# cli_test.sh - the `starling` command end to end: up (twice), status, map,
+# --help, down, against a real local cluster in a temporary home.
+# SPDX-License-Identifier: MIT
+#
+# Run by ctest, which sets STARLING_BIN_DIR to the build directory. The
+# cluster is stopped by `starling down` (by PID) in a trap, whatever
+# happens.
+set -euo pipefail
+
+bin=${STARLING_BIN_DIR:?STARLING_BIN_DIR must name the build directory}
+starling="$bin/starling"
+STARLING_HOME=$(mktemp -d "${TMPDIR:-/tmp}/starling-cli-test.XXXXXX")
+export STARLING_HOME
+unset STARLING_SCHEDULER
+
+cleanup() {
+    local rc=$?
+    "$starling" down >/dev/null 2>&1 || true
+    if [ "$rc" -ne 0 ]; then
+        for log in "$STARLING_HOME"/*.log; do
+            [ -f "$log" ] && { echo "---- $log"; tail -n 20 "$log"; }
+        done >&2
+    fi
+    rm -rf "$STARLING_HOME"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+    echo "cli_test: FAIL: $*" >&2
+    exit 1
+}
+
+# Run a command, keeping its output (stdout and stderr) in $out and its
+# exit status in $rc; never stops the script.
+run() {
+    echo "+ $*" >&2
+    set +e
+    out=$("$@" 2>&1)
+    rc=$?
+    set -e
+    printf '%s\n' "$out" >&2
+}
+
+# The value of a top-level number field in a one-line JSON object, after
+# checking that the whole text is one valid JSON object.
+json_field() {
+    local json=$1 key=$2
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import json, sys
+d = json.loads(sys.argv[1])
+assert isinstance(d, dict)
+print(d[sys.argv[2]])' "$json" "$key"
+    elif command -v jq >/dev/null 2>&1; then
+        jq -e -r --arg k "$key" '.[$k]' <<<"$json"
+    else
+        [[ $json =~ ^\{.*\}$ ]] || return 1
+        sed -n "s/.*\"$key\": *\([-0-9.eE+]*\).*/\1/p" <<<"$json"
+    fi
+}
+
+# Whether a process is gone (a zombie whose parent has not reaped it
+# counts as gone).
+gone() {
+    local state
+    [ ! -e "/proc/$1" ] && return 0
+    state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null || echo X)
+    [ "$state" = Z ] || [ "$state" = X ]
+}
+
+# --- up, and up again.
+run "$starling" up --workers 2 --slots 1
+[ "$rc" -eq 0 ] || fail "starling up exited $rc"
+grep -q "tcp://127.0.0.1:" <<<"$out" || fail "up does not say where it listens"
+[ -f "$STARLING_HOME/cluster.env" ] || fail "no cluster.env"
+pids=$(sed -n 's/^\(redis_pid\|scheduler_pid\|worker_pids\)=//p' \
+    "$STARLING_HOME/cluster.env" | tr ',' ' ')
+[ "$(wc -w <<<"$pids")" -eq 4 ] || fail "cluster.env records pids: $pids"
+for pid in $pids; do
+    gone "$pid" && fail "pid $pid from cluster.env is not running"
+done
+
+run "$starling" up --workers 2 --slots 1
+[ "$rc" -eq 0 ] || fail "a second up exited $rc"
+grep -qi "already running" <<<"$out" || fail "second up: not 'already running'"
+
+# --- status.
+run "$starling" status --json
+[ "$rc" -eq 0 ] || fail "status --json exited $rc"
+slots=$(json_field "$out" slots) || fail "status --json is not one object"
+[ "$slots" = 2 ] || fail "status --json: slots $slots, want 2"
+workers=$(json_field "$out" workers)
+[ "$workers" = 2 ] || fail "status --json: workers $workers, want 2"
+
+run "$starling" status
+[ "$rc" -eq 0 ] || fail "status exited $rc"
+for word in workers slots busy queued running "done" jobs tasks/s GFLOPS \
+    uptime; do
+    grep -q "^$word " <<<"$out" || fail "status lacks $word"
+done
+
+endpoint=$(sed -n 's/^scheduler=//p' "$STARLING_HOME/cluster.env")
+run "$starling" status --scheduler "$endpoint" --json
+[ "$rc" -eq 0 ] || fail "status --scheduler exited $rc"
+
+# --- map.
+echo "+ $starling map sys.noop --tasks 1000 --json" >&2
+json=$("$starling" map sys.noop --tasks 1000 --json) ||
+    fail "map sys.noop exited $?"
+printf '%s\n' "$json" >&2
+[ "$(wc -l <<<"$json")" -eq 1 ] || fail "map --json printed more than a line"
+ok=$(json_field "$json" ok) || fail "map --json is not one object"
+[ "$ok" = 1000 ] || fail "map sys.noop: ok $ok, want 1000"
+for key in tasks failed retried wall_s tasks_per_s flops gflops; do
+    json_field "$json" "$key" >/dev/null || fail "map --json lacks $key"
+done
+
+run "$starling" map sys.noop --tasks 10
+[ "$rc" -eq 0 ] || fail "map sys.noop (text) exited $rc"
+grep -q "10 ok" <<<"$out" || fail "map summary lacks '10 ok'"
+
+run "$starling" map sys.fail --tasks 3 --arg message=boom
+[ "$rc" -ne 0 ] || fail "map sys.fail exited 0"
+grep -q boom <<<"$out" || fail "map sys.fail does not show the error"
+grep -q "3 failed" <<<"$out" || fail "map sys.fail: not '3 failed'"
+
+run "$starling" map no.such --tasks 1
+[ "$rc" -ne 0 ] || fail "map no.such exited 0"
+grep -q "no.such" <<<"$out" || fail "map no.such: no clear error"
+
+run "$starling" map sys.noop
+[ "$rc" -eq 2 ] || fail "map without --tasks exited $rc, want 2"
+run "$starling" map sys.noop --tasks 1 --arg novalue
+[ "$rc" -eq 2 ] || fail "map with a bad --arg exited $rc, want 2"
+run "$starling" frobnicate
+[ "$rc" -eq 2 ] || fail "an unknown command exited $rc, want 2"
+
+# --- help and version.
+for cmd in up down status map; do
+    run "$starling" "$cmd" --help
+    [ "$rc" -eq 0 ] || fail "$cmd --help exited $rc"
+    grep -q "usage: starling $cmd" <<<"$out" || fail "$cmd --help: no usage"
+done
+run "$starling" --help
+[ "$rc" -eq 0 ] || fail "--help exited $rc"
+grep -q "usage: starling" <<<"$out" || fail "--help: no usage"
+run "$starling" --version
+[ "$rc" -eq 0 ] || fail "--version exited $rc"
+grep -Eq "^starling [0-9]+\.[0-9]+\.[0-9]+" <<<"$out" || fail "--version"
+
+# --- down.
+run "$starling" down
+[ "$rc" -eq 0 ] || fail "down exited $rc"
+[ ! -f "$STARLING_HOME/cluster.env" ] || fail "cluster.env left after down"
+for pid in $pids; do
+    gone "$pid" || fail "pid $pid still runs after down"
+done
+run "$starling" down
+[ "$rc" -eq 0 ] || fail "a second down exited $rc"
+run "$starling" status
+[ "$rc" -ne 0 ] || fail "status with no cluster exited 0"
+
+echo "cli_test: ok" >&2

@@ -1,0 +1,329 @@
+// harness.c - integration tests: a real local cluster in a temporary home.
+// SPDX-License-Identifier: MIT
+//
+// Design notes.
+// - One cluster per test process, in file-local state: the atexit handler
+//   and the watchdog need to find it without the test's help.
+// - The watchdog is forked before the cluster starts (while the test is
+//   still one thread) and is given each daemon's PID and program name over
+//   a pipe. It blocks reading that pipe. sl__harness_stop sends a zero PID
+//   (all is stopped); end of file without it means the test died without
+//   stopping, and the watchdog SIGKILLs each daemon that still runs its
+//   program, removes the home, and exits. It has its own session and
+//   ignores the terminal's signals, so a Ctrl-C or a kill of the test's
+//   process group does not take it down with the test.
+// nftw and its flags are X/Open: ask for them before any header.
+#define _XOPEN_SOURCE 700
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../common/proc.h"
+
+#define SL_HARNESS_TIMEOUT_MS 60000
+#define SL_HARNESS_KILL_WAIT_MS 5000
+#define SL_HARNESS_LOG_TAIL 4096
+
+// One message to the watchdog: a process to kill if the test dies.
+typedef struct {
+    int32_t pid;   // 0: the cluster is stopped, exit quietly
+    char name[28]; // the program it must still be running
+} s_watch_msg;
+
+static struct {
+    bool active;           // a cluster is up
+    bool atexit_set;       // s_atexit is registered
+    sl__cluster_info info; // what sl__cluster_up reported
+    pid_t watchdog;        // the watchdog process, or 0
+    int watch_fd;          // write end of its pipe, or -1
+    s_watch_msg watched[SL_CLUSTER_MAX_WORKERS + 2]; // the watchdog's list
+} s_h = {.watch_fd = -1};
+
+// ---------------------------------------------------------------------
+// Files.
+
+static int
+s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (remove(path) != 0) {
+        fprintf(stderr, "harness: cannot remove %s: %s\n", path,
+                strerror(errno));
+    }
+    return 0;
+}
+
+// rm -rf dir.
+static void
+s_rm_rf(const char *dir)
+{
+    if (dir[0] != '\0') {
+        nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+}
+
+static void
+s_dump_log(const char *path)
+{
+    char buf[SL_HARNESS_LOG_TAIL + 1];
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size > SL_HARNESS_LOG_TAIL ? size - SL_HARNESS_LOG_TAIL : 0,
+          SEEK_SET);
+    size_t n = fread(buf, 1, SL_HARNESS_LOG_TAIL, f);
+    fclose(f);
+    buf[n] = '\0';
+    fprintf(stderr, "---- %s%s\n%s\n", path,
+            size > SL_HARNESS_LOG_TAIL ? " (tail)" : "", buf);
+}
+
+// Print the end of every process's log: what a failed test needs to show.
+static void
+s_dump_logs(const char *home)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/scheduler.log", home);
+    s_dump_log(path);
+    snprintf(path, sizeof(path), "%s/redis/redis.log", home);
+    s_dump_log(path);
+    for (int i = 0; i < SL_CLUSTER_MAX_WORKERS; i++) {
+        snprintf(path, sizeof(path), "%s/worker-%d.log", home, i);
+        if (access(path, F_OK) != 0) {
+            break;
+        }
+        s_dump_log(path);
+    }
+}
+
+// ---------------------------------------------------------------------
+// The watchdog.
+
+static void
+s_watchdog_kill(const s_watch_msg *list, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (list[i].pid > 0 && sl__proc_alive(list[i].pid) &&
+            sl__proc_is(list[i].pid, list[i].name)) {
+            kill(list[i].pid, SIGKILL);
+        }
+    }
+}
+
+// The watchdog's life: collect PIDs until the test says it stopped them
+// (pid 0) or dies (end of file).
+static void
+s_watchdog_run(int fd, const char *home)
+{
+    s_watch_msg msg;
+    int n = 0;
+    setsid();
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    for (;;) {
+        ssize_t got = read(fd, &msg, sizeof(msg));
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got == (ssize_t) sizeof(msg) && msg.pid == 0) {
+            _exit(0);
+        }
+        if (got != (ssize_t) sizeof(msg)) {
+            break;
+        }
+        if (n < (int) (sizeof(s_h.watched) / sizeof(s_h.watched[0]))) {
+            s_h.watched[n++] = msg;
+        }
+    }
+    fprintf(stderr, "harness watchdog: the test died without stopping its "
+                    "cluster; killing it\n");
+    s_watchdog_kill(s_h.watched, n);
+    s_rm_rf(home);
+    _exit(0);
+}
+
+static sl_err
+s_watchdog_start(const char *home)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        return SL_EIO;
+    }
+    fflush(NULL); // Or the child would flush our buffers a second time.
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return SL_EIO;
+    }
+    if (pid == 0) {
+        close(fds[1]);
+        s_watchdog_run(fds[0], home);
+    }
+    close(fds[0]);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    s_h.watchdog = pid;
+    s_h.watch_fd = fds[1];
+    return SL_OK;
+}
+
+static void
+s_watch(pid_t pid, const char *name)
+{
+    s_watch_msg msg = {.pid = (int32_t) pid};
+    snprintf(msg.name, sizeof(msg.name), "%s", name);
+    if (s_h.watch_fd >= 0 &&
+        write(s_h.watch_fd, &msg, sizeof(msg)) != (ssize_t) sizeof(msg)) {
+        fprintf(stderr, "harness: cannot reach the watchdog\n");
+    }
+}
+
+static void
+s_watch_cluster(const sl__cluster_info *info)
+{
+    s_watch(info->redis_pid, "redis-server");
+    s_watch(info->scheduler_pid, "starling-scheduler");
+    for (int i = 0; i < info->n_workers; i++) {
+        s_watch(info->worker_pids[i], "starling-worker");
+    }
+}
+
+// Tell the watchdog all is stopped, and reap it.
+static void
+s_watchdog_stop(void)
+{
+    if (s_h.watch_fd >= 0) {
+        s_watch(0, "");
+        close(s_h.watch_fd);
+        s_h.watch_fd = -1;
+    }
+    if (s_h.watchdog > 0) {
+        waitpid(s_h.watchdog, NULL, 0);
+        s_h.watchdog = 0;
+    }
+}
+
+// ---------------------------------------------------------------------
+// Start and stop.
+
+// A test that exits without sl__harness_stop (a failed assertion) failed:
+// show the logs, then stop.
+static void
+s_atexit(void)
+{
+    if (s_h.active) {
+        fprintf(stderr, "harness: the test exited with its cluster up; "
+                        "logs follow\n");
+        s_dump_logs(s_h.info.home);
+        sl__harness_stop();
+    }
+}
+
+static sl_err
+s_make_home(char *home, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(home, len, "%s/starling-test-XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    if (mkdtemp(home) == NULL) {
+        fprintf(stderr, "harness: mkdtemp %s: %s\n", home, strerror(errno));
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__harness_start(int workers, int slots, sl__cluster_info *info)
+{
+    char home[512];
+    char errbuf[SL_ERRSTR_LEN];
+    bool started = false;
+    sl_err rv;
+    if (s_h.active) {
+        return SL_EINVAL;
+    }
+    if ((rv = s_make_home(home, sizeof(home))) != SL_OK) {
+        return rv;
+    }
+    if ((rv = s_watchdog_start(home)) != SL_OK) {
+        fprintf(stderr, "harness: cannot start the watchdog\n");
+        s_rm_rf(home);
+        return rv;
+    }
+    sl__cluster_opts opts = {
+        .home = home,
+        .workers = workers,
+        .slots = slots,
+        .bin_dir = getenv("STARLING_BIN_DIR"),
+        .timeout_ms = SL_HARNESS_TIMEOUT_MS,
+    };
+    rv = sl__cluster_up(&opts, &s_h.info, &started, errbuf);
+    if (rv != SL_OK) {
+        fprintf(stderr, "harness: cluster up failed: %s\n", errbuf);
+        s_dump_logs(home);
+        s_watchdog_stop();
+        s_rm_rf(home);
+        return rv;
+    }
+    s_watch_cluster(&s_h.info);
+    s_h.active = true;
+    if (!s_h.atexit_set) {
+        s_h.atexit_set = atexit(s_atexit) == 0;
+    }
+    *info = s_h.info;
+    return SL_OK;
+}
+
+void
+sl__harness_stop(void)
+{
+    char errbuf[SL_ERRSTR_LEN];
+    if (!s_h.active) {
+        return;
+    }
+    s_h.active = false;
+    if (sl__cluster_down(s_h.info.home, errbuf) != SL_OK) {
+        // Leave it to the watchdog: it kills what still runs.
+        fprintf(stderr, "harness: cluster down: %s\n", errbuf);
+        close(s_h.watch_fd);
+        s_h.watch_fd = -1;
+    }
+    s_watchdog_stop();
+    s_rm_rf(s_h.info.home);
+    s_h.info.home[0] = '\0';
+}
+
+sl_err
+sl__harness_kill_worker(int i)
+{
+    if (!s_h.active || i < 0 || i >= s_h.info.n_workers) {
+        return SL_EINVAL;
+    }
+    pid_t pid = s_h.info.worker_pids[i];
+    kill(pid, SIGKILL);
+    int64_t deadline = sl__mono_ms() + SL_HARNESS_KILL_WAIT_MS;
+    while (sl__proc_alive(pid)) {
+        if (sl__mono_ms() > deadline) {
+            return SL_ETIMEDOUT;
+        }
+        usleep(10000);
+    }
+    return SL_OK;
+}
+
+const char *
+sl__harness_home(void)
+{
+    return s_h.active ? s_h.info.home : "";
+}

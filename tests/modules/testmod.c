@@ -1,0 +1,96 @@
+// testmod.c - a kernel module for the module tests, built several ways
+// by tests/CMakeLists.txt:
+//   TESTMOD_VERSION=N   what the kernel "version" returns (1 or 2), so
+//                       that two builds are two modules with one set of
+//                       kernel names
+//   TESTMOD_NO_SYMBOL   leave out the "starling_module" symbol
+//   TESTMOD_ABI=N       claim kernel ABI version N
+// SPDX-License-Identifier: MIT
+#include <starling/kernel.h>
+
+#include <unistd.h>
+
+#ifndef TESTMOD_VERSION
+#define TESTMOD_VERSION 1
+#endif
+#ifndef TESTMOD_ABI
+#define TESTMOD_ABI SL_KERNEL_ABI_VERSION
+#endif
+
+// Which build of the module ran, after ms milliseconds.
+static int
+version(sl_task *t)
+{
+    int64_t ms = sl_task_arg_int(t, "ms", 0);
+    if (ms > 0 && ms < 10000) {
+        usleep((useconds_t) ms * 1000);
+    }
+    sl_value *v = sl_value_new_int(TESTMOD_VERSION);
+    return sl_task_set_result(t, &v);
+}
+
+// Which worker process ran the task.
+static int
+whoami(sl_task *t)
+{
+    sl_value *v = sl_value_new_int((int64_t) getpid());
+    return sl_task_set_result(t, &v);
+}
+
+// x * factor * version: an argument check, a float result.
+static int
+scale(sl_task *t)
+{
+    double x = sl_value_float(sl_task_arg(t, "x"));
+    double factor = sl_task_arg_float(t, "factor", 1.0);
+    sl_value *v = sl_value_new_float(x * factor * TESTMOD_VERSION);
+    sl_task_add_flops(t, 2);
+    return sl_task_set_result(t, &v);
+}
+
+// The sum of a float64 vector, as a 1-element ndarray: the ndarray half of
+// the value API, resolved against the worker like the rest.
+static int
+vsum(sl_task *t)
+{
+    const sl_value *a = sl_task_arg(t, "a");
+    if (sl_ndarray_dtype(a) != SL_F64) {
+        return sl_task_fail(t, "a: want f64, got %s",
+                            sl_dtype_name(sl_ndarray_dtype(a)));
+    }
+    const double *x = sl_ndarray_cdata(a);
+    int64_t one = 1;
+    sl_value *out = sl_value_new_ndarray(SL_F64, 1, &one, NULL);
+    double *sum = sl_ndarray_data(out);
+    for (size_t i = 0; i < sl_ndarray_size(a); i++) {
+        *sum += x[i];
+    }
+    sl_task_add_flops(t, (double) sl_ndarray_size(a));
+    return sl_task_set_result(t, &out);
+}
+
+static int
+fail(sl_task *t)
+{
+    return sl_task_fail(t, "testmod v%d failed on purpose", TESTMOD_VERSION);
+}
+
+static const sl_kernel_def kernels[] = {
+    {"version", version, "ms:int?", "which build of the module this is"},
+    {"whoami", whoami, "", "the worker's process id"},
+    {"scale", scale, "x:float,factor:float?", "x * factor * version"},
+    {"vsum", vsum, "a:ndarray", "the sum of a float64 vector"},
+    {"fail", fail, NULL, "fails with a message"},
+};
+
+#ifndef TESTMOD_NO_SYMBOL
+SL_MODULE_EXPORT const sl_module_def starling_module = {
+    TESTMOD_ABI,
+    "testmod",
+    kernels,
+    sizeof(kernels) / sizeof(kernels[0]),
+};
+#else
+// The kernels, exported under another name: the worker must not guess.
+SL_MODULE_EXPORT const sl_kernel_def *testmod_kernels = kernels;
+#endif
