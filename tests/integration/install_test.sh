@@ -20,7 +20,9 @@ ls "$libdir"/libstarling.a >/dev/null
 
 # pkg-config
 export PKG_CONFIG_PATH=$libdir/pkgconfig
-cc -std=c11 -o "$tmp/first_map_pc" "$src/examples/first_map.c" \
+flags=${SL_CONSUMER_FLAGS:-}
+# shellcheck disable=SC2046,SC2086
+cc -std=c11 $flags -o "$tmp/first_map_pc" "$src/examples/first_map.c" \
     $(pkg-config --cflags --libs starling)
 
 # find_package
@@ -36,7 +38,8 @@ add_executable(first_map_static first_map.c)
 target_link_libraries(first_map_static PRIVATE starling::starling_static)
 CM
 cmake -S "$tmp/consumer" -B "$tmp/consumer/build" \
-    -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/cmake.log"
+    -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$flags" \
+    -DCMAKE_EXE_LINKER_FLAGS="$flags" >"$tmp/cmake.log"
 cmake --build "$tmp/consumer/build" >"$tmp/build.log"
 test -x "$tmp/consumer/build/first_map"
 test -x "$tmp/consumer/build/first_map_static"
