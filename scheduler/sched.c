@@ -144,7 +144,7 @@ s_send(sl__sched *self, s_peer *peer, sl__mpw *w)
     if (zmq_send(sock, peer->id, peer->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
             0 ||
         zmq_send(sock, w->buf.data, w->buf.size, ZMQ_DONTWAIT) < 0) {
-        sl__log_debug("send to %s %s failed: %s",
+        sl__log_warn("send to %s %s failed: %s",
                       peer->is_worker ? "worker" : "client", peer->name,
                       zmq_strerror(errno));
         return;
@@ -1113,7 +1113,10 @@ s_bind(zsock_t **sock_out, void **raw_out, const char *endpoint,
     }
     zsock_set_router_mandatory(sock, 1);
     zsock_set_linger(sock, 0);
-    zsock_set_sndhwm(sock, 100000);
+    // No send limit: a DONE dropped at a high-water mark would be a lost
+    // result. What we queue is bounded by credit (to workers) and by the
+    // outcomes of the client's own jobs (to clients).
+    zsock_set_sndhwm(sock, 0);
     zsock_set_rcvhwm(sock, 100000);
     zsock_set_maxmsgsize(sock, (int) lim->max_message);
     if (zsock_bind(sock, "%s", endpoint) < 0) {
