@@ -21,8 +21,8 @@
 //   know modules by hash only.
 #include <starling/client.h>
 
-#include <czmq.h>
 #include <ctype.h>
+#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -46,27 +46,27 @@
 #define SL_MODULE_MAX_BYTES (1u << 30)
 
 typedef struct {
-    sl_result pub;    // what sl_job_result returns
-    sl_value *value;  // decoded result (a ref until fetched), or NULL
-    bool fetched;     // value is the stored object, not its ref
-    char *error;      // owned text behind pub.error
+    sl_result pub;   // what sl_job_result returns
+    sl_value *value; // decoded result (a ref until fetched), or NULL
+    bool fetched;    // value is the stored object, not its ref
+    char *error;     // owned text behind pub.error
 } s_result;
 
 typedef struct s_job s_job;
 struct s_job {
-    uint64_t id;           // job id, also sent to the scheduler
-    size_t n;              // tasks
-    size_t done;           // tasks ended
-    s_result *results;     // n entries
-    double submitted;      // monotonic time of submission
-    double finished;       // monotonic time of the last outcome
-    bool stored_objects;   // args or results live in the store
+    uint64_t id;         // job id, also sent to the scheduler
+    size_t n;            // tasks
+    size_t done;         // tasks ended
+    s_result *results;   // n entries
+    double submitted;    // monotonic time of submission
+    double finished;     // monotonic time of the last outcome
+    bool stored_objects; // args or results live in the store
     // A reduce job waits here until its map job has ended.
-    bool held;             // not submitted yet
-    uint64_t map_id;       // the map job it reduces
-    char function[256];    // its function
-    sl__job_opts opts;     // its options
-    s_job *next;           // list of the client's jobs
+    bool held;          // not submitted yet
+    uint64_t map_id;    // the map job it reduces
+    char function[256]; // its function
+    sl__job_opts opts;  // its options
+    s_job *next;        // list of the client's jobs
 };
 
 // A module this client registered, by its short name.
@@ -78,32 +78,31 @@ struct s_module {
 };
 
 struct sl_client {
-    zsock_t *sock;          // DEALER to the scheduler
-    void *raw;              // its libzmq handle
-    char endpoint[256];     // where it connects
-    uint64_t session;       // from WELCOME
-    int heartbeat_ms;       // from WELCOME
-    uint32_t inline_max;    // from WELCOME
-    sl__store *store;       // made on first use
-    sl__store_opts store_opts; // from WELCOME
+    zsock_t *sock;                              // DEALER to the scheduler
+    void *raw;                                  // its libzmq handle
+    char endpoint[256];                         // where it connects
+    uint64_t session;                           // from WELCOME
+    int heartbeat_ms;                           // from WELCOME
+    uint32_t inline_max;                        // from WELCOME
+    sl__store *store;                           // made on first use
+    sl__store_opts store_opts;                  // from WELCOME
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts
     char store_password[256];                   // likewise
-    bool welcomed;          // WELCOME received
-    bool put_objects;       // sl_put was used: clean up at the end
-    uint64_t put_seq;       // last object number
-    s_job *jobs;            // every job not released
-    s_module *modules;      // modules registered, by short name
-    sl__mpw w;              // message writer
-    sl__limits limits;      // decoding bounds
-    int64_t last_send_ms;   // for heartbeats
-    bool got_status;        // a STATUS_REPLY arrived
-    sl__status status;      // the last one
-    bool closed;            // the scheduler is unreachable
+    bool welcomed;                              // WELCOME received
+    bool put_objects;           // sl_put was used: clean up at the end
+    uint64_t put_seq;           // last object number
+    s_job *jobs;                // every job not released
+    s_module *modules;          // modules registered, by short name
+    sl__mpw w;                  // message writer
+    sl__limits limits;          // decoding bounds
+    int64_t last_send_ms;       // for heartbeats
+    bool got_status;            // a STATUS_REPLY arrived
+    sl__status status;          // the last one
+    bool closed;                // the scheduler is unreachable
     char errstr[SL_ERRSTR_LEN]; // detail of the last error
 };
 
-static sl_err
-s_err(sl_client *c, sl_err rv, const char *fmt, ...)
+static sl_err s_err(sl_client *c, sl_err rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static sl_err
@@ -276,8 +275,8 @@ s_read_file(sl_client *c, const char *path, uint8_t **buf_out, size_t *len)
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return s_err(c, errno == ENOENT ? SL_EINVAL : SL_EIO,
-                     "module %s: %s", path, strerror(errno));
+        return s_err(c, errno == ENOENT ? SL_EINVAL : SL_EIO, "module %s: %s",
+                     path, strerror(errno));
     }
     sl_err rv = SL_OK;
     uint8_t *buf = NULL;
@@ -379,13 +378,11 @@ sl_module_register(sl_client *c, const char *path, sl_module *out)
     if (rv != SL_OK) {
         return rv;
     }
-    if (memcmp(buf, "\x7f"
-                    "ELF",
-               4) != 0) {
+    static const char elf_magic[4] = {0x7f, 'E', 'L', 'F'};
+    if (memcmp(buf, elf_magic, sizeof(elf_magic)) != 0) {
         free(buf);
-        return s_err(c, SL_EINVAL, "module %s: not a shared object (no ELF "
-                                   "header)",
-                     path);
+        return s_err(c, SL_EINVAL,
+                     "module %s: not a shared object (no ELF header)", path);
     }
     sl__sha256_hex(buf, len, mod.hash);
     s_module_name(path, mod.hash, mod.name);
@@ -440,8 +437,8 @@ s_function_resolve(sl_client *c, const char *function,
                      "sl_module_register first, or name it by its SHA-256",
                      (int) len, function, function);
     }
-    size_t total = hash != NULL ? strlen(hash) + strlen(slash)
-                                : strlen(function);
+    size_t total =
+        hash != NULL ? strlen(hash) + strlen(slash) : strlen(function);
     if (total == 0 || total >= SL_FUNCTION_MAX) {
         return s_err(c, SL_EINVAL, "function name must be 1 to 255 bytes");
     }
@@ -494,8 +491,8 @@ s_on_welcome(sl_client *c, sl__mpr *r)
 static void
 s_on_outcome(sl_client *c, s_job *job, const sl__outcome *o)
 {
-    if (o->index >= job->n || job->results[o->index].pub.status !=
-                                  SL_TASK_PENDING) {
+    if (o->index >= job->n ||
+        job->results[o->index].pub.status != SL_TASK_PENDING) {
         return;
     }
     s_result *r = &job->results[o->index];
@@ -507,8 +504,7 @@ s_on_outcome(sl_client *c, s_job *job, const sl__outcome *o)
         sl__value_decode_buf(o->value, o->value_len, &c->limits, NULL,
                              &r->value, errbuf) != SL_OK) {
         status = SL_TASK_FAILED;
-        sl__fmt(text, sizeof(text), "result could not be decoded: %s",
-                errbuf);
+        sl__fmt(text, sizeof(text), "result could not be decoded: %s", errbuf);
     }
     if (sl_value_type(r->value) == SL_REF) {
         job->stored_objects = true;
@@ -592,8 +588,7 @@ s_on_message(sl_client *c, const void *data, size_t len)
     case SL_MSG_HEARTBEAT:
         break;
     default:
-        s_err(c, SL_EPROTO, "scheduler sent unexpected message type %u",
-              type);
+        s_err(c, SL_EPROTO, "scheduler sent unexpected message type %u", type);
         break;
     }
 }
@@ -864,8 +859,8 @@ s_submit(sl_client *c, s_job *job, const char *function,
 {
     size_t first = 0;
     while (first < job->n) {
-        size_t count = job->n - first < SL_CHUNK_TASKS ? job->n - first
-                                                        : SL_CHUNK_TASKS;
+        size_t count =
+            job->n - first < SL_CHUNK_TASKS ? job->n - first : SL_CHUNK_TASKS;
         // Pack args into a scratch buffer first: the chunk may end early
         // when it grows past SL_CHUNK_BYTES.
         sl__mpw_reset(&c->w);
@@ -873,11 +868,11 @@ s_submit(sl_client *c, s_job *job, const char *function,
         for (; i < count && c->w.buf.size < SL_CHUNK_BYTES; i++) {
             sl_err rv = s_pack_arg(c, job, first + i, args[first + i]);
             if (rv != SL_OK) {
-                return rv == SL_EINVAL
-                           ? s_err(c, rv, "argument of task %zu nests "
-                                          "deeper than the limit",
-                                   first + i)
-                           : rv;
+                return rv == SL_EINVAL ? s_err(c, rv,
+                                               "argument of task %zu nests "
+                                               "deeper than the limit",
+                                               first + i)
+                                       : rv;
             }
         }
         sl__mpw body = c->w;
@@ -897,8 +892,9 @@ s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
       const sl_job_opts *opts, s_job **job_out)
 {
     if (c == NULL || function == NULL || (n > 0 && args == NULL) || n == 0) {
-        return c != NULL ? s_err(c, SL_EINVAL, "map needs a function and at "
-                                               "least one task")
+        return c != NULL ? s_err(c, SL_EINVAL,
+                                 "map needs a function and at "
+                                 "least one task")
                          : SL_EINVAL;
     }
     char fn[SL_FUNCTION_MAX];
@@ -911,15 +907,13 @@ s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
                      c->limits.max_job_tasks);
     }
     sl_job_opts o = s_opts(opts);
-    sl__job_opts wopts = {(uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms
-                                                           : 0),
-                          (uint32_t) (o.max_attempts > 0 ? o.max_attempts
-                                                          : 3),
-                          (uint32_t) (o.priority > 0 ? o.priority : 0)};
+    sl__job_opts wopts = {
+        (uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms : 0),
+        (uint32_t) (o.max_attempts > 0 ? o.max_attempts : 3),
+        (uint32_t) (o.priority > 0 ? o.priority : 0)};
     s_job *job = s_job_new(c, n);
     if (job == NULL) {
-        return s_err(c, SL_ENOMEM, "out of memory for a job of %zu tasks",
-                     n);
+        return s_err(c, SL_ENOMEM, "out of memory for a job of %zu tasks", n);
     }
     rv = s_submit(c, job, fn, &wopts, args);
     if (rv != SL_OK) {
@@ -982,10 +976,10 @@ sl_map_reduce(sl_client *c, const char *map_function, sl_value *const *args,
     reduce->held = true;
     reduce->map_id = map->id;
     sl__strlcpy(reduce->function, reduce_fn, sizeof(reduce->function));
-    reduce->opts = (sl__job_opts){
-        (uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms : 0),
-        (uint32_t) (o.max_attempts > 0 ? o.max_attempts : 3),
-        (uint32_t) (o.priority > 0 ? o.priority : 0)};
+    reduce->opts =
+        (sl__job_opts){(uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms : 0),
+                       (uint32_t) (o.max_attempts > 0 ? o.max_attempts : 3),
+                       (uint32_t) (o.priority > 0 ? o.priority : 0)};
     job_out->id = reduce->id;
     s_pump(c, 0);
     return SL_OK;

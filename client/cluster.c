@@ -800,11 +800,26 @@ s_up_init(s_up *up, const sl__cluster_opts *opts, sl__cluster_info *info,
                 SL_CLUSTER_MAX_WORKERS);
         return SL_EINVAL;
     }
-    if (strlen(info->home) > SL_CLUSTER_HOME_MAX) {
+    return SL_OK;
+}
+
+// Make home (which exists) absolute, so that the daemons' paths and the
+// record do not depend on the working directory.
+static sl_err
+s_home_resolve(char *home, size_t len, char errbuf[SL_ERRSTR_LEN])
+{
+    char abs[PATH_MAX];
+    if (realpath(home, abs) == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot resolve %s: %s", home,
+                strerror(errno));
+        return SL_EIO;
+    }
+    if (strlen(abs) > SL_CLUSTER_HOME_MAX) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "home path longer than %d bytes",
                 SL_CLUSTER_HOME_MAX);
         return SL_EINVAL;
     }
+    sl__strlcpy(home, abs, len);
     return SL_OK;
 }
 
@@ -819,6 +834,8 @@ sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
     *started_out = false;
     if ((rv = s_up_init(&up, opts, info, errbuf)) != SL_OK ||
         (rv = s_mkdirs(info->home, errbuf)) != SL_OK ||
+        (rv = s_home_resolve(info->home, sizeof(info->home), errbuf)) !=
+            SL_OK ||
         (rv = s_lock(info->home, &lock, errbuf)) != SL_OK) {
         goto done;
     }
@@ -826,8 +843,10 @@ sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
         goto done; // Already up: info describes it.
     }
     // s_running may have filled info from a stale record.
+    char home[sizeof(info->home)];
+    sl__strlcpy(home, info->home, sizeof(home));
     memset(info, 0, sizeof(*info));
-    sl__cluster_home(opts->home, info->home, sizeof(info->home));
+    sl__strlcpy(info->home, home, sizeof(info->home));
     info->slots = up.slots;
     if ((rv = s_start_all(&up)) != SL_OK) {
         s_stop_started(info);

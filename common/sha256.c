@@ -47,33 +47,50 @@ s_schedule(const uint8_t block[64], uint32_t w[64])
         w[i] = s_be32(block + 4 * i);
     }
     for (int i = 16; i < 64; i++) {
-        uint32_t s0 = s_rotr(w[i - 15], 7) ^ s_rotr(w[i - 15], 18) ^
-                      (w[i - 15] >> 3);
-        uint32_t s1 = s_rotr(w[i - 2], 17) ^ s_rotr(w[i - 2], 19) ^
-                      (w[i - 2] >> 10);
+        uint32_t s0 =
+            s_rotr(w[i - 15], 7) ^ s_rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 =
+            s_rotr(w[i - 2], 17) ^ s_rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
 }
 
+// One round: the eight working variables rotate by name, not in memory.
+#define S_ROUND(a, b, c, d, e, f, g, h, i)                                 \
+    do {                                                                   \
+        uint32_t t1 = h + (s_rotr(e, 6) ^ s_rotr(e, 11) ^ s_rotr(e, 25)) + \
+                      ((e & f) ^ (~e & g)) + s_k[i] + w[i];                \
+        uint32_t t2 = (s_rotr(a, 2) ^ s_rotr(a, 13) ^ s_rotr(a, 22)) +     \
+                      ((a & b) ^ (a & c) ^ (b & c));                       \
+        d += t1;                                                           \
+        h = t1 + t2;                                                       \
+    } while (0)
+
 static void
 s_compress(uint32_t state[8], const uint8_t block[64])
 {
-    uint32_t w[64], v[8];
+    uint32_t w[64];
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
     s_schedule(block, w);
-    memcpy(v, state, sizeof(v));
-    for (int i = 0; i < 64; i++) {
-        uint32_t s1 = s_rotr(v[4], 6) ^ s_rotr(v[4], 11) ^ s_rotr(v[4], 25);
-        uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
-        uint32_t t1 = v[7] + s1 + ch + s_k[i] + w[i];
-        uint32_t s0 = s_rotr(v[0], 2) ^ s_rotr(v[0], 13) ^ s_rotr(v[0], 22);
-        uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-        memmove(v + 1, v, 7 * sizeof(v[0]));
-        v[4] += t1;
-        v[0] = t1 + s0 + maj;
+    for (int i = 0; i < 64; i += 8) {
+        S_ROUND(a, b, c, d, e, f, g, h, i);
+        S_ROUND(h, a, b, c, d, e, f, g, i + 1);
+        S_ROUND(g, h, a, b, c, d, e, f, i + 2);
+        S_ROUND(f, g, h, a, b, c, d, e, i + 3);
+        S_ROUND(e, f, g, h, a, b, c, d, i + 4);
+        S_ROUND(d, e, f, g, h, a, b, c, i + 5);
+        S_ROUND(c, d, e, f, g, h, a, b, i + 6);
+        S_ROUND(b, c, d, e, f, g, h, a, i + 7);
     }
-    for (int i = 0; i < 8; i++) {
-        state[i] += v[i];
-    }
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+    state[5] += f;
+    state[6] += g;
+    state[7] += h;
 }
 
 void

@@ -7,8 +7,8 @@
 //     uint8_t digest[SL_SHA256_LEN];
 //     sl__sha256_final(&h, digest);
 //
-// Small and dependency-free, not fast: about 200 MiB/s, which is plenty for
-// hashing a shared object once per registration or load.
+// Small and dependency-free (no OpenSSL): a module is hashed once when a
+// client registers it and once each time a worker loads it.
 #ifndef SL_COMMON_SHA256_H
 #define SL_COMMON_SHA256_H
 
@@ -16,14 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_SHA256_LEN 32                        // bytes of a digest
-#define SL_SHA256_HEX_LEN (2 * SL_SHA256_LEN)   // hex digits of a digest
+#define SL_SHA256_LEN 32                      // bytes of a digest
+#define SL_SHA256_HEX_LEN (2 * SL_SHA256_LEN) // hex digits of a digest
 
 typedef struct {
-    uint32_t state[8];  // the running hash
-    uint64_t bytes;     // message bytes hashed so far
-    uint8_t block[64];  // the partial block not yet hashed
-    size_t used;        // bytes in block
+    uint32_t state[8]; // the running hash
+    uint64_t bytes;    // message bytes hashed so far
+    uint8_t block[64]; // the partial block not yet hashed
+    size_t used;       // bytes in block
 } sl__sha256;
 
 void sl__sha256_init(sl__sha256 *h);

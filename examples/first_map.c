@@ -46,8 +46,7 @@ main(int argc, char **argv)
     sl_job job;
     if ((rv = sl_map(c, "sys.sum", args, (size_t) n, NULL, &job)) != SL_OK ||
         (rv = sl_wait(c, &job, 1, SL_ALL_COMPLETED, 60000)) != SL_OK) {
-        fprintf(stderr, "map: %s: %s\n", sl_strerror(rv),
-                sl_client_errstr(c));
+        fprintf(stderr, "map: %s: %s\n", sl_strerror(rv), sl_client_errstr(c));
         return 1;
     }
     int wrong = 0;

@@ -52,8 +52,8 @@ bare_gemm(int n, int reps, bool f32, uint64_t seed)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n,
                         1.0f, a, n, b, n, 0.0f, c, n);
         } else {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n,
-                        1.0, a, n, b, n, 0.0, c, n);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0,
+                        a, n, b, n, 0.0, c, n);
         }
     }
     free(a);
@@ -121,8 +121,7 @@ main(int argc, char **argv)
     sl_err rv = sl_client_connect(&c, NULL);
     if (rv != SL_OK || (rv = sl_cluster_status_get(c, &cs)) != SL_OK ||
         cs.slots == 0) {
-        fprintf(stderr, "flops: no cluster with slots (%s)\n",
-                sl_strerror(rv));
+        fprintf(stderr, "flops: no cluster with slots (%s)\n", sl_strerror(rv));
         return 1;
     }
     if (tasks <= 0) {

@@ -103,8 +103,7 @@ main(int argc, char **argv)
             break;
         case 'p':
             if ((password = s_read_password(optarg)) == NULL) {
-                fprintf(stderr, "starling-scheduler: cannot read %s\n",
-                        optarg);
+                fprintf(stderr, "starling-scheduler: cannot read %s\n", optarg);
                 return 2;
             }
             break;

@@ -192,8 +192,8 @@ sl__table_del(sl__table *t, uint64_t key)
     for (size_t j = (i + 1) & (t->cap - 1); t->keys[j] != 0;
          j = (j + 1) & (t->cap - 1)) {
         size_t home = s_slot(t, t->keys[j]);
-        bool movable = hole <= j ? (home <= hole || home > j)
-                                 : (home <= hole && home > j);
+        bool movable =
+            hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
         if (movable) {
             t->keys[hole] = t->keys[j];
             t->vals[hole] = t->vals[j];

@@ -57,15 +57,15 @@ typedef struct {
 
 typedef struct s_peer s_peer;
 struct s_peer {
-    uint64_t key;        // hash of the routing id; key in the peer table
-    uint8_t id[256];     // ZeroMQ routing id
-    size_t id_len;       // its length
-    bool is_worker;      // which socket it talks on
-    char name[64];       // node or program name it gave
-    uint32_t pid;        // its process id
+    uint64_t key;         // hash of the routing id; key in the peer table
+    uint8_t id[256];      // ZeroMQ routing id
+    size_t id_len;        // its length
+    bool is_worker;       // which socket it talks on
+    char name[64];        // node or program name it gave
+    uint32_t pid;         // its process id
     int64_t last_recv_ms; // when we last heard from it
     int64_t last_send_ms; // when we last sent it anything
-    uint64_t session;    // id given in WELCOME
+    uint64_t session;     // id given in WELCOME
     // Workers only.
     bool ready;          // has sent READY
     uint32_t slots;      // executor slots
@@ -79,24 +79,24 @@ struct s_peer {
 
 typedef struct s_job s_job;
 struct s_job {
-    uint64_t id;          // client-chosen, unique
-    uint64_t client_key;  // the submitting client's peer key; 0 if gone
-    char function[256];   // "module.kernel", NUL-terminated
-    size_t function_len;  // its length
-    sl__job_opts opts;    // time limit, attempts, priority
-    uint64_t total;       // tasks in the job
-    uint64_t received;    // tasks submitted so far (chunks arrive in order)
-    uint64_t done;        // tasks ended
-    uint64_t running;     // tasks leased to workers
-    s_task *tasks;        // total entries
-    zmq_msg_t **chunks;   // SUBMIT frames the arguments live in
-    uint32_t n_chunks;    // in use
-    uint32_t cap_chunks;  // allocated
-    bool cancelled;       // no further dispatch
-    sl__mpw done_buf;     // outcomes not yet sent to the client
-    uint32_t n_pending;   // outcomes in done_buf
-    bool dirty;           // on the dirty list
-    s_job *dirty_next;    // dirty list link
+    uint64_t id;         // client-chosen, unique
+    uint64_t client_key; // the submitting client's peer key; 0 if gone
+    char function[256];  // "module.kernel", NUL-terminated
+    size_t function_len; // its length
+    sl__job_opts opts;   // time limit, attempts, priority
+    uint64_t total;      // tasks in the job
+    uint64_t received;   // tasks submitted so far (chunks arrive in order)
+    uint64_t done;       // tasks ended
+    uint64_t running;    // tasks leased to workers
+    s_task *tasks;       // total entries
+    zmq_msg_t **chunks;  // SUBMIT frames the arguments live in
+    uint32_t n_chunks;   // in use
+    uint32_t cap_chunks; // allocated
+    bool cancelled;      // no further dispatch
+    sl__mpw done_buf;    // outcomes not yet sent to the client
+    uint32_t n_pending;  // outcomes in done_buf
+    bool dirty;          // on the dirty list
+    s_job *dirty_next;   // dirty list link
 };
 
 typedef struct {
@@ -106,30 +106,30 @@ typedef struct {
 } s_bucket;
 
 struct sl__sched {
-    sl__sched_opts opts;  // as given (strings borrowed from main)
-    zsock_t *clients;     // ROUTER for clients
-    zsock_t *workers;     // ROUTER for workers
-    void *clients_raw;    // their libzmq handles
+    sl__sched_opts opts; // as given (strings borrowed from main)
+    zsock_t *clients;    // ROUTER for clients
+    zsock_t *workers;    // ROUTER for workers
+    void *clients_raw;   // their libzmq handles
     void *workers_raw;
-    sl__queue queue;      // runs of queued tasks
-    sl__table jobs;       // job id -> s_job
-    sl__table peers;      // routing id hash -> s_peer
-    s_peer *hungry_head;  // workers with credit, round robin
+    sl__queue queue;     // runs of queued tasks
+    sl__table jobs;      // job id -> s_job
+    sl__table peers;     // routing id hash -> s_peer
+    s_peer *hungry_head; // workers with credit, round robin
     s_peer *hungry_tail;
-    s_job *dirty_head;    // jobs with outcomes to flush
-    uint64_t queued;      // tasks in state QUEUED over all jobs
-    uint64_t running;     // tasks leased
-    uint64_t done_total;  // tasks ended since start
-    uint32_t n_workers;   // ready workers
-    uint32_t n_slots;     // their slots
-    int64_t next_scan_ms; // next heartbeat scan
-    double started;       // monotonic start time
+    s_job *dirty_head;                 // jobs with outcomes to flush
+    uint64_t queued;                   // tasks in state QUEUED over all jobs
+    uint64_t running;                  // tasks leased
+    uint64_t done_total;               // tasks ended since start
+    uint32_t n_workers;                // ready workers
+    uint32_t n_slots;                  // their slots
+    int64_t next_scan_ms;              // next heartbeat scan
+    double started;                    // monotonic start time
     s_bucket rate[SL_RATE_WINDOW + 2]; // per-second completions and FLOPs
-    sl__mpw w;            // reused message writer
-    uint32_t *pick;       // scratch for dispatch: task indices
-    s_job **pick_job;     // and their jobs
-    size_t pick_cap;      // entries in both
-    bool stopping;        // sl__sched_stop was called
+    sl__mpw w;                         // reused message writer
+    uint32_t *pick;                    // scratch for dispatch: task indices
+    s_job **pick_job;                  // and their jobs
+    size_t pick_cap;                   // entries in both
+    bool stopping;                     // sl__sched_stop was called
 };
 
 // ---------------------------------------------------------------------
@@ -145,8 +145,8 @@ s_send(sl__sched *self, s_peer *peer, sl__mpw *w)
             0 ||
         zmq_send(sock, w->buf.data, w->buf.size, ZMQ_DONTWAIT) < 0) {
         sl__log_warn("send to %s %s failed: %s",
-                      peer->is_worker ? "worker" : "client", peer->name,
-                      zmq_strerror(errno));
+                     peer->is_worker ? "worker" : "client", peer->name,
+                     zmq_strerror(errno));
         return;
     }
     peer->last_send_ms = sl__mono_ms();
@@ -156,8 +156,8 @@ static void
 s_send_error(sl__sched *self, s_peer *peer, sl_err code, const char *text,
              uint64_t job)
 {
-    sl__log_warn("%s %s: %s", peer->is_worker ? "worker" : "client",
-                 peer->name, text);
+    sl__log_warn("%s %s: %s", peer->is_worker ? "worker" : "client", peer->name,
+                 text);
     sl__mpw_reset(&self->w);
     sl__msg_error(&self->w, code, text, job);
     s_send(self, peer, &self->w);
@@ -418,8 +418,7 @@ s_release_lease(sl__sched *self, s_peer *w, const s_lease *l, bool penalty,
 }
 
 static void
-s_peer_remove(sl__sched *self, s_peer **peer_p, bool penalty,
-              const char *why)
+s_peer_remove(sl__sched *self, s_peer **peer_p, bool penalty, const char *why)
 {
     s_peer *peer = *peer_p;
     if (peer->is_worker) {
@@ -468,8 +467,7 @@ s_on_hello(sl__sched *self, s_peer *peer, sl__mpr *r)
 {
     sl__strv name;
     uint32_t pid;
-    if (sl__mpr_str(r, &name.p, &name.len) != 0 ||
-        sl__mpr_u32(r, &pid) != 0) {
+    if (sl__mpr_str(r, &name.p, &name.len) != 0 || sl__mpr_u32(r, &pid) != 0) {
         s_send_error(self, peer, SL_EPROTO, "malformed HELLO", 0);
         return;
     }
@@ -480,8 +478,8 @@ s_on_hello(sl__sched *self, s_peer *peer, sl__mpr *r)
 }
 
 static sl_err
-s_submit_check(sl__sched *self, s_peer *client, const sl__submit *m,
-               s_job *job, char *why)
+s_submit_check(sl__sched *self, s_peer *client, const sl__submit *m, s_job *job,
+               char *why)
 {
     if (job == NULL) {
         if (m->first != 0) {
@@ -493,8 +491,10 @@ s_submit_check(sl__sched *self, s_peer *client, const sl__submit *m,
         return SL_OK;
     }
     if (job->client_key != client->key) {
-        sl__fmt(why, SL_ERRSTR_LEN, "job %016" PRIx64 " belongs to another "
-                "client", m->job);
+        sl__fmt(why, SL_ERRSTR_LEN,
+                "job %016" PRIx64 " belongs to another "
+                "client",
+                m->job);
         return SL_EINVAL;
     }
     if (m->first != job->received || m->total != job->total ||
@@ -512,14 +512,14 @@ s_submit_check(sl__sched *self, s_peer *client, const sl__submit *m,
 // Record where each argument lies in the frame. Commits nothing: on error
 // the tasks' entries are simply not counted as received.
 static sl_err
-s_submit_args(sl__sched *self, s_job *job, sl__submit *m,
-              const uint8_t *base, char *why)
+s_submit_args(sl__sched *self, s_job *job, sl__submit *m, const uint8_t *base,
+              char *why)
 {
     for (uint32_t i = 0; i < m->n_args; i++) {
         const uint8_t *start;
         size_t len;
-        if (sl__mpr_skip(&m->args, self->opts.limits.max_depth, &start,
-                         &len) != 0) {
+        if (sl__mpr_skip(&m->args, self->opts.limits.max_depth, &start, &len) !=
+            0) {
             sl__fmt(why, SL_ERRSTR_LEN,
                     "job %016" PRIx64 ": argument of task %" PRIu64
                     " is malformed or nested too deep",
@@ -541,8 +541,8 @@ s_job_add_chunk(s_job *job, zmq_msg_t *body)
 {
     if (job->n_chunks == job->cap_chunks) {
         job->cap_chunks = job->cap_chunks ? job->cap_chunks * 2 : 4;
-        job->chunks = sl__xrealloc(job->chunks,
-                                   job->cap_chunks * sizeof(*job->chunks));
+        job->chunks =
+            sl__xrealloc(job->chunks, job->cap_chunks * sizeof(*job->chunks));
     }
     zmq_msg_t *keep = sl__xmalloc(sizeof(*keep));
     zmq_msg_init(keep);
@@ -708,8 +708,10 @@ s_on_client_msg(sl__sched *self, s_peer *client, uint32_t type, sl__mpr *r,
         break;
     default: {
         char why[128];
-        sl__fmt(why, sizeof(why), "unexpected message type %u (%s) from a "
-                "client", type, sl__msg_type_name(type));
+        sl__fmt(why, sizeof(why),
+                "unexpected message type %u (%s) from a "
+                "client",
+                type, sl__msg_type_name(type));
         s_send_error(self, client, SL_EPROTO, why, 0);
         break;
     }
@@ -764,8 +766,7 @@ s_lease_drop(s_peer *w, uint64_t job, uint32_t index)
 }
 
 static void
-s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o,
-             s_job **cache)
+s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o, s_job **cache)
 {
     s_lease_drop(w, o->job, o->index);
     s_job *job = *cache;
@@ -801,8 +802,7 @@ s_on_result(sl__sched *self, s_peer *w, sl__mpr *r)
     s_job *cache = NULL;
     for (uint32_t i = 0; i < n; i++) {
         sl__outcome o;
-        if (sl__outcome_decode(r, &self->opts.limits, true, &o, why) !=
-            SL_OK) {
+        if (sl__outcome_decode(r, &self->opts.limits, true, &o, why) != SL_OK) {
             s_send_error(self, w, SL_EPROTO, why, 0);
             return;
         }
@@ -836,8 +836,10 @@ s_on_worker_msg(sl__sched *self, s_peer *w, uint32_t type, sl__mpr *r)
         break;
     default: {
         char why[128];
-        sl__fmt(why, sizeof(why), "unexpected message type %u (%s) from a "
-                "worker", type, sl__msg_type_name(type));
+        sl__fmt(why, sizeof(why),
+                "unexpected message type %u (%s) from a "
+                "worker",
+                type, sl__msg_type_name(type));
         s_send_error(self, w, SL_EPROTO, why, 0);
         break;
     }
@@ -848,8 +850,7 @@ s_on_worker_msg(sl__sched *self, s_peer *w, uint32_t type, sl__mpr *r)
 // The loop's phases.
 
 static void
-s_on_message(sl__sched *self, bool from_worker, zmq_msg_t *id,
-             zmq_msg_t *body)
+s_on_message(sl__sched *self, bool from_worker, zmq_msg_t *id, zmq_msg_t *body)
 {
     s_peer *peer = s_peer_get(self, id, from_worker);
     if (peer == NULL) {
@@ -1070,9 +1071,8 @@ s_dispatch(sl__sched *self)
 static void
 s_flush_job(sl__sched *self, s_job *job)
 {
-    s_peer *client = job->client_key
-                         ? sl__table_get(&self->peers, job->client_key)
-                         : NULL;
+    s_peer *client =
+        job->client_key ? sl__table_get(&self->peers, job->client_key) : NULL;
     if (client != NULL && job->n_pending > 0) {
         sl__mpw_reset(&self->w);
         sl__msg_done_begin(&self->w, job->id, job->n_pending);
@@ -1169,20 +1169,18 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
     sl__table_init(&self->peers);
     sl__mpw_init(&self->w);
     self->started = sl__mono();
-    if ((rv = s_bind(&self->clients, &self->clients_raw,
-                     opts->client_endpoint, &opts->limits, errbuf)) !=
-            SL_OK ||
-        (rv = s_bind(&self->workers, &self->workers_raw,
-                     opts->worker_endpoint, &opts->limits, errbuf)) !=
-            SL_OK) {
+    if ((rv = s_bind(&self->clients, &self->clients_raw, opts->client_endpoint,
+                     &opts->limits, errbuf)) != SL_OK ||
+        (rv = s_bind(&self->workers, &self->workers_raw, opts->worker_endpoint,
+                     &opts->limits, errbuf)) != SL_OK) {
         goto fail;
     }
     if (opts->endpoints_file != NULL &&
         (rv = s_write_endpoints(self, errbuf)) != SL_OK) {
         goto fail;
     }
-    sl__log_info("clients on %s, workers on %s",
-                 zsock_endpoint(self->clients), zsock_endpoint(self->workers));
+    sl__log_info("clients on %s, workers on %s", zsock_endpoint(self->clients),
+                 zsock_endpoint(self->workers));
     *out = self;
     return SL_OK;
 

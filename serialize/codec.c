@@ -235,8 +235,9 @@ static sl_err
 s_decode_ref(s_dec *d, const uint8_t *p, uint32_t len, sl_value **out)
 {
     if (len < 12 || p[0] != 1) {
-        return s_fail(d, SL_EPROTO, "ref header truncated or of unknown "
-                                    "version");
+        return s_fail(d, SL_EPROTO,
+                      "ref header truncated or of unknown "
+                      "version");
     }
     size_t klen = (size_t) p[2] | ((size_t) p[3] << 8);
     if (klen == 0 || klen != len - 12) {
@@ -428,21 +429,18 @@ sl_err
 sl__value_decode(sl__mpr *r, const sl__limits *lim, sl__blob *blob,
                  sl_value **out, char errbuf[SL_ERRSTR_LEN])
 {
-    s_dec d = {r, lim != NULL ? lim : &sl__limits_default, blob, errbuf,
-               r->p};
+    s_dec d = {r, lim != NULL ? lim : &sl__limits_default, blob, errbuf, r->p};
     errbuf[0] = '\0';
     return s_decode(&d, 0, out);
 }
 
 sl_err
 sl__value_decode_buf(const void *buf, size_t len, const sl__limits *lim,
-                     sl__blob *blob, sl_value **out,
-                     char errbuf[SL_ERRSTR_LEN])
+                     sl__blob *blob, sl_value **out, char errbuf[SL_ERRSTR_LEN])
 {
     sl__mpr r;
     sl__mpr_init(&r, buf, len);
-    s_dec d = {&r, lim != NULL ? lim : &sl__limits_default, blob, errbuf,
-               r.p};
+    s_dec d = {&r, lim != NULL ? lim : &sl__limits_default, blob, errbuf, r.p};
     errbuf[0] = '\0';
     if (len > d.lim->max_message) {
         return s_fail(&d, SL_ELIMIT, "value larger than the limit");

@@ -11,12 +11,12 @@
 // checked against these and against the bytes that remain, before anything
 // is allocated.
 typedef struct {
-    size_t max_message;   // bytes in one wire message (ZMQ_MAXMSGSIZE too)
-    int max_depth;        // nesting of lists and maps
-    uint32_t max_elems;   // entries in one list or map
-    size_t max_str;       // bytes in one string or binary
-    size_t max_ndarray;   // bytes of one ndarray payload
-    uint32_t max_tasks;   // tasks in one SUBMIT, TASKS, RESULT or DONE
+    size_t max_message;     // bytes in one wire message (ZMQ_MAXMSGSIZE too)
+    int max_depth;          // nesting of lists and maps
+    uint32_t max_elems;     // entries in one list or map
+    size_t max_str;         // bytes in one string or binary
+    size_t max_ndarray;     // bytes of one ndarray payload
+    uint32_t max_tasks;     // tasks in one SUBMIT, TASKS, RESULT or DONE
     uint64_t max_job_tasks; // tasks in one job
 } sl__limits;
 
@@ -43,8 +43,8 @@ sl_err sl__value_decode(sl__mpr *r, const sl__limits *lim, sl__blob *blob,
                         sl_value **out, char errbuf[SL_ERRSTR_LEN]);
 
 // Decode a whole buffer that must hold exactly one value.
-sl_err sl__value_decode_buf(const void *buf, size_t len,
-                            const sl__limits *lim, sl__blob *blob,
-                            sl_value **out, char errbuf[SL_ERRSTR_LEN]);
+sl_err sl__value_decode_buf(const void *buf, size_t len, const sl__limits *lim,
+                            sl__blob *blob, sl_value **out,
+                            char errbuf[SL_ERRSTR_LEN]);
 
 #endif

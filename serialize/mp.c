@@ -346,8 +346,7 @@ sl__mpr_bin(sl__mpr *r, const uint8_t **bin, uint32_t *len)
 }
 
 static int
-s_container(sl__mpr *r, uint8_t fixlo, uint8_t fixhi, uint8_t b16,
-            uint32_t *n)
+s_container(sl__mpr *r, uint8_t fixlo, uint8_t fixhi, uint8_t b16, uint32_t *n)
 {
     if (r->p >= r->end) {
         return -1;

@@ -70,12 +70,10 @@ int sl__mpr_bin(sl__mpr *r, const uint8_t **b, uint32_t *len);
 // needs at least one byte; a map entry two), so a caller may allocate n.
 int sl__mpr_array(sl__mpr *r, uint32_t *n);
 int sl__mpr_map(sl__mpr *r, uint32_t *n);
-int sl__mpr_ext(sl__mpr *r, int8_t *type, const uint8_t **data,
-                uint32_t *len);
+int sl__mpr_ext(sl__mpr *r, int8_t *type, const uint8_t **data, uint32_t *len);
 // Skip one whole item, nesting at most max_depth deep. On success *start and
 // *len (either may be NULL) give the raw bytes of the item.
-int sl__mpr_skip(sl__mpr *r, int max_depth, const uint8_t **start,
-                 size_t *len);
+int sl__mpr_skip(sl__mpr *r, int max_depth, const uint8_t **start, size_t *len);
 
 // Writing: a packer over an sbuffer. The helpers below pack common shapes.
 typedef struct {

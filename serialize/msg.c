@@ -142,8 +142,7 @@ sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf)
             return s_bad(errbuf, "WELCOME store address");
         }
     }
-    if (s_strv(r, &m->password) != 0 ||
-        sl__mpr_u32(r, &m->inline_max) != 0) {
+    if (s_strv(r, &m->password) != 0 || sl__mpr_u32(r, &m->inline_max) != 0) {
         return s_bad(errbuf, "WELCOME password or inline_max");
     }
     return SL_OK;
@@ -197,8 +196,7 @@ sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
         return SL_ELIMIT;
     }
     if (m->total == 0 || m->total > lim->max_job_tasks) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN,
-                "job of %llu tasks: must be 1 to %llu",
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "job of %llu tasks: must be 1 to %llu",
                 (unsigned long long) m->total,
                 (unsigned long long) lim->max_job_tasks);
         return SL_ELIMIT;
@@ -273,9 +271,8 @@ sl__msg_ready(sl__mpw *w, const sl__ready *m)
 sl_err
 sl__ready_decode(sl__mpr *r, sl__ready *m, char *errbuf)
 {
-    if (sl__mpr_u32(r, &m->slots) != 0 || m->slots == 0 ||
-        m->slots > 4096 || sl__mpr_u32(r, &m->prefetch) != 0 ||
-        m->prefetch > 4096) {
+    if (sl__mpr_u32(r, &m->slots) != 0 || m->slots == 0 || m->slots > 4096 ||
+        sl__mpr_u32(r, &m->prefetch) != 0 || m->prefetch > 4096) {
         return s_bad(errbuf, "READY slots (1 to 4096) or prefetch");
     }
     if (s_strv(r, &m->node) != 0 || sl__mpr_u32(r, &m->pid) != 0) {
@@ -327,8 +324,8 @@ sl__task_group_decode(sl__mpr *r, const sl__limits *lim, sl__task_group *g,
                       char *errbuf)
 {
     uint32_t n;
-    if (sl__mpr_array(r, &n) != 0 || n != 4 ||
-        sl__mpr_u64(r, &g->job) != 0 || s_strv(r, &g->function) != 0 ||
+    if (sl__mpr_array(r, &n) != 0 || n != 4 || sl__mpr_u64(r, &g->job) != 0 ||
+        s_strv(r, &g->function) != 0 ||
         sl__mpr_u32(r, &g->time_limit_ms) != 0 ||
         sl__mpr_array(r, &g->n_tasks) != 0 || g->n_tasks > lim->max_tasks) {
         return s_bad(errbuf, "TASKS group header");
@@ -341,8 +338,8 @@ sl__task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
                      char *errbuf)
 {
     uint32_t n;
-    if (sl__mpr_array(r, &n) != 0 || n != 3 ||
-        sl__mpr_u32(r, &t->index) != 0 || sl__mpr_u32(r, &t->attempt) != 0 ||
+    if (sl__mpr_array(r, &n) != 0 || n != 3 || sl__mpr_u32(r, &t->index) != 0 ||
+        sl__mpr_u32(r, &t->attempt) != 0 ||
         sl__mpr_skip(r, lim->max_depth, &t->arg, &t->arg_len) != 0) {
         return s_bad(errbuf, "TASKS item");
     }
@@ -384,8 +381,7 @@ sl__msg_outcome(sl__mpw *w, const sl__outcome *o, bool with_job)
 }
 
 sl_err
-sl__result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n,
-                  char *errbuf)
+sl__result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n, char *errbuf)
 {
     if (sl__mpr_array(r, n) != 0 || *n > lim->max_tasks) {
         return s_bad(errbuf, "RESULT list");
@@ -435,8 +431,8 @@ sl__msg_done_begin(sl__mpw *w, uint64_t job, uint32_t n)
 }
 
 sl_err
-sl__done_decode(sl__mpr *r, const sl__limits *lim, uint64_t *job,
-                uint32_t *n, char *errbuf)
+sl__done_decode(sl__mpr *r, const sl__limits *lim, uint64_t *job, uint32_t *n,
+                char *errbuf)
 {
     if (sl__mpr_u64(r, job) != 0 || sl__mpr_array(r, n) != 0 ||
         *n > lim->max_tasks) {
@@ -501,9 +497,9 @@ sl__status_decode(sl__mpr *r, sl__status *s, char *errbuf)
         if (s_strv(r, &k) != 0 || sl__mpr_f64(r, &d) != 0) {
             return s_bad(errbuf, "STATUS_REPLY entry");
         }
-#define S_FIELD(name, value)                                                   \
-    if (k.len == strlen(#name) && memcmp(k.p, #name, k.len) == 0) {            \
-        s->name = (value);                                                     \
+#define S_FIELD(name, value)                                        \
+    if (k.len == strlen(#name) && memcmp(k.p, #name, k.len) == 0) { \
+        s->name = (value);                                          \
     }
         S_FIELD(workers, (uint32_t) s_count(d, UINT32_MAX))
         S_FIELD(slots, (uint32_t) s_count(d, UINT32_MAX))

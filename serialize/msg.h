@@ -90,13 +90,13 @@ sl_err sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf);
 // SUBMIT [job, function, total, first, [time_limit, attempts, priority],
 //         [arg...]]: one chunk of a job's tasks, first..first+n-1.
 typedef struct {
-    uint64_t job;       // client-chosen id, unique
-    sl__strv function;  // "module.kernel"
-    uint64_t total;     // tasks in the whole job
-    uint64_t first;     // index of the first task in this chunk
-    sl__job_opts opts;  // job options (from the first chunk)
-    uint32_t n_args;    // tasks in this chunk
-    sl__mpr args;       // at the first arg; sl__mpr_skip each
+    uint64_t job;      // client-chosen id, unique
+    sl__strv function; // "module.kernel"
+    uint64_t total;    // tasks in the whole job
+    uint64_t first;    // index of the first task in this chunk
+    sl__job_opts opts; // job options (from the first chunk)
+    uint32_t n_args;   // tasks in this chunk
+    sl__mpr args;      // at the first arg; sl__mpr_skip each
 } sl__submit;
 void sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
                           uint64_t total, uint64_t first,
@@ -105,8 +105,7 @@ sl_err sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
                          char *errbuf);
 
 // ACCEPTED [job, first, count]
-void sl__msg_accepted(sl__mpw *w, uint64_t job, uint64_t first,
-                      uint32_t count);
+void sl__msg_accepted(sl__mpw *w, uint64_t job, uint64_t first, uint32_t count);
 // ERROR [code, text, job]
 void sl__msg_error(sl__mpw *w, sl_err code, const char *text, uint64_t job);
 typedef struct {
@@ -159,8 +158,8 @@ sl_err sl__tasks_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n_groups,
                         char *errbuf);
 sl_err sl__task_group_decode(sl__mpr *r, const sl__limits *lim,
                              sl__task_group *g, char *errbuf);
-sl_err sl__task_item_decode(sl__mpr *r, const sl__limits *lim,
-                            sl__task_item *t, char *errbuf);
+sl_err sl__task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
+                            char *errbuf);
 
 // RESULT [[job, index, attempt, status, value, error, stats...], ...] and
 // DONE [job, [[index, attempt, status, value, error, stats...], ...]].
@@ -170,10 +169,10 @@ typedef struct {
     uint64_t job;
     uint32_t index;
     uint32_t attempt;
-    uint32_t status; // SL_WIRE_*
+    uint32_t status;      // SL_WIRE_*
     const uint8_t *value; // raw msgpack item
     size_t value_len;
-    sl__strv error;       // empty when none
+    sl__strv error; // empty when none
     sl__task_stats stats;
 } sl__outcome;
 void sl__msg_result_begin(sl__mpw *w, uint32_t n);

@@ -4,10 +4,10 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
-#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 sl__blob *
 sl__blob_new(void *data, size_t len, void (*free_fn)(void *, void *),
@@ -280,8 +280,7 @@ sl_value_list_append(sl_value *list, sl_value **item_p)
     }
     if (list->u.list.n == list->u.list.cap) {
         size_t cap = list->u.list.cap ? list->u.list.cap * 2 : 4;
-        sl_value **items =
-            realloc(list->u.list.items, cap * sizeof(*items));
+        sl_value **items = realloc(list->u.list.items, cap * sizeof(*items));
         if (items == NULL) {
             return SL_ENOMEM;
         }
@@ -307,8 +306,8 @@ s_map_find(const sl_value *map, const char *key)
 sl_err
 sl_value_map_set(sl_value *map, const char *key, sl_value **item_p)
 {
-    if (map == NULL || map->type != SL_MAP || key == NULL ||
-        item_p == NULL || *item_p == NULL) {
+    if (map == NULL || map->type != SL_MAP || key == NULL || item_p == NULL ||
+        *item_p == NULL) {
         return SL_EINVAL;
     }
     ssize_t at = s_map_find(map, key);
@@ -391,11 +390,10 @@ sl_value_copy(const sl_value *v)
     case SL_BYTES:
         return s_new_buf(v->type, v->u.s.ptr, v->u.s.len);
     case SL_NDARRAY:
-        return sl_value_new_ndarray(v->u.nd.dtype, v->u.nd.ndim,
-                                    v->u.nd.shape, v->u.nd.data);
+        return sl_value_new_ndarray(v->u.nd.dtype, v->u.nd.ndim, v->u.nd.shape,
+                                    v->u.nd.data);
     case SL_REF:
-        return sl__value_new_ref(v->u.ref.key, v->u.ref.size,
-                                 v->u.ref.shard);
+        return sl__value_new_ref(v->u.ref.key, v->u.ref.size, v->u.ref.shard);
     case SL_LIST:
     case SL_MAP:
         return s_copy_container(v);
@@ -456,11 +454,10 @@ sl_value_type(const sl_value *v)
 const char *
 sl_type_name(sl_type type)
 {
-    static const char *names[] = {"nil",   "bool",    "int", "float",
-                                  "str",   "bytes",   "ndarray",
-                                  "ref",   "list",    "map"};
+    static const char *names[] = {"nil",   "bool",    "int", "float", "str",
+                                  "bytes", "ndarray", "ref", "list",  "map"};
     return (unsigned) type < sizeof(names) / sizeof(names[0]) ? names[type]
-                                                               : "?";
+                                                              : "?";
 }
 
 bool
@@ -624,8 +621,7 @@ sl_ref_shard(const sl_value *v)
 }
 
 // Append to buf at *off, never past len.
-static void
-s_put(char *buf, size_t len, size_t *off, const char *fmt, ...)
+static void s_put(char *buf, size_t len, size_t *off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void

@@ -8,11 +8,11 @@
 // A reference-counted buffer that decoded values may point into instead of
 // copying (ndarray and bytes payloads). The last release frees it.
 typedef struct sl__blob {
-    int refs;                  // atomically counted holders
-    void *data;                // the bytes
-    size_t len;                // their number
+    int refs;                               // atomically counted holders
+    void *data;                             // the bytes
+    size_t len;                             // their number
     void (*free_fn)(void *ctx, void *data); // frees data; NULL: free()
-    void *free_ctx;            // passed to free_fn
+    void *free_ctx;                         // passed to free_fn
 } sl__blob;
 
 // Wrap data (ownership moves to the blob). Returns NULL on ENOMEM, and then
@@ -23,7 +23,7 @@ void sl__blob_retain(sl__blob *blob);
 void sl__blob_release(sl__blob **blob_p);
 
 struct sl_value {
-    sl_type type;   // which member of the union is live
+    sl_type type;    // which member of the union is live
     sl__blob *owner; // when non-NULL, bytes/ndarray data point into it
     union {
         bool b;

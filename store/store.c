@@ -468,9 +468,8 @@ s_append_sets(sl__store *store, s_shard *shard, const char *key,
         ckey != NULL ? SL_OK : s_fail(store, SL_ENOMEM, "store: out of memory");
     for (uint32_t i = from; i < to && rv == SL_OK; i++) {
         s_chunk_key(ckey, ksize, key, i);
-        const char *argv[] = {"SET", ckey,
-                              (const char *) buf + (size_t) i * m->chunk, "EX",
-                              ttl};
+        const char *argv[] = {
+            "SET", ckey, (const char *) buf + (size_t) i * m->chunk, "EX", ttl};
         size_t lens[] = {3, strlen(ckey), s_chunk_len(m, i), 2, strlen(ttl)};
         rv = s_append(store, shard, 5, argv, lens);
     }
@@ -792,8 +791,8 @@ s_read_manifest(sl__store *store, s_shard *shard, const char *key,
     if (!maybe || (rv = s_call(store, shard, 2, argv, lens, &r)) != SL_OK) {
         return rv;
     }
-    *chunked = r->type == REDIS_REPLY_STRING &&
-               s_manifest_decode(r->str, r->len, m);
+    *chunked =
+        r->type == REDIS_REPLY_STRING && s_manifest_decode(r->str, r->len, m);
     freeReplyObject(r);
     return SL_OK;
 }
@@ -1076,8 +1075,11 @@ sl__store_put_ttl(sl__store *store, const char *key, const void *buf,
     }
     char ttl[24];
     sl__fmt(ttl, sizeof(ttl), "%d", ttl_s);
-    s_put_args a = {key, buf != NULL ? buf : "", len, nx,
-                    ttl_s > 0 ? ttl : store->ttl_arg, false};
+    s_put_args a = {.key = key,
+                    .buf = buf != NULL ? buf : "",
+                    .len = len,
+                    .nx = nx,
+                    .ttl = ttl_s > 0 ? ttl : store->ttl_arg};
     s_shard *shard = &store->shards[sl__store_shard_of(store, key)];
     sl_err rv = s_retry(store, shard, s_put_op, &a);
     if (stored_out != NULL) {
@@ -1171,9 +1173,9 @@ sl_err
 sl__store_touch(sl__store *store, const char *key, int ttl_s)
 {
     if (store == NULL || key == NULL || key[0] == '\0' || ttl_s < 0) {
-        return store != NULL ? s_fail(store, SL_EINVAL,
-                                      "store: touch needs a key")
-                             : SL_EINVAL;
+        return store != NULL
+                   ? s_fail(store, SL_EINVAL, "store: touch needs a key")
+                   : SL_EINVAL;
     }
     s_touch_args a = {key, ""};
     sl__fmt(a.ttl, sizeof(a.ttl), "%s", store->ttl_arg);

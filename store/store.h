@@ -33,10 +33,10 @@ typedef struct sl__store sl__store;
 typedef struct {
     const char *addrs[SL_STORE_MAX_SHARDS]; // "host:port" of each shard
     int n_addrs;                            // 1..16
-    const char *password;   // AUTH with this; NULL or "" for none
-    int ttl_s;              // TTL of every object; 0: the default
-    size_t chunk_bytes;     // split objects above this; 0: the default
-    int timeout_ms;         // connect and command timeout; 0: 10 s
+    const char *password; // AUTH with this; NULL or "" for none
+    int ttl_s;            // TTL of every object; 0: the default
+    size_t chunk_bytes;   // split objects above this; 0: the default
+    int timeout_ms;       // connect and command timeout; 0: 10 s
 } sl__store_opts;
 
 // Connect to every shard (and AUTH). On error *out is NULL and errbuf says
@@ -69,8 +69,8 @@ sl_err sl__store_touch(sl__store *store, const char *key, int ttl_s);
 sl_err sl__store_get(sl__store *store, const char *key, int shard,
                      void **buf_out, size_t *len_out);
 // Encode v, store it under key, and give back a ref to it.
-sl_err sl__store_put_value(sl__store *store, const char *key,
-                           const sl_value *v, bool nx, sl_value **ref_out);
+sl_err sl__store_put_value(sl__store *store, const char *key, const sl_value *v,
+                           bool nx, sl_value **ref_out);
 // Fetch and decode the object a ref names. ndarray payloads point into the
 // fetched buffer instead of being copied.
 sl_err sl__store_get_value(sl__store *store, const sl_value *ref,

@@ -13,19 +13,19 @@
 
 #include <starling/value.h>
 
-#define SL_FAIL_AT(...)                                                        \
-    do {                                                                       \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                        \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fprintf(stderr, "\n");                                                 \
-        exit(1);                                                               \
+#define SL_FAIL_AT(...)                                 \
+    do {                                                \
+        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
+        fprintf(stderr, __VA_ARGS__);                   \
+        fprintf(stderr, "\n");                          \
+        exit(1);                                        \
     } while (0)
 
-#define SL_ASSERT(cond)                                                        \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            SL_FAIL_AT("assertion failed: %s", #cond);                         \
-        }                                                                      \
+#define SL_ASSERT(cond)                                \
+    do {                                               \
+        if (!(cond)) {                                 \
+            SL_FAIL_AT("assertion failed: %s", #cond); \
+        }                                              \
     } while (0)
 
 #define SL_ASSERT_EQ(a, b)                                                     \
@@ -36,57 +36,57 @@
         }                                                                      \
     } while (0)
 
-#define SL_ASSERT_NEAR(a, b, tol)                                              \
-    do {                                                                       \
-        double sl_a_ = (double) (a), sl_b_ = (double) (b);                     \
-        if (!(sl_a_ - sl_b_ <= (tol) && sl_b_ - sl_a_ <= (tol))) {             \
-            SL_FAIL_AT("%s ~ %s failed: %.17g vs %.17g", #a, #b, sl_a_,        \
-                       sl_b_);                                                 \
-        }                                                                      \
+#define SL_ASSERT_NEAR(a, b, tol)                                       \
+    do {                                                                \
+        double sl_a_ = (double) (a), sl_b_ = (double) (b);              \
+        if (!(sl_a_ - sl_b_ <= (tol) && sl_b_ - sl_a_ <= (tol))) {      \
+            SL_FAIL_AT("%s ~ %s failed: %.17g vs %.17g", #a, #b, sl_a_, \
+                       sl_b_);                                          \
+        }                                                               \
     } while (0)
 
-#define SL_ASSERT_STR(a, b)                                                    \
-    do {                                                                       \
-        const char *sl_a_ = (a), *sl_b_ = (b);                                 \
-        if (sl_a_ == NULL || sl_b_ == NULL || strcmp(sl_a_, sl_b_) != 0) {     \
-            SL_FAIL_AT("%s == %s failed: \"%s\" != \"%s\"", #a, #b,            \
-                       sl_a_ ? sl_a_ : "(null)", sl_b_ ? sl_b_ : "(null)");    \
-        }                                                                      \
+#define SL_ASSERT_STR(a, b)                                                 \
+    do {                                                                    \
+        const char *sl_a_ = (a), *sl_b_ = (b);                              \
+        if (sl_a_ == NULL || sl_b_ == NULL || strcmp(sl_a_, sl_b_) != 0) {  \
+            SL_FAIL_AT("%s == %s failed: \"%s\" != \"%s\"", #a, #b,         \
+                       sl_a_ ? sl_a_ : "(null)", sl_b_ ? sl_b_ : "(null)"); \
+        }                                                                   \
     } while (0)
 
 // The string a contains b.
-#define SL_ASSERT_HAS(a, b)                                                    \
-    do {                                                                       \
-        const char *sl_a_ = (a), *sl_b_ = (b);                                 \
-        if (sl_a_ == NULL || strstr(sl_a_, sl_b_) == NULL) {                   \
-            SL_FAIL_AT("%s contains %s failed: \"%s\" lacks \"%s\"", #a, #b,   \
-                       sl_a_ ? sl_a_ : "(null)", sl_b_);                       \
-        }                                                                      \
+#define SL_ASSERT_HAS(a, b)                                                  \
+    do {                                                                     \
+        const char *sl_a_ = (a), *sl_b_ = (b);                               \
+        if (sl_a_ == NULL || strstr(sl_a_, sl_b_) == NULL) {                 \
+            SL_FAIL_AT("%s contains %s failed: \"%s\" lacks \"%s\"", #a, #b, \
+                       sl_a_ ? sl_a_ : "(null)", sl_b_);                     \
+        }                                                                    \
     } while (0)
 
 // An sl_err call that must succeed.
-#define SL_PASS(call)                                                          \
-    do {                                                                       \
-        sl_err sl_rv_ = (call);                                                \
-        if (sl_rv_ != SL_OK) {                                                 \
-            SL_FAIL_AT("%s failed: %s", #call, sl_strerror(sl_rv_));           \
-        }                                                                      \
+#define SL_PASS(call)                                                \
+    do {                                                             \
+        sl_err sl_rv_ = (call);                                      \
+        if (sl_rv_ != SL_OK) {                                       \
+            SL_FAIL_AT("%s failed: %s", #call, sl_strerror(sl_rv_)); \
+        }                                                            \
     } while (0)
 
 // An sl_err call that must fail with want.
-#define SL_FAILS(call, want)                                                   \
-    do {                                                                       \
-        sl_err sl_rv_ = (call);                                                \
-        if (sl_rv_ != (want)) {                                                \
-            SL_FAIL_AT("%s returned %s, want %s", #call, sl_strerror(sl_rv_),  \
-                       sl_strerror(want));                                     \
-        }                                                                      \
+#define SL_FAILS(call, want)                                                  \
+    do {                                                                      \
+        sl_err sl_rv_ = (call);                                               \
+        if (sl_rv_ != (want)) {                                               \
+            SL_FAIL_AT("%s returned %s, want %s", #call, sl_strerror(sl_rv_), \
+                       sl_strerror(want));                                    \
+        }                                                                     \
     } while (0)
 
-#define SL_RUN(test)                                                           \
-    do {                                                                       \
-        fprintf(stderr, "-- %s\n", #test);                                     \
-        test();                                                                \
+#define SL_RUN(test)                       \
+    do {                                   \
+        fprintf(stderr, "-- %s\n", #test); \
+        test();                            \
     } while (0)
 
 #endif

@@ -191,8 +191,7 @@ s_hash_file(const char *path, char hex[SL_SHA256_HEX_LEN + 1], size_t *size,
     ssize_t n;
     sl__sha256_init(&h);
     *size = 0;
-    while ((n = read(fd, buf, S_READ_CHUNK)) > 0 ||
-           (n < 0 && errno == EINTR)) {
+    while ((n = read(fd, buf, S_READ_CHUNK)) > 0 || (n < 0 && errno == EINTR)) {
         sl__sha256_update(&h, buf, n > 0 ? (size_t) n : 0);
         *size += n > 0 ? (size_t) n : 0;
     }
@@ -259,8 +258,8 @@ s_from_cache(s_load *ld, char *errbuf)
     if (rv != SL_OK || strcmp(hex, ld->hash) == 0) {
         return rv;
     }
-    sl__log_warn("cached module %s hashes to %.*s: fetching it again",
-                 ld->path, S_SHORT, hex);
+    sl__log_warn("cached module %s hashes to %.*s: fetching it again", ld->path,
+                 S_SHORT, hex);
     unlink(ld->path);
     ld->refetched = true;
     return SL_ENOTFOUND;
@@ -269,9 +268,8 @@ s_from_cache(s_load *ld, char *errbuf)
 static bool
 s_is_elf(const void *buf, size_t len)
 {
-    return len >= 4 && memcmp(buf, "\x7f"
-                                   "ELF",
-                              4) == 0;
+    static const char magic[4] = {0x7f, 'E', 'L', 'F'};
+    return len >= sizeof(magic) && memcmp(buf, magic, sizeof(magic)) == 0;
 }
 
 // Check fetched bytes against the name and the ELF magic.
@@ -528,8 +526,8 @@ sl__loader_is_module_function(const char *function)
 
 sl_err
 sl__loader_find(sl__loader *loader, const char *function,
-                sl__loader_fetch_fn fetch, void *ctx,
-                const sl_kernel_def **out, char errbuf[SL_ERRSTR_LEN])
+                sl__loader_fetch_fn fetch, void *ctx, const sl_kernel_def **out,
+                char errbuf[SL_ERRSTR_LEN])
 {
     bool mine;
     if (!sl__loader_is_module_function(function) ||

@@ -10,16 +10,16 @@
 #define SL_TASK_ERROR_LEN 1024
 
 struct sl_task {
-    uint64_t job;              // the task's job
-    uint32_t index;            // its index in the job
-    uint32_t attempt;          // 1 for the first run
-    const sl_value *args;      // decoded, refs resolved; borrowed
-    sl_value *result;          // set by the kernel; owned; NULL: nil
-    bool failed;               // sl_task_fail was called
+    uint64_t job;                  // the task's job
+    uint32_t index;                // its index in the job
+    uint32_t attempt;              // 1 for the first run
+    const sl_value *args;          // decoded, refs resolved; borrowed
+    sl_value *result;              // set by the kernel; owned; NULL: nil
+    bool failed;                   // sl_task_fail was called
     char error[SL_TASK_ERROR_LEN]; // its message
-    double flops;              // counted by the kernel
-    uint64_t bytes_read;       // counted by the kernel and the worker
-    uint64_t bytes_written;    // likewise
+    double flops;                  // counted by the kernel
+    uint64_t bytes_read;           // counted by the kernel and the worker
+    uint64_t bytes_written;        // likewise
 };
 
 // Prepare t for one run of a kernel over args (borrowed).

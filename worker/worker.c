@@ -74,37 +74,37 @@ typedef struct {
 } s_slot;
 
 struct sl__worker {
-    sl__worker_opts opts;  // as given
-    char name[64];         // node name
-    int n_slots;           // executor slots
-    int prefetch;          // extra credit
-    zsock_t *sched;        // DEALER to the scheduler
-    void *sched_raw;       // its libzmq handle
-    zsock_t *results;      // PULL of outcomes from the slots
-    void *results_raw;     // its libzmq handle
-    char results_ep[64];   // inproc endpoint of results
-    s_slot *slots;         // n_slots entries
-    bool slots_started;    // after the first WELCOME
-    int *free_slots;       // stack of idle slot numbers
-    int n_free;            // entries in free_slots
-    s_item *fifo_head;     // tasks waiting for a slot
+    sl__worker_opts opts; // as given
+    char name[64];        // node name
+    int n_slots;          // executor slots
+    int prefetch;         // extra credit
+    zsock_t *sched;       // DEALER to the scheduler
+    void *sched_raw;      // its libzmq handle
+    zsock_t *results;     // PULL of outcomes from the slots
+    void *results_raw;    // its libzmq handle
+    char results_ep[64];  // inproc endpoint of results
+    s_slot *slots;        // n_slots entries
+    bool slots_started;   // after the first WELCOME
+    int *free_slots;      // stack of idle slot numbers
+    int n_free;           // entries in free_slots
+    s_item *fifo_head;    // tasks waiting for a slot
     s_item *fifo_tail;
-    sl__mpw w;             // message writer
-    sl__mpw out;           // outcomes of this turn
-    uint32_t n_out;        // entries in out
-    sl__registry *registry; // kernels, read-only once built
-    sl__loader *loader;    // user modules, loaded on first use
-    sl__limits limits;     // bounds on decoded values
-    uint32_t inline_max;   // from WELCOME
-    int heartbeat_ms;      // from WELCOME
-    bool welcomed;         // the scheduler knows us
-    int64_t last_recv_ms;  // last message from the scheduler
-    int64_t last_send_ms;  // last message to it
-    int64_t last_ready_ms; // last READY sent
+    sl__mpw w;                 // message writer
+    sl__mpw out;               // outcomes of this turn
+    uint32_t n_out;            // entries in out
+    sl__registry *registry;    // kernels, read-only once built
+    sl__loader *loader;        // user modules, loaded on first use
+    sl__limits limits;         // bounds on decoded values
+    uint32_t inline_max;       // from WELCOME
+    int heartbeat_ms;          // from WELCOME
+    bool welcomed;             // the scheduler knows us
+    int64_t last_recv_ms;      // last message from the scheduler
+    int64_t last_send_ms;      // last message to it
+    int64_t last_ready_ms;     // last READY sent
     sl__store_opts store_opts; // from WELCOME
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts.addrs
     char store_password[256];                   // backing .password
-    bool stopping;         // SHUTDOWN received
+    bool stopping;                              // SHUTDOWN received
 };
 
 // ---------------------------------------------------------------------
@@ -123,8 +123,7 @@ s_item_destroy(s_item **item_p)
     }
 }
 
-static void
-s_item_fail(s_item *it, uint32_t status, const char *fmt, ...)
+static void s_item_fail(s_item *it, uint32_t status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -223,8 +222,7 @@ s_store_result(s_slot *slot, s_item *it, sl_value *result, char *errbuf)
         return SL_ESTORE;
     }
     free(buf);
-    sl_value *ref =
-        sl__value_new_ref(key, len, sl__store_shard_of(store, key));
+    sl_value *ref = sl__value_new_ref(key, len, sl__store_shard_of(store, key));
     rv = ref != NULL ? sl__value_encode(ref, &buf, &len) : SL_ENOMEM;
     sl_value_destroy(&ref);
     if (rv != SL_OK) {
@@ -243,8 +241,7 @@ s_blob_keep(void *ctx, void *data)
 }
 
 static void
-s_run_kernel(s_slot *slot, s_item *it, const sl_kernel_def *k,
-             sl_value *args)
+s_run_kernel(s_slot *slot, s_item *it, const sl_kernel_def *k, sl_value *args)
 {
     sl_task t;
     char errbuf[SL_ERRSTR_LEN];
@@ -416,8 +413,7 @@ s_send(sl__worker *self)
 {
     if (zmq_send(self->sched_raw, self->w.buf.data, self->w.buf.size,
                  ZMQ_DONTWAIT) < 0) {
-        sl__log_debug("send to the scheduler failed: %s",
-                      zmq_strerror(errno));
+        sl__log_debug("send to the scheduler failed: %s", zmq_strerror(errno));
         return;
     }
     self->last_send_ms = sl__mono_ms();
@@ -426,7 +422,8 @@ s_send(sl__worker *self)
 static void
 s_send_ready(sl__worker *self)
 {
-    sl__ready m = {(uint32_t) self->n_slots, (uint32_t) self->prefetch,
+    sl__ready m = {(uint32_t) self->n_slots,
+                   (uint32_t) self->prefetch,
                    {self->name, (uint32_t) strlen(self->name)},
                    (uint32_t) getpid()};
     sl__mpw_reset(&self->w);
@@ -537,8 +534,7 @@ s_on_tasks(sl__worker *self, sl__mpr *r)
     }
     for (uint32_t g = 0; g < n_groups; g++) {
         sl__task_group group;
-        if (sl__task_group_decode(r, &self->limits, &group, errbuf) !=
-            SL_OK) {
+        if (sl__task_group_decode(r, &self->limits, &group, errbuf) != SL_OK) {
             sl__log_error("scheduler sent bad TASKS: %s", errbuf);
             return;
         }

@@ -9,10 +9,10 @@
 typedef struct sl__worker sl__worker;
 
 typedef struct {
-    const char *scheduler; // the scheduler's worker endpoint
-    int slots;             // executor threads; 0: one per core
-    int prefetch;          // tasks held beyond the slots; <0: = slots
-    const char *name;      // node name; NULL: the host name
+    const char *scheduler;    // the scheduler's worker endpoint
+    int slots;                // executor threads; 0: one per core
+    int prefetch;             // tasks held beyond the slots; <0: = slots
+    const char *name;         // node name; NULL: the host name
     const char *module_cache; // user modules' cache directory; NULL: the
                               // default (worker/loader.h)
 } sl__worker_opts;

@@ -78,8 +78,8 @@ stencil(sl_task *t)
     }
     int64_t rows = sl_ndarray_dim(grid, 0), cols = sl_ndarray_dim(grid, 1);
     int64_t shape[2] = {rows, cols};
-    sl_value *a = sl_value_new_ndarray(SL_F64, 2, shape,
-                                       sl_ndarray_cdata(grid));
+    sl_value *a =
+        sl_value_new_ndarray(SL_F64, 2, shape, sl_ndarray_cdata(grid));
     sl_value *b = sl_value_new_ndarray(SL_F64, 2, shape, NULL);
     if (a == NULL || b == NULL) {
         sl_value_destroy(&a);

@@ -58,27 +58,27 @@ typedef enum {
 // released.
 typedef struct {
     sl_task_status status;
-    const char *error;     // why, when status is ERROR/FAILED/CANCELLED
-    double start_s;        // wall clock (Unix seconds) when the kernel began
-    double end_s;          // and when it ended
-    double flops;          // floating-point operations the kernel counted
-    uint64_t bytes_read;   // arguments, refs fetched, kernel reads
+    const char *error;      // why, when status is ERROR/FAILED/CANCELLED
+    double start_s;         // wall clock (Unix seconds) when the kernel began
+    double end_s;           // and when it ended
+    double flops;           // floating-point operations the kernel counted
+    uint64_t bytes_read;    // arguments, refs fetched, kernel reads
     uint64_t bytes_written; // result, objects stored, kernel writes
-    uint32_t attempts;     // runs it took (1 unless a worker was lost)
+    uint32_t attempts;      // runs it took (1 unless a worker was lost)
 } sl_result;
 
 typedef struct {
-    size_t tasks;         // in the job
-    size_t done;          // ended, any status
-    size_t ok;            // status OK
-    size_t failed;        // status ERROR, FAILED or CANCELLED
-    size_t retried;       // tasks that needed more than one attempt
-    double wall_s;        // submit to last result (or now, if not done)
-    double tasks_per_s;   // done / wall_s
-    double task_s;        // sum of kernel run times
-    double flops;         // sum of FLOPs
-    double gflops;        // flops / wall_s / 1e9: aggregate throughput
-    uint64_t bytes_read;  // sum over tasks
+    size_t tasks;           // in the job
+    size_t done;            // ended, any status
+    size_t ok;              // status OK
+    size_t failed;          // status ERROR, FAILED or CANCELLED
+    size_t retried;         // tasks that needed more than one attempt
+    double wall_s;          // submit to last result (or now, if not done)
+    double tasks_per_s;     // done / wall_s
+    double task_s;          // sum of kernel run times
+    double flops;           // sum of FLOPs
+    double gflops;          // flops / wall_s / 1e9: aggregate throughput
+    uint64_t bytes_read;    // sum over tasks
     uint64_t bytes_written; // sum over tasks
 } sl_job_stats;
 
@@ -170,11 +170,11 @@ void sl_job_release(sl_client *c, sl_job job);
 #define SL_FUNCTION_MAX 256
 
 typedef struct {
-    char hash[65];  // SHA-256 of the file: 64 lowercase hex digits
-    char name[64];  // short name on this client: the file's base name
-                    // without "lib" and extensions ("libmcpi.so": "mcpi")
-    uint64_t size;  // bytes of the shared object
-    bool uploaded;  // this call stored the bytes (false: already there)
+    char hash[65]; // SHA-256 of the file: 64 lowercase hex digits
+    char name[64]; // short name on this client: the file's base name
+                   // without "lib" and extensions ("libmcpi.so": "mcpi")
+    uint64_t size; // bytes of the shared object
+    bool uploaded; // this call stored the bytes (false: already there)
 } sl_module;
 
 // Register the shared object at path: hash it, store it unless the store
@@ -195,16 +195,16 @@ sl_err sl_module_function(const sl_module *m, const char *kernel, char *buf,
 
 // A snapshot of the cluster, as the scheduler sees it.
 typedef struct {
-    uint32_t workers;     // connected worker processes
-    uint32_t slots;       // executor slots over all workers
-    uint32_t busy;        // slots running a task
-    uint64_t queued;      // tasks waiting for a slot
-    uint64_t running;     // tasks dispatched and not ended
-    uint64_t done;        // tasks ended since the scheduler started
-    uint32_t jobs;        // jobs with tasks not ended
-    double tasks_per_s;   // completions per second, last few seconds
-    double gflops;        // FLOPs per second reported, last few seconds
-    double uptime_s;      // since the scheduler started
+    uint32_t workers;   // connected worker processes
+    uint32_t slots;     // executor slots over all workers
+    uint32_t busy;      // slots running a task
+    uint64_t queued;    // tasks waiting for a slot
+    uint64_t running;   // tasks dispatched and not ended
+    uint64_t done;      // tasks ended since the scheduler started
+    uint32_t jobs;      // jobs with tasks not ended
+    double tasks_per_s; // completions per second, last few seconds
+    double gflops;      // FLOPs per second reported, last few seconds
+    double uptime_s;    // since the scheduler started
 } sl_cluster_status;
 
 sl_err sl_cluster_status_get(sl_client *c, sl_cluster_status *out);

@@ -73,10 +73,10 @@ typedef struct {
 // checks abi_version first and reads nothing else of a module built for
 // another version.
 typedef struct {
-    int abi_version;             // SL_KERNEL_ABI_VERSION
-    const char *name;            // "blas"; no '.'; in messages and logs
+    int abi_version;              // SL_KERNEL_ABI_VERSION
+    const char *name;             // "blas"; no '.'; in messages and logs
     const sl_kernel_def *kernels; // array of n_kernels
-    size_t n_kernels;            // entries in kernels
+    size_t n_kernels;             // entries in kernels
 } sl_module_def;
 
 // The whole argument value of the task (usually a map).

@@ -24,18 +24,18 @@ extern "C" {
 // Every call that can fail returns one of these. 0 is success.
 typedef enum {
     SL_OK = 0,
-    SL_ENOMEM,     // out of memory
-    SL_EINVAL,     // a bad argument from the caller
-    SL_EPROTO,     // a malformed or unexpected message from a peer
-    SL_ELIMIT,     // a configured limit (size, depth, count) was exceeded
-    SL_ECLOSED,    // the peer or the object is gone
-    SL_ETIMEDOUT,  // a wait or a request ran out of time
-    SL_ESTORE,     // the object store (Redis) failed
-    SL_ENOTFOUND,  // no such job, object or function
-    SL_EKERNEL,    // a kernel reported an error
-    SL_ECANCELED,  // the job was cancelled
-    SL_EIO,        // a local I/O error (file, process)
-    SL_ENOTREADY,  // the result is not there yet
+    SL_ENOMEM,    // out of memory
+    SL_EINVAL,    // a bad argument from the caller
+    SL_EPROTO,    // a malformed or unexpected message from a peer
+    SL_ELIMIT,    // a configured limit (size, depth, count) was exceeded
+    SL_ECLOSED,   // the peer or the object is gone
+    SL_ETIMEDOUT, // a wait or a request ran out of time
+    SL_ESTORE,    // the object store (Redis) failed
+    SL_ENOTFOUND, // no such job, object or function
+    SL_EKERNEL,   // a kernel reported an error
+    SL_ECANCELED, // the job was cancelled
+    SL_EIO,       // a local I/O error (file, process)
+    SL_ENOTREADY, // the result is not there yet
 } sl_err;
 
 // A static English description of err.

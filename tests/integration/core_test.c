@@ -129,8 +129,7 @@ test_blas_kernels(void)
     SL_PASS(sl_job_value(s_client, job, 0, &v));
     SL_ASSERT_EQ(sl_ndarray_dim(v, 0), m);
     SL_ASSERT_EQ(sl_ndarray_dim(v, 1), n);
-    SL_ASSERT(s_max_diff(sl_ndarray_cdata(v), want, (size_t) (m * n)) <
-              1e-12);
+    SL_ASSERT(s_max_diff(sl_ndarray_cdata(v), want, (size_t) (m * n)) < 1e-12);
     sl_job_release(s_client, job);
     sl_value_destroy(&arg);
 
@@ -138,8 +137,8 @@ test_blas_kernels(void)
     int64_t len = 100000;
     sl_value *x = s_random_matrix(SL_F64, len, 0, 4);
     sl_value *y = s_random_matrix(SL_F64, len, 0, 5);
-    double dot = cblas_ddot((int) len, sl_ndarray_cdata(x), 1,
-                            sl_ndarray_cdata(y), 1);
+    double dot =
+        cblas_ddot((int) len, sl_ndarray_cdata(x), 1, sl_ndarray_cdata(y), 1);
     arg = sl_value_new_map();
     s_set(arg, "x", sl_value_copy(x));
     s_set(arg, "y", sl_value_copy(y));
@@ -166,8 +165,8 @@ test_blas_kernels(void)
     // dgemv
     sl_value *xv = s_random_matrix(SL_F64, k, 0, 6);
     double *gemv = calloc((size_t) m, sizeof(double));
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0, sl_ndarray_cdata(a),
-                k, sl_ndarray_cdata(xv), 1, 0.0, gemv, 1);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0, sl_ndarray_cdata(a), k,
+                sl_ndarray_cdata(xv), 1, 0.0, gemv, 1);
     arg = sl_value_new_map();
     s_set(arg, "A", sl_value_copy(a));
     s_set(arg, "x", sl_value_copy(xv));
@@ -229,9 +228,8 @@ test_bad_input_is_per_task(void)
     args[2] = s_map1("valuez", sl_value_new_list());
     args[3] = s_map1("values", sl_value_new_list());
     sl_value *one = sl_value_new_int(1);
-    SL_PASS(sl_value_list_append((sl_value *) sl_value_map_get(args[3],
-                                                                "values"),
-                                 &one));
+    SL_PASS(sl_value_list_append(
+        (sl_value *) sl_value_map_get(args[3], "values"), &one));
     sl_job job;
     SL_PASS(sl_map(s_client, "sys.sum", args, 4, NULL, &job));
     SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 60000));
@@ -327,8 +325,8 @@ test_noop_map_100k(void)
     SL_ASSERT_EQ(st.tasks, n);
     SL_ASSERT_EQ(st.ok, n);
     SL_ASSERT_EQ(st.failed, 0);
-    fprintf(stderr, "   100,000 no-op tasks: %.2f s, %.0f tasks/s\n",
-            st.wall_s, st.tasks_per_s);
+    fprintf(stderr, "   100,000 no-op tasks: %.2f s, %.0f tasks/s\n", st.wall_s,
+            st.tasks_per_s);
     sl_job_release(s_client, job);
     free(args);
 }
@@ -356,8 +354,7 @@ test_map_reduce_and_put_get(void)
         args[i] = s_map1("values", list);
     }
     sl_job job;
-    SL_PASS(sl_map_reduce(s_client, "sys.sum", args, N, "sys.sum", NULL,
-                          &job));
+    SL_PASS(sl_map_reduce(s_client, "sys.sum", args, N, "sys.sum", NULL, &job));
     SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 60000));
     const sl_value *v;
     SL_PASS(sl_job_value(s_client, job, 0, &v));
@@ -386,8 +383,7 @@ test_wait_modes_and_cancel(void)
     sl_job job;
     SL_PASS(sl_map(s_client, "sys.sleep", args, N, NULL, &job));
     SL_PASS(sl_wait(s_client, &job, 1, SL_ALWAYS, 0));
-    SL_FAILS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 50),
-             SL_ETIMEDOUT);
+    SL_FAILS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 50), SL_ETIMEDOUT);
     SL_PASS(sl_wait(s_client, &job, 1, SL_ANY_COMPLETED, 30000));
     SL_ASSERT(sl_job_done(s_client, job) >= 1);
     SL_PASS(sl_job_cancel(s_client, job));

@@ -261,6 +261,11 @@ sl__harness_start(int workers, int slots, sl__cluster_info *info)
         s_rm_rf(home);
         return rv;
     }
+    // The workers inherit this: a test's module cache is its own, never
+    // the user's ~/.cache.
+    char cache[600];
+    snprintf(cache, sizeof(cache), "%s/modules", home);
+    setenv("STARLING_MODULE_CACHE", cache, 1);
     sl__cluster_opts opts = {
         .home = home,
         .workers = workers,

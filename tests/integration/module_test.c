@@ -7,14 +7,20 @@
 // without its symbol, one for another ABI): registered by the client, run
 // on workers that have never seen them, found again in memory and on disk,
 // and every way a module can fail, each as one task's error.
+//
+// A watchdog process, forked first, is told every process the test starts;
+// if the test dies without stopping them (an AddressSanitizer report exits
+// at once, skipping atexit), it SIGKILLs them and removes the directory.
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <starling/starling.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -26,18 +32,27 @@
 #define S_WORKERS 3
 #define S_SLOTS 2
 #define S_WAIT_MS 60000
+#define S_MAX_WATCHED 64
 
 static struct {
-    char dir[64];                // the test's temporary directory
-    char bin[512];               // where the programs are
-    int redis_port;              // on 127.0.0.1
-    char password[33];           // the store's
-    char clients_ep[64];         // the scheduler's client endpoint
-    char workers_ep[64];         // and its worker endpoint
-    pid_t redis;                 // 0 when not running
-    pid_t scheduler;             // likewise
-    pid_t workers[S_WORKERS];    // likewise
-} s_cl;
+    char dir[64];             // the test's temporary directory
+    char bin[512];            // where the programs are
+    int redis_port;           // on 127.0.0.1
+    char password[33];        // the store's
+    char clients_ep[64];      // the scheduler's client endpoint
+    char workers_ep[64];      // and its worker endpoint
+    pid_t redis;              // 0 when not running
+    pid_t scheduler;          // likewise
+    pid_t workers[S_WORKERS]; // likewise
+    pid_t watchdog;           // the watchdog, or 0
+    int watch_fd;             // write end of its pipe, or -1
+} s_cl = {.watch_fd = -1};
+
+// One message to the watchdog: a process to kill if the test dies.
+typedef struct {
+    int32_t pid;   // 0: everything is stopped, exit quietly
+    char name[28]; // the program it must still be running
+} s_watch_msg;
 
 static sl_client *s_client;
 static sl_module s_v1, s_v2; // the two versions of testmod
@@ -70,10 +85,83 @@ s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
     return remove(path);
 }
 
+// The watchdog's life: collect processes until the test says it stopped
+// them (pid 0) or dies (end of file); then kill what still runs.
+static void
+s_watchdog_run(int fd)
+{
+    s_watch_msg list[S_MAX_WATCHED], m;
+    int n = 0;
+    while (read(fd, &m, sizeof(m)) == (ssize_t) sizeof(m)) {
+        if (m.pid == 0) {
+            return;
+        }
+        if (n < S_MAX_WATCHED) {
+            list[n++] = m;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (sl__proc_alive(list[i].pid) &&
+            sl__proc_is(list[i].pid, list[i].name)) {
+            kill(list[i].pid, SIGKILL);
+        }
+    }
+    nftw(s_cl.dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+// Fork the watchdog: before any thread, in a session of its own, deaf to
+// the terminal's signals.
+static void
+s_watchdog_start(void)
+{
+    int fds[2];
+    SL_ASSERT(pipe(fds) == 0);
+    pid_t pid = fork();
+    SL_ASSERT(pid >= 0);
+    if (pid == 0) {
+        close(fds[1]);
+        setsid();
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        s_watchdog_run(fds[0]);
+        _exit(0);
+    }
+    close(fds[0]);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    s_cl.watchdog = pid;
+    s_cl.watch_fd = fds[1];
+}
+
+static void
+s_watch(pid_t pid, const char *name)
+{
+    s_watch_msg m = {.pid = (int32_t) pid};
+    sl__strlcpy(m.name, name, sizeof(m.name));
+    SL_ASSERT(write(s_cl.watch_fd, &m, sizeof(m)) == (ssize_t) sizeof(m));
+}
+
+// Tell the watchdog all is stopped, and wait for it.
+static void
+s_watchdog_stop(void)
+{
+    s_watch_msg done = {0};
+    if (s_cl.watch_fd < 0) {
+        return;
+    }
+    if (write(s_cl.watch_fd, &done, sizeof(done)) < 0) {
+        perror("module_test: watchdog"); // it cleans up after us then
+    }
+    close(s_cl.watch_fd);
+    s_cl.watch_fd = -1;
+    waitpid(s_cl.watchdog, NULL, 0);
+}
+
 static void
 s_cleanup(void)
 {
     s_stop_all();
+    s_watchdog_stop();
     if (s_cl.dir[0] != '\0' && getenv("STARLING_KEEP_TEST_DIR") == NULL) {
         nftw(s_cl.dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
     }
@@ -103,6 +191,8 @@ s_spawn(char *const argv[], const char *log_name)
     if (rv != SL_OK) {
         SL_FAIL_AT("%s: %s", argv[0], errbuf);
     }
+    const char *prog = strrchr(argv[0], '/');
+    s_watch(pid, prog != NULL ? prog + 1 : argv[0]);
     return pid;
 }
 
@@ -117,6 +207,7 @@ s_start_redis(void)
     if (sl__redis_start(&opts, &s_cl.redis, errbuf) != SL_OK) {
         SL_FAIL_AT("redis-server: %s", errbuf);
     }
+    s_watch(s_cl.redis, "redis-server");
 }
 
 static void
@@ -134,10 +225,17 @@ s_start_scheduler(void)
             sl__free_port());
     sl__fmt(s_cl.workers_ep, sizeof(s_cl.workers_ep), "tcp://127.0.0.1:%d",
             sl__free_port());
-    char *argv[] = {prog,         "--clients",    s_cl.clients_ep,
-                    "--workers",  s_cl.workers_ep, "--store",
-                    store,        "--store-password-file",
-                    pwfile,       "--heartbeat-ms", "200",
+    char *argv[] = {prog,
+                    "--clients",
+                    s_cl.clients_ep,
+                    "--workers",
+                    s_cl.workers_ep,
+                    "--store",
+                    store,
+                    "--store-password-file",
+                    pwfile,
+                    "--heartbeat-ms",
+                    "200",
                     NULL};
     s_cl.scheduler = s_spawn(argv, "scheduler");
 }
@@ -158,9 +256,9 @@ s_start_worker(int i, const char *cache_dir)
     sl__fmt(prog, sizeof(prog), "%s/starling-worker", s_cl.bin);
     sl__fmt(slots, sizeof(slots), "%d", S_SLOTS);
     sl__fmt(name, sizeof(name), "node%d", i);
-    char *argv[] = {prog,    "--scheduler", s_cl.workers_ep, "--slots",
-                    slots,   "--name",      name,            "--module-cache",
-                    (char *) cache_dir,     NULL};
+    char *argv[] = {
+        prog,     "--scheduler", s_cl.workers_ep,  "--slots",          slots,
+        "--name", name,          "--module-cache", (char *) cache_dir, NULL};
     s_cl.workers[i] = s_spawn(argv, name);
 }
 
@@ -379,8 +477,9 @@ test_fresh_workers(void)
     sl_job_stats st;
     SL_PASS(sl_job_stats_get(s_client, job, &st));
     SL_ASSERT_EQ(st.ok, N);
-    fprintf(stderr, "   %d tasks of a new module on %d fresh workers: %.0f ms\n",
-            N, S_WORKERS, st.wall_s * 1e3);
+    fprintf(stderr,
+            "   %d tasks of a new module on %d fresh workers: %.0f ms\n", N,
+            S_WORKERS, st.wall_s * 1e3);
     sl_job_release(s_client, job);
     sl_value_destroy(&nap);
 
@@ -495,9 +594,9 @@ test_errors(void)
     s_assert_fails(&m, "version", NULL, "no ELF header");
     char path[128];
     sl__fmt(path, sizeof(path), "%s/libfake.so", s_cl.dir);
-    s_write_file(path, "\x7f"
-                       "ELF, or so it says",
-                 22);
+    static const char fake[] = "\x7f"
+                               "ELF, or so it says";
+    s_write_file(path, fake, sizeof(fake) - 1);
     SL_PASS(sl_module_register(s_client, path, &m));
     s_assert_fails(&m, "version", NULL, "not a loadable shared object");
 
@@ -563,6 +662,30 @@ test_two_versions_at_once(void)
     sl_value_destroy(&nap);
 }
 
+// The example module, through its example program and directly.
+static void
+test_example_module(void)
+{
+    char cmd[1024];
+    setenv("STARLING_SCHEDULER", s_cl.clients_ep, 1);
+    sl__fmt(cmd, sizeof(cmd), "%s %s 6 >&2", EXAMPLE_MODULE_MAP,
+            EXAMPLE_SIM_MODULE);
+    SL_ASSERT_EQ(system(cmd), 0);
+
+    sl_module sim;
+    SL_PASS(sl_module_register(s_client, EXAMPLE_SIM_MODULE, &sim));
+    SL_ASSERT(!sim.uploaded); // the program registered it
+    SL_ASSERT_STR(sim.name, "sim");
+    sl_value *arg = s_arg("samples", sl_value_new_int(400000));
+    sl_job job = s_run(&sim, "pi", 4, arg);
+    for (size_t i = 0; i < 4; i++) {
+        double pi = 4.0 * (double) s_int_result(job, i) / 400000;
+        SL_ASSERT_NEAR(pi, 3.14159, 0.02);
+    }
+    sl_job_release(s_client, job);
+    sl_value_destroy(&arg);
+}
+
 int
 main(void)
 {
@@ -571,6 +694,7 @@ main(void)
     sl__strlcpy(s_cl.bin, bin, sizeof(s_cl.bin));
     sl__strlcpy(s_cl.dir, "/tmp/sl_module_test.XXXXXX", sizeof(s_cl.dir));
     SL_ASSERT(mkdtemp(s_cl.dir) != NULL);
+    s_watchdog_start();
     atexit(s_cleanup);
     signal(SIGALRM, s_on_signal);
     signal(SIGTERM, s_on_signal);
@@ -590,6 +714,7 @@ main(void)
     SL_RUN(test_cache_hits);
     SL_RUN(test_errors);
     SL_RUN(test_two_versions_at_once);
+    SL_RUN(test_example_module);
     sl_client_destroy(&s_client);
     return 0;
 }

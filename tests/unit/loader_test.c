@@ -207,7 +207,7 @@ s_mode(const char *path)
 // Tests.
 
 static s_object *s_v1, *s_v2; // the two builds of testmod
-static s_object *s_junk;       // ELF by its first bytes only
+static s_object *s_junk;      // ELF by its first bytes only
 
 // First use fetches and writes the cache; later uses and a new loader on
 // the same directory (a restarted worker) fetch nothing.

@@ -14,7 +14,8 @@ test_known_vectors(void)
     sl__sha256_hex("abc", 3, hex);
     SL_ASSERT_STR(hex, "ba7816bf8f01cfea414140de5dae2223"
                        "b00361a396177a9cb410ff61f20015ad");
-    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    const char *two =
+        "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     sl__sha256_hex(two, strlen(two), hex);
     SL_ASSERT_STR(hex, "248d6a61d20638b8e5c026930c3e6039"
                        "a33ce45964ff2167f6ecedd419db06c1");
