@@ -284,7 +284,7 @@ static const s_command s_commands[] = {
      "  --help          this text\n"},
     {"map", s_cmd_map, "run a function over N tasks and report",
      "usage: starling map FUNCTION --tasks N [--arg NAME=VALUE ...] [--json]\n"
-     "                   [--home DIR | --scheduler EP]\n"
+     "                   [--module PATH] [--home DIR | --scheduler EP]\n"
      "\n"
      "Run FUNCTION (e.g. sys.noop, bench.gemm_flops) as N tasks, each with\n"
      "the same argument map, show progress on a terminal, then a summary\n"
@@ -293,6 +293,8 @@ static const s_command s_commands[] = {
      "  --tasks N          number of tasks (required)\n"
      "  --arg NAME=VALUE   an argument; VALUE is an integer, a float, true\n"
      "                     or false when it parses as one, else a string\n"
+     "  --module PATH      register this kernel module (.so) first; then\n"
+     "                     FUNCTION may be one of its kernels by name\n"
      "  --json             print one JSON object: tasks, ok, failed, "
      "retried,\n"
      "                     wall_s, tasks_per_s, flops, gflops\n"
@@ -550,11 +552,13 @@ s_cmd_status(int argc, char **argv)
 // map.
 
 typedef struct {
-    const char *function; // what each task runs
-    size_t tasks;         // how many
-    bool json;            // one JSON object on stdout
-    s_target target;      // which scheduler
-    sl_value *arg;        // the argument map every task gets (owned)
+    const char *function;           // what each task runs
+    size_t tasks;                   // how many
+    bool json;                      // one JSON object on stdout
+    s_target target;                // which scheduler
+    sl_value *arg;                  // the argument map every task gets (owned)
+    const char *module;             // a module (.so) to register first, or NULL
+    char resolved[SL_FUNCTION_MAX]; // FUNCTION named through the module
 } s_map_opts;
 
 // VALUE of --arg as the most specific type it parses as.
@@ -612,6 +616,8 @@ s_map_opt(int c, s_map_opts *m, const s_command *cmd)
         }
     } else if (c == 'j') {
         m->json = true;
+    } else if (c == 'm') {
+        m->module = optarg;
     } else if (c == 'h') {
         fputs(cmd->usage, stdout);
         return 0;
@@ -629,6 +635,7 @@ s_map_parse(int argc, char **argv, s_map_opts *m)
         {"tasks", required_argument, NULL, 't'},
         {"arg", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
+        {"module", required_argument, NULL, 'm'},
         {"home", required_argument, NULL, 'H'},
         {"scheduler", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
@@ -855,6 +862,34 @@ s_map_run(sl_client *c, const s_map_opts *m)
     return rc;
 }
 
+// Register --module and, when FUNCTION is a bare kernel name ("pi"), name
+// it through the module. "sim/pi" and "blas.dgemm" pass through as they are.
+static int
+s_map_module(sl_client *c, s_map_opts *m)
+{
+    sl_module mod;
+    sl_err rv = sl_module_register(c, m->module, &mod);
+    if (rv != SL_OK) {
+        fprintf(stderr, "starling map: cannot register %s: %s: %s\n", m->module,
+                sl_strerror(rv), sl_client_errstr(c));
+        return 1;
+    }
+    if (!m->json) {
+        fprintf(stderr, "starling map: module %s (%s), %s\n", mod.name,
+                mod.hash, mod.uploaded ? "uploaded" : "already in the store");
+    }
+    if (strchr(m->function, '/') != NULL || strchr(m->function, '.') != NULL) {
+        return -1;
+    }
+    if (sl_module_function(&mod, m->function, m->resolved,
+                           sizeof(m->resolved)) != SL_OK) {
+        fprintf(stderr, "starling map: bad kernel name %s\n", m->function);
+        return 1;
+    }
+    m->function = m->resolved;
+    return -1;
+}
+
 static int
 s_cmd_map(int argc, char **argv)
 {
@@ -870,6 +905,9 @@ s_cmd_map(int argc, char **argv)
     }
     if ((client = s_connect(&m.target, "map")) == NULL) {
         rc = 1;
+        goto done;
+    }
+    if (m.module != NULL && (rc = s_map_module(client, &m)) >= 0) {
         goto done;
     }
     rc = s_map_run(client, &m);

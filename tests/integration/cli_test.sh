@@ -12,6 +12,8 @@ bin=${STARLING_BIN_DIR:?STARLING_BIN_DIR must name the build directory}
 starling="$bin/starling"
 STARLING_HOME=$(mktemp -d "${TMPDIR:-/tmp}/starling-cli-test.XXXXXX")
 export STARLING_HOME
+# Workers started by `up` inherit this: the test never touches ~/.cache.
+export STARLING_MODULE_CACHE=$STARLING_HOME/modules
 unset STARLING_SCHEDULER
 
 cleanup() {
@@ -130,6 +132,17 @@ grep -q "3 failed" <<<"$out" || fail "map sys.fail: not '3 failed'"
 run "$starling" map no.such --tasks 1
 [ "$rc" -ne 0 ] || fail "map no.such exited 0"
 grep -q "no.such" <<<"$out" || fail "map no.such: no clear error"
+
+# A module from the shell: registered, then its kernel by bare name.
+if [ -n "${TESTMOD_V1:-}" ]; then
+    run "$starling" map --module "$TESTMOD_V1" scale --tasks 4 \
+        --arg x=2.5 --arg factor=2 --json
+    [ "$rc" -eq 0 ] || fail "map --module exited $rc: $out"
+    grep -q '"ok": 4' <<<"$out" || fail "map --module: not 4 ok: $out"
+    run "$starling" map --module /nonexistent.so scale --tasks 1
+    [ "$rc" -ne 0 ] || fail "map --module of a missing file exited 0"
+    grep -q "nonexistent" <<<"$out" || fail "map --module: no clear error"
+fi
 
 run "$starling" map sys.noop
 [ "$rc" -eq 2 ] || fail "map without --tasks exited $rc, want 2"
