@@ -131,3 +131,17 @@ sl_task_attempt(const sl_task *task)
 {
     return task->attempt;
 }
+
+const char *
+sl__shape_str(const sl_value *v, char *buf, size_t len)
+{
+    int ndim = sl_ndarray_ndim(v);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ndim && used < len; i++) {
+        int n = snprintf(buf + used, len - used, "%s%lld", i > 0 ? "x" : "",
+                         (long long) sl_ndarray_dim(v, i));
+        used += n > 0 ? (size_t) n : 0;
+    }
+    return ndim == 0 ? "scalar" : buf;
+}

@@ -30,4 +30,8 @@ void sl__task_fini(sl_task *t);
 // Take the result out of the task (NULL if none); the caller owns it.
 sl_value *sl__task_take_result(sl_task *t);
 
+// The shape of ndarray v for error messages: "3x4", "7", or "scalar" for
+// 0-D. Writes into buf (len bytes) and returns it, or a static string.
+const char *sl__shape_str(const sl_value *v, char *buf, size_t len);
+
 #endif

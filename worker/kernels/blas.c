@@ -28,21 +28,6 @@ typedef struct {
     int dim[2];        // its extents (dim[1] unused for a vector)
 } s_operand;
 
-// "3x4", "7", "scalar": the shape of v.
-static const char *
-s_shape(const sl_value *v, char *buf, size_t len)
-{
-    int ndim = sl_ndarray_ndim(v);
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < ndim && used < len; i++) {
-        int n = snprintf(buf + used, len - used, "%s%lld", i > 0 ? "x" : "",
-                         (long long) sl_ndarray_dim(v, i));
-        used += n > 0 ? (size_t) n : 0;
-    }
-    return ndim == 0 ? "scalar" : buf;
-}
-
 // Check the ndarray argument name: dtype, ndim, and extents within int.
 // Absent is fine (op->v = NULL); the signature has already required it
 // when it must be there.
@@ -64,15 +49,15 @@ s_read_operand(sl_task *t, const char *fn, const char *name, sl_dtype dtype,
     if (sl_ndarray_ndim(op->v) != ndim) {
         return sl_task_fail(t, "%s: %s must be %d-D, got %d-D (%s)", fn, name,
                             ndim, sl_ndarray_ndim(op->v),
-                            s_shape(op->v, shape, sizeof(shape)));
+                            sl__shape_str(op->v, shape, sizeof(shape)));
     }
     for (int i = 0; i < ndim; i++) {
         if (sl_ndarray_dim(op->v, i) > INT_MAX) {
-            return sl_task_fail(t,
-                                "%s: %s is %s, too large for BLAS (an "
-                                "extent over %d)",
-                                fn, name, s_shape(op->v, shape, sizeof(shape)),
-                                INT_MAX);
+            return sl_task_fail(
+                t,
+                "%s: %s is %s, too large for BLAS (an "
+                "extent over %d)",
+                fn, name, sl__shape_str(op->v, shape, sizeof(shape)), INT_MAX);
         }
         op->dim[i] = (int) sl_ndarray_dim(op->v, i);
     }

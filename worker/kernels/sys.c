@@ -59,21 +59,6 @@ s_fail(sl_task *t)
 // ---------------------------------------------------------------------
 // sys.sum
 
-// "4x5" for a 2-D array, "7" for a vector, "scalar" for 0-D.
-static const char *
-s_shape(const sl_value *v, char *buf, size_t len)
-{
-    int ndim = sl_ndarray_ndim(v);
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < ndim && used < len; i++) {
-        int n = snprintf(buf + used, len - used, "%s%lld", i > 0 ? "x" : "",
-                         (long long) sl_ndarray_dim(v, i));
-        used += n > 0 ? (size_t) n : 0;
-    }
-    return ndim == 0 ? "scalar" : buf;
-}
-
 // "an int", "a str": the type of v with its article.
 static const char *
 s_a_type(const sl_value *v)
@@ -235,9 +220,9 @@ s_check_arrays(sl_task *t, const sl_value *values)
         if (!s_same_array_shape(first, v)) {
             return sl_task_fail(
                 t, "sys.sum: values[%zu] is %s %s but values[0] is %s %s", i,
-                sl_dtype_name(sl_ndarray_dtype(v)), s_shape(v, got, 64),
+                sl_dtype_name(sl_ndarray_dtype(v)), sl__shape_str(v, got, 64),
                 sl_dtype_name(sl_ndarray_dtype(first)),
-                s_shape(first, want, 64));
+                sl__shape_str(first, want, 64));
         }
     }
     return 0;
