@@ -163,6 +163,16 @@ s_send_error(sl__sched *self, s_peer *peer, sl_err code, const char *text,
     s_send(self, peer, &self->w);
 }
 
+// Answer a message type this socket does not take.
+static void
+s_send_unexpected(sl__sched *self, s_peer *peer, uint32_t type)
+{
+    char why[128];
+    sl__fmt(why, sizeof(why), "unexpected message type %u (%s) from a %s", type,
+            sl__msg_type_name(type), peer->is_worker ? "worker" : "client");
+    s_send_error(self, peer, SL_EPROTO, why, 0);
+}
+
 // ---------------------------------------------------------------------
 // Jobs.
 
@@ -706,15 +716,9 @@ s_on_client_msg(sl__sched *self, s_peer *client, uint32_t type, sl__mpr *r,
     case SL_MSG_BYE:
         s_on_client_bye(self, &client);
         break;
-    default: {
-        char why[128];
-        sl__fmt(why, sizeof(why),
-                "unexpected message type %u (%s) from a "
-                "client",
-                type, sl__msg_type_name(type));
-        s_send_error(self, client, SL_EPROTO, why, 0);
+    default:
+        s_send_unexpected(self, client, type);
         break;
-    }
     }
 }
 
@@ -834,15 +838,9 @@ s_on_worker_msg(sl__sched *self, s_peer *w, uint32_t type, sl__mpr *r)
     case SL_MSG_BYE:
         s_peer_remove(self, &w, false, "left");
         break;
-    default: {
-        char why[128];
-        sl__fmt(why, sizeof(why),
-                "unexpected message type %u (%s) from a "
-                "worker",
-                type, sl__msg_type_name(type));
-        s_send_error(self, w, SL_EPROTO, why, 0);
+    default:
+        s_send_unexpected(self, w, type);
         break;
-    }
     }
 }
 

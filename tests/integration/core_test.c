@@ -289,6 +289,19 @@ test_malformed_messages(void)
             zframe_destroy(&reply);
         }
     }
+    // A well-formed message of a type this socket does not take.
+    sl__mpw uw;
+    sl__mpw_init(&uw);
+    sl__msg_empty(&uw, SL_MSG_TASKS);
+    zframe_t *uf = zframe_new(uw.buf.data, uw.buf.size);
+    SL_ASSERT(zframe_send(&uf, peer, 0) == 0);
+    zframe_t *ureply = zframe_recv(peer);
+    SL_ASSERT(ureply != NULL);
+    SL_ASSERT(memmem(zframe_data(ureply), zframe_size(ureply),
+                     "unexpected message type", 23) != NULL);
+    zframe_destroy(&ureply);
+    sl__mpw_fini(&uw);
+
     // A SUBMIT whose argument is truncated: rejected whole, with a reason.
     sl__mpw w;
     sl__mpw_init(&w);
