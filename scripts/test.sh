@@ -6,6 +6,7 @@
 #
 #     ./scripts/test.sh              # build/ and its tests
 #     SANITIZE=1 ./scripts/test.sh   # and build-asan/
+#     FUZZ=1 ./scripts/test.sh       # and the fuzz targets (CI: both)
 # The tests start their own clusters and stop them by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,6 +108,13 @@ build_and_test build -DCMAKE_BUILD_TYPE=Release -DSTARLING_WERROR=ON
 if [ "${SANITIZE:-0}" = 1 ] || [ -n "${CI:-}" ]; then
     build_and_test build-asan -DCMAKE_BUILD_TYPE=Debug -DSTARLING_WERROR=ON \
         -DSTARLING_SANITIZE=ON
+fi
+
+# Every decoder under libFuzzer (ASan + UBSan), for a bounded time each.
+if [ "${FUZZ:-0}" = 1 ] || [ -n "${CI:-}" ]; then
+    install_packages 1 clang libclang-rt-14-dev
+    step "fuzz (${FUZZ_SECONDS:-20} s a target)"
+    FUZZ_SECONDS=${FUZZ_SECONDS:-20} ./scripts/fuzz.sh
 fi
 
 check_format
