@@ -248,7 +248,8 @@ static int s_cmd_map(int argc, char **argv);
 
 static const s_command s_commands[] = {
     {"up", s_cmd_up, "start a local cluster (redis, scheduler, workers)",
-     "usage: starling up [--workers N] [--slots S] [--home DIR] [--aof]\n"
+     "usage: starling up [--workers N] [--slots S] [--home DIR]\n"
+     "                   [--executor process|thread] [--no-aof]\n"
      "\n"
      "Start a local cluster: a private redis-server on loopback with a\n"
      "generated password, a starling-scheduler, and N worker processes\n"
@@ -259,7 +260,13 @@ static const s_command s_commands[] = {
      "  --slots S    slots per worker (default: cores / workers)\n"
      "  --home DIR   home directory (default $STARLING_HOME, else "
      "~/.starling)\n"
-     "  --aof        Redis append-only file (fsync every second)\n"
+     "  --executor M process (default): each slot runs kernels in an\n"
+     "               executor process, killed at a task's time limit and\n"
+     "               replaced when a kernel crashes; thread: in the\n"
+     "               worker's threads (faster, no isolation)\n"
+     "  --no-aof     no Redis append-only file (by default Redis keeps\n"
+     "               one, fsynced every second, so results survive a\n"
+     "               Redis restart)\n"
      "  --help       this text\n"},
     {"down", s_cmd_down, "stop the local cluster",
      "usage: starling down [--home DIR]\n"
@@ -344,7 +351,8 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
         {"workers", required_argument, NULL, 'w'},
         {"slots", required_argument, NULL, 's'},
         {"home", required_argument, NULL, 'H'},
-        {"aof", no_argument, NULL, 'a'},
+        {"no-aof", no_argument, NULL, 'a'},
+        {"executor", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -361,7 +369,16 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
         } else if (c == 'H') {
             opts->home = optarg;
         } else if (c == 'a') {
-            opts->aof = true;
+            opts->aof = false;
+        } else if (c == 'x') {
+            if (strcmp(optarg, "process") != 0 &&
+                strcmp(optarg, "thread") != 0) {
+                return s_usage_error(cmd,
+                                     "--executor takes process or thread, "
+                                     "not %s",
+                                     optarg);
+            }
+            opts->executor = optarg;
         } else if (c == 'h') {
             fputs(cmd->usage, stdout);
             return 0;
@@ -379,7 +396,7 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
 static int
 s_cmd_up(int argc, char **argv)
 {
-    sl__cluster_opts opts = {0};
+    sl__cluster_opts opts = {.aof = true};
     char errbuf[SL_ERRSTR_LEN];
     bool started = false;
     int rc = s_up_parse(argc, argv, &opts);

@@ -497,7 +497,11 @@ s_on_outcome(sl_client *c, s_job *job, const sl__outcome *o)
     }
     s_result *r = &job->results[o->index];
     char errbuf[SL_ERRSTR_LEN];
-    sl_task_status status = (sl_task_status) o->status;
+    // LOST never reaches a client from a scheduler of ours: it is a worker's
+    // word, which the scheduler turns into a retry or a failure.
+    sl_task_status status = o->status <= SL_WIRE_CANCELLED
+                                ? (sl_task_status) o->status
+                                : SL_TASK_FAILED;
     char text[SL_ERRSTR_LEN + 64];
     sl__fmt(text, sizeof(text), "%.*s", (int) o->error.len, o->error.p);
     if (status == SL_TASK_OK && o->value != NULL &&

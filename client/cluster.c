@@ -678,8 +678,13 @@ s_start_worker(s_up *up, int i)
     char *argv[] = {
         NULL,      "--scheduler", up->info->workers_endpoint,
         "--slots", slots,         "--name",
-        name,      NULL,
+        name,      NULL,          NULL,
+        NULL,
     };
+    if (up->opts->executor != NULL) {
+        argv[7] = "--executor";
+        argv[8] = (char *) up->opts->executor;
+    }
     return s_spawn(up, "starling-worker", argv, log_name,
                    &up->info->worker_pids[i]);
 }

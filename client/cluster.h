@@ -26,13 +26,15 @@
 #define SL_CLUSTER_MAX_WORKERS 1024
 
 typedef struct {
-    const char *home;    // NULL: $STARLING_HOME, else ~/.starling
-    int workers;         // worker processes; 0: 1
-    int slots;           // slots per worker; 0: cores / workers, >= 1
-    const char *bin_dir; // where starling-scheduler/-worker are; NULL:
-                         // beside /proc/self/exe, else PATH
-    bool aof;            // Redis appendonly (everysec)
-    int timeout_ms;      // wait for everything to come up; 0: 30 s
+    const char *home;     // NULL: $STARLING_HOME, else ~/.starling
+    int workers;          // worker processes; 0: 1
+    int slots;            // slots per worker; 0: cores / workers, >= 1
+    const char *bin_dir;  // where starling-scheduler/-worker are; NULL:
+                          // beside /proc/self/exe, else PATH
+    bool aof;             // Redis appendonly (everysec)
+    int timeout_ms;       // wait for everything to come up; 0: 30 s
+    const char *executor; // workers' --executor: NULL (their default,
+                          // "process") or "thread"
 } sl__cluster_opts;
 
 // What cluster.env says.

@@ -47,6 +47,7 @@ typedef struct {
     uint32_t arg_len; // its length in bytes
     uint8_t attempts; // runs started so far
     uint8_t state;    // S_QUEUED, S_RUNNING or S_DONE
+    uint8_t lost;     // runs that died with their executor or worker
 } s_task;
 
 typedef struct {
@@ -406,6 +407,9 @@ s_release_lease(sl__sched *self, s_peer *w, const s_lease *l, bool penalty,
     job->running--;
     if (!penalty && t->attempts > 0) {
         t->attempts--;
+    }
+    if (penalty && t->lost < UINT8_MAX) {
+        t->lost++;
     }
     if (job->cancelled || t->attempts >= job->opts.max_attempts) {
         char text[256];
@@ -769,6 +773,38 @@ s_lease_drop(s_peer *w, uint64_t job, uint32_t index)
     return false;
 }
 
+// A run that died with its executor (LOST): the task goes back to the
+// front of the queue, or, out of attempts, fails naming what killed it.
+static void
+s_on_lost(sl__sched *self, s_peer *w, s_job *job, const sl__outcome *o)
+{
+    s_task *t = &job->tasks[o->index];
+    if (t->state != S_RUNNING || t->attempts != o->attempt) {
+        return; // an older run: a later one is under way
+    }
+    self->running--;
+    job->running--;
+    if (t->lost < UINT8_MAX) {
+        t->lost++;
+    }
+    t->state = S_QUEUED;
+    self->queued++;
+    if (!job->cancelled && t->attempts < job->opts.max_attempts) {
+        sl__queue_push_front(&self->queue, (int) job->opts.priority,
+                             (sl__run){job->id, o->index, o->index + 1});
+        return;
+    }
+    char text[SL_ERRSTR_LEN];
+    sl__fmt(text, sizeof(text),
+            "%s: killed %u executor%s in %u attempt%s; the last on worker "
+            "%s: %.*s",
+            job->cancelled ? "cancelled" : "failed", t->lost,
+            t->lost == 1 ? "" : "s", t->attempts, t->attempts == 1 ? "" : "s",
+            w->name, (int) o->error.len, o->error.p);
+    s_task_end_with(self, job, o->index,
+                    job->cancelled ? SL_WIRE_CANCELLED : SL_WIRE_FAILED, text);
+}
+
 static void
 s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o, s_job **cache)
 {
@@ -783,6 +819,10 @@ s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o, s_job **cache)
     s_task *t = &job->tasks[o->index];
     if (t->state == S_DONE) {
         return; // first outcome won already
+    }
+    if (o->status == SL_WIRE_LOST) {
+        s_on_lost(self, w, job, o);
+        return;
     }
     // When another worker runs a later attempt (this one's worker was
     // presumed lost), this outcome wins all the same, and that one's is

@@ -403,7 +403,7 @@ sl__outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
     }
     if (sl__mpr_u32(r, &o->index) != 0 || sl__mpr_u32(r, &o->attempt) != 0 ||
         sl__mpr_u32(r, &o->status) != 0 || o->status < SL_WIRE_OK ||
-        o->status > SL_WIRE_CANCELLED) {
+        o->status > SL_WIRE_LOST) {
         return s_bad(errbuf, "outcome index, attempt or status");
     }
     if (sl__mpr_skip(r, lim->max_depth, &o->value, &o->value_len) != 0) {

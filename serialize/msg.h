@@ -41,6 +41,10 @@ const char *sl__msg_type_name(uint32_t type);
 #define SL_WIRE_ERROR 2
 #define SL_WIRE_FAILED 3
 #define SL_WIRE_CANCELLED 4
+// Worker -> scheduler only: the run died with its executor process (a
+// crash, or the executor broke its protocol). It costs the task an
+// attempt; the scheduler re-queues it or, out of attempts, fails it.
+#define SL_WIRE_LOST 5
 
 // Options of a job, as submitted.
 typedef struct {

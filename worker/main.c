@@ -5,7 +5,9 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "executor.h"
 #include "worker.h"
 
 static void
@@ -23,6 +25,13 @@ s_usage(FILE *out)
             "  --prefetch N     tasks held beyond the slots "
             "(default: = slots)\n"
             "  --name NAME      node name (default: the host name)\n"
+            "  --executor MODE  where kernels run: 'process' (default), one\n"
+            "                   executor process per slot, which the\n"
+            "                   worker kills at a task's time limit and\n"
+            "                   replaces when a kernel crashes; or\n"
+            "                   'thread', slot threads in the worker:\n"
+            "                   faster, but a crash takes the worker down\n"
+            "                   and tasks with a time limit are refused\n"
             "  --module-cache DIR\n"
             "                   where user modules are cached (default:\n"
             "                   $STARLING_MODULE_CACHE, else\n"
@@ -40,10 +49,13 @@ main(int argc, char **argv)
         {"prefetch", required_argument, NULL, 'p'},
         {"name", required_argument, NULL, 'N'},
         {"module-cache", required_argument, NULL, 'm'},
+        {"executor", required_argument, NULL, 'x'},
+        {"executor-fd", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     sl__worker_opts opts = {.prefetch = -1};
+    int executor_fd = -1;
     int c;
     sl__log_init("starling-worker");
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -63,6 +75,18 @@ main(int argc, char **argv)
         case 'm':
             opts.module_cache = optarg;
             break;
+        case 'x':
+            if (strcmp(optarg, "thread") != 0 &&
+                strcmp(optarg, "process") != 0) {
+                fprintf(stderr, "starling-worker: --executor takes 'process' "
+                                "or 'thread'\n");
+                return 2;
+            }
+            opts.threads = strcmp(optarg, "thread") == 0;
+            break;
+        case 'X':
+            executor_fd = atoi(optarg);
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -70,6 +94,12 @@ main(int argc, char **argv)
             s_usage(stderr);
             return 2;
         }
+    }
+    if (executor_fd >= 0) {
+        // An executor process, started by a worker (worker/executor.h).
+        sl__log_init("starling-executor");
+        openblas_set_num_threads(1);
+        return sl__executor_main(executor_fd, opts.module_cache);
     }
     if (opts.scheduler == NULL || opts.slots < 0 || opts.slots > 4096) {
         fprintf(stderr, "starling-worker: --scheduler is required; --slots "

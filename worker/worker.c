@@ -40,37 +40,35 @@
 
 #include "../serialize/msg.h"
 #include "../store/store.h"
+#include "exec.h"
+#include "executor.h"
 #include "loader.h"
 #include "registry.h"
 
 #define SL_MAX_MSGS_PER_TURN 256
 #define SL_HEARTBEAT_LIVENESS 3
+// An executor's outcome frame that has begun must be whole within this.
+#define SL_EXECUTOR_FRAME_MS 5000
 
 typedef struct s_item s_item;
 struct s_item {
-    uint64_t job;           // the task: job
-    uint32_t index;         // index in the job
-    uint32_t attempt;       // attempt number
-    uint32_t time_limit_ms; // 0: none (enforced by a later executor mode)
-    char function[256];     // "module.kernel" or "<sha256>/<kernel>"
-    uint8_t *arg;           // raw msgpack argument, owned
-    size_t arg_len;         // its length
-    uint32_t status;        // outcome: SL_WIRE_*
-    uint8_t *value;         // encoded result value (inline or ref), owned
-    size_t value_len;       // its length
-    char *error;            // error text, owned, or NULL
-    sl__task_stats stats;   // times, FLOPs, bytes
-    int slot;               // slot running it, -1 when queued
-    s_item *next;           // FIFO link
+    sl__exec_task task; // the task and its outcome
+    int slot;           // slot running it, -1 when queued
+    s_item *next;       // FIFO link
 };
 
 typedef struct {
     sl__worker *worker; // owner
     int index;          // slot number
-    pthread_t thread;   // its thread
-    zsock_t *tasks;     // main's end of the slot's PAIR
-    sl__store *store;   // the slot thread's store connection, lazily made
-    bool started;       // thread running
+    // --executor thread
+    pthread_t thread; // its thread
+    zsock_t *tasks;   // main's end of the slot's PAIR
+    sl__exec exec;    // the slot thread's executor state (its store)
+    bool started;     // thread running
+    // --executor process
+    sl__executor proc;   // the child; pid 0 until first needed
+    s_item *running;     // the task it runs, or NULL
+    int64_t deadline_ms; // when that task's time is up; 0: no limit
 } s_slot;
 
 struct sl__worker {
@@ -78,9 +76,10 @@ struct sl__worker {
     char name[64];        // node name
     int n_slots;          // executor slots
     int prefetch;         // extra credit
+    bool processes;       // kernels run in executor processes
     zsock_t *sched;       // DEALER to the scheduler
     void *sched_raw;      // its libzmq handle
-    zsock_t *results;     // PULL of outcomes from the slots
+    zsock_t *results;     // PULL of outcomes from the slot threads
     void *results_raw;    // its libzmq handle
     char results_ep[64];  // inproc endpoint of results
     s_slot *slots;        // n_slots entries
@@ -89,6 +88,10 @@ struct sl__worker {
     int n_free;           // entries in free_slots
     s_item *fifo_head;    // tasks waiting for a slot
     s_item *fifo_tail;
+    zmq_pollitem_t *poll;      // 2 + n_slots poll entries
+    int *poll_slot;            // slot of each entry after the first two
+    sl__frame frame;           // an executor's outcome being read
+    sl__mpw init;              // the start message for executors
     sl__mpw w;                 // message writer
     sl__mpw out;               // outcomes of this turn
     uint32_t n_out;            // entries in out
@@ -105,6 +108,8 @@ struct sl__worker {
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts.addrs
     char store_password[256];                   // backing .password
     bool stopping;                              // SHUTDOWN received
+    uint64_t executors_lost;                    // children that died
+    uint64_t tasks_timed_out;                   // children we killed
 };
 
 // ---------------------------------------------------------------------
@@ -115,224 +120,14 @@ s_item_destroy(s_item **item_p)
 {
     s_item *it = *item_p;
     if (it != NULL) {
-        free(it->arg);
-        free(it->value);
-        free(it->error);
+        sl__exec_task_fini(&it->task);
         free(it);
         *item_p = NULL;
     }
 }
 
-static void s_item_fail(s_item *it, uint32_t status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-s_item_fail(s_item *it, uint32_t status, const char *fmt, ...)
-{
-    char text[SL_TASK_ERROR_LEN];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    it->status = status;
-    free(it->error);
-    it->error = sl__xstrdup(text);
-}
-
 // ---------------------------------------------------------------------
-// Slot threads.
-
-static sl__store *
-s_slot_store(s_slot *slot, char *errbuf)
-{
-    if (slot->store == NULL) {
-        sl__store_connect(&slot->store, &slot->worker->store_opts, errbuf);
-    }
-    return slot->store;
-}
-
-// Replace every ref below *v by the value it names, fetched from the store.
-static sl_err
-s_resolve_refs(s_slot *slot, sl_value *v, s_item *it, char *errbuf)
-{
-    sl_err rv = SL_OK;
-    if (v->type == SL_LIST) {
-        for (size_t i = 0; i < v->u.list.n && rv == SL_OK; i++) {
-            rv = s_resolve_refs(slot, v->u.list.items[i], it, errbuf);
-        }
-        return rv;
-    }
-    if (v->type == SL_MAP) {
-        for (size_t i = 0; i < v->u.map.n && rv == SL_OK; i++) {
-            rv = s_resolve_refs(slot, v->u.map.vals[i], it, errbuf);
-        }
-        return rv;
-    }
-    if (v->type != SL_REF) {
-        return SL_OK;
-    }
-    sl__store *store = s_slot_store(slot, errbuf);
-    if (store == NULL) {
-        return SL_ESTORE;
-    }
-    sl_value *got = NULL;
-    rv = sl__store_get_value(store, v, &slot->worker->limits, &got);
-    if (rv != SL_OK) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot fetch %s: %s", v->u.ref.key,
-                rv == SL_ENOTFOUND ? "no such object (expired or released?)"
-                                   : sl__store_errstr(store));
-        return rv;
-    }
-    it->stats.bytes_read += v->u.ref.size;
-    // Swap the fetched value into the ref's node, then free the ref.
-    sl_value tmp = *v;
-    *v = *got;
-    *got = tmp;
-    sl_value_destroy(&got);
-    return SL_OK;
-}
-
-static sl_err
-s_store_result(s_slot *slot, s_item *it, sl_value *result, char *errbuf)
-{
-    void *buf;
-    size_t len;
-    sl_err rv = sl__value_encode(result, &buf, &len);
-    if (rv != SL_OK) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot encode the result: %s",
-                sl_strerror(rv));
-        return rv;
-    }
-    it->stats.bytes_written += len;
-    if (len <= slot->worker->inline_max) {
-        it->value = buf;
-        it->value_len = len;
-        return SL_OK;
-    }
-    sl__store *store = s_slot_store(slot, errbuf);
-    char key[SL_STORE_KEY_LEN];
-    sl__store_result_key(key, it->job, it->index);
-    if (store == NULL ||
-        (rv = sl__store_put(store, key, buf, len, true, NULL)) != SL_OK) {
-        if (store != NULL) {
-            sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot store the result: %s",
-                    sl__store_errstr(store));
-        }
-        free(buf);
-        return SL_ESTORE;
-    }
-    free(buf);
-    sl_value *ref = sl__value_new_ref(key, len, sl__store_shard_of(store, key));
-    rv = ref != NULL ? sl__value_encode(ref, &buf, &len) : SL_ENOMEM;
-    sl_value_destroy(&ref);
-    if (rv != SL_OK) {
-        return rv;
-    }
-    it->value = buf;
-    it->value_len = len;
-    return SL_OK;
-}
-
-static void
-s_blob_keep(void *ctx, void *data)
-{
-    (void) ctx;
-    (void) data; // the item owns the bytes
-}
-
-static void
-s_run_kernel(s_slot *slot, s_item *it, const sl_kernel_def *k, sl_value *args)
-{
-    sl_task t;
-    char errbuf[SL_ERRSTR_LEN];
-    sl__task_init(&t, it->job, it->index, it->attempt, args);
-    it->stats.start_s = sl__wall();
-    sl_err rv = sl__kernel_run(k, &t);
-    it->stats.end_s = sl__wall();
-    it->stats.flops = t.flops;
-    it->stats.bytes_read += t.bytes_read;
-    it->stats.bytes_written += t.bytes_written;
-    if (rv != SL_OK) {
-        s_item_fail(it, SL_WIRE_ERROR, "%s", t.error);
-    } else {
-        sl_value *result = sl__task_take_result(&t);
-        if (result == NULL) {
-            result = sl_value_new_nil();
-        }
-        if (s_store_result(slot, it, result, errbuf) != SL_OK) {
-            s_item_fail(it, SL_WIRE_ERROR, "%s", errbuf);
-        } else {
-            it->status = SL_WIRE_OK;
-        }
-        sl_value_destroy(&result);
-    }
-    sl__task_fini(&t);
-}
-
-// The loader's fetch: the module's bytes from the store, over the slot's
-// own connection.
-static sl_err
-s_fetch_module(void *ctx, const char *hash, void **buf_out, size_t *len_out,
-               char errbuf[SL_ERRSTR_LEN])
-{
-    s_slot *slot = ctx;
-    char key[SL_STORE_KEY_LEN];
-    sl__store *store = s_slot_store(slot, errbuf);
-    if (store == NULL) {
-        return SL_ESTORE;
-    }
-    sl__store_module_key(key, hash);
-    sl_err rv = sl__store_get(store, key, -1, buf_out, len_out);
-    if (rv != SL_OK && rv != SL_ENOTFOUND) {
-        sl__strlcpy(errbuf, sl__store_errstr(store), SL_ERRSTR_LEN);
-    }
-    return rv;
-}
-
-// The kernel a task names: built in, or in a user module (loaded now if
-// this worker has not loaded it yet).
-static sl_err
-s_find_kernel(s_slot *slot, const s_item *it, const sl_kernel_def **out,
-              char errbuf[SL_ERRSTR_LEN])
-{
-    sl__worker *w = slot->worker;
-    if (sl__loader_is_module_function(it->function)) {
-        return sl__loader_find(w->loader, it->function, s_fetch_module, slot,
-                               out, errbuf);
-    }
-    if ((*out = sl__registry_find(w->registry, it->function)) == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "unknown function '%s'", it->function);
-        return SL_ENOTFOUND;
-    }
-    return SL_OK;
-}
-
-static void
-s_execute(s_slot *slot, s_item *it)
-{
-    sl__worker *w = slot->worker;
-    char errbuf[SL_ERRSTR_LEN];
-    sl_value *args = NULL;
-    sl__blob *blob = sl__blob_new(it->arg, it->arg_len, s_blob_keep, NULL);
-    const sl_kernel_def *k = NULL;
-    it->stats.start_s = it->stats.end_s = sl__wall();
-    it->stats.bytes_read = it->arg_len;
-    if (s_find_kernel(slot, it, &k, errbuf) != SL_OK) {
-        s_item_fail(it, SL_WIRE_ERROR, "%s", errbuf);
-    } else if (blob == NULL) {
-        s_item_fail(it, SL_WIRE_ERROR, "out of memory");
-    } else if (sl__value_decode_buf(it->arg, it->arg_len, &w->limits, blob,
-                                    &args, errbuf) != SL_OK) {
-        s_item_fail(it, SL_WIRE_ERROR, "%s: malformed argument: %s",
-                    it->function, errbuf);
-    } else if (s_resolve_refs(slot, args, it, errbuf) != SL_OK) {
-        s_item_fail(it, SL_WIRE_ERROR, "%s: %s", it->function, errbuf);
-    } else {
-        s_run_kernel(slot, it, k, args);
-    }
-    sl_value_destroy(&args);
-    sl__blob_release(&blob);
-}
+// Slot threads (--executor thread).
 
 static void *
 s_slot_main(void *arg)
@@ -348,17 +143,17 @@ s_slot_main(void *arg)
            zmq_recv(zsock_resolve(tasks), &it, sizeof(it), 0) ==
                (int) sizeof(it) &&
            it != NULL) {
-        s_execute(slot, it);
+        sl__exec_run(&slot->exec, &it->task);
         zmq_send(zsock_resolve(results), &it, sizeof(it), 0);
     }
     zsock_destroy(&tasks);
     zsock_destroy(&results);
-    sl__store_destroy(&slot->store);
+    sl__exec_fini(&slot->exec);
     return NULL;
 }
 
 static sl_err
-s_slots_start(sl__worker *self)
+s_threads_start(sl__worker *self)
 {
     // Slot threads block every signal (they inherit the mask), so that
     // SIGTERM interrupts the main loop and never a slot's receive.
@@ -370,8 +165,11 @@ s_slots_start(sl__worker *self)
         s_slot *slot = &self->slots[i];
         char ep[96];
         sl__fmt(ep, sizeof(ep), "@inproc://sl-slot-%p-%d", (void *) self, i);
-        slot->worker = self;
-        slot->index = i;
+        slot->exec.registry = self->registry;
+        slot->exec.loader = self->loader;
+        slot->exec.store_opts = &self->store_opts;
+        slot->exec.limits = self->limits;
+        slot->exec.inline_max = self->inline_max;
         slot->tasks = zsock_new_pair(ep);
         if (slot->tasks == NULL ||
             pthread_create(&slot->thread, NULL, s_slot_main, slot) != 0) {
@@ -380,12 +178,45 @@ s_slots_start(sl__worker *self)
             break;
         }
         slot->started = true;
-        self->free_slots[self->n_free++] = i;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rv;
+}
+
+static sl_err
+s_slots_start(sl__worker *self)
+{
+    sl_err rv = SL_OK;
+    for (int i = 0; i < self->n_slots; i++) {
+        self->slots[i].worker = self;
+        self->slots[i].index = i;
+        self->slots[i].proc.fd = -1;
+    }
+    if (self->processes) {
+        // Executors start when a slot first gets a task: what they need
+        // to know is in init.
+        sl__welcome m = {0};
+        m.heartbeat_ms = (uint32_t) self->heartbeat_ms;
+        m.inline_max = self->inline_max;
+        m.password.p = self->store_password;
+        m.password.len = (uint32_t) strlen(self->store_password);
+        m.n_stores = (uint32_t) self->store_opts.n_addrs;
+        for (uint32_t i = 0; i < m.n_stores; i++) {
+            m.stores[i].p = self->store_addrs[i];
+            m.stores[i].len = (uint32_t) strlen(self->store_addrs[i]);
+        }
+        sl__mpw_reset(&self->init);
+        sl__msg_welcome(&self->init, &m);
+    } else {
+        rv = s_threads_start(self);
+    }
+    for (int i = 0; i < self->n_slots && rv == SL_OK; i++) {
+        self->free_slots[self->n_free++] = i;
+    }
     self->slots_started = rv == SL_OK;
     if (rv == SL_OK) {
-        sl__log_info("%d slots started", self->n_slots);
+        sl__log_info("%d slots started (kernels run in %s)", self->n_slots,
+                     self->processes ? "executor processes" : "threads");
     }
     return rv;
 }
@@ -402,6 +233,11 @@ s_slots_stop(sl__worker *self)
             slot->started = false;
         }
         zsock_destroy(&slot->tasks);
+        if (slot->proc.pid > 0) {
+            char how[128];
+            sl__executor_stop(&slot->proc, true, how, sizeof(how));
+        }
+        s_item_destroy(&slot->running);
     }
 }
 
@@ -435,16 +271,8 @@ s_send_ready(sl__worker *self)
 static void
 s_outcome_add(sl__worker *self, const s_item *it)
 {
-    sl__outcome o = {0};
-    o.job = it->job;
-    o.index = it->index;
-    o.attempt = it->attempt;
-    o.status = it->status;
-    o.value = it->status == SL_WIRE_OK ? it->value : NULL;
-    o.value_len = it->status == SL_WIRE_OK ? it->value_len : 0;
-    o.error.p = it->error != NULL ? it->error : "";
-    o.error.len = it->error != NULL ? (uint32_t) strlen(it->error) : 0;
-    o.stats = it->stats;
+    sl__outcome o;
+    sl__exec_task_outcome(&it->task, &o);
     sl__msg_outcome(&self->out, &o, true);
     self->n_out++;
 }
@@ -509,16 +337,7 @@ static s_item *
 s_item_new(const sl__task_group *g, const sl__task_item *t)
 {
     s_item *it = sl__xcalloc(1, sizeof(*it));
-    it->job = g->job;
-    it->index = t->index;
-    it->attempt = t->attempt;
-    it->time_limit_ms = g->time_limit_ms;
-    sl__fmt(it->function, sizeof(it->function), "%.*s",
-            (int) (g->function.len < 255 ? g->function.len : 255),
-            g->function.p);
-    it->arg = sl__xmalloc(t->arg_len);
-    memcpy(it->arg, t->arg, t->arg_len);
-    it->arg_len = t->arg_len;
+    sl__exec_task_init(&it->task, g, t);
     it->slot = -1;
     return it;
 }
@@ -563,9 +382,10 @@ s_on_cancel(sl__worker *self, sl__mpr *r)
     self->fifo_tail = NULL;
     while (*pp != NULL) {
         s_item *it = *pp;
-        if (it->job == job) {
+        if (it->task.job == job) {
             *pp = it->next;
-            s_item_fail(it, SL_WIRE_CANCELLED, "cancelled by the client");
+            sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED,
+                               "cancelled by the client");
             s_outcome_add(self, it);
             s_item_destroy(&it);
         } else {
@@ -658,6 +478,146 @@ s_drain_results(sl__worker *self)
     }
 }
 
+// ---------------------------------------------------------------------
+// Executor processes (--executor process).
+
+// Hand slot's task back to the main loop as ended.
+static void
+s_slot_done(sl__worker *self, s_slot *slot)
+{
+    s_outcome_add(self, slot->running);
+    s_item_destroy(&slot->running);
+    slot->deadline_ms = 0;
+    self->free_slots[self->n_free++] = slot->index;
+}
+
+// The slot's executor died (or broke its protocol) running its task: the
+// task is LOST, which costs it one attempt at the scheduler, and the slot
+// gets a new executor when it next has work.
+static void
+s_executor_lost(sl__worker *self, s_slot *slot, const char *why)
+{
+    char how[128];
+    pid_t pid = slot->proc.pid;
+    sl__executor_stop(&slot->proc, why != NULL, how, sizeof(how));
+    sl__exec_task *t = &slot->running->task;
+    t->stats.end_s = sl__wall();
+    sl__exec_task_fail(t, SL_WIRE_LOST, "%s: executor (pid %d) %s", t->function,
+                       (int) pid, why != NULL ? why : how);
+    sl__log_warn("task %016" PRIx64 "/%u (%s): executor (pid %d) %s", t->job,
+                 t->index, t->function, (int) pid, why != NULL ? why : how);
+    self->executors_lost++;
+    s_slot_done(self, slot);
+}
+
+// An outcome (or EOF) from the slot's executor.
+static void
+s_on_executor(sl__worker *self, s_slot *slot)
+{
+    bool eof;
+    if (sl__frame_recv(slot->proc.fd, &self->frame, self->limits.max_message,
+                       SL_EXECUTOR_FRAME_MS, &eof) != SL_OK) {
+        s_executor_lost(self, slot, eof ? NULL : "sent a broken frame");
+        return;
+    }
+    // A kernel may have scribbled over its process: check the outcome
+    // before it joins a RESULT whose other outcomes it could spoil.
+    sl__mpr r;
+    sl__outcome o;
+    char errbuf[SL_ERRSTR_LEN];
+    const sl__exec_task *t = &slot->running->task;
+    sl__mpr_init(&r, self->frame.data, self->frame.len);
+    if (sl__outcome_decode(&r, &self->limits, true, &o, errbuf) != SL_OK ||
+        sl__mpr_left(&r) != 0 || o.job != t->job || o.index != t->index ||
+        o.attempt != t->attempt || o.status == SL_WIRE_LOST) {
+        s_executor_lost(self, slot, "sent a malformed outcome");
+        return;
+    }
+    sl__mpw_raw(&self->out, self->frame.data, self->frame.len);
+    self->n_out++;
+    s_item_destroy(&slot->running);
+    slot->deadline_ms = 0;
+    self->free_slots[self->n_free++] = slot->index;
+}
+
+// Send it to the slot's executor, starting one if the slot has none.
+// Returns false (the task ended with the reason) when none will take it.
+static bool
+s_executor_send(sl__worker *self, s_slot *slot, s_item *it)
+{
+    const sl__exec_task *t = &it->task;
+    sl__task_item item = {t->index, t->attempt, t->arg, t->arg_len};
+    sl__mpw_reset(&self->w);
+    sl__msg_tasks_begin(&self->w, 1);
+    sl__msg_task_group(&self->w, t->job, t->function, strlen(t->function),
+                       t->time_limit_ms, 1);
+    sl__msg_task_item(&self->w, &item);
+    char errbuf[SL_ERRSTR_LEN] = "";
+    // A second try, with a fresh executor, when the old one is gone.
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (slot->proc.pid <= 0 &&
+            sl__executor_start(&slot->proc, sl__loader_dir(self->loader),
+                               self->init.buf.data, self->init.buf.size,
+                               errbuf) != SL_OK) {
+            continue;
+        }
+        if (sl__frame_send(slot->proc.fd, self->w.buf.data, self->w.buf.size) ==
+            SL_OK) {
+            return true;
+        }
+        char how[128];
+        sl__executor_stop(&slot->proc, false, how, sizeof(how));
+        sl__fmt(errbuf, sizeof(errbuf), "executor %s", how);
+    }
+    sl__log_error("slot %d: cannot start an executor: %s", slot->index, errbuf);
+    sl__exec_task_fail(&it->task, SL_WIRE_LOST, "cannot start an executor: %s",
+                       errbuf);
+    return false;
+}
+
+// Kill the executors whose task is past its time limit.
+static void
+s_check_deadlines(sl__worker *self)
+{
+    int64_t now = sl__mono_ms();
+    for (int i = 0; i < self->n_slots; i++) {
+        s_slot *slot = &self->slots[i];
+        if (slot->running == NULL || slot->deadline_ms == 0 ||
+            now < slot->deadline_ms) {
+            continue;
+        }
+        char how[128];
+        sl__executor_stop(&slot->proc, true, how, sizeof(how));
+        sl__exec_task *t = &slot->running->task;
+        t->stats.end_s = sl__wall();
+        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s: timed out after %g s",
+                           t->function, t->time_limit_ms / 1000.0);
+        self->tasks_timed_out++;
+        s_slot_done(self, slot);
+    }
+}
+
+// How long the loop may wait before a deadline passes, at most cap ms.
+static int
+s_next_deadline(const sl__worker *self, int cap)
+{
+    int64_t now = sl__mono_ms();
+    int timeout = cap;
+    for (int i = 0; i < self->n_slots; i++) {
+        const s_slot *slot = &self->slots[i];
+        if (slot->running != NULL && slot->deadline_ms != 0) {
+            int64_t left = slot->deadline_ms - now;
+            if (left < timeout) {
+                timeout = left > 0 ? (int) left : 0;
+            }
+        }
+    }
+    return timeout;
+}
+
+// ---------------------------------------------------------------------
+// Handing tasks to slots.
+
 static void
 s_assign(sl__worker *self)
 {
@@ -667,9 +627,35 @@ s_assign(sl__worker *self)
         if (self->fifo_head == NULL) {
             self->fifo_tail = NULL;
         }
-        it->slot = self->free_slots[--self->n_free];
-        zmq_send(zsock_resolve(self->slots[it->slot].tasks), &it, sizeof(it),
-                 0);
+        s_slot *slot = &self->slots[self->free_slots[--self->n_free]];
+        it->slot = slot->index;
+        if (!self->processes) {
+            if (it->task.time_limit_ms > 0) {
+                // A thread cannot be stopped: refuse rather than let a
+                // limit the job asked for go unenforced.
+                sl__exec_task_fail(&it->task, SL_WIRE_ERROR,
+                                   "%s: this worker runs kernels in threads "
+                                   "(--executor thread) and cannot enforce "
+                                   "a time limit",
+                                   it->task.function);
+                s_outcome_add(self, it);
+                s_item_destroy(&it);
+                self->free_slots[self->n_free++] = slot->index;
+                continue;
+            }
+            zmq_send(zsock_resolve(slot->tasks), &it, sizeof(it), 0);
+            continue;
+        }
+        slot->running = it;
+        it->task.stats.start_s = sl__wall();
+        if (!s_executor_send(self, slot, it)) {
+            it->task.stats.end_s = it->task.stats.start_s;
+            s_slot_done(self, slot);
+            continue;
+        }
+        slot->deadline_ms = it->task.time_limit_ms > 0
+                                ? sl__mono_ms() + it->task.time_limit_ms
+                                : 0;
     }
 }
 
@@ -695,23 +681,47 @@ s_run_timers(sl__worker *self)
     }
 }
 
+// Poll the scheduler, the slot threads' outcomes and every busy
+// executor, until something arrives, a deadline passes or timeout_ms.
+static void
+s_poll(sl__worker *self, int timeout_ms)
+{
+    zmq_pollitem_t *items = self->poll;
+    int n = 2;
+    items[0] = (zmq_pollitem_t){self->sched_raw, 0, ZMQ_POLLIN, 0};
+    items[1] = (zmq_pollitem_t){self->results_raw, 0, ZMQ_POLLIN, 0};
+    for (int i = 0; self->processes && i < self->n_slots; i++) {
+        if (self->slots[i].running != NULL && self->slots[i].proc.fd >= 0) {
+            items[n] =
+                (zmq_pollitem_t){NULL, self->slots[i].proc.fd, ZMQ_POLLIN, 0};
+            self->poll_slot[n - 2] = i;
+            n++;
+        }
+    }
+    if (zmq_poll(items, n, s_next_deadline(self, timeout_ms)) < 0) {
+        if (errno != EINTR) {
+            sl__log_error("poll failed: %s", zmq_strerror(errno));
+            self->stopping = true;
+        }
+        return;
+    }
+    for (int i = 2; i < n; i++) {
+        if (items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
+            s_on_executor(self, &self->slots[self->poll_slot[i - 2]]);
+        }
+    }
+}
+
 void
 sl__worker_run(sl__worker *self)
 {
     s_send_ready(self);
     self->last_recv_ms = sl__mono_ms();
     while (!self->stopping && !zsys_interrupted) {
-        zmq_pollitem_t items[] = {
-            {self->sched_raw, 0, ZMQ_POLLIN, 0},
-            {self->results_raw, 0, ZMQ_POLLIN, 0},
-        };
-        int timeout = self->heartbeat_ms / 4 > 0 ? self->heartbeat_ms / 4 : 1;
-        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
-            sl__log_error("poll failed: %s", zmq_strerror(errno));
-            break;
-        }
+        s_poll(self, self->heartbeat_ms / 4 > 0 ? self->heartbeat_ms / 4 : 1);
         s_drain_sched(self);
         s_drain_results(self);
+        s_check_deadlines(self);
         s_assign(self);
         s_flush_results(self);
         s_run_timers(self);
@@ -747,6 +757,7 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     self->opts = *opts;
     self->n_slots = opts->slots > 0 ? opts->slots : sl__ncpus();
     self->prefetch = opts->prefetch >= 0 ? opts->prefetch : self->n_slots;
+    self->processes = !opts->threads;
     self->limits = sl__limits_default;
     self->heartbeat_ms = 1000;
     self->inline_max = 4096;
@@ -757,8 +768,11 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     }
     sl__mpw_init(&self->w);
     sl__mpw_init(&self->out);
+    sl__mpw_init(&self->init);
     self->slots = sl__xcalloc((size_t) self->n_slots, sizeof(*self->slots));
     self->free_slots = sl__xcalloc((size_t) self->n_slots, sizeof(int));
+    self->poll = sl__xcalloc((size_t) self->n_slots + 2, sizeof(*self->poll));
+    self->poll_slot = sl__xcalloc((size_t) self->n_slots, sizeof(int));
     if ((self->registry = sl__registry_new()) == NULL) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot build the kernel registry");
         goto fail;
@@ -801,6 +815,13 @@ sl__worker_destroy(sl__worker **self_p)
         return;
     }
     s_slots_stop(self);
+    if (self->executors_lost > 0 || self->tasks_timed_out > 0) {
+        sl__log_info("%" PRIu64 " executor%s died under a task; %" PRIu64
+                     " task%s stopped at their time limit",
+                     self->executors_lost, self->executors_lost == 1 ? "" : "s",
+                     self->tasks_timed_out,
+                     self->tasks_timed_out == 1 ? "" : "s");
+    }
     // Outcomes of tasks that were running when we stopped are dropped: the
     // scheduler re-queues them when it notices we are gone.
     s_item *it;
@@ -819,8 +840,12 @@ sl__worker_destroy(sl__worker **self_p)
     sl__loader_destroy(&self->loader);
     sl__mpw_fini(&self->w);
     sl__mpw_fini(&self->out);
+    sl__mpw_fini(&self->init);
+    sl__frame_fini(&self->frame);
     free(self->slots);
     free(self->free_slots);
+    free(self->poll);
+    free(self->poll_slot);
     free(self);
     *self_p = NULL;
 }

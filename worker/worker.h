@@ -15,6 +15,9 @@ typedef struct {
     const char *name;         // node name; NULL: the host name
     const char *module_cache; // user modules' cache directory; NULL: the
                               // default (worker/loader.h)
+    bool threads;             // run kernels in slot threads, not executor
+                              // processes (faster; no time limits, and a
+                              // crashing kernel takes the worker down)
 } sl__worker_opts;
 
 // Create the worker and connect (ZeroMQ connects in the background; the

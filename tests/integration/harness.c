@@ -246,6 +246,13 @@ s_make_home(char *home, size_t len)
 sl_err
 sl__harness_start(int workers, int slots, sl__cluster_info *info)
 {
+    sl__cluster_opts opts = {.workers = workers, .slots = slots};
+    return sl__harness_start_opts(&opts, info);
+}
+
+sl_err
+sl__harness_start_opts(const sl__cluster_opts *base, sl__cluster_info *info)
+{
     char home[512];
     char errbuf[SL_ERRSTR_LEN];
     bool started = false;
@@ -266,13 +273,10 @@ sl__harness_start(int workers, int slots, sl__cluster_info *info)
     char cache[600];
     snprintf(cache, sizeof(cache), "%s/modules", home);
     setenv("STARLING_MODULE_CACHE", cache, 1);
-    sl__cluster_opts opts = {
-        .home = home,
-        .workers = workers,
-        .slots = slots,
-        .bin_dir = getenv("STARLING_BIN_DIR"),
-        .timeout_ms = SL_HARNESS_TIMEOUT_MS,
-    };
+    sl__cluster_opts opts = *base;
+    opts.home = home;
+    opts.bin_dir = getenv("STARLING_BIN_DIR");
+    opts.timeout_ms = SL_HARNESS_TIMEOUT_MS;
     rv = sl__cluster_up(&opts, &s_h.info, &started, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "harness: cluster up failed: %s\n", errbuf);

@@ -25,6 +25,10 @@
 // copy: the harness keeps its own). On error the logs' tails are printed
 // to stderr, nothing is left running, and the directory is removed.
 sl_err sl__harness_start(int workers, int slots, sl__cluster_info *info);
+// The same with more of the cluster's options (workers, slots, executor,
+// aof); the harness sets home, bin_dir and timeout_ms itself.
+sl_err sl__harness_start_opts(const sl__cluster_opts *opts,
+                              sl__cluster_info *info);
 // Stop the cluster (sl__cluster_down) and remove its directory. Safe to
 // call twice, or without a start.
 void sl__harness_stop(void);

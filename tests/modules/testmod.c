@@ -8,6 +8,10 @@
 // SPDX-License-Identifier: MIT
 #include <starling/kernel.h>
 
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef TESTMOD_VERSION
@@ -75,12 +79,61 @@ fail(sl_task *t)
     return sl_task_fail(t, "testmod v%d failed on purpose", TESTMOD_VERSION);
 }
 
+// Crash the executor running it: how = "segv" (default), "abort" or
+// "exit", on the first `attempts` attempts (default: every one); a later
+// attempt returns its attempt number. For the fault tests.
+static int
+crash(sl_task *t)
+{
+    int64_t upto = sl_task_arg_int(t, "attempts", INT32_MAX);
+    if ((int64_t) sl_task_attempt(t) > upto) {
+        sl_value *v = sl_value_new_int(sl_task_attempt(t));
+        return sl_task_set_result(t, &v);
+    }
+    const char *how = sl_value_str(sl_task_arg(t, "how"), NULL);
+    if (how != NULL && strcmp(how, "abort") == 0) {
+        abort();
+    }
+    if (how != NULL && strcmp(how, "exit") == 0) {
+        _exit(3);
+    }
+    raise(SIGSEGV);
+    return sl_task_fail(t, "still alive after SIGSEGV");
+}
+
+// Burn CPU for ms milliseconds with every signal blocked: only SIGKILL
+// stops it early. For the time-limit tests.
+static int
+spin(sl_task *t)
+{
+    int64_t ms = sl_task_arg_int(t, "ms", 0);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    volatile uint64_t x = 0;
+    do {
+        for (int i = 0; i < 100000; i++) {
+            x += (uint64_t) i;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000 +
+                 (now.tv_nsec - start.tv_nsec) / 1000000 <
+             ms);
+    sigprocmask(SIG_UNBLOCK, &all, NULL);
+    sl_value *v = sl_value_new_int(ms);
+    return sl_task_set_result(t, &v);
+}
+
 static const sl_kernel_def kernels[] = {
     {"version", version, "ms:int?", "which build of the module this is"},
     {"whoami", whoami, "", "the worker's process id"},
     {"scale", scale, "x:float,factor:float?", "x * factor * version"},
     {"vsum", vsum, "a:ndarray", "the sum of a float64 vector"},
     {"fail", fail, NULL, "fails with a message"},
+    {"crash", crash, "how:str?,attempts:int?", "kills its executor"},
+    {"spin", spin, "ms:int", "burns CPU with signals blocked"},
 };
 
 #ifndef TESTMOD_NO_SYMBOL

@@ -669,7 +669,7 @@ test_msg_outcome_malformed(void)
     char errbuf[SL_ERRSTR_LEN];
     sl__outcome o, bad = s_outcomes[0];
     sl__mpw_init(&w);
-    static const uint32_t statuses[] = {0, 5, UINT32_MAX};
+    static const uint32_t statuses[] = {0, SL_WIRE_LOST + 1, UINT32_MAX};
     for (int i = 0; i < 3; i++) {
         bad.status = statuses[i];
         sl__mpw_reset(&w);

@@ -1,0 +1,220 @@
+// fault_test.c - kernels that hang or crash, against real processes: a
+// task past its time limit is stopped within a second and fails saying
+// so; a kernel that crashes costs its task one attempt and one executor
+// process, never the worker; a task that keeps crashing ends FAILED
+// naming what killed it, while other tasks go on; and a worker running
+// kernels in threads refuses a time limit it cannot enforce.
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <starling/starling.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "testutil.h"
+
+static sl__cluster_info s_info;
+static sl_client *s_client;
+static sl_module s_mod; // tests/modules/testmod.c, version 1
+
+static double
+s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static sl_value *
+s_map1(const char *k, sl_value *v)
+{
+    sl_value *m = sl_value_new_map();
+    SL_PASS(sl_value_map_set(m, k, &v));
+    return m;
+}
+
+static const char *
+s_fn(const char *kernel)
+{
+    static char buf[128];
+    SL_PASS(sl_module_function(&s_mod, kernel, buf, sizeof(buf)));
+    return buf;
+}
+
+// Every worker process the cluster started is still running.
+static void
+s_assert_workers_alive(void)
+{
+    for (int i = 0; i < s_info.n_workers; i++) {
+        SL_ASSERT(kill(s_info.worker_pids[i], 0) == 0);
+    }
+}
+
+// n tasks of sys.noop complete: the slots are usable.
+static void
+s_assert_slots_work(int n)
+{
+    sl_value *args[64];
+    SL_ASSERT(n <= 64);
+    for (int i = 0; i < n; i++) {
+        args[i] = NULL;
+    }
+    sl_job job;
+    SL_PASS(sl_map(s_client, "sys.noop", args, (size_t) n, NULL, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    sl_job_stats st;
+    SL_PASS(sl_job_stats_get(s_client, job, &st));
+    SL_ASSERT_EQ(st.ok, (size_t) n);
+    sl_job_release(s_client, job);
+}
+
+// A CPU-bound kernel with every signal blocked, past its limit: killed
+// within a second of the limit, the task fails with "timed out", and the
+// slot runs the next task.
+static void
+test_time_limit(void)
+{
+    enum { N = 3 };
+    sl_value *args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = s_map1("ms", sl_value_new_int(i == 0 ? 50 : 20000));
+    }
+    sl_job_opts opts = {.time_limit_ms = 400};
+    sl_job job;
+    double t0 = s_now();
+    SL_PASS(sl_map(s_client, s_fn("spin"), args, N, &opts, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    double took = s_now() - t0;
+    fprintf(stderr,
+            "   2 spinning tasks stopped %.2f s after submit "
+            "(limit 0.4 s)\n",
+            took);
+    SL_ASSERT(took < 0.4 + 1.0);
+    const sl_result *r = sl_job_result(s_client, job, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_OK);
+    for (int i = 1; i < N; i++) {
+        r = sl_job_result(s_client, job, (size_t) i);
+        SL_ASSERT_EQ(r->status, SL_TASK_ERROR);
+        SL_ASSERT_HAS(r->error, "timed out after 0.4 s");
+        SL_ASSERT_EQ(r->attempts, 1);
+    }
+    sl_job_release(s_client, job);
+    for (int i = 0; i < N; i++) {
+        sl_value_destroy(&args[i]);
+    }
+    s_assert_workers_alive();
+    s_assert_slots_work(20);
+}
+
+// Each task's first run segfaults: every task re-runs once and succeeds;
+// the workers live on.
+static void
+test_crash_costs_one_attempt(void)
+{
+    enum { N = 8 };
+    sl_value *args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = s_map1("attempts", sl_value_new_int(1));
+    }
+    sl_job job;
+    SL_PASS(sl_map(s_client, s_fn("crash"), args, N, NULL, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 60000));
+    for (int i = 0; i < N; i++) {
+        const sl_result *r = sl_job_result(s_client, job, (size_t) i);
+        SL_ASSERT_EQ(r->status, SL_TASK_OK);
+        SL_ASSERT_EQ(r->attempts, 2);
+        const sl_value *v;
+        SL_PASS(sl_job_value(s_client, job, (size_t) i, &v));
+        SL_ASSERT_EQ(sl_value_int(v), 2);
+    }
+    sl_job_stats st;
+    SL_PASS(sl_job_stats_get(s_client, job, &st));
+    SL_ASSERT_EQ(st.retried, (size_t) N);
+    sl_job_release(s_client, job);
+    for (int i = 0; i < N; i++) {
+        sl_value_destroy(&args[i]);
+    }
+    s_assert_workers_alive();
+}
+
+// A poison task (it aborts on every run) ends FAILED after max_attempts
+// runs, naming the signal; a job running beside it completes.
+static void
+test_poison_task(void)
+{
+    sl_value *arg = s_map1("how", sl_value_new_str("abort"));
+    sl_job_opts opts = {.max_attempts = 3};
+    sl_job poison, noop;
+    SL_PASS(sl_map(s_client, s_fn("crash"), &arg, 1, &opts, &poison));
+    sl_value *nils[64] = {0};
+    SL_PASS(sl_map(s_client, "sys.noop", nils, 64, NULL, &noop));
+    sl_job both[2] = {poison, noop};
+    SL_PASS(sl_wait(s_client, both, 2, SL_ALL_COMPLETED, 60000));
+    const sl_result *r = sl_job_result(s_client, poison, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_FAILED);
+    SL_ASSERT_HAS(r->error, "killed 3 executors in 3 attempts");
+    SL_ASSERT_HAS(r->error, strsignal(SIGABRT));
+    fprintf(stderr, "   poison task: %s\n", r->error);
+    sl_job_stats st;
+    SL_PASS(sl_job_stats_get(s_client, noop, &st));
+    SL_ASSERT_EQ(st.ok, 64u);
+    sl_job_release(s_client, poison);
+    sl_job_release(s_client, noop);
+    sl_value_destroy(&arg);
+
+    // An executor that exits (not a signal) is reported as such.
+    arg = s_map1("how", sl_value_new_str("exit"));
+    opts.max_attempts = 1;
+    SL_PASS(sl_map(s_client, s_fn("crash"), &arg, 1, &opts, &poison));
+    SL_PASS(sl_wait(s_client, &poison, 1, SL_ALL_COMPLETED, 60000));
+    r = sl_job_result(s_client, poison, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_FAILED);
+    SL_ASSERT_HAS(r->error, "killed 1 executor in 1 attempt");
+    SL_ASSERT_HAS(r->error, "exited with status 3");
+    sl_job_release(s_client, poison);
+    sl_value_destroy(&arg);
+    s_assert_workers_alive();
+    s_assert_slots_work(20);
+}
+
+// Workers with --executor thread: a time limit is refused, clearly, and a
+// job without one runs.
+static void
+test_thread_mode_refuses_limits(void)
+{
+    sl_client_destroy(&s_client);
+    sl__harness_stop();
+    sl__cluster_opts copts = {.workers = 1, .slots = 2, .executor = "thread"};
+    SL_PASS(sl__harness_start_opts(&copts, &s_info));
+    SL_PASS(sl_client_connect(&s_client, s_info.scheduler));
+    sl_value *arg = s_map1("ms", sl_value_new_int(10));
+    sl_job_opts opts = {.time_limit_ms = 1000};
+    sl_job job;
+    SL_PASS(sl_map(s_client, "sys.sleep", &arg, 1, &opts, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    const sl_result *r = sl_job_result(s_client, job, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_ERROR);
+    SL_ASSERT_HAS(r->error, "cannot enforce a time limit");
+    sl_job_release(s_client, job);
+    sl_value_destroy(&arg);
+    s_assert_slots_work(10);
+}
+
+int
+main(void)
+{
+    SL_PASS(sl__harness_start(2, 2, &s_info));
+    SL_PASS(sl_client_connect(&s_client, s_info.scheduler));
+    SL_PASS(sl_module_register(s_client, TESTMOD_V1, &s_mod));
+    SL_RUN(test_time_limit);
+    SL_RUN(test_crash_costs_one_attempt);
+    SL_RUN(test_poison_task);
+    SL_RUN(test_thread_mode_refuses_limits);
+    sl_client_destroy(&s_client);
+    sl__harness_stop();
+    return 0;
+}

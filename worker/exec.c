@@ -1,0 +1,267 @@
+// exec.c - running one task to its outcome.
+// SPDX-License-Identifier: MIT
+//
+// The steps, each of which may end the task with an error instead: find
+// the kernel (built in, or a user module loaded now), decode the argument
+// (zero-copy: ndarrays may point into t->arg), replace every ref in it by
+// the object it names, run the kernel, and encode its result: inline when
+// it is at most inline_max bytes, else stored under the task's result key
+// with SET NX (the first result of a task wins) and sent as a ref.
+#include "exec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
+                   const sl__task_item *item)
+{
+    memset(t, 0, sizeof(*t));
+    t->job = g->job;
+    t->index = item->index;
+    t->attempt = item->attempt;
+    t->time_limit_ms = g->time_limit_ms;
+    sl__fmt(t->function, sizeof(t->function), "%.*s",
+            (int) (g->function.len < 255 ? g->function.len : 255),
+            g->function.p);
+    t->arg = sl__xmalloc(item->arg_len > 0 ? item->arg_len : 1);
+    memcpy(t->arg, item->arg, item->arg_len);
+    t->arg_len = item->arg_len;
+}
+
+void
+sl__exec_task_fini(sl__exec_task *t)
+{
+    free(t->arg);
+    free(t->value);
+    free(t->error);
+    t->arg = t->value = NULL;
+    t->error = NULL;
+}
+
+void
+sl__exec_task_fail(sl__exec_task *t, uint32_t status, const char *fmt, ...)
+{
+    char text[SL_TASK_ERROR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    t->status = status;
+    free(t->error);
+    t->error = sl__xstrdup(text);
+}
+
+void
+sl__exec_task_outcome(const sl__exec_task *t, sl__outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->job = t->job;
+    o->index = t->index;
+    o->attempt = t->attempt;
+    o->status = t->status;
+    o->value = t->status == SL_WIRE_OK ? t->value : NULL;
+    o->value_len = t->status == SL_WIRE_OK ? t->value_len : 0;
+    o->error.p = t->error != NULL ? t->error : "";
+    o->error.len = t->error != NULL ? (uint32_t) strlen(t->error) : 0;
+    o->stats = t->stats;
+}
+
+static sl__store *
+s_store(sl__exec *ex, char *errbuf)
+{
+    if (ex->store == NULL) {
+        sl__store_connect(&ex->store, ex->store_opts, errbuf);
+    }
+    return ex->store;
+}
+
+// Replace every ref below *v by the value it names, fetched from the store.
+static sl_err
+s_resolve_refs(sl__exec *ex, sl_value *v, sl__exec_task *t, char *errbuf)
+{
+    sl_err rv = SL_OK;
+    if (v->type == SL_LIST) {
+        for (size_t i = 0; i < v->u.list.n && rv == SL_OK; i++) {
+            rv = s_resolve_refs(ex, v->u.list.items[i], t, errbuf);
+        }
+        return rv;
+    }
+    if (v->type == SL_MAP) {
+        for (size_t i = 0; i < v->u.map.n && rv == SL_OK; i++) {
+            rv = s_resolve_refs(ex, v->u.map.vals[i], t, errbuf);
+        }
+        return rv;
+    }
+    if (v->type != SL_REF) {
+        return SL_OK;
+    }
+    sl__store *store = s_store(ex, errbuf);
+    if (store == NULL) {
+        return SL_ESTORE;
+    }
+    sl_value *got = NULL;
+    rv = sl__store_get_value(store, v, &ex->limits, &got);
+    if (rv != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot fetch %s: %s", v->u.ref.key,
+                rv == SL_ENOTFOUND ? "no such object (expired or released?)"
+                                   : sl__store_errstr(store));
+        return rv;
+    }
+    t->stats.bytes_read += v->u.ref.size;
+    // Swap the fetched value into the ref's node, then free the ref.
+    sl_value tmp = *v;
+    *v = *got;
+    *got = tmp;
+    sl_value_destroy(&got);
+    return SL_OK;
+}
+
+static sl_err
+s_store_result(sl__exec *ex, sl__exec_task *t, sl_value *result, char *errbuf)
+{
+    void *buf;
+    size_t len;
+    sl_err rv = sl__value_encode(result, &buf, &len);
+    if (rv != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot encode the result: %s",
+                sl_strerror(rv));
+        return rv;
+    }
+    t->stats.bytes_written += len;
+    if (len <= ex->inline_max) {
+        t->value = buf;
+        t->value_len = len;
+        return SL_OK;
+    }
+    sl__store *store = s_store(ex, errbuf);
+    char key[SL_STORE_KEY_LEN];
+    sl__store_result_key(key, t->job, t->index);
+    if (store == NULL ||
+        (rv = sl__store_put(store, key, buf, len, true, NULL)) != SL_OK) {
+        if (store != NULL) {
+            sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot store the result: %s",
+                    sl__store_errstr(store));
+        }
+        free(buf);
+        return SL_ESTORE;
+    }
+    free(buf);
+    sl_value *ref = sl__value_new_ref(key, len, sl__store_shard_of(store, key));
+    rv = ref != NULL ? sl__value_encode(ref, &buf, &len) : SL_ENOMEM;
+    sl_value_destroy(&ref);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    t->value = buf;
+    t->value_len = len;
+    return SL_OK;
+}
+
+static void
+s_blob_keep(void *ctx, void *data)
+{
+    (void) ctx;
+    (void) data; // the task owns the bytes
+}
+
+static void
+s_run_kernel(sl__exec *ex, sl__exec_task *t, const sl_kernel_def *k,
+             sl_value *args)
+{
+    sl_task kt;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__task_init(&kt, t->job, t->index, t->attempt, args);
+    t->stats.start_s = sl__wall();
+    sl_err rv = sl__kernel_run(k, &kt);
+    t->stats.end_s = sl__wall();
+    t->stats.flops = kt.flops;
+    t->stats.bytes_read += kt.bytes_read;
+    t->stats.bytes_written += kt.bytes_written;
+    if (rv != SL_OK) {
+        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s", kt.error);
+    } else {
+        sl_value *result = sl__task_take_result(&kt);
+        if (result == NULL) {
+            result = sl_value_new_nil();
+        }
+        if (s_store_result(ex, t, result, errbuf) != SL_OK) {
+            sl__exec_task_fail(t, SL_WIRE_ERROR, "%s", errbuf);
+        } else {
+            t->status = SL_WIRE_OK;
+        }
+        sl_value_destroy(&result);
+    }
+    sl__task_fini(&kt);
+}
+
+// The loader's fetch: the module's bytes from the store, over this
+// executor's own connection.
+static sl_err
+s_fetch_module(void *ctx, const char *hash, void **buf_out, size_t *len_out,
+               char errbuf[SL_ERRSTR_LEN])
+{
+    sl__exec *ex = ctx;
+    char key[SL_STORE_KEY_LEN];
+    sl__store *store = s_store(ex, errbuf);
+    if (store == NULL) {
+        return SL_ESTORE;
+    }
+    sl__store_module_key(key, hash);
+    sl_err rv = sl__store_get(store, key, -1, buf_out, len_out);
+    if (rv != SL_OK && rv != SL_ENOTFOUND) {
+        sl__strlcpy(errbuf, sl__store_errstr(store), SL_ERRSTR_LEN);
+    }
+    return rv;
+}
+
+// The kernel a task names: built in, or in a user module (loaded now if
+// this executor has not loaded it yet).
+static sl_err
+s_find_kernel(sl__exec *ex, const sl__exec_task *t, const sl_kernel_def **out,
+              char errbuf[SL_ERRSTR_LEN])
+{
+    if (sl__loader_is_module_function(t->function)) {
+        return sl__loader_find(ex->loader, t->function, s_fetch_module, ex, out,
+                               errbuf);
+    }
+    if ((*out = sl__registry_find(ex->registry, t->function)) == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "unknown function '%s'", t->function);
+        return SL_ENOTFOUND;
+    }
+    return SL_OK;
+}
+
+void
+sl__exec_run(sl__exec *ex, sl__exec_task *t)
+{
+    char errbuf[SL_ERRSTR_LEN];
+    sl_value *args = NULL;
+    sl__blob *blob = sl__blob_new(t->arg, t->arg_len, s_blob_keep, NULL);
+    const sl_kernel_def *k = NULL;
+    t->stats.start_s = t->stats.end_s = sl__wall();
+    t->stats.bytes_read = t->arg_len;
+    if (s_find_kernel(ex, t, &k, errbuf) != SL_OK) {
+        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s", errbuf);
+    } else if (blob == NULL) {
+        sl__exec_task_fail(t, SL_WIRE_ERROR, "out of memory");
+    } else if (sl__value_decode_buf(t->arg, t->arg_len, &ex->limits, blob,
+                                    &args, errbuf) != SL_OK) {
+        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s: malformed argument: %s",
+                           t->function, errbuf);
+    } else if (s_resolve_refs(ex, args, t, errbuf) != SL_OK) {
+        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s: %s", t->function, errbuf);
+    } else {
+        s_run_kernel(ex, t, k, args);
+    }
+    sl_value_destroy(&args);
+    sl__blob_release(&blob);
+}
+
+void
+sl__exec_fini(sl__exec *ex)
+{
+    sl__store_destroy(&ex->store);
+}

@@ -1,0 +1,61 @@
+// exec.h - running one task: find its kernel, decode its argument, fetch
+// the refs in it, run the kernel, and encode (or store) its result.
+// SPDX-License-Identifier: MIT
+//
+// Both executor modes use this: a slot thread of the worker, and an
+// executor process (worker/executor.h). Nothing here talks to the
+// scheduler; whatever goes wrong ends as the task's outcome.
+#ifndef SL_WORKER_EXEC_H
+#define SL_WORKER_EXEC_H
+
+#include "../serialize/msg.h"
+#include "../store/store.h"
+#include "loader.h"
+#include "registry.h"
+#include "task.h"
+
+// One task and, once run, its outcome.
+typedef struct {
+    uint64_t job;           // the task: job
+    uint32_t index;         // index in the job
+    uint32_t attempt;       // attempt number
+    uint32_t time_limit_ms; // 0: none
+    char function[256];     // "module.kernel" or "<sha256>/<kernel>"
+    uint8_t *arg;           // raw msgpack argument, owned
+    size_t arg_len;         // its length
+    uint32_t status;        // outcome: SL_WIRE_*, 0 until run
+    uint8_t *value;         // encoded result value (inline or ref), owned
+    size_t value_len;       // its length
+    char *error;            // error text, owned, or NULL
+    sl__task_stats stats;   // times, FLOPs, bytes
+} sl__exec_task;
+
+// What running a task needs. One per thread or process: the store
+// connection is its own; registry and loader may be shared between
+// threads (both are safe for that).
+typedef struct {
+    const sl__registry *registry;     // built-in kernels
+    sl__loader *loader;               // user modules
+    const sl__store_opts *store_opts; // where the store is
+    sl__store *store;                 // connected on first use
+    sl__limits limits;                // bounds on decoded values
+    uint32_t inline_max;              // larger results go to the store
+} sl__exec;
+
+// Fill t from a TASKS group and item (the argument is copied).
+void sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
+                        const sl__task_item *item);
+// Free what t owns (argument, result, error); t itself is the caller's.
+void sl__exec_task_fini(sl__exec_task *t);
+// End t with status and a formatted error text.
+void sl__exec_task_fail(sl__exec_task *t, uint32_t status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+// The outcome of t, as RESULT carries it (views into t).
+void sl__exec_task_outcome(const sl__exec_task *t, sl__outcome *o);
+
+// Run t to its outcome. Never fails: errors are t's.
+void sl__exec_run(sl__exec *ex, sl__exec_task *t);
+// Close the store connection.
+void sl__exec_fini(sl__exec *ex);
+
+#endif

@@ -1,0 +1,323 @@
+// executor.c - executor processes: start, frames, stop; and the child's
+// loop.
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "executor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../serialize/msg.h"
+#include "exec.h"
+
+// A frame that has begun must arrive whole within this (the peer wrote it
+// in one go; only a wedged or hostile peer takes longer).
+#define SL_FRAME_TIMEOUT_MS 10000
+
+sl_err
+sl__frame_send(int fd, const void *buf, size_t len)
+{
+    uint8_t hdr[4] = {(uint8_t) len, (uint8_t) (len >> 8),
+                      (uint8_t) (len >> 16), (uint8_t) (len >> 24)};
+    struct iovec iov[2] = {{hdr, 4}, {(void *) buf, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    size_t left = len + 4;
+    while (left > 0) {
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return SL_EIO;
+        }
+        left -= (size_t) n;
+        // Advance the iovecs past what was written.
+        while (n > 0 && mh.msg_iovlen > 0) {
+            size_t take = (size_t) n < mh.msg_iov->iov_len
+                              ? (size_t) n
+                              : mh.msg_iov->iov_len;
+            mh.msg_iov->iov_base = (uint8_t *) mh.msg_iov->iov_base + take;
+            mh.msg_iov->iov_len -= take;
+            n -= (ssize_t) take;
+            if (mh.msg_iov->iov_len == 0) {
+                mh.msg_iov++;
+                mh.msg_iovlen--;
+            }
+        }
+    }
+    return SL_OK;
+}
+
+// Read exactly len bytes; wait at most timeout_ms (-1: forever) for each
+// piece. Returns the bytes read before EOF, or -1 on error or timeout.
+static ssize_t
+s_read_full(int fd, uint8_t *buf, size_t len, int timeout_ms)
+{
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int rc = poll(&p, 1, timeout_ms);
+        if (rc < 0 && errno == EINTR) {
+            continue;
+        }
+        if (rc <= 0) {
+            return -1;
+        }
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            return (ssize_t) got;
+        }
+        got += (size_t) n;
+    }
+    return (ssize_t) got;
+}
+
+sl_err
+sl__frame_recv(int fd, sl__frame *f, size_t max, int timeout_ms, bool *eof)
+{
+    uint8_t hdr[4];
+    *eof = false;
+    ssize_t n = s_read_full(fd, hdr, 1, timeout_ms);
+    if (n == 0) {
+        *eof = true;
+        return SL_EIO;
+    }
+    if (n != 1 || s_read_full(fd, hdr + 1, 3, SL_FRAME_TIMEOUT_MS) != 3) {
+        return SL_EIO;
+    }
+    size_t len = (size_t) hdr[0] | (size_t) hdr[1] << 8 |
+                 (size_t) hdr[2] << 16 | (size_t) hdr[3] << 24;
+    if (len > max) {
+        return SL_EIO;
+    }
+    if (len > f->cap) {
+        f->data = sl__xrealloc(f->data, len);
+        f->cap = len;
+    }
+    if (s_read_full(fd, f->data, len, SL_FRAME_TIMEOUT_MS) != (ssize_t) len) {
+        return SL_EIO;
+    }
+    f->len = len;
+    return SL_OK;
+}
+
+void
+sl__frame_fini(sl__frame *f)
+{
+    free(f->data);
+    memset(f, 0, sizeof(*f));
+}
+
+sl_err
+sl__executor_start(sl__executor *ex, const char *module_cache, const void *init,
+                   size_t init_len, char errbuf[SL_ERRSTR_LEN])
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "socketpair: %s", strerror(errno));
+        return SL_EIO;
+    }
+    // Everything the child needs is made before fork: between fork and
+    // exec it may only make async-signal-safe calls.
+    char fdarg[16];
+    sl__fmt(fdarg, sizeof(fdarg), "%d", sv[1]);
+    char *argv[] = {"starling-worker", "--executor-fd",       fdarg,
+                    "--module-cache",  (char *) module_cache, NULL};
+    sigset_t none;
+    sigemptyset(&none);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "fork: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return SL_EIO;
+    }
+    if (pid == 0) {
+        // Die with the worker, even in the middle of a kernel.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(126);
+        }
+        fcntl(sv[1], F_SETFD, 0); // keep this one across exec
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    close(sv[1]);
+    ex->pid = pid;
+    ex->fd = sv[0];
+    if (sl__frame_send(ex->fd, init, init_len) != SL_OK) {
+        char how[128];
+        sl__executor_stop(ex, true, how, sizeof(how));
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "executor %s at start", how);
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+static void
+s_describe(int status, char *how, size_t how_len)
+{
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        sl__fmt(how, how_len, "killed by signal %d (%s)", sig, strsignal(sig));
+    } else if (WIFEXITED(status)) {
+        sl__fmt(how, how_len, "exited with status %d", WEXITSTATUS(status));
+    } else {
+        sl__fmt(how, how_len, "ended (wait status %d)", status);
+    }
+}
+
+void
+sl__executor_stop(sl__executor *ex, bool force, char *how, size_t how_len)
+{
+    sl__strlcpy(how, "not running", how_len);
+    if (ex->fd >= 0) {
+        close(ex->fd);
+        ex->fd = -1;
+    }
+    if (ex->pid <= 0) {
+        return;
+    }
+    // One that closed its end may still be on its way out: give it a
+    // moment to end by itself, so that we report its own cause of death.
+    int status = 0;
+    pid_t got = waitpid(ex->pid, &status, WNOHANG);
+    for (int i = 0; !force && got == 0 && i < 20; i++) {
+        usleep(1000);
+        got = waitpid(ex->pid, &status, WNOHANG);
+    }
+    if (got == 0) {
+        kill(ex->pid, SIGKILL);
+        while ((got = waitpid(ex->pid, &status, 0)) < 0 && errno == EINTR) {
+        }
+    }
+    if (got == ex->pid) {
+        s_describe(status, how, how_len);
+    }
+    ex->pid = 0;
+}
+
+// ---------------------------------------------------------------------
+// The child.
+
+static sl_err
+s_decode_init(const sl__frame *f, sl__store_opts *opts, uint32_t *inline_max,
+              char addrs[][128], char *password, size_t password_len)
+{
+    sl__mpr r;
+    uint32_t type, nfields;
+    sl__welcome m;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, f->data, f->len);
+    if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK ||
+        type != SL_MSG_WELCOME || sl__welcome_decode(&r, &m, errbuf) != SL_OK ||
+        m.n_stores > SL_STORE_MAX_SHARDS) {
+        return SL_EPROTO;
+    }
+    memset(opts, 0, sizeof(*opts));
+    opts->n_addrs = (int) m.n_stores;
+    for (uint32_t i = 0; i < m.n_stores; i++) {
+        sl__fmt(addrs[i], 128, "%.*s", (int) m.stores[i].len, m.stores[i].p);
+        opts->addrs[i] = addrs[i];
+    }
+    sl__fmt(password, password_len, "%.*s", (int) m.password.len, m.password.p);
+    opts->password = password;
+    *inline_max = m.inline_max;
+    return SL_OK;
+}
+
+// Decode a TASKS frame holding one task into t.
+static sl_err
+s_decode_task(const sl__frame *f, const sl__limits *lim, sl__exec_task *t)
+{
+    sl__mpr r;
+    uint32_t type, nfields, n_groups;
+    sl__task_group g;
+    sl__task_item item;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, f->data, f->len);
+    if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK ||
+        type != SL_MSG_TASKS ||
+        sl__tasks_decode(&r, lim, &n_groups, errbuf) != SL_OK ||
+        n_groups != 1 || sl__task_group_decode(&r, lim, &g, errbuf) != SL_OK ||
+        g.n_tasks != 1 ||
+        sl__task_item_decode(&r, lim, &item, errbuf) != SL_OK) {
+        return SL_EPROTO;
+    }
+    sl__exec_task_init(t, &g, &item);
+    return SL_OK;
+}
+
+int
+sl__executor_main(int fd, const char *module_cache)
+{
+    sl__frame f = {0};
+    sl__store_opts store_opts;
+    char addrs[SL_STORE_MAX_SHARDS][128];
+    char password[256];
+    sl__exec ex = {0};
+    bool eof;
+    signal(SIGPIPE, SIG_IGN);
+    ex.limits = sl__limits_default;
+    if (sl__frame_recv(fd, &f, ex.limits.max_message, -1, &eof) != SL_OK ||
+        s_decode_init(&f, &store_opts, &ex.inline_max, addrs, password,
+                      sizeof(password)) != SL_OK) {
+        sl__log_error("executor: no usable start message from the worker");
+        sl__frame_fini(&f);
+        return 2;
+    }
+    sl__registry *registry = sl__registry_new();
+    sl__loader *loader = sl__loader_new(module_cache);
+    if (registry == NULL || loader == NULL) {
+        sl__log_error("executor: cannot build the kernel registry");
+        return 1;
+    }
+    ex.registry = registry;
+    ex.loader = loader;
+    ex.store_opts = &store_opts;
+    sl__mpw w;
+    sl__mpw_init(&w);
+    int status = 0;
+    while (sl__frame_recv(fd, &f, ex.limits.max_message, -1, &eof) == SL_OK) {
+        sl__exec_task t;
+        if (s_decode_task(&f, &ex.limits, &t) != SL_OK) {
+            sl__log_error("executor: the worker sent a malformed task");
+            status = 2;
+            break;
+        }
+        sl__exec_run(&ex, &t);
+        sl__outcome o;
+        sl__exec_task_outcome(&t, &o);
+        sl__mpw_reset(&w);
+        sl__msg_outcome(&w, &o, true);
+        sl_err rv = sl__frame_send(fd, w.buf.data, w.buf.size);
+        sl__exec_task_fini(&t);
+        if (rv != SL_OK) {
+            break; // the worker is gone
+        }
+    }
+    sl__mpw_fini(&w);
+    sl__frame_fini(&f);
+    sl__exec_fini(&ex);
+    sl__loader_destroy(&loader);
+    sl__registry_destroy(&registry);
+    close(fd);
+    return status;
+}
