@@ -52,6 +52,15 @@ typedef struct {
     char *error;     // owned text behind pub.error
 } s_result;
 
+// A SUBMIT chunk as sent, kept until its job ends: a scheduler that
+// restarts gets the job again from these.
+typedef struct {
+    uint64_t first; // its first task
+    uint32_t n;     // its tasks
+    uint8_t *args;  // their packed arguments (a msgpack array body)
+    size_t len;     // in bytes
+} s_chunk;
+
 typedef struct s_job s_job;
 struct s_job {
     uint64_t id;         // job id, also sent to the scheduler
@@ -64,9 +73,12 @@ struct s_job {
     // A reduce job waits here until its map job has ended.
     bool held;          // not submitted yet
     uint64_t map_id;    // the map job it reduces
-    char function[256]; // its function
+    char function[256]; // its function (every job: for resubmission)
     sl__job_opts opts;  // its options
-    s_job *next;        // list of the client's jobs
+    s_chunk *chunks;    // as submitted; freed when the job ends
+    size_t n_chunks;
+    unsigned epoch; // the client's epoch when last submitted
+    s_job *next;    // list of the client's jobs
 };
 
 // A module this client registered, by its short name.
@@ -89,6 +101,9 @@ struct sl_client {
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts
     char store_password[256];                   // likewise
     bool welcomed;                              // WELCOME received
+    bool rejoining;             // the scheduler forgot us: HELLO sent again
+    int64_t hello_ms;           // when the last HELLO went out
+    unsigned epoch;             // rejoins begun: jobs of older epochs resubmit
     bool put_objects;           // sl_put was used: clean up at the end
     uint64_t put_seq;           // last object number
     s_job *jobs;                // every job not released
@@ -158,9 +173,21 @@ s_job_new(sl_client *c, size_t n)
 }
 
 static void
+s_job_free_chunks(s_job *job)
+{
+    for (size_t i = 0; i < job->n_chunks; i++) {
+        free(job->chunks[i].args);
+    }
+    free(job->chunks);
+    job->chunks = NULL;
+    job->n_chunks = 0;
+}
+
+static void
 s_job_free(s_job **job_p)
 {
     s_job *job = *job_p;
+    s_job_free_chunks(job);
     for (size_t i = 0; i < job->n; i++) {
         sl_value_destroy(&job->results[i].value);
         free(job->results[i].error);
@@ -196,6 +223,9 @@ s_task_end(s_job *job, size_t i, sl_task_status status, const char *text)
     }
     job->done++;
     job->finished = sl__mono();
+    if (job->done == job->n) {
+        s_job_free_chunks(job); // no scheduler will need them again
+    }
 }
 
 // End every pending task of job with status and text.
@@ -464,6 +494,89 @@ s_send(sl_client *c)
     c->last_send_ms = sl__mono_ms();
 }
 
+// Take w's bytes as the packed arguments of tasks first..first+n-1.
+static s_chunk *
+s_job_add_chunk(s_job *job, uint64_t first, uint32_t n, sl__mpw *w)
+{
+    job->chunks =
+        sl__xrealloc(job->chunks, (job->n_chunks + 1) * sizeof(*job->chunks));
+    s_chunk *ch = &job->chunks[job->n_chunks++];
+    ch->first = first;
+    ch->n = n;
+    ch->len = w->buf.size;
+    ch->args = (uint8_t *) msgpack_sbuffer_release(&w->buf);
+    return ch;
+}
+
+// Send one chunk of job as SUBMIT, with an ended bitmap when resubmitting.
+static void
+s_send_chunk(sl_client *c, const s_job *job, const s_chunk *ch,
+             const uint8_t *ended)
+{
+    sl__mpw_reset(&c->w);
+    sl__msg_resubmit_begin(&c->w, job->id, job->function, job->n, ch->first,
+                           &job->opts, ended, ch->n);
+    sl__mpw_raw(&c->w, ch->args, ch->len);
+    s_send(c);
+}
+
+static void
+s_send_hello(sl_client *c)
+{
+    sl__mpw_reset(&c->w);
+    sl__msg_hello(&c->w, "client", (uint32_t) getpid());
+    s_send(c);
+    c->hello_ms = sl__mono_ms();
+}
+
+// Submit again, to a scheduler that restarted, every job of an earlier
+// epoch that has tasks without results; the ones with results are marked
+// in each chunk's ended bitmap and do not run again.
+static void
+s_resubmit(sl_client *c)
+{
+    size_t jobs = 0, tasks = 0;
+    uint8_t *ended = NULL;
+    for (s_job *job = c->jobs; job != NULL; job = job->next) {
+        if (job->held || job->done == job->n || job->epoch == c->epoch) {
+            continue;
+        }
+        job->epoch = c->epoch;
+        for (size_t k = 0; k < job->n_chunks; k++) {
+            const s_chunk *ch = &job->chunks[k];
+            ended = sl__xrealloc(ended, ((size_t) ch->n + 7) / 8);
+            memset(ended, 0, ((size_t) ch->n + 7) / 8);
+            for (uint32_t i = 0; i < ch->n; i++) {
+                if (job->results[ch->first + i].pub.status != SL_TASK_PENDING) {
+                    ended[i / 8] |= (uint8_t) (1u << (i % 8));
+                }
+            }
+            s_send_chunk(c, job, ch, ended);
+        }
+        jobs++;
+        tasks += job->n - job->done;
+    }
+    free(ended);
+    sl__log_info("the scheduler at %s restarted: %zu job%s submitted "
+                 "again (%zu task%s without results)",
+                 c->endpoint, jobs, jobs == 1 ? "" : "s", tasks,
+                 tasks == 1 ? "" : "s");
+}
+
+// The scheduler does not know us (it restarted): introduce ourselves
+// again; the WELCOME that answers resubmits our jobs.
+static void
+s_rejoin(sl_client *c)
+{
+    if (c->rejoining) {
+        return;
+    }
+    c->rejoining = true;
+    c->welcomed = false;
+    c->epoch++;
+    s_send_hello(c);
+}
+
 static void
 s_on_welcome(sl_client *c, sl__mpr *r)
 {
@@ -473,7 +586,10 @@ s_on_welcome(sl_client *c, sl__mpr *r)
         s_err(c, SL_EPROTO, "scheduler: %s", errbuf);
         return;
     }
-    c->session = m.session;
+    if (c->session == 0) {
+        // Objects are named by the first session, for the client's life.
+        c->session = m.session;
+    }
     c->heartbeat_ms = m.heartbeat_ms > 0 ? (int) m.heartbeat_ms : 1000;
     c->inline_max = m.inline_max;
     c->store_opts.n_addrs = (int) m.n_stores;
@@ -486,6 +602,10 @@ s_on_welcome(sl_client *c, sl__mpr *r)
             (int) m.password.len, m.password.p);
     c->store_opts.password = c->store_password;
     c->welcomed = true;
+    if (c->rejoining) {
+        c->rejoining = false;
+        s_resubmit(c);
+    }
 }
 
 static void
@@ -550,6 +670,10 @@ s_on_error(sl_client *c, sl__mpr *r)
     char errbuf[SL_ERRSTR_LEN];
     if (sl__error_decode(r, &m, errbuf) != SL_OK) {
         s_err(c, SL_EPROTO, "scheduler: %s", errbuf);
+        return;
+    }
+    if (m.code == SL_ENOTFOUND && m.job == 0 && (c->welcomed || c->rejoining)) {
+        s_rejoin(c); // "unknown client": the scheduler restarted
         return;
     }
     char text[SL_ERRSTR_LEN];
@@ -624,6 +748,8 @@ s_pump(sl_client *c, int timeout_ms)
         sl__mpw_reset(&c->w);
         sl__msg_empty(&c->w, SL_MSG_HEARTBEAT);
         s_send(c);
+    } else if (c->rejoining && sl__mono_ms() - c->hello_ms >= c->heartbeat_ms) {
+        s_send_hello(c); // the scheduler may still be down
     }
     s_submit_ready_reduces(c);
     return handled;
@@ -662,11 +788,7 @@ s_resolve_endpoint(sl_client *c, const char *endpoint)
 static sl_err
 s_hello(sl_client *c)
 {
-    char name[64];
-    sl__fmt(name, sizeof(name), "client");
-    sl__mpw_reset(&c->w);
-    sl__msg_hello(&c->w, name, (uint32_t) getpid());
-    s_send(c);
+    s_send_hello(c);
     int64_t deadline = sl__mono_ms() + SL_CONNECT_TIMEOUT_MS;
     while (!c->welcomed) {
         int64_t left = deadline - sl__mono_ms();
@@ -704,6 +826,13 @@ sl_client_connect(sl_client **out, const char *endpoint)
         rv = s_err(c, SL_ENOMEM, "cannot create a socket");
         goto fail;
     }
+    // A routing id of our own, so that the scheduler knows us again after
+    // a reconnect (a new connection would otherwise be a new client).
+    uint8_t rid[16] = {'c'};
+    uint64_t r1 = sl__rand64(), r2 = sl__rand64();
+    memcpy(rid + 1, &r1, 8);
+    memcpy(rid + 9, &r2, 7);
+    zmq_setsockopt(zsock_resolve(c->sock), ZMQ_ROUTING_ID, rid, sizeof(rid));
     zsock_set_linger(c->sock, 1000);
     zsock_set_maxmsgsize(c->sock, (int) c->limits.max_message);
     zsock_set_rcvhwm(c->sock, 0);
@@ -862,6 +991,11 @@ s_submit(sl_client *c, s_job *job, const char *function,
          const sl__job_opts *wopts, sl_value *const *args)
 {
     size_t first = 0;
+    if (job->function != function) {
+        sl__strlcpy(job->function, function, sizeof(job->function));
+    }
+    job->opts = *wopts;
+    job->epoch = c->epoch;
     while (first < job->n) {
         size_t count =
             job->n - first < SL_CHUNK_TASKS ? job->n - first : SL_CHUNK_TASKS;
@@ -879,13 +1013,9 @@ s_submit(sl_client *c, s_job *job, const char *function,
                                        : rv;
             }
         }
-        sl__mpw body = c->w;
-        sl__mpw_init(&c->w);
-        sl__msg_submit_begin(&c->w, job->id, function, job->n, first, wopts,
-                             (uint32_t) i);
-        sl__mpw_raw(&c->w, body.buf.data, body.buf.size);
-        sl__mpw_fini(&body);
-        s_send(c);
+        // The packed arguments become the chunk's, kept for resubmission.
+        s_chunk *ch = s_job_add_chunk(job, first, (uint32_t) i, &c->w);
+        s_send_chunk(c, job, ch, NULL);
         first += i;
     }
     return SL_OK;

@@ -543,11 +543,29 @@ s_write_password(s_up *up, const char *password)
     return SL_OK;
 }
 
+// Run redis-server under home/redis on port with password.
+static sl_err
+s_run_redis(s_up *up, int port, const char *password)
+{
+    char dir[SL_CLUSTER_PATH_LEN];
+    s_path(dir, up->info->home, "redis");
+    sl__redis_opts ro = {
+        .dir = dir,
+        .port = port,
+        .password = password,
+        .aof = up->opts->aof,
+    };
+    sl_err rv = sl__redis_start(&ro, &up->info->redis_pid, up->errbuf);
+    if (rv == SL_OK) {
+        sl__fmt(up->info->redis, sizeof(up->info->redis), "127.0.0.1:%d", port);
+    }
+    return rv;
+}
+
 static sl_err
 s_start_redis(s_up *up)
 {
     char password[2 * SL_CLUSTER_PASSWORD_BYTES + 1];
-    char dir[SL_CLUSTER_PATH_LEN];
     sl_err rv;
     sl__random_hex(password, SL_CLUSTER_PASSWORD_BYTES);
     if ((rv = s_write_password(up, password)) != SL_OK) {
@@ -558,19 +576,7 @@ s_start_redis(s_up *up)
         sl__fmt(up->errbuf, SL_ERRSTR_LEN, "no free TCP port for Redis");
         return SL_EIO;
     }
-    s_path(dir, up->info->home, "redis");
-    sl__redis_opts ro = {
-        .dir = dir,
-        .port = port,
-        .password = password,
-        .aof = up->opts->aof,
-    };
-    if ((rv = sl__redis_start(&ro, &up->info->redis_pid, up->errbuf)) !=
-        SL_OK) {
-        return rv;
-    }
-    sl__fmt(up->info->redis, sizeof(up->info->redis), "127.0.0.1:%d", port);
-    return SL_OK;
+    return s_run_redis(up, port, password);
 }
 
 // Start program with argv (argv[0] resolved here) detached, its output in
@@ -593,8 +599,10 @@ s_spawn(s_up *up, const char *program, char **argv, const char *log_name,
     return rv;
 }
 
+// Start the scheduler on the given endpoints ("tcp://127.0.0.1:*" picks
+// free ports; it writes what it bound to home/endpoints).
 static sl_err
-s_start_scheduler(s_up *up)
+s_start_scheduler(s_up *up, const char *clients, const char *workers)
 {
     char store_pass[SL_CLUSTER_PATH_LEN];
     char endpoints[SL_CLUSTER_PATH_LEN];
@@ -604,9 +612,9 @@ s_start_scheduler(s_up *up)
     char *argv[] = {
         NULL,
         "--clients",
-        "tcp://127.0.0.1:*",
+        (char *) clients,
         "--workers",
-        "tcp://127.0.0.1:*",
+        (char *) workers,
         "--store",
         up->info->redis,
         "--store-password-file",
@@ -614,7 +622,15 @@ s_start_scheduler(s_up *up)
         "--endpoints-file",
         endpoints,
         NULL,
+        NULL,
+        NULL,
     };
+    char grace[16];
+    if (up->opts->client_grace_ms > 0) {
+        sl__fmt(grace, sizeof(grace), "%d", up->opts->client_grace_ms);
+        argv[11] = "--client-grace-ms";
+        argv[12] = grace;
+    }
     return s_spawn(up, "starling-scheduler", argv, "scheduler.log",
                    &up->info->scheduler_pid);
 }
@@ -774,7 +790,8 @@ s_start_all(s_up *up)
 {
     sl_err rv;
     if ((rv = s_start_redis(up)) != SL_OK ||
-        (rv = s_start_scheduler(up)) != SL_OK ||
+        (rv = s_start_scheduler(up, "tcp://127.0.0.1:*",
+                                "tcp://127.0.0.1:*")) != SL_OK ||
         (rv = s_wait_endpoints(up)) != SL_OK ||
         (rv = s_start_workers(up)) != SL_OK ||
         (rv = s_wait_slots(up)) != SL_OK || (rv = s_write_env(up)) != SL_OK) {
@@ -860,6 +877,107 @@ sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
     }
     *started_out = true;
 done:
+    s_unlock(&lock);
+    return rv;
+}
+
+// The first steps of a restart: lock home, read the record, and check
+// that the process at *pid_p (within info) is gone.
+static sl_err
+s_restart_begin(s_up *up, const sl__cluster_opts *opts, sl__cluster_info *info,
+                pid_t *(*pid_of)(sl__cluster_info *), const char *what,
+                int *lock, char *errbuf)
+{
+    sl_err rv;
+    errbuf[0] = '\0';
+    if ((rv = s_up_init(up, opts, info, errbuf)) != SL_OK ||
+        (rv = s_home_resolve(info->home, sizeof(info->home), errbuf)) !=
+            SL_OK ||
+        (rv = s_lock(info->home, lock, errbuf)) != SL_OK) {
+        return rv;
+    }
+    if (sl__cluster_read(info->home, info) != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "no cluster recorded under %s",
+                info->home);
+        return SL_ENOTFOUND;
+    }
+    pid_t pid = *pid_of(info);
+    if (sl__proc_alive(pid)) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "%s (pid %d) still runs", what,
+                (int) pid);
+        return SL_EINVAL;
+    }
+    up->workers = info->n_workers;
+    up->slots = info->slots;
+    return SL_OK;
+}
+
+static pid_t *
+s_scheduler_pid(sl__cluster_info *info)
+{
+    return &info->scheduler_pid;
+}
+
+static pid_t *
+s_redis_pid(sl__cluster_info *info)
+{
+    return &info->redis_pid;
+}
+
+sl_err
+sl__cluster_restart_scheduler(const sl__cluster_opts *opts,
+                              sl__cluster_info *info,
+                              char errbuf[SL_ERRSTR_LEN])
+{
+    s_up up;
+    int lock = -1;
+    sl_err rv = s_restart_begin(&up, opts, info, s_scheduler_pid,
+                                "the scheduler", &lock, errbuf);
+    if (rv == SL_OK) {
+        char clients[sizeof(info->scheduler)];
+        char workers[sizeof(info->workers_endpoint)];
+        sl__strlcpy(clients, info->scheduler, sizeof(clients));
+        sl__strlcpy(workers, info->workers_endpoint, sizeof(workers));
+        info->scheduler[0] = info->workers_endpoint[0] = '\0';
+        if ((rv = s_start_scheduler(&up, clients, workers)) == SL_OK &&
+            (rv = s_wait_endpoints(&up)) == SL_OK) {
+            rv = s_write_env(&up);
+        }
+    }
+    s_unlock(&lock);
+    return rv;
+}
+
+sl_err
+sl__cluster_restart_redis(const sl__cluster_opts *opts, sl__cluster_info *info,
+                          char errbuf[SL_ERRSTR_LEN])
+{
+    s_up up;
+    int lock = -1;
+    char path[SL_CLUSTER_PATH_LEN];
+    char password[256] = "";
+    sl_err rv = s_restart_begin(&up, opts, info, s_redis_pid, "redis-server",
+                                &lock, errbuf);
+    const char *colon = strrchr(info->redis, ':');
+    if (rv == SL_OK) {
+        s_path(path, info->home, "redis.pass");
+        FILE *f = fopen(path, "r");
+        if (f == NULL || fgets(password, sizeof(password), f) == NULL ||
+            colon == NULL) {
+            sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot read %s or the record",
+                    path);
+            rv = SL_EIO;
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+    if (rv == SL_OK) {
+        password[strcspn(password, "\r\n")] = '\0';
+        if ((rv = s_run_redis(&up, atoi(colon + 1), password)) == SL_OK) {
+            rv = s_write_env(&up);
+        }
+    }
     s_unlock(&lock);
     return rv;
 }

@@ -35,6 +35,7 @@ typedef struct {
     int timeout_ms;       // wait for everything to come up; 0: 30 s
     const char *executor; // workers' --executor: NULL (their default,
                           // "process") or "thread"
+    int client_grace_ms;  // scheduler's --client-grace-ms; 0: its default
 } sl__cluster_opts;
 
 // What cluster.env says.
@@ -63,6 +64,18 @@ sl_err sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
 // program it was), and remove cluster.env. SL_ENOTFOUND when no cluster
 // is recorded under home.
 sl_err sl__cluster_down(const char *home, char errbuf[SL_ERRSTR_LEN]);
+// Start the scheduler of the cluster under opts->home again, on the
+// endpoints it had, after it died or was killed: workers and clients
+// reconnect by themselves. Updates cluster.env and *info. SL_EINVAL when
+// the recorded scheduler still runs.
+sl_err sl__cluster_restart_scheduler(const sl__cluster_opts *opts,
+                                     sl__cluster_info *info,
+                                     char errbuf[SL_ERRSTR_LEN]);
+// Start redis-server again, on its port, with its password and its data
+// directory (with aof, what it had written is loaded back).
+sl_err sl__cluster_restart_redis(const sl__cluster_opts *opts,
+                                 sl__cluster_info *info,
+                                 char errbuf[SL_ERRSTR_LEN]);
 // Read home/cluster.env. SL_ENOTFOUND when there is none.
 sl_err sl__cluster_read(const char *home, sl__cluster_info *info);
 

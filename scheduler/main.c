@@ -28,6 +28,8 @@ s_usage(FILE *out)
             "  --endpoints-file F       write the bound endpoints to F\n"
             "  --heartbeat-ms N         heartbeat interval (default 1000); a\n"
             "                           worker silent for 3 is lost\n"
+            "  --client-grace-ms N      a client disconnected for N ms loses\n"
+            "                           its jobs (default 30000)\n"
             "  --inline-max N           values up to N bytes ride inline "
             "(default 4096)\n"
             "  --help                   this text\n"
@@ -75,6 +77,7 @@ main(int argc, char **argv)
         {"store-password-file", required_argument, NULL, 'p'},
         {"endpoints-file", required_argument, NULL, 'e'},
         {"heartbeat-ms", required_argument, NULL, 'b'},
+        {"client-grace-ms", required_argument, NULL, 'g'},
         {"inline-max", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -113,6 +116,9 @@ main(int argc, char **argv)
         case 'b':
             opts.heartbeat_ms = atoi(optarg);
             break;
+        case 'g':
+            opts.client_grace_ms = atoi(optarg);
+            break;
         case 'i':
             opts.inline_max = (uint32_t) strtoul(optarg, NULL, 10);
             break;
@@ -125,7 +131,7 @@ main(int argc, char **argv)
         }
     }
     if (stores == NULL || s_split_stores(stores, &opts) != 0 ||
-        opts.heartbeat_ms <= 0) {
+        opts.heartbeat_ms <= 0 || opts.client_grace_ms < 0) {
         fprintf(stderr, "starling-scheduler: --store takes 1 to 16 "
                         "HOST:PORT addresses; --heartbeat-ms a positive "
                         "number\n");

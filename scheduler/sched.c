@@ -67,6 +67,9 @@ struct s_peer {
     int64_t last_recv_ms; // when we last heard from it
     int64_t last_send_ms; // when we last sent it anything
     uint64_t session;     // id given in WELCOME
+    bool hello;           // clients: has said HELLO to this scheduler
+    int fd;               // clients: the connection its last message came on
+    int64_t gone_ms;      // clients: when that connection closed; 0: open
     // Workers only.
     bool ready;          // has sent READY
     uint32_t slots;      // executor slots
@@ -112,6 +115,7 @@ struct sl__sched {
     zsock_t *workers;    // ROUTER for workers
     void *clients_raw;   // their libzmq handles
     void *workers_raw;
+    zsock_t *monitor;    // PAIR: disconnections on the clients' socket
     sl__queue queue;     // runs of queued tasks
     sl__table jobs;      // job id -> s_job
     sl__table peers;     // routing id hash -> s_peer
@@ -488,6 +492,7 @@ s_on_hello(sl__sched *self, s_peer *peer, sl__mpr *r)
     sl__fmt(peer->name, sizeof(peer->name), "%.*s",
             (int) (name.len < 60 ? name.len : 60), name.p);
     peer->pid = pid;
+    peer->hello = true;
     s_send_welcome(self, peer);
 }
 
@@ -523,12 +528,16 @@ s_submit_check(sl__sched *self, s_peer *client, const sl__submit *m, s_job *job,
     return SL_OK;
 }
 
-// Record where each argument lies in the frame. Commits nothing: on error
-// the tasks' entries are simply not counted as received.
+// Record where each argument lies in the frame, and which tasks the
+// client already holds results for (a job submitted again after a
+// restart): those are DONE at once, and never sent. Commits nothing that
+// counts: on error the chunk's tasks are simply not received. Returns the
+// number of tasks to run.
 static sl_err
 s_submit_args(sl__sched *self, s_job *job, sl__submit *m, const uint8_t *base,
-              char *why)
+              uint32_t *to_run, char *why)
 {
+    *to_run = 0;
     for (uint32_t i = 0; i < m->n_args; i++) {
         const uint8_t *start;
         size_t len;
@@ -544,8 +553,9 @@ s_submit_args(sl__sched *self, s_job *job, sl__submit *m, const uint8_t *base,
         t->chunk = job->n_chunks;
         t->arg_off = (uint32_t) (start - base);
         t->arg_len = (uint32_t) len;
-        t->state = S_QUEUED;
+        t->state = sl__submit_ended(m, i) ? S_DONE : S_QUEUED;
         t->attempts = 0;
+        *to_run += t->state == S_QUEUED;
     }
     return SL_OK;
 }
@@ -583,7 +593,8 @@ s_on_submit(sl__sched *self, s_peer *client, sl__mpr *r, zmq_msg_t *body)
     if (created) {
         job = s_job_new(self, &m, client);
     }
-    rv = s_submit_args(self, job, &m, zmq_msg_data(body), why);
+    uint32_t to_run;
+    rv = s_submit_args(self, job, &m, zmq_msg_data(body), &to_run, why);
     if (rv != SL_OK) {
         if (created) {
             s_job_destroy(self, &job);
@@ -593,8 +604,12 @@ s_on_submit(sl__sched *self, s_peer *client, sl__mpr *r, zmq_msg_t *body)
     }
     s_job_add_chunk(job, body);
     job->received += m.n_args;
-    self->queued += m.n_args;
-    if (m.n_args > 0) {
+    job->done += m.n_args - to_run;
+    self->queued += to_run;
+    if (job->done == job->total) {
+        s_mark_dirty(self, job); // nothing left to run: the flush frees it
+    }
+    if (to_run > 0) {
         sl__queue_push(&self->queue, (int) job->opts.priority,
                        (sl__run){job->id, (uint32_t) m.first,
                                  (uint32_t) (m.first + m.n_args)});
@@ -682,26 +697,52 @@ s_on_status(sl__sched *self, s_peer *client)
     s_send(self, client, &self->w);
 }
 
+// The client is gone: cancel its jobs (tasks running finish, unheard) and
+// forget it.
 static void
-s_on_client_bye(sl__sched *self, s_peer **client_p)
+s_client_gone(sl__sched *self, s_peer **client_p, const char *why)
 {
     s_peer *client = *client_p;
+    size_t n = 0;
     for (size_t i = 0; i < self->jobs.cap; i++) {
         s_job *job = self->jobs.keys[i] ? self->jobs.vals[i] : NULL;
         if (job != NULL && job->client_key == client->key) {
             job->client_key = 0;
-            s_job_cancel(self, job, "client left", true);
+            char text[128];
+            sl__fmt(text, sizeof(text), "client %s", why);
+            s_job_cancel(self, job, text, true);
             s_mark_dirty(self, job); // the flush frees it once done
+            n++;
         }
     }
-    sl__log_debug("client %s (pid %u) said BYE", client->name, client->pid);
-    s_peer_remove(self, client_p, false, "left");
+    if (n > 0) {
+        sl__log_info("client %s (pid %u) %s: %zu job%s cancelled", client->name,
+                     client->pid, why, n, n == 1 ? "" : "s");
+    }
+    s_peer_remove(self, client_p, false, why);
+}
+
+static void
+s_on_client_bye(sl__sched *self, s_peer **client_p)
+{
+    s_client_gone(self, client_p, "left");
 }
 
 static void
 s_on_client_msg(sl__sched *self, s_peer *client, uint32_t type, sl__mpr *r,
                 zmq_msg_t *body)
 {
+    if (!client->hello && type != SL_MSG_HELLO) {
+        if (type == SL_MSG_BYE) {
+            s_peer_remove(self, &client, false, "left");
+            return;
+        }
+        // A client of a scheduler that restarted, or one that skipped
+        // HELLO: it introduces itself again and submits its jobs anew.
+        s_send_error(self, client, SL_ENOTFOUND, "unknown client: send HELLO",
+                     0);
+        return;
+    }
     switch (type) {
     case SL_MSG_HELLO:
         s_on_hello(self, client, r);
@@ -896,6 +937,10 @@ s_on_message(sl__sched *self, bool from_worker, zmq_msg_t *id, zmq_msg_t *body)
         return;
     }
     peer->last_recv_ms = sl__mono_ms();
+    if (!from_worker) {
+        peer->fd = zmq_msg_get(body, ZMQ_SRCFD);
+        peer->gone_ms = 0;
+    }
     sl__mpr r;
     uint32_t type, nfields;
     char why[SL_ERRSTR_LEN];
@@ -962,6 +1007,47 @@ s_drain(sl__sched *self, bool workers)
     }
 }
 
+// Connections of clients that closed (monitor events): their clients'
+// grace periods begin. A client that comes back (a reconnect keeps its
+// routing id) ends its grace period with its next message.
+static void
+s_drain_monitor(sl__sched *self)
+{
+    zsock_t *mon = self->monitor;
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&addr);
+        if (zmq_msg_recv(&ev, zsock_resolve(mon), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            zmq_msg_close(&addr);
+            return;
+        }
+        if (zmq_msg_more(&ev)) {
+            zmq_msg_recv(&addr, zsock_resolve(mon), 0);
+        }
+        const uint8_t *d = zmq_msg_data(&ev);
+        if (zmq_msg_size(&ev) == 6) {
+            uint16_t event;
+            uint32_t fd;
+            memcpy(&event, d, 2);
+            memcpy(&fd, d + 2, 4);
+            for (size_t i = 0;
+                 event == ZMQ_EVENT_DISCONNECTED && i < self->peers.cap; i++) {
+                s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+                if (p != NULL && !p->is_worker && p->fd == (int) fd &&
+                    p->gone_ms == 0) {
+                    p->gone_ms = sl__mono_ms();
+                    sl__log_debug("client %s (pid %u) disconnected", p->name,
+                                  p->pid);
+                }
+            }
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+    }
+}
+
 static void
 s_run_timers(sl__sched *self)
 {
@@ -973,6 +1059,12 @@ s_run_timers(sl__sched *self)
     self->next_scan_ms = now + hb / 2;
     for (size_t i = 0; i < self->peers.cap; i++) {
         s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        if (p != NULL && !p->is_worker && p->gone_ms != 0 &&
+            now - p->gone_ms > self->opts.client_grace_ms) {
+            s_client_gone(self, &p, "disconnected past the grace period");
+            i--; // backward-shift deletion may have moved a peer here
+            continue;
+        }
         if (p == NULL || !p->is_worker) {
             continue;
         }
@@ -1202,6 +1294,9 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
     if (self->opts.store_password == NULL) {
         self->opts.store_password = "";
     }
+    if (self->opts.client_grace_ms <= 0) {
+        self->opts.client_grace_ms = 30000;
+    }
     sl__queue_init(&self->queue);
     sl__table_init(&self->jobs);
     sl__table_init(&self->peers);
@@ -1215,6 +1310,23 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
     }
     if (opts->endpoints_file != NULL &&
         (rv = s_write_endpoints(self, errbuf)) != SL_OK) {
+        goto fail;
+    }
+    // Clients: a reconnect keeps its routing id (the new connection takes
+    // the old one's place), ZMTP heartbeats close dead links, and the
+    // monitor tells us of each closed connection.
+    zsock_set_router_handover(self->clients, 1);
+    zsock_set_heartbeat_ivl(self->clients, self->opts.heartbeat_ms);
+    zsock_set_heartbeat_timeout(self->clients, SL_HEARTBEAT_LIVENESS *
+                                                   self->opts.heartbeat_ms);
+    char mon_ep[64];
+    sl__fmt(mon_ep, sizeof(mon_ep), ">inproc://sl-sched-monitor-%p",
+            (void *) self);
+    if (zmq_socket_monitor(self->clients_raw, mon_ep + 1,
+                           ZMQ_EVENT_DISCONNECTED) != 0 ||
+        (self->monitor = zsock_new_pair(mon_ep)) == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot monitor the clients' socket");
+        rv = SL_EIO;
         goto fail;
     }
     sl__log_info("clients on %s, workers on %s", zsock_endpoint(self->clients),
@@ -1234,12 +1346,13 @@ sl__sched_run(sl__sched *self)
         zmq_pollitem_t items[] = {
             {self->workers_raw, 0, ZMQ_POLLIN, 0},
             {self->clients_raw, 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0},
         };
         long timeout = self->next_scan_ms - sl__mono_ms();
         if (timeout < 0) {
             timeout = 0;
         }
-        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
+        if (zmq_poll(items, 3, timeout) < 0 && errno != EINTR) {
             sl__log_error("poll failed: %s", zmq_strerror(errno));
             break;
         }
@@ -1248,6 +1361,9 @@ sl__sched_run(sl__sched *self)
         }
         if (items[1].revents & ZMQ_POLLIN) {
             s_drain(self, false);
+        }
+        if (items[2].revents & ZMQ_POLLIN) {
+            s_drain_monitor(self);
         }
         s_run_timers(self);
         s_dispatch(self);
@@ -1292,6 +1408,10 @@ sl__sched_destroy(sl__sched **self_p)
     sl__mpw_fini(&self->w);
     free(self->pick);
     free(self->pick_job);
+    if (self->monitor != NULL) {
+        zmq_socket_monitor(self->clients_raw, NULL, 0);
+        zsock_destroy(&self->monitor);
+    }
     zsock_destroy(&self->clients);
     zsock_destroy(&self->workers);
     free(self);

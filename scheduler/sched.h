@@ -15,6 +15,8 @@ typedef struct {
     int n_stores;                // 1..16
     const char *store_password;  // told to peers in WELCOME; may be ""
     int heartbeat_ms;            // interval; a worker silent for 3 is lost
+    int client_grace_ms;         // a client disconnected this long loses its
+                                 // jobs (cancelled); 0: 30 s
     uint32_t inline_max;         // values up to this many bytes ride inline
     const char *endpoints_file;  // write the bound endpoints here, or NULL
     sl__limits limits;           // bounds on what peers send

@@ -149,20 +149,31 @@ sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf)
 }
 
 void
-sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
-                     uint64_t total, uint64_t first, const sl__job_opts *opts,
-                     uint32_t n_args)
+sl__msg_resubmit_begin(sl__mpw *w, uint64_t job, const char *function,
+                       uint64_t total, uint64_t first, const sl__job_opts *opts,
+                       const uint8_t *ended, uint32_t n_args)
 {
     sl__msg_begin(w, SL_MSG_SUBMIT, 6);
     msgpack_pack_uint64(&w->pk, job);
     sl__mpw_str(w, function);
     msgpack_pack_uint64(&w->pk, total);
     msgpack_pack_uint64(&w->pk, first);
-    msgpack_pack_array(&w->pk, 3);
+    msgpack_pack_array(&w->pk, ended != NULL ? 4 : 3);
     msgpack_pack_uint32(&w->pk, opts->time_limit_ms);
     msgpack_pack_uint32(&w->pk, opts->max_attempts);
     msgpack_pack_uint32(&w->pk, opts->priority);
+    if (ended != NULL) {
+        sl__mpw_bin(w, ended, ((size_t) n_args + 7) / 8);
+    }
     msgpack_pack_array(&w->pk, n_args);
+}
+
+void
+sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
+                     uint64_t total, uint64_t first, const sl__job_opts *opts,
+                     uint32_t n_args)
+{
+    sl__msg_resubmit_begin(w, job, function, total, first, opts, NULL, n_args);
 }
 
 sl_err
@@ -180,14 +191,20 @@ sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
     if (sl__mpr_u64(r, &m->total) != 0 || sl__mpr_u64(r, &m->first) != 0) {
         return s_bad(errbuf, "SUBMIT total or first");
     }
-    if (sl__mpr_array(r, &n) != 0 || n != 3 ||
+    uint32_t ended_len = 0;
+    m->ended = NULL;
+    if (sl__mpr_array(r, &n) != 0 || (n != 3 && n != 4) ||
         sl__mpr_u32(r, &m->opts.time_limit_ms) != 0 ||
         sl__mpr_u32(r, &m->opts.max_attempts) != 0 ||
-        sl__mpr_u32(r, &m->opts.priority) != 0) {
+        sl__mpr_u32(r, &m->opts.priority) != 0 ||
+        (n == 4 && sl__mpr_bin(r, &m->ended, &ended_len) != 0)) {
         return s_bad(errbuf, "SUBMIT options");
     }
     if (sl__mpr_array(r, &m->n_args) != 0) {
         return s_bad(errbuf, "SUBMIT args");
+    }
+    if (n == 4 && ended_len != ((size_t) m->n_args + 7) / 8) {
+        return s_bad(errbuf, "SUBMIT ended bitmap (one bit per task)");
     }
     if (m->n_args > lim->max_tasks) {
         sl__fmt(errbuf, SL_ERRSTR_LEN,

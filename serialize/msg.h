@@ -91,20 +91,36 @@ typedef struct {
 void sl__msg_welcome(sl__mpw *w, const sl__welcome *m);
 sl_err sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf);
 
-// SUBMIT [job, function, total, first, [time_limit, attempts, priority],
-//         [arg...]]: one chunk of a job's tasks, first..first+n-1.
+// SUBMIT [job, function, total, first,
+//         [time_limit, attempts, priority(, ended)], [arg...]]: one chunk
+// of a job's tasks, first..first+n-1. ended, when present, is a bitmap
+// (bin of ceil(n/8) bytes, bit i of byte i/8 for task first+i): tasks
+// whose results the client already holds, which are not to run. A client
+// sends it when it submits a job again to a scheduler that restarted.
 typedef struct {
-    uint64_t job;      // client-chosen id, unique
-    sl__strv function; // "module.kernel"
-    uint64_t total;    // tasks in the whole job
-    uint64_t first;    // index of the first task in this chunk
-    sl__job_opts opts; // job options (from the first chunk)
-    uint32_t n_args;   // tasks in this chunk
-    sl__mpr args;      // at the first arg; sl__mpr_skip each
+    uint64_t job;         // client-chosen id, unique
+    sl__strv function;    // "module.kernel"
+    uint64_t total;       // tasks in the whole job
+    uint64_t first;       // index of the first task in this chunk
+    sl__job_opts opts;    // job options (from the first chunk)
+    const uint8_t *ended; // the bitmap, or NULL: none ended
+    uint32_t n_args;      // tasks in this chunk
+    sl__mpr args;         // at the first arg; sl__mpr_skip each
 } sl__submit;
 void sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
                           uint64_t total, uint64_t first,
                           const sl__job_opts *opts, uint32_t n_args);
+// The same with an ended bitmap of ceil(n_args/8) bytes (NULL: none).
+void sl__msg_resubmit_begin(sl__mpw *w, uint64_t job, const char *function,
+                            uint64_t total, uint64_t first,
+                            const sl__job_opts *opts, const uint8_t *ended,
+                            uint32_t n_args);
+// Whether task i of a chunk is marked in its ended bitmap (NULL: no).
+static inline bool
+sl__submit_ended(const sl__submit *m, uint32_t i)
+{
+    return m->ended != NULL && (m->ended[i / 8] >> (i % 8)) & 1;
+}
 sl_err sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
                          char *errbuf);
 

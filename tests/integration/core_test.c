@@ -289,13 +289,31 @@ test_malformed_messages(void)
             zframe_destroy(&reply);
         }
     }
-    // A well-formed message of a type this socket does not take.
+    // A client that has not said HELLO is told to, whatever it sends.
     sl__mpw uw;
     sl__mpw_init(&uw);
-    sl__msg_empty(&uw, SL_MSG_TASKS);
+    sl__msg_empty(&uw, SL_MSG_STATUS);
     zframe_t *uf = zframe_new(uw.buf.data, uw.buf.size);
     SL_ASSERT(zframe_send(&uf, peer, 0) == 0);
     zframe_t *ureply = zframe_recv(peer);
+    SL_ASSERT(ureply != NULL);
+    SL_ASSERT(memmem(zframe_data(ureply), zframe_size(ureply),
+                     "unknown client: send HELLO", 26) != NULL);
+    zframe_destroy(&ureply);
+    sl__mpw_reset(&uw);
+    sl__msg_hello(&uw, "raw", 1);
+    uf = zframe_new(uw.buf.data, uw.buf.size);
+    SL_ASSERT(zframe_send(&uf, peer, 0) == 0);
+    ureply = zframe_recv(peer); // WELCOME
+    SL_ASSERT(ureply != NULL);
+    zframe_destroy(&ureply);
+
+    // A well-formed message of a type this socket does not take.
+    sl__mpw_reset(&uw);
+    sl__msg_empty(&uw, SL_MSG_TASKS);
+    uf = zframe_new(uw.buf.data, uw.buf.size);
+    SL_ASSERT(zframe_send(&uf, peer, 0) == 0);
+    ureply = zframe_recv(peer);
     SL_ASSERT(ureply != NULL);
     SL_ASSERT(memmem(zframe_data(ureply), zframe_size(ureply),
                      "unexpected message type", 23) != NULL);

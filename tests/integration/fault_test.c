@@ -2,7 +2,8 @@
 // task past its time limit is stopped within a second and fails saying
 // so; a kernel that crashes costs its task one attempt and one executor
 // process, never the worker; a task that keeps crashing ends FAILED
-// naming what killed it, while other tasks go on; and a worker running
+// naming what killed it, while other tasks go on; a client that dies
+// loses its queued tasks after a grace period; and a worker running
 // kernels in threads refuses a time limit it cannot enforce.
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
@@ -10,7 +11,9 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,6 +184,44 @@ test_poison_task(void)
     s_assert_slots_work(20);
 }
 
+// A client that dies (SIGKILL, no BYE) with a job queued: once its
+// connection has been closed for the grace period (1 s here), its queued
+// tasks are cancelled, and the cluster is idle long before the job could
+// have run to its end (100 x 500 ms on 4 slots: 12.5 s).
+static void
+test_client_death(void)
+{
+    char cli[600];
+    snprintf(cli, sizeof(cli), "%s/starling", getenv("STARLING_BIN_DIR"));
+    pid_t pid = fork();
+    SL_ASSERT(pid >= 0);
+    if (pid == 0) {
+        execl(cli, "starling", "map", "sys.sleep", "--tasks", "100", "--arg",
+              "ms=500", "--scheduler", s_info.scheduler, (char *) NULL);
+        _exit(127);
+    }
+    sl_cluster_status st;
+    double t0 = s_now();
+    do { // until its job is running
+        usleep(50 * 1000);
+        SL_PASS(sl_cluster_status_get(s_client, &st));
+        SL_ASSERT(s_now() - t0 < 10);
+    } while (st.running == 0);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    double killed = s_now();
+    do {
+        usleep(100 * 1000);
+        SL_PASS(sl_cluster_status_get(s_client, &st));
+    } while ((st.jobs > 0 || st.queued > 0) && s_now() - killed < 30);
+    fprintf(stderr, "   client killed; its job gone %.2f s later (grace 1 s)\n",
+            s_now() - killed);
+    SL_ASSERT_EQ(st.queued, 0u);
+    SL_ASSERT_EQ(st.jobs, 0u);
+    SL_ASSERT(s_now() - killed < 6);
+    s_assert_slots_work(10);
+}
+
 // Workers with --executor thread: a time limit is refused, clearly, and a
 // job without one runs.
 static void
@@ -207,12 +248,14 @@ test_thread_mode_refuses_limits(void)
 int
 main(void)
 {
-    SL_PASS(sl__harness_start(2, 2, &s_info));
+    sl__cluster_opts opts = {.workers = 2, .slots = 2, .client_grace_ms = 1000};
+    SL_PASS(sl__harness_start_opts(&opts, &s_info));
     SL_PASS(sl_client_connect(&s_client, s_info.scheduler));
     SL_PASS(sl_module_register(s_client, TESTMOD_V1, &s_mod));
     SL_RUN(test_time_limit);
     SL_RUN(test_crash_costs_one_attempt);
     SL_RUN(test_poison_task);
+    SL_RUN(test_client_death);
     SL_RUN(test_thread_mode_refuses_limits);
     sl_client_destroy(&s_client);
     sl__harness_stop();

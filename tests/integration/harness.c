@@ -41,6 +41,7 @@ typedef struct {
 static struct {
     bool active;           // a cluster is up
     bool atexit_set;       // s_atexit is registered
+    bool aof;              // the cluster's Redis keeps an append-only file
     sl__cluster_info info; // what sl__cluster_up reported
     pid_t watchdog;        // the watchdog process, or 0
     int watch_fd;          // write end of its pipe, or -1
@@ -277,6 +278,7 @@ sl__harness_start_opts(const sl__cluster_opts *base, sl__cluster_info *info)
     opts.home = home;
     opts.bin_dir = getenv("STARLING_BIN_DIR");
     opts.timeout_ms = SL_HARNESS_TIMEOUT_MS;
+    s_h.aof = opts.aof;
     rv = sl__cluster_up(&opts, &s_h.info, &started, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "harness: cluster up failed: %s\n", errbuf);
@@ -313,13 +315,21 @@ sl__harness_stop(void)
     s_h.info.home[0] = '\0';
 }
 
+static sl_err s_kill_wait(pid_t pid);
+
 sl_err
 sl__harness_kill_worker(int i)
 {
     if (!s_h.active || i < 0 || i >= s_h.info.n_workers) {
         return SL_EINVAL;
     }
-    pid_t pid = s_h.info.worker_pids[i];
+    return s_kill_wait(s_h.info.worker_pids[i]);
+}
+
+// SIGKILL pid and wait until it is gone.
+static sl_err
+s_kill_wait(pid_t pid)
+{
     kill(pid, SIGKILL);
     int64_t deadline = sl__mono_ms() + SL_HARNESS_KILL_WAIT_MS;
     while (sl__proc_alive(pid)) {
@@ -328,6 +338,38 @@ sl__harness_kill_worker(int i)
         }
         usleep(10000);
     }
+    return SL_OK;
+}
+
+sl_err
+sl__harness_restart(const char *what, int down_ms)
+{
+    bool redis = strcmp(what, "redis") == 0;
+    if (!s_h.active || (!redis && strcmp(what, "scheduler") != 0)) {
+        return SL_EINVAL;
+    }
+    sl_err rv =
+        s_kill_wait(redis ? s_h.info.redis_pid : s_h.info.scheduler_pid);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    usleep((useconds_t) down_ms * 1000);
+    char errbuf[SL_ERRSTR_LEN];
+    char home[sizeof(s_h.info.home)];
+    sl__strlcpy(home, s_h.info.home, sizeof(home)); // info is rewritten
+    sl__cluster_opts opts = {
+        .home = home,
+        .bin_dir = getenv("STARLING_BIN_DIR"),
+        .aof = s_h.aof,
+    };
+    rv = redis ? sl__cluster_restart_redis(&opts, &s_h.info, errbuf)
+               : sl__cluster_restart_scheduler(&opts, &s_h.info, errbuf);
+    if (rv != SL_OK) {
+        fprintf(stderr, "harness: restart %s: %s\n", what, errbuf);
+        return rv;
+    }
+    s_watch(redis ? s_h.info.redis_pid : s_h.info.scheduler_pid,
+            redis ? "redis-server" : "starling-scheduler");
     return SL_OK;
 }
 

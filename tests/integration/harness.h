@@ -36,6 +36,9 @@ void sl__harness_stop(void);
 // gone: for fault tests. SL_EINVAL for a bad index, SL_ETIMEDOUT if it
 // outlives 5 s.
 sl_err sl__harness_kill_worker(int i);
+// SIGKILL the cluster's "scheduler" or "redis", wait down_ms, and start it
+// again on the same endpoint (sl__cluster_restart_*): for fault tests.
+sl_err sl__harness_restart(const char *what, int down_ms);
 // The cluster's home directory (its logs are there), or "" when stopped.
 const char *sl__harness_home(void);
 

@@ -248,6 +248,56 @@ s_pack_submit(sl__mpw *w, uint64_t job, const char *function, uint64_t total,
     }
 }
 
+// A SUBMIT sent again after a restart marks the tasks that already ended.
+static void
+test_msg_resubmit_ended(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    sl__submit m;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__job_opts o = {0, 3, 0};
+    const uint8_t ended[2] = {0x05, 0x01}; // tasks 0, 2 and 8 of 9
+    sl__mpw_init(&w);
+    sl__msg_resubmit_begin(&w, 9, "sys.noop", 20, 4, &o, ended, 9);
+    for (int i = 0; i < 9; i++) {
+        msgpack_pack_nil(&w.pk);
+    }
+    s_open(&w, &r, SL_MSG_SUBMIT, 6);
+    SL_PASS(sl__submit_decode(&r, &sl__limits_default, &m, errbuf));
+    SL_ASSERT_EQ(m.n_args, 9);
+    for (uint32_t i = 0; i < 9; i++) {
+        SL_ASSERT_EQ(sl__submit_ended(&m, i), i == 0 || i == 2 || i == 8);
+    }
+    // Without a bitmap nothing has ended.
+    sl__mpw_reset(&w);
+    sl__msg_submit_begin(&w, 9, "sys.noop", 20, 4, &o, 1);
+    msgpack_pack_nil(&w.pk);
+    s_open(&w, &r, SL_MSG_SUBMIT, 6);
+    SL_PASS(sl__submit_decode(&r, &sl__limits_default, &m, errbuf));
+    SL_ASSERT(m.ended == NULL && !sl__submit_ended(&m, 0));
+    // A bitmap of the wrong length for the tasks is refused.
+    sl__mpw_reset(&w);
+    sl__msg_begin(&w, SL_MSG_SUBMIT, 6);
+    msgpack_pack_uint64(&w.pk, 9);
+    sl__mpw_str(&w, "sys.noop");
+    msgpack_pack_uint64(&w.pk, 40);
+    msgpack_pack_uint64(&w.pk, 4);
+    msgpack_pack_array(&w.pk, 4);
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_uint32(&w.pk, 3);
+    msgpack_pack_uint32(&w.pk, 0);
+    sl__mpw_bin(&w, ended, 2); // 17 tasks need 3 bytes
+    msgpack_pack_array(&w.pk, 17);
+    for (int i = 0; i < 17; i++) {
+        msgpack_pack_nil(&w.pk);
+    }
+    s_open(&w, &r, SL_MSG_SUBMIT, 6);
+    SL_FAILS(sl__submit_decode(&r, &sl__limits_default, &m, errbuf), SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "ended bitmap");
+    sl__mpw_fini(&w);
+}
+
 static void
 test_msg_submit(void)
 {
@@ -902,6 +952,7 @@ main(void)
     SL_RUN(test_msg_hello);
     SL_RUN(test_msg_welcome);
     SL_RUN(test_msg_submit);
+    SL_RUN(test_msg_resubmit_ended);
     SL_RUN(test_msg_submit_limits);
     SL_RUN(test_msg_accepted);
     SL_RUN(test_msg_error);
