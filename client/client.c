@@ -1044,7 +1044,7 @@ s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
     sl__job_opts wopts = {
         (uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms : 0),
         (uint32_t) (o.max_attempts > 0 ? o.max_attempts : 3),
-        (uint32_t) (o.priority > 0 ? o.priority : 0)};
+        (uint32_t) (o.priority > 0 ? o.priority : 0), o.flags};
     s_job *job = s_job_new(c, n);
     if (job == NULL) {
         return s_err(c, SL_ENOMEM, "out of memory for a job of %zu tasks", n);
@@ -1113,7 +1113,7 @@ sl_map_reduce(sl_client *c, const char *map_function, sl_value *const *args,
     reduce->opts =
         (sl__job_opts){(uint32_t) (o.time_limit_ms > 0 ? o.time_limit_ms : 0),
                        (uint32_t) (o.max_attempts > 0 ? o.max_attempts : 3),
-                       (uint32_t) (o.priority > 0 ? o.priority : 0)};
+                       (uint32_t) (o.priority > 0 ? o.priority : 0), o.flags};
     job_out->id = reduce->id;
     s_pump(c, 0);
     return SL_OK;

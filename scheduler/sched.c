@@ -26,7 +26,9 @@
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <starling/client.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "queue.h"
@@ -38,8 +40,18 @@
 #define SL_HEARTBEAT_LIVENESS 3
 // Seconds of history behind tasks/s and GFLOPS in STATUS replies.
 #define SL_RATE_WINDOW 5
+// Speculation: once this share of a job is done, a task that has run
+// SL_SPEC_FACTOR times the job's median (and at least SL_SPEC_MIN_MS) gets
+// a backup copy. Run times are measured here, dispatch to outcome, from a
+// sample of at most SL_SPEC_SAMPLES finished tasks.
+#define SL_SPEC_DONE_SHARE 0.75
+#define SL_SPEC_FACTOR 4.0
+#define SL_SPEC_MIN_MS 1000
+#define SL_SPEC_SAMPLES 256
 
 enum { S_QUEUED = 0, S_RUNNING = 1, S_DONE = 2 };
+// Task flags: a backup copy is wanted (queued), or one was started.
+enum { T_WANT_BACKUP = 1, T_BACKED = 2 };
 
 typedef struct {
     uint32_t chunk;   // which SUBMIT frame holds the argument
@@ -48,12 +60,14 @@ typedef struct {
     uint8_t attempts; // runs started so far
     uint8_t state;    // S_QUEUED, S_RUNNING or S_DONE
     uint8_t lost;     // runs that died with their executor or worker
+    uint8_t flags;    // T_WANT_BACKUP, T_BACKED
 } s_task;
 
 typedef struct {
     uint64_t job;     // the leased task's job
     uint32_t index;   // and index
     uint32_t attempt; // the attempt the worker was sent
+    int64_t sent_ms;  // when
 } s_lease;
 
 typedef struct s_peer s_peer;
@@ -97,6 +111,11 @@ struct s_job {
     uint32_t n_chunks;   // in use
     uint32_t cap_chunks; // allocated
     bool cancelled;      // no further dispatch
+    float *run_ms;       // a sample of finished tasks' run times
+    uint32_t n_run_ms;   // entries in it (at most SL_SPEC_SAMPLES)
+    uint64_t n_timed;    // tasks timed, sampled or not
+    double median_ms;    // of run_ms, computed once a scan; <0: stale
+    uint32_t backups;    // backup copies started
     sl__mpw done_buf;    // outcomes not yet sent to the client
     uint32_t n_pending;  // outcomes in done_buf
     bool dirty;          // on the dirty list
@@ -123,6 +142,8 @@ struct sl__sched {
     s_peer *hungry_tail;
     s_job *dirty_head;                 // jobs with outcomes to flush
     uint64_t queued;                   // tasks in state QUEUED over all jobs
+    uint64_t backups_wanted;           // tasks waiting for a backup copy
+    uint64_t speculated;               // backup copies started
     uint64_t running;                  // tasks leased
     uint64_t done_total;               // tasks ended since start
     uint32_t n_workers;                // ready workers
@@ -220,6 +241,7 @@ s_job_destroy(sl__sched *self, s_job **job_p)
     }
     free(job->chunks);
     free(job->tasks);
+    free(job->run_ms);
     sl__mpw_fini(&job->done_buf);
     free(job);
     *job_p = NULL;
@@ -251,6 +273,17 @@ s_rate_add(sl__sched *self, uint64_t done, double flops)
     b->flops += flops;
 }
 
+// A task that wanted a backup copy no longer does (it ended, or it goes
+// back to the queue to run anyway).
+static void
+s_backup_forget(sl__sched *self, s_task *t)
+{
+    if (t->flags & T_WANT_BACKUP) {
+        t->flags &= (uint8_t) ~T_WANT_BACKUP;
+        self->backups_wanted--;
+    }
+}
+
 // End task index of job with outcome o (whose job and index fields are
 // ignored). Callers have checked that the task is not DONE yet.
 static void
@@ -260,6 +293,7 @@ s_task_end(sl__sched *self, s_job *job, uint32_t index, const sl__outcome *o)
     if (t->state == S_QUEUED) {
         self->queued--;
     }
+    s_backup_forget(self, t);
     t->state = S_DONE;
     job->done++;
     self->done_total++;
@@ -429,6 +463,7 @@ s_release_lease(sl__sched *self, s_peer *w, const s_lease *l, bool penalty,
                         text);
         return;
     }
+    s_backup_forget(self, t);
     t->state = S_QUEUED;
     self->queued++;
     sl__queue_push_front(&self->queue, (int) job->opts.priority,
@@ -800,18 +835,61 @@ s_on_ready(sl__sched *self, s_peer *w, sl__mpr *r)
     s_hungry_add(self, w);
 }
 
-// Remove the lease of (job, index) from w. Returns false if w held none
-// (a result from before a re-READY, or a duplicate).
-static bool
+// Remove the lease of (job, index) from w. Returns how long ago it was
+// sent, in ms, or -1 if w held none (a result from before a re-READY, or a
+// duplicate).
+static int64_t
 s_lease_drop(s_peer *w, uint64_t job, uint32_t index)
 {
     for (uint32_t i = 0; i < w->n_leases; i++) {
         if (w->leases[i].job == job && w->leases[i].index == index) {
+            int64_t age = sl__mono_ms() - w->leases[i].sent_ms;
             w->leases[i] = w->leases[--w->n_leases];
-            return true;
+            return age;
         }
     }
-    return false;
+    return -1;
+}
+
+// Remember a finished task's run time in the job's sample (reservoir
+// sampling: every task timed has the same chance to be in it).
+static void
+s_job_time(s_job *job, int64_t ms)
+{
+    if (job->run_ms == NULL) {
+        job->run_ms = sl__xcalloc(SL_SPEC_SAMPLES, sizeof(*job->run_ms));
+    }
+    job->n_timed++;
+    if (job->n_run_ms < SL_SPEC_SAMPLES) {
+        job->run_ms[job->n_run_ms++] = (float) ms;
+    } else {
+        uint64_t slot = sl__rand64() % job->n_timed;
+        if (slot < SL_SPEC_SAMPLES) {
+            job->run_ms[slot] = (float) ms;
+        }
+    }
+    job->median_ms = -1;
+}
+
+// Tell every worker still running a copy of (job, index) to stop it: the
+// task has ended. (The finished copy's lease is gone already; another copy
+// may run on the same worker.)
+static void
+s_cancel_copies(sl__sched *self, uint64_t job, uint32_t index)
+{
+    for (size_t i = 0; i < self->peers.cap; i++) {
+        s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        if (p == NULL || !p->is_worker) {
+            continue;
+        }
+        for (uint32_t k = 0; k < p->n_leases; k++) {
+            if (p->leases[k].job == job && p->leases[k].index == index) {
+                sl__mpw_reset(&self->w);
+                sl__msg_cancel_task(&self->w, job, index);
+                s_send(self, p, &self->w);
+            }
+        }
+    }
 }
 
 // A run that died with its executor (LOST): the task goes back to the
@@ -828,6 +906,7 @@ s_on_lost(sl__sched *self, s_peer *w, s_job *job, const sl__outcome *o)
     if (t->lost < UINT8_MAX) {
         t->lost++;
     }
+    s_backup_forget(self, t);
     t->state = S_QUEUED;
     self->queued++;
     if (!job->cancelled && t->attempts < job->opts.max_attempts) {
@@ -849,7 +928,7 @@ s_on_lost(sl__sched *self, s_peer *w, s_job *job, const sl__outcome *o)
 static void
 s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o, s_job **cache)
 {
-    s_lease_drop(w, o->job, o->index);
+    int64_t age = s_lease_drop(w, o->job, o->index);
     s_job *job = *cache;
     if (job == NULL || job->id != o->job) {
         job = *cache = sl__table_get(&self->jobs, o->job);
@@ -865,14 +944,34 @@ s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o, s_job **cache)
         s_on_lost(self, w, job, o);
         return;
     }
+    if (o->status == SL_WIRE_ERROR && (job->opts.flags & SL_JOB_RETRY_ERRORS) &&
+        !job->cancelled && t->state == S_RUNNING && t->attempts == o->attempt &&
+        t->attempts < job->opts.max_attempts) {
+        // The job asked for kernel errors to be retried.
+        self->running--;
+        job->running--;
+        s_backup_forget(self, t);
+        t->state = S_QUEUED;
+        self->queued++;
+        sl__queue_push_front(&self->queue, (int) job->opts.priority,
+                             (sl__run){job->id, o->index, o->index + 1});
+        return;
+    }
+    if (o->status == SL_WIRE_OK && age >= 0) {
+        s_job_time(job, age);
+    }
     // When another worker runs a later attempt (this one's worker was
-    // presumed lost), this outcome wins all the same, and that one's is
-    // dropped when it arrives.
+    // presumed lost, or a backup copy was started), this outcome wins all
+    // the same, and that one is stopped, or its outcome dropped.
     if (t->state == S_RUNNING) {
         self->running--;
         job->running--;
     }
+    bool copies = t->flags & T_BACKED;
     s_task_end(self, job, o->index, o);
+    if (copies) {
+        s_cancel_copies(self, job->id, o->index);
+    }
 }
 
 static void
@@ -1048,6 +1147,58 @@ s_drain_monitor(sl__sched *self)
     }
 }
 
+static int
+s_cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *) a, y = *(const float *) b;
+    return (x > y) - (x < y);
+}
+
+// The median of the job's sampled run times (ms), or -1 with no sample.
+static double
+s_job_median(s_job *job)
+{
+    if (job->median_ms < 0 && job->n_run_ms > 0) {
+        float sorted[SL_SPEC_SAMPLES];
+        memcpy(sorted, job->run_ms, job->n_run_ms * sizeof(float));
+        qsort(sorted, job->n_run_ms, sizeof(float), s_cmp_float);
+        job->median_ms = sorted[job->n_run_ms / 2];
+    }
+    return job->n_run_ms > 0 ? job->median_ms : -1;
+}
+
+// Stragglers: in a job that is mostly done, a task that has run far
+// longer than the median gets a backup copy, from the front of the queue.
+static void
+s_speculate(sl__sched *self, s_peer *w, int64_t now)
+{
+    for (uint32_t i = 0; i < w->n_leases; i++) {
+        const s_lease *l = &w->leases[i];
+        s_job *job = sl__table_get(&self->jobs, l->job);
+        if (job == NULL || job->cancelled ||
+            (job->opts.flags & SL_JOB_NO_SPECULATION) ||
+            (double) job->done < SL_SPEC_DONE_SHARE * (double) job->total) {
+            continue;
+        }
+        s_task *t = &job->tasks[l->index];
+        int64_t ran = now - l->sent_ms;
+        double median = s_job_median(job);
+        if (t->state != S_RUNNING || (t->flags & (T_WANT_BACKUP | T_BACKED)) ||
+            t->attempts != l->attempt || median < 0 || ran < SL_SPEC_MIN_MS ||
+            (double) ran < SL_SPEC_FACTOR * median) {
+            continue;
+        }
+        sl__log_info("job %016" PRIx64 " task %u has run %.1f s on worker %s, "
+                     "%.0fx the median of %.3f s: starting a backup copy",
+                     job->id, l->index, (double) ran / 1000, w->name,
+                     (double) ran / (median > 1 ? median : 1), median / 1000);
+        t->flags |= T_WANT_BACKUP;
+        self->backups_wanted++;
+        sl__queue_push_front(&self->queue, (int) job->opts.priority,
+                             (sl__run){job->id, l->index, l->index + 1});
+    }
+}
+
 static void
 s_run_timers(sl__sched *self)
 {
@@ -1078,6 +1229,7 @@ s_run_timers(sl__sched *self)
             sl__msg_empty(&self->w, SL_MSG_HEARTBEAT);
             s_send(self, p, &self->w);
         }
+        s_speculate(self, p, now);
     }
 }
 
@@ -1112,7 +1264,9 @@ s_pick(sl__sched *self, uint32_t want)
         }
         while (n < want && run->first < run->end) {
             uint32_t index = run->first++;
-            if (job->tasks[index].state == S_QUEUED) {
+            const s_task *t = &job->tasks[index];
+            if (t->state == S_QUEUED ||
+                (t->state == S_RUNNING && (t->flags & T_WANT_BACKUP))) {
                 self->pick[n] = index;
                 self->pick_job[n] = job;
                 n++;
@@ -1135,16 +1289,24 @@ s_pack_group(sl__sched *self, s_peer *w, uint32_t from, uint32_t to)
     for (uint32_t i = from; i < to; i++) {
         uint32_t index = self->pick[i];
         s_task *t = &job->tasks[index];
-        t->state = S_RUNNING;
+        if (t->state == S_RUNNING) { // a backup copy of a straggler
+            s_backup_forget(self, t);
+            t->flags |= T_BACKED;
+            self->speculated++;
+            job->backups++;
+        } else {
+            t->state = S_RUNNING;
+            self->queued--;
+            self->running++;
+            job->running++;
+        }
         t->attempts++;
-        self->queued--;
-        self->running++;
-        job->running++;
         const uint8_t *chunk = zmq_msg_data(job->chunks[t->chunk]);
         sl__task_item item = {index, t->attempts, chunk + t->arg_off,
                               t->arg_len};
         sl__msg_task_item(&self->w, &item);
-        w->leases[w->n_leases++] = (s_lease){job->id, index, t->attempts};
+        w->leases[w->n_leases++] =
+            (s_lease){job->id, index, t->attempts, sl__mono_ms()};
     }
 }
 
@@ -1177,9 +1339,13 @@ s_dispatch(sl__sched *self)
         n_hungry++;
     }
     s_peer *w = self->hungry_head;
-    while (w != NULL && self->queued > 0) {
+    // The share is fixed for the round: recomputed from what is left, it
+    // would shrink for the later workers and leave tasks for the next turn,
+    // to land on a worker whose slots are busy.
+    uint64_t todo = self->queued + self->backups_wanted;
+    uint64_t share = n_hungry > 0 ? (todo + n_hungry - 1) / n_hungry : 0;
+    while (w != NULL && self->queued + self->backups_wanted > 0) {
         s_peer *next = w->hungry_next;
-        uint64_t share = (self->queued + n_hungry - 1) / n_hungry;
         uint32_t credit = w->credit_max - w->n_leases;
         uint32_t want = share < credit ? (uint32_t) share : credit;
         uint32_t n = s_pick(self, want);

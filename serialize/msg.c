@@ -158,12 +158,17 @@ sl__msg_resubmit_begin(sl__mpw *w, uint64_t job, const char *function,
     sl__mpw_str(w, function);
     msgpack_pack_uint64(&w->pk, total);
     msgpack_pack_uint64(&w->pk, first);
-    msgpack_pack_array(&w->pk, ended != NULL ? 4 : 3);
+    msgpack_pack_array(&w->pk, opts->flags != 0 ? 5 : ended != NULL ? 4 : 3);
     msgpack_pack_uint32(&w->pk, opts->time_limit_ms);
     msgpack_pack_uint32(&w->pk, opts->max_attempts);
     msgpack_pack_uint32(&w->pk, opts->priority);
     if (ended != NULL) {
         sl__mpw_bin(w, ended, ((size_t) n_args + 7) / 8);
+    } else if (opts->flags != 0) {
+        msgpack_pack_nil(&w->pk);
+    }
+    if (opts->flags != 0) {
+        msgpack_pack_uint32(&w->pk, opts->flags);
     }
     msgpack_pack_array(&w->pk, n_args);
 }
@@ -193,17 +198,24 @@ sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
     }
     uint32_t ended_len = 0;
     m->ended = NULL;
-    if (sl__mpr_array(r, &n) != 0 || (n != 3 && n != 4) ||
+    m->opts.flags = 0;
+    if (sl__mpr_array(r, &n) != 0 || n < 3 || n > 5 ||
         sl__mpr_u32(r, &m->opts.time_limit_ms) != 0 ||
         sl__mpr_u32(r, &m->opts.max_attempts) != 0 ||
-        sl__mpr_u32(r, &m->opts.priority) != 0 ||
-        (n == 4 && sl__mpr_bin(r, &m->ended, &ended_len) != 0)) {
+        sl__mpr_u32(r, &m->opts.priority) != 0) {
         return s_bad(errbuf, "SUBMIT options");
+    }
+    if (n >= 4 && sl__mpr_nil(r) != 0 &&
+        sl__mpr_bin(r, &m->ended, &ended_len) != 0) {
+        return s_bad(errbuf, "SUBMIT ended bitmap");
+    }
+    if (n == 5 && sl__mpr_u32(r, &m->opts.flags) != 0) {
+        return s_bad(errbuf, "SUBMIT flags");
     }
     if (sl__mpr_array(r, &m->n_args) != 0) {
         return s_bad(errbuf, "SUBMIT args");
     }
-    if (n == 4 && ended_len != ((size_t) m->n_args + 7) / 8) {
+    if (m->ended != NULL && ended_len != ((size_t) m->n_args + 7) / 8) {
         return s_bad(errbuf, "SUBMIT ended bitmap (one bit per task)");
     }
     if (m->n_args > lim->max_tasks) {
@@ -258,6 +270,14 @@ sl__msg_job(sl__mpw *w, sl__msg_type type, uint64_t job)
 {
     sl__msg_begin(w, type, 1);
     msgpack_pack_uint64(&w->pk, job);
+}
+
+void
+sl__msg_cancel_task(sl__mpw *w, uint64_t job, uint32_t index)
+{
+    sl__msg_begin(w, SL_MSG_CANCEL, 2);
+    msgpack_pack_uint64(&w->pk, job);
+    msgpack_pack_uint32(&w->pk, index);
 }
 
 void

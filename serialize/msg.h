@@ -51,6 +51,7 @@ typedef struct {
     uint32_t time_limit_ms; // 0: none
     uint32_t max_attempts;  // >= 1
     uint32_t priority;      // 0..9
+    uint32_t flags;         // SL_JOB_* of client.h
 } sl__job_opts;
 
 // A string view into a frame. Not NUL-terminated.
@@ -92,8 +93,9 @@ void sl__msg_welcome(sl__mpw *w, const sl__welcome *m);
 sl_err sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf);
 
 // SUBMIT [job, function, total, first,
-//         [time_limit, attempts, priority(, ended)], [arg...]]: one chunk
-// of a job's tasks, first..first+n-1. ended, when present, is a bitmap
+//         [time_limit, attempts, priority(, ended(, flags))], [arg...]]:
+// one chunk of a job's tasks, first..first+n-1. flags (absent: 0) are the
+// job's SL_JOB_* flags. ended, when present and not nil, is a bitmap
 // (bin of ceil(n/8) bytes, bit i of byte i/8 for task first+i): tasks
 // whose results the client already holds, which are not to run. A client
 // sends it when it submits a job again to a scheduler that restarted.
@@ -139,6 +141,9 @@ sl_err sl__error_decode(sl__mpr *r, sl__error_msg *m, char *errbuf);
 // one with no fields: STATUS, BYE, HEARTBEAT, SHUTDOWN.
 void sl__msg_job(sl__mpw *w, sl__msg_type type, uint64_t job);
 void sl__msg_empty(sl__mpw *w, sl__msg_type type);
+// CANCEL [job, index] (scheduler -> worker): stop that one task, queued or
+// running: a speculative copy of it finished first.
+void sl__msg_cancel_task(sl__mpw *w, uint64_t job, uint32_t index);
 sl_err sl__u64_decode(sl__mpr *r, uint64_t *v, char *errbuf);
 
 // READY [slots, prefetch, node, pid]

@@ -369,28 +369,54 @@ s_on_tasks(sl__worker *self, sl__mpr *r)
     }
 }
 
-// Drop the queued tasks of a cancelled job, reporting each CANCELLED.
+static void s_slot_done(sl__worker *self, s_slot *slot);
+
+// CANCEL [job]: drop the queued tasks of a cancelled job, reporting each
+// CANCELLED (running ones finish). CANCEL [job, index]: stop that task,
+// queued or running, because a copy of it finished first; a running one
+// is stopped by killing its executor (in thread mode it runs on, and its
+// outcome is dropped by the scheduler).
 static void
-s_on_cancel(sl__worker *self, sl__mpr *r)
+s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
 {
     uint64_t job;
+    uint32_t index = 0;
     char errbuf[SL_ERRSTR_LEN];
-    if (sl__u64_decode(r, &job, errbuf) != SL_OK) {
+    if (sl__u64_decode(r, &job, errbuf) != SL_OK ||
+        (nfields == 2 && sl__mpr_u32(r, &index) != 0)) {
+        sl__log_warn("scheduler sent a malformed CANCEL");
         return;
     }
+    bool one = nfields == 2;
+    const char *why = one ? "cancelled: a copy of it finished first"
+                          : "cancelled by the client";
     s_item **pp = &self->fifo_head;
     self->fifo_tail = NULL;
     while (*pp != NULL) {
         s_item *it = *pp;
-        if (it->task.job == job) {
+        if (it->task.job == job && (!one || it->task.index == index)) {
             *pp = it->next;
-            sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED,
-                               "cancelled by the client");
+            sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
             s_outcome_add(self, it);
             s_item_destroy(&it);
         } else {
             self->fifo_tail = it;
             pp = &it->next;
+        }
+    }
+    for (int i = 0; one && self->processes && i < self->n_slots; i++) {
+        s_slot *slot = &self->slots[i];
+        if (slot->running != NULL && slot->running->task.job == job &&
+            slot->running->task.index == index) {
+            char how[128];
+            sl__executor_stop(&slot->proc, true, how, sizeof(how));
+            sl__log_info("task %016" PRIx64 "/%u: stopped (executor %s): a "
+                         "copy of it finished first",
+                         job, index, how);
+            slot->running->task.stats.end_s = sl__wall();
+            sl__exec_task_fail(&slot->running->task, SL_WIRE_CANCELLED, "%s",
+                               why);
+            s_slot_done(self, slot);
         }
     }
 }
@@ -430,7 +456,7 @@ s_on_sched_msg(sl__worker *self, const void *data, size_t len)
         s_on_tasks(self, &r);
         break;
     case SL_MSG_CANCEL:
-        s_on_cancel(self, &r);
+        s_on_cancel(self, &r, nfields);
         break;
     case SL_MSG_HEARTBEAT:
         break;

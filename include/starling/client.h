@@ -35,10 +35,21 @@ typedef struct {
 // Per-job options. Zero means "the default" for every field, so
 // `sl_job_opts o = {0};` is a valid start.
 typedef struct {
-    int time_limit_ms; // per task; 0: none
-    int max_attempts;  // runs of a task whose worker died; 0: 3
+    int time_limit_ms; // per task; 0: none. A task past it is stopped and
+                       // fails "timed out after X s"
+    int max_attempts;  // runs of a task whose worker or executor died
+                       // (or, with SL_JOB_RETRY_ERRORS, that failed); 0: 3
     int priority;      // higher runs first; 0..9, default 0
+    unsigned flags;    // SL_JOB_* below; 0: the defaults
 } sl_job_opts;
+
+// A straggler (a task running far longer than the job's median once most
+// of the job is done) gets a backup copy on another slot; the first to
+// finish wins and the other is stopped. On by default; this turns it off.
+#define SL_JOB_NO_SPECULATION 0x1u
+// A task whose kernel fails (status ERROR) runs again, up to max_attempts.
+// Off by default: most kernel errors are deterministic.
+#define SL_JOB_RETRY_ERRORS 0x2u
 
 typedef enum {
     SL_ALL_COMPLETED = 0, // every task of every job has ended

@@ -243,7 +243,7 @@ s_msgs_client(sl__mpw *w)
 {
     sl__msg_hello(w, "client@host", 4242);
     s_msg("hello", w);
-    sl__job_opts opts = {1000, 3, 5};
+    sl__job_opts opts = {1000, 3, 5, 0};
     sl__msg_submit_begin(w, 0xabcdef, "blas.gemm", 3, 0, &opts, 3);
     s_pack_value(w, sl_value_new_int(7));
     s_pack_value(w, s_matrix());
@@ -371,7 +371,7 @@ s_msgs_past_limits(sl__mpw *w)
     char name[257];
     memset(name, 'f', 256);
     name[256] = '\0';
-    sl__job_opts opts = {0, 0, 0};
+    sl__job_opts opts = {0, 0, 0, 0};
     sl__msg_submit_begin(w, 1, name, 1, 0, &opts, 0);
     s_msg("bad_submit_function_256", w);
     sl__ready r = {4097, 0, {"n", 1}, 1};

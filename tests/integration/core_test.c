@@ -323,7 +323,7 @@ test_malformed_messages(void)
     // A SUBMIT whose argument is truncated: rejected whole, with a reason.
     sl__mpw w;
     sl__mpw_init(&w);
-    sl__job_opts o = {0, 3, 0};
+    sl__job_opts o = {0, 3, 0, 0};
     sl__msg_submit_begin(&w, 77, "sys.noop", 2, 0, &o, 2);
     msgpack_pack_nil(&w.pk);
     sl__mpw_raw(&w, "\x92\x01", 2); // an array of 2 with one element

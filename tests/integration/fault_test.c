@@ -3,7 +3,9 @@
 // so; a kernel that crashes costs its task one attempt and one executor
 // process, never the worker; a task that keeps crashing ends FAILED
 // naming what killed it, while other tasks go on; a client that dies
-// loses its queued tasks after a grace period; and a worker running
+// loses its queued tasks after a grace period; a straggler is overtaken by
+// a backup copy; kernel errors are retried only when the job asks; and a
+// worker running
 // kernels in threads refuses a time limit it cannot enforce.
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
@@ -184,6 +186,109 @@ test_poison_task(void)
     s_assert_slots_work(20);
 }
 
+// A job of 24 short tasks and one straggler (its first attempt sleeps 6 s,
+// later ones 50 ms) on 4 slots: with speculation (the default) a backup
+// copy overtakes it and the first copy is stopped; with
+// SL_JOB_NO_SPECULATION the job waits for the straggler.
+static double
+s_straggler_job(unsigned flags, int *attempts)
+{
+    enum { N = 25 };
+    sl_value *args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = sl_value_new_map();
+        sl_value *slow = sl_value_new_bool(i == 3);
+        sl_value *slow_ms = sl_value_new_int(6000);
+        SL_PASS(sl_value_map_set(args[i], "slow", &slow));
+        SL_PASS(sl_value_map_set(args[i], "slow_ms", &slow_ms));
+    }
+    sl_job_opts opts = {.flags = flags};
+    sl_job job;
+    double t0 = s_now();
+    SL_PASS(sl_map(s_client, s_fn("straggle"), args, N, &opts, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 60000));
+    double took = s_now() - t0;
+    sl_job_stats st;
+    SL_PASS(sl_job_stats_get(s_client, job, &st));
+    SL_ASSERT_EQ(st.ok, (size_t) N);
+    const sl_value *v;
+    SL_PASS(sl_job_value(s_client, job, 3, &v));
+    *attempts = (int) sl_value_int(v);
+    sl_job_release(s_client, job);
+    for (int i = 0; i < N; i++) {
+        sl_value_destroy(&args[i]);
+    }
+    return took;
+}
+
+static void
+test_straggler_backup(void)
+{
+    int attempt;
+    double took = s_straggler_job(0, &attempt);
+    fprintf(stderr,
+            "   straggler overtaken by attempt %d: job took %.2f s "
+            "(straggler alone: 6 s)\n",
+            attempt, took);
+    SL_ASSERT_EQ(attempt, 2);
+    SL_ASSERT(took < 4.0);
+    // The stopped copy's slot is free again: 4 tasks of 300 ms on 4 slots
+    // take one round, not two.
+    sl_value *args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = s_map1("ms", sl_value_new_int(300));
+    }
+    sl_job job;
+    double t0 = s_now();
+    SL_PASS(sl_map(s_client, "sys.sleep", args, 4, NULL, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    double round = s_now() - t0;
+    fprintf(stderr, "   then 4 x 300 ms on 4 slots: %.2f s\n", round);
+    SL_ASSERT(round < 0.55);
+    sl_job_release(s_client, job);
+    for (int i = 0; i < 4; i++) {
+        sl_value_destroy(&args[i]);
+    }
+
+    took = s_straggler_job(SL_JOB_NO_SPECULATION, &attempt);
+    fprintf(stderr, "   without speculation: attempt %d, %.2f s\n", attempt,
+            took);
+    SL_ASSERT_EQ(attempt, 1);
+    SL_ASSERT(took >= 6.0);
+}
+
+// Kernel errors end a task at once, unless the job asks for retries.
+static void
+test_retry_errors(void)
+{
+    sl_value *arg = s_map1("fails", sl_value_new_int(2));
+    sl_job job;
+    SL_PASS(sl_map(s_client, s_fn("flaky"), &arg, 1, NULL, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    const sl_result *r = sl_job_result(s_client, job, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_ERROR);
+    SL_ASSERT_EQ(r->attempts, 1);
+    SL_ASSERT_HAS(r->error, "failing attempt 1");
+    sl_job_release(s_client, job);
+
+    sl_job_opts opts = {.flags = SL_JOB_RETRY_ERRORS, .max_attempts = 3};
+    SL_PASS(sl_map(s_client, s_fn("flaky"), &arg, 1, &opts, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    r = sl_job_result(s_client, job, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_OK);
+    SL_ASSERT_EQ(r->attempts, 3);
+    sl_job_release(s_client, job);
+
+    opts.max_attempts = 2; // not enough: the last error stands
+    SL_PASS(sl_map(s_client, s_fn("flaky"), &arg, 1, &opts, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    r = sl_job_result(s_client, job, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_ERROR);
+    SL_ASSERT_HAS(r->error, "failing attempt 2");
+    sl_job_release(s_client, job);
+    sl_value_destroy(&arg);
+}
+
 // A client that dies (SIGKILL, no BYE) with a job queued: once its
 // connection has been closed for the grace period (1 s here), its queued
 // tasks are cancelled, and the cluster is idle long before the job could
@@ -255,6 +360,8 @@ main(void)
     SL_RUN(test_time_limit);
     SL_RUN(test_crash_costs_one_attempt);
     SL_RUN(test_poison_task);
+    SL_RUN(test_straggler_backup);
+    SL_RUN(test_retry_errors);
     SL_RUN(test_client_death);
     SL_RUN(test_thread_mode_refuses_limits);
     sl_client_destroy(&s_client);

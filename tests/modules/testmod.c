@@ -126,6 +126,36 @@ spin(sl_task *t)
     return sl_task_set_result(t, &v);
 }
 
+// Sleep ms (default 50); a task with slow=true sleeps slow_ms instead on
+// its first attempt: a straggler, which a backup copy overtakes. Returns
+// the attempt that finished.
+static int
+straggle(sl_task *t)
+{
+    int64_t ms = sl_task_arg_int(t, "ms", 50);
+    const sl_value *slow = sl_task_arg(t, "slow");
+    if (slow != NULL && sl_value_bool(slow) && sl_task_attempt(t) == 1) {
+        ms = sl_task_arg_int(t, "slow_ms", 20000);
+    }
+    if (ms > 0 && ms < 600000) {
+        usleep((useconds_t) ms * 1000);
+    }
+    sl_value *v = sl_value_new_int(sl_task_attempt(t));
+    return sl_task_set_result(t, &v);
+}
+
+// Fail on the first `fails` attempts (default 1), then return the attempt.
+static int
+flaky(sl_task *t)
+{
+    if ((int64_t) sl_task_attempt(t) <= sl_task_arg_int(t, "fails", 1)) {
+        return sl_task_fail(t, "flaky: failing attempt %u on purpose",
+                            sl_task_attempt(t));
+    }
+    sl_value *v = sl_value_new_int(sl_task_attempt(t));
+    return sl_task_set_result(t, &v);
+}
+
 static const sl_kernel_def kernels[] = {
     {"version", version, "ms:int?", "which build of the module this is"},
     {"whoami", whoami, "", "the worker's process id"},
@@ -134,6 +164,9 @@ static const sl_kernel_def kernels[] = {
     {"fail", fail, NULL, "fails with a message"},
     {"crash", crash, "how:str?,attempts:int?", "kills its executor"},
     {"spin", spin, "ms:int", "burns CPU with signals blocked"},
+    {"straggle", straggle, "ms:int?,slow:bool?,slow_ms:int?",
+     "a straggler on its first attempt"},
+    {"flaky", flaky, "fails:int?", "fails its first attempts"},
 };
 
 #ifndef TESTMOD_NO_SYMBOL

@@ -236,7 +236,7 @@ static void
 s_pack_submit(sl__mpw *w, uint64_t job, const char *function, uint64_t total,
               uint64_t first, sl_value **args, uint32_t n)
 {
-    sl__job_opts opts = {1500, 3, 7};
+    sl__job_opts opts = {1500, 3, 7, 0};
     sl__mpw_reset(w);
     sl__msg_submit_begin(w, job, function, total, first, &opts, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -256,7 +256,7 @@ test_msg_resubmit_ended(void)
     sl__mpr r;
     sl__submit m;
     char errbuf[SL_ERRSTR_LEN];
-    sl__job_opts o = {0, 3, 0};
+    sl__job_opts o = {0, 3, 0, 0};
     const uint8_t ended[2] = {0x05, 0x01}; // tasks 0, 2 and 8 of 9
     sl__mpw_init(&w);
     sl__msg_resubmit_begin(&w, 9, "sys.noop", 20, 4, &o, ended, 9);
@@ -414,7 +414,7 @@ test_msg_submit_limits(void)
     SL_ASSERT_HAS(errbuf, "options");
     // An argument nested past max_depth is refused by the walk.
     sl__mpw_reset(&w);
-    sl__job_opts opts = {0, 1, 0};
+    sl__job_opts opts = {0, 1, 0, 0};
     sl__msg_submit_begin(&w, 1, "sys.noop", 1, 0, &opts, 1);
     for (int i = 0; i <= lim.max_depth; i++) {
         msgpack_pack_array(&w.pk, 1);
