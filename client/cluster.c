@@ -881,11 +881,9 @@ done:
     return rv;
 }
 
-// The first steps of a restart: lock home, read the record, and check
-// that the process at *pid_p (within info) is gone.
+// The first steps of a restart: lock home and read the record into info.
 static sl_err
 s_restart_begin(s_up *up, const sl__cluster_opts *opts, sl__cluster_info *info,
-                pid_t *(*pid_of)(sl__cluster_info *), const char *what,
                 int *lock, char *errbuf)
 {
     sl_err rv;
@@ -901,27 +899,21 @@ s_restart_begin(s_up *up, const sl__cluster_opts *opts, sl__cluster_info *info,
                 info->home);
         return SL_ENOTFOUND;
     }
-    pid_t pid = *pid_of(info);
-    if (sl__proc_alive(pid)) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "%s (pid %d) still runs", what,
-                (int) pid);
-        return SL_EINVAL;
-    }
     up->workers = info->n_workers;
     up->slots = info->slots;
     return SL_OK;
 }
 
-static pid_t *
-s_scheduler_pid(sl__cluster_info *info)
+// SL_OK when the process to restart is gone; else says that it runs.
+static sl_err
+s_check_gone(pid_t pid, const char *what, char *errbuf)
 {
-    return &info->scheduler_pid;
-}
-
-static pid_t *
-s_redis_pid(sl__cluster_info *info)
-{
-    return &info->redis_pid;
+    if (sl__proc_alive(pid)) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "%s (pid %d) still runs", what,
+                (int) pid);
+        return SL_EINVAL;
+    }
+    return SL_OK;
 }
 
 sl_err
@@ -931,9 +923,9 @@ sl__cluster_restart_scheduler(const sl__cluster_opts *opts,
 {
     s_up up;
     int lock = -1;
-    sl_err rv = s_restart_begin(&up, opts, info, s_scheduler_pid,
-                                "the scheduler", &lock, errbuf);
-    if (rv == SL_OK) {
+    sl_err rv = s_restart_begin(&up, opts, info, &lock, errbuf);
+    if (rv == SL_OK && (rv = s_check_gone(info->scheduler_pid, "the scheduler",
+                                          errbuf)) == SL_OK) {
         char clients[sizeof(info->scheduler)];
         char workers[sizeof(info->workers_endpoint)];
         sl__strlcpy(clients, info->scheduler, sizeof(clients));
@@ -956,8 +948,10 @@ sl__cluster_restart_redis(const sl__cluster_opts *opts, sl__cluster_info *info,
     int lock = -1;
     char path[SL_CLUSTER_PATH_LEN];
     char password[256] = "";
-    sl_err rv = s_restart_begin(&up, opts, info, s_redis_pid, "redis-server",
-                                &lock, errbuf);
+    sl_err rv = s_restart_begin(&up, opts, info, &lock, errbuf);
+    if (rv == SL_OK) {
+        rv = s_check_gone(info->redis_pid, "redis-server", errbuf);
+    }
     const char *colon = strrchr(info->redis, ':');
     if (rv == SL_OK) {
         s_path(path, info->home, "redis.pass");
@@ -977,6 +971,27 @@ sl__cluster_restart_redis(const sl__cluster_opts *opts, sl__cluster_info *info,
         if ((rv = s_run_redis(&up, atoi(colon + 1), password)) == SL_OK) {
             rv = s_write_env(&up);
         }
+    }
+    s_unlock(&lock);
+    return rv;
+}
+
+sl_err
+sl__cluster_restart_worker(const sl__cluster_opts *opts, sl__cluster_info *info,
+                           int i, char errbuf[SL_ERRSTR_LEN])
+{
+    s_up up;
+    int lock = -1;
+    sl_err rv = s_restart_begin(&up, opts, info, &lock, errbuf);
+    if (rv == SL_OK && (i < 0 || i >= info->n_workers)) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "no worker %d", i);
+        rv = SL_EINVAL;
+    }
+    if (rv == SL_OK &&
+        (rv = s_check_gone(info->worker_pids[i], "the worker", errbuf)) ==
+            SL_OK &&
+        (rv = s_start_worker(&up, i)) == SL_OK) {
+        rv = s_write_env(&up);
     }
     s_unlock(&lock);
     return rv;

@@ -76,6 +76,10 @@ sl_err sl__cluster_restart_scheduler(const sl__cluster_opts *opts,
 sl_err sl__cluster_restart_redis(const sl__cluster_opts *opts,
                                  sl__cluster_info *info,
                                  char errbuf[SL_ERRSTR_LEN]);
+// Start worker i (0-based, in start order) again, after it died.
+sl_err sl__cluster_restart_worker(const sl__cluster_opts *opts,
+                                  sl__cluster_info *info, int i,
+                                  char errbuf[SL_ERRSTR_LEN]);
 // Read home/cluster.env. SL_ENOTFOUND when there is none.
 sl_err sl__cluster_read(const char *home, sl__cluster_info *info);
 

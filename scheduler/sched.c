@@ -26,6 +26,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <starling/client.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1390,6 +1391,11 @@ s_flush(sl__sched *self)
         s_flush_job(self, job);
         if (job->done == job->total && job->running == 0) {
             s_job_destroy(self, &job);
+            if (self->jobs.n == 0) {
+                // Idle: give the heap's free memory back, so that the
+                // scheduler's size follows its load.
+                malloc_trim(0);
+            }
         }
         job = next;
     }

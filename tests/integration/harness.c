@@ -373,6 +373,35 @@ sl__harness_restart(const char *what, int down_ms)
     return SL_OK;
 }
 
+sl_err
+sl__harness_restart_worker(int i)
+{
+    if (!s_h.active) {
+        return SL_EINVAL;
+    }
+    char errbuf[SL_ERRSTR_LEN];
+    char home[sizeof(s_h.info.home)];
+    sl__strlcpy(home, s_h.info.home, sizeof(home)); // info is rewritten
+    sl__cluster_opts opts = {
+        .home = home,
+        .bin_dir = getenv("STARLING_BIN_DIR"),
+        .aof = s_h.aof,
+    };
+    sl_err rv = sl__cluster_restart_worker(&opts, &s_h.info, i, errbuf);
+    if (rv != SL_OK) {
+        fprintf(stderr, "harness: restart worker %d: %s\n", i, errbuf);
+        return rv;
+    }
+    s_watch(s_h.info.worker_pids[i], "starling-worker");
+    return SL_OK;
+}
+
+const sl__cluster_info *
+sl__harness_info(void)
+{
+    return &s_h.info;
+}
+
 const char *
 sl__harness_home(void)
 {

@@ -39,6 +39,10 @@ sl_err sl__harness_kill_worker(int i);
 // SIGKILL the cluster's "scheduler" or "redis", wait down_ms, and start it
 // again on the same endpoint (sl__cluster_restart_*): for fault tests.
 sl_err sl__harness_restart(const char *what, int down_ms);
+// Start worker process i again after it died (sl__harness_kill_worker).
+sl_err sl__harness_restart_worker(int i);
+// The info the harness holds now (pids change with restarts).
+const sl__cluster_info *sl__harness_info(void);
 // The cluster's home directory (its logs are there), or "" when stopped.
 const char *sl__harness_home(void);
 

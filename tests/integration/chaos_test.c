@@ -1,0 +1,251 @@
+// chaos_test.c - a job of 100,000 short tasks while a nemesis SIGKILLs
+// workers (and starts them again), SIGSTOPs them for up to 5 s (past the
+// 3 s heartbeat limit, so that the scheduler gives their tasks away)
+// before SIGCONT, and restarts the scheduler once. The checker: every task
+// ends once, OK, with its own correct result; afterwards every worker is
+// back and every slot idle, nothing is queued or running, and the
+// scheduler's memory is back near its idle size.
+//
+// Settings (environment): STARLING_CHAOS_TASKS (100000), STARLING_CHAOS_
+// SECONDS (0: one job; more: jobs until that much time has passed, for
+// longer runs), STARLING_CHAOS_SEED (random; printed, for replaying).
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <starling/starling.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "testutil.h"
+
+#define S_WORKERS 4
+
+static sl__cluster_info s_info;
+static sl_client *s_client;
+
+static struct {
+    unsigned kills, stops, restarts; // nemesis actions
+    size_t retried;                  // tasks that needed another attempt
+} s_count;
+
+// What the nemesis did to each worker, and until when.
+static struct {
+    enum { S_UP, S_STOPPED, S_KILLED } state;
+    double until; // s_now() at which it is resumed or restarted
+} s_w[S_WORKERS];
+
+static double
+s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static double
+s_uniform(double lo, double hi)
+{
+    return lo + (hi - lo) * ((double) rand() / RAND_MAX);
+}
+
+static long
+s_env(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? strtol(v, NULL, 10) : dflt;
+}
+
+// The scheduler's resident set, in KiB.
+static long
+s_scheduler_rss_kib(void)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status",
+             (int) sl__harness_info()->scheduler_pid);
+    FILE *f = fopen(path, "r");
+    SL_ASSERT(f != NULL);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+// Resume or restart the workers whose time has come (all, with force).
+static void
+s_nemesis_heal(bool force)
+{
+    double now = s_now();
+    for (int i = 0; i < S_WORKERS; i++) {
+        if (s_w[i].state == S_UP || (!force && now < s_w[i].until)) {
+            continue;
+        }
+        if (s_w[i].state == S_STOPPED) {
+            kill(sl__harness_info()->worker_pids[i], SIGCONT);
+        } else {
+            SL_PASS(sl__harness_restart_worker(i));
+        }
+        s_w[i].state = S_UP;
+    }
+}
+
+// One blow: SIGKILL or SIGSTOP a worker that is up, leaving at least two
+// up.
+static void
+s_nemesis_strike(void)
+{
+    int up = 0;
+    for (int i = 0; i < S_WORKERS; i++) {
+        up += s_w[i].state == S_UP;
+    }
+    if (up <= 2) {
+        return;
+    }
+    int i;
+    do {
+        i = rand() % S_WORKERS;
+    } while (s_w[i].state != S_UP);
+    pid_t pid = sl__harness_info()->worker_pids[i];
+    if (rand() % 2 == 0) {
+        SL_PASS(sl__harness_kill_worker(i));
+        s_w[i].state = S_KILLED;
+        s_w[i].until = s_now() + s_uniform(0.2, 1.5);
+        s_count.kills++;
+    } else {
+        kill(pid, SIGSTOP);
+        s_w[i].state = S_STOPPED;
+        s_w[i].until = s_now() + s_uniform(0.5, 5.0);
+        s_count.stops++;
+    }
+}
+
+// One job of n tasks of sys.sum over [i], under the nemesis; restarts the
+// scheduler once, at 40%, when restart is set.
+static void
+s_chaos_job(size_t n, bool restart)
+{
+    sl_value **args = sl__xcalloc(n, sizeof(*args));
+    for (size_t i = 0; i < n; i++) {
+        sl_value *list = sl_value_new_list();
+        sl_value *item = sl_value_new_int((int64_t) i);
+        SL_PASS(sl_value_list_append(list, &item));
+        args[i] = sl_value_new_map();
+        SL_PASS(sl_value_map_set(args[i], "values", &list));
+    }
+    sl_job job;
+    double t0 = s_now(), next = t0 + s_uniform(0.2, 0.8);
+    SL_PASS(sl_map(s_client, "sys.sum", args, n, NULL, &job));
+    for (;;) {
+        sl_err rv = sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 100);
+        if (rv == SL_OK) {
+            break;
+        }
+        SL_ASSERT_EQ(rv, SL_ETIMEDOUT);
+        SL_ASSERT(s_now() - t0 < 240); // a wedged job fails, not hangs
+        s_nemesis_heal(false);
+        sl_job_stats st;
+        SL_PASS(sl_job_stats_get(s_client, job, &st));
+        if (restart && st.done >= n * 2 / 5) {
+            restart = false;
+            SL_PASS(sl__harness_restart("scheduler", 200));
+            s_count.restarts++;
+        }
+        if (s_now() >= next) {
+            s_nemesis_strike();
+            next = s_now() + s_uniform(0.2, 0.8);
+        }
+    }
+    double wall = s_now() - t0;
+    s_nemesis_heal(true);
+    sl_job_stats st;
+    SL_PASS(sl_job_stats_get(s_client, job, &st));
+    SL_ASSERT_EQ(st.done, n);
+    SL_ASSERT_EQ(st.ok, n);
+    for (size_t i = 0; i < n; i++) {
+        const sl_value *v;
+        SL_PASS(sl_job_value(s_client, job, i, &v));
+        SL_ASSERT_EQ(sl_value_int(v), (int64_t) i);
+    }
+    s_count.retried += st.retried;
+    fprintf(stderr, "   %zu tasks in %.1f s (%.0f/s), %zu retried\n", n, wall,
+            (double) n / wall, st.retried);
+    sl_job_release(s_client, job);
+    for (size_t i = 0; i < n; i++) {
+        sl_value_destroy(&args[i]);
+    }
+    free(args);
+}
+
+// Afterwards: every worker back, nothing queued, running or held.
+static void
+s_assert_idle(void)
+{
+    sl_cluster_status st;
+    double t0 = s_now();
+    do {
+        usleep(200 * 1000);
+        SL_PASS(sl_cluster_status_get(s_client, &st));
+    } while ((st.workers != S_WORKERS || st.busy > 0 || st.running > 0 ||
+              st.queued > 0 || st.jobs > 0) &&
+             s_now() - t0 < 20);
+    fprintf(stderr,
+            "   after: %u workers, %u slots, %u busy, %llu queued, "
+            "%llu running, %u jobs\n",
+            st.workers, st.slots, st.busy, (unsigned long long) st.queued,
+            (unsigned long long) st.running, st.jobs);
+    SL_ASSERT_EQ(st.workers, (uint32_t) S_WORKERS);
+    SL_ASSERT_EQ(st.slots, (uint32_t) S_WORKERS);
+    SL_ASSERT_EQ(st.busy, 0u);
+    SL_ASSERT_EQ(st.running, 0u);
+    SL_ASSERT_EQ(st.queued, 0u);
+    SL_ASSERT_EQ(st.jobs, 0u);
+}
+
+static void
+test_chaos(void)
+{
+    size_t tasks = (size_t) s_env("STARLING_CHAOS_TASKS", 100000);
+    double seconds = (double) s_env("STARLING_CHAOS_SECONDS", 0);
+    unsigned seed = (unsigned) s_env("STARLING_CHAOS_SEED", (long) time(NULL));
+    srand(seed);
+    fprintf(stderr, "   seed %u (STARLING_CHAOS_SEED replays it)\n", seed);
+    // The scheduler's idle size, after a job has warmed it up.
+    s_chaos_job(2000, false);
+    long idle_kib = s_scheduler_rss_kib();
+    double t0 = s_now();
+    bool restart = true;
+    do {
+        s_chaos_job(tasks, restart);
+        restart = false;
+    } while (s_now() - t0 < seconds);
+    s_assert_idle();
+    long after_kib = s_scheduler_rss_kib();
+    fprintf(stderr,
+            "   nemesis: %u kills, %u stops, %u scheduler restart; %zu "
+            "tasks retried; scheduler RSS %ld KiB idle before, %ld KiB "
+            "after\n",
+            s_count.kills, s_count.stops, s_count.restarts, s_count.retried,
+            idle_kib, after_kib);
+    SL_ASSERT(s_count.kills + s_count.stops > 0);
+    SL_ASSERT(after_kib < idle_kib + idle_kib / 2 + 4096);
+}
+
+int
+main(void)
+{
+    sl__cluster_opts opts = {.workers = S_WORKERS, .slots = 1};
+    SL_PASS(sl__harness_start_opts(&opts, &s_info));
+    SL_PASS(sl_client_connect(&s_client, s_info.scheduler));
+    SL_RUN(test_chaos);
+    sl_client_destroy(&s_client);
+    sl__harness_stop();
+    return 0;
+}
