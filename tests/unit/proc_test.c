@@ -127,6 +127,10 @@ test_spawn_log_detach(void)
     SL_ASSERT_EQ(getsid(pid), pid); // its own session
     SL_ASSERT(s_file_has(log_path, "to-stdout"));
     SL_ASSERT(s_file_has(log_path, "to-stderr"));
+    // The shell wrote its lines; the exec of sleep may still be under way.
+    for (int i = 0; i < 500 && !sl__proc_is(pid, "sleep"); i++) {
+        usleep(10 * 1000);
+    }
     SL_ASSERT(sl__proc_is(pid, "sleep"));
     SL_ASSERT(!sl__proc_is(pid, "leep")); // whole names only
     SL_ASSERT(!sl__proc_is(pid, "redis-server"));
