@@ -126,6 +126,23 @@ spin(sl_task *t)
     return sl_task_set_result(t, &v);
 }
 
+// x, after ms milliseconds: a slow kernel whose every result can be
+// checked. For the several-nodes test, where tasks must be in flight when
+// links are cut and workers killed.
+static int
+delay(sl_task *t)
+{
+    int64_t ms = sl_task_arg_int(t, "ms", 0);
+    if (ms > 0 && ms < 10000) {
+        usleep((useconds_t) ms * 1000);
+    }
+    sl_value *v = sl_value_copy(sl_task_arg(t, "x"));
+    if (v == NULL) {
+        return sl_task_fail(t, "delay: out of memory");
+    }
+    return sl_task_set_result(t, &v);
+}
+
 static const sl_kernel_def kernels[] = {
     {"version", version, "ms:int?", "which build of the module this is"},
     {"whoami", whoami, "", "the worker's process id"},
@@ -134,6 +151,7 @@ static const sl_kernel_def kernels[] = {
     {"fail", fail, NULL, "fails with a message"},
     {"crash", crash, "how:str?,attempts:int?", "kills its executor"},
     {"spin", spin, "ms:int", "burns CPU with signals blocked"},
+    {"delay", delay, "x:any,ms:int?", "x after ms milliseconds"},
 };
 
 #ifndef TESTMOD_NO_SYMBOL
