@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(build-essential cmake pkg-config libzmq3-dev libczmq-dev
+PACKAGES=(build-essential cmake pkg-config iproute2 libzmq3-dev libczmq-dev
     libmsgpack-dev libhiredis-dev libopenblas-dev redis-server)
 
 step() {

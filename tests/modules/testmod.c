@@ -156,6 +156,23 @@ flaky(sl_task *t)
     return sl_task_set_result(t, &v);
 }
 
+// x, after ms milliseconds: a slow kernel whose every result can be
+// checked. For the several-nodes test, where tasks must be in flight when
+// links are cut and workers killed.
+static int
+delay(sl_task *t)
+{
+    int64_t ms = sl_task_arg_int(t, "ms", 0);
+    if (ms > 0 && ms < 10000) {
+        usleep((useconds_t) ms * 1000);
+    }
+    sl_value *v = sl_value_copy(sl_task_arg(t, "x"));
+    if (v == NULL) {
+        return sl_task_fail(t, "delay: out of memory");
+    }
+    return sl_task_set_result(t, &v);
+}
+
 static const sl_kernel_def kernels[] = {
     {"version", version, "ms:int?", "which build of the module this is"},
     {"whoami", whoami, "", "the worker's process id"},
@@ -167,6 +184,7 @@ static const sl_kernel_def kernels[] = {
     {"straggle", straggle, "ms:int?,slow:bool?,slow_ms:int?",
      "a straggler on its first attempt"},
     {"flaky", flaky, "fails:int?", "fails its first attempts"},
+    {"delay", delay, "x:any,ms:int?", "x after ms milliseconds"},
 };
 
 #ifndef TESTMOD_NO_SYMBOL
