@@ -104,6 +104,7 @@ struct sl__worker {
     int64_t last_recv_ms;      // last message from the scheduler
     int64_t last_send_ms;      // last message to it
     int64_t last_ready_ms;     // last READY sent
+    int64_t last_redial_ms;    // last reconnect after a silence
     sl__store_opts store_opts; // from WELCOME
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts.addrs
     char store_password[256];                   // backing .password
@@ -304,7 +305,10 @@ s_on_welcome(sl__worker *self, sl__mpr *r)
     self->heartbeat_ms = m.heartbeat_ms > 0 ? (int) m.heartbeat_ms : 1000;
     self->inline_max = m.inline_max;
     if (self->slots_started) {
-        return; // a re-welcome after a reconnect: the store is the same
+        // A re-welcome after a silence or a scheduler restart: the store
+        // is the same.
+        sl__log_info("welcomed by the scheduler again");
+        return;
     }
     self->store_opts.n_addrs = (int) m.n_stores;
     for (uint32_t i = 0; i < m.n_stores; i++) {
@@ -691,12 +695,21 @@ s_run_timers(sl__worker *self)
     int64_t now = sl__mono_ms();
     int64_t hb = self->heartbeat_ms;
     bool silent = now - self->last_recv_ms > SL_HEARTBEAT_LIVENESS * hb;
+    if (silent && now - self->last_redial_ms > SL_HEARTBEAT_LIVENESS * hb) {
+        // Messages queued on a dead connection wait behind TCP's backoff
+        // (minutes, after a long partition): drop the connection and dial
+        // again. What is dropped is stale: the scheduler has given our
+        // tasks away by now, and we announce ourselves afresh.
+        sl__log_warn("scheduler silent for %" PRId64 " ms; reconnecting to "
+                     "%s",
+                     now - self->last_recv_ms, self->opts.scheduler);
+        zsock_disconnect(self->sched, "%s", self->opts.scheduler);
+        zsock_connect(self->sched, "%s", self->opts.scheduler);
+        self->last_redial_ms = now;
+        self->welcomed = false;
+        self->last_ready_ms = 0;
+    }
     if ((!self->welcomed || silent) && now - self->last_ready_ms >= hb) {
-        if (self->welcomed) {
-            sl__log_warn("scheduler silent for %" PRId64 " ms; "
-                         "announcing ourselves again",
-                         now - self->last_recv_ms);
-        }
         s_send_ready(self);
         return;
     }

@@ -19,9 +19,11 @@
 #              (its processes see no error, only silence)
 #   partition  p1 stays up but the bridge stops forwarding on it (port
 #              state disabled), as when a switch or uplink fails: the
-#              carrier stays up and nothing on either side can tell, so
-#              TCP backs off its retransmissions while the cut lasts, and
-#              the rejoin waits for the next one
+#              carrier stays up and nothing on either side can tell; TCP
+#              backs off its retransmissions while the cut lasts, so the
+#              worker drops its silent connection and dials again
+#
+# NETNS_CUT_S sets how long the cut lasts (default 4 s).
 #
 # Needs root and `ip netns` (iproute2, installed with apt-get if missing):
 # without them the test exits 77, which ctest reports as skipped. Run by
@@ -38,7 +40,7 @@ module=${TESTMOD_V1:-$bin/tests/libtestmod_v1.so}
 tasks=1000        # the job: tasks of testmod's delay kernel ...
 task_ms=50        # ... each sleeping this long, on 12 slots at first
 heartbeat_ms=300  # a worker silent for 3 heartbeats is lost
-cut_s=4           # how long n1's link stays down
+cut_s=${NETNS_CUT_S:-4} # how long n1's link stays down
 cut=${NETNS_CUT:-link}
 workers_per_node=2
 slots=2
