@@ -235,7 +235,13 @@ test_chaos(void)
             s_count.kills, s_count.stops, s_count.restarts, s_count.retried,
             idle_kib, after_kib);
     SL_ASSERT(s_count.kills + s_count.stops > 0);
+#ifdef __SANITIZE_ADDRESS__
+    // AddressSanitizer keeps freed memory in quarantine (256 MiB) and its
+    // allocator ignores malloc_trim: the Release build checks the size.
+    fprintf(stderr, "   (sanitized build: the RSS is not checked)\n");
+#else
     SL_ASSERT(after_kib < idle_kib + idle_kib / 2 + 4096);
+#endif
 }
 
 int
