@@ -92,6 +92,7 @@ struct s_peer {
     s_lease *leases;     // tasks it holds, credit_max entries
     uint32_t n_leases;   // in use
     bool hungry;         // on the hungry list
+    bool unreachable;    // a send found its connection gone
     s_peer *hungry_next; // hungry list links
     s_peer *hungry_prev;
 };
@@ -162,6 +163,8 @@ struct sl__sched {
 // ---------------------------------------------------------------------
 // Sending.
 
+static void s_hungry_remove(sl__sched *self, s_peer *w);
+
 // Send the writer's bytes to a peer. A ROUTER drops messages for peers it
 // does not know; with ROUTER_MANDATORY it tells us, and we log it.
 static void
@@ -171,6 +174,18 @@ s_send(sl__sched *self, s_peer *peer, sl__mpw *w)
     if (zmq_send(sock, peer->id, peer->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
             0 ||
         zmq_send(sock, w->buf.data, w->buf.size, ZMQ_DONTWAIT) < 0) {
+        if (errno == EHOSTUNREACH && peer->is_worker) {
+            // Its connection is gone (the worker died, or redialled under
+            // a new routing id): it is lost at the next scan, and gets no
+            // more tasks meanwhile.
+            if (!peer->unreachable) {
+                sl__log_info("worker %s (pid %u) disconnected", peer->name,
+                             peer->pid);
+            }
+            peer->unreachable = true;
+            s_hungry_remove(self, peer);
+            return;
+        }
         sl__log_warn("send to %s %s failed: %s",
                      peer->is_worker ? "worker" : "client", peer->name,
                      zmq_strerror(errno));
@@ -394,7 +409,8 @@ s_peer_get(sl__sched *self, const zmq_msg_t *id, bool is_worker)
 static void
 s_hungry_add(sl__sched *self, s_peer *w)
 {
-    if (w->hungry || !w->ready || w->n_leases >= w->credit_max) {
+    if (w->hungry || !w->ready || w->unreachable ||
+        w->n_leases >= w->credit_max) {
         return;
     }
     w->hungry = true;
@@ -1218,6 +1234,11 @@ s_run_timers(sl__sched *self)
             continue;
         }
         if (p == NULL || !p->is_worker) {
+            continue;
+        }
+        if (p->unreachable) {
+            s_peer_remove(self, &p, true, "disconnected");
+            i--;
             continue;
         }
         if (now - p->last_recv_ms > SL_HEARTBEAT_LIVENESS * hb) {

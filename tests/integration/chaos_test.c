@@ -140,9 +140,12 @@ s_chaos_job(size_t n, bool restart)
         args[i] = sl_value_new_map();
         SL_PASS(sl_value_map_set(args[i], "values", &list));
     }
+    // The nemesis strikes far more often than real failures do: a task may
+    // meet several victims in a row. Attempt bounds are fault_test's.
+    sl_job_opts opts = {.max_attempts = 20};
     sl_job job;
     double t0 = s_now(), next = t0 + s_uniform(0.2, 0.8);
-    SL_PASS(sl_map(s_client, "sys.sum", args, n, NULL, &job));
+    SL_PASS(sl_map(s_client, "sys.sum", args, n, &opts, &job));
     for (;;) {
         sl_err rv = sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 100);
         if (rv == SL_OK) {
@@ -168,6 +171,14 @@ s_chaos_job(size_t n, bool restart)
     sl_job_stats st;
     SL_PASS(sl_job_stats_get(s_client, job, &st));
     SL_ASSERT_EQ(st.done, n);
+    for (size_t i = 0; i < n && st.ok != n; i++) {
+        const sl_result *r = sl_job_result(s_client, job, i);
+        if (r->status != SL_TASK_OK) {
+            fprintf(stderr, "   task %zu: status %d after %u attempts: %s\n", i,
+                    (int) r->status, r->attempts,
+                    r->error != NULL ? r->error : "");
+        }
+    }
     SL_ASSERT_EQ(st.ok, n);
     for (size_t i = 0; i < n; i++) {
         const sl_value *v;

@@ -415,7 +415,8 @@ for pid in "${n1_workers[@]}"; do
         fail "the scheduler logged $n READY of node1's worker $pid, want 2"
 done
 requeued() {
-    grep "worker $1 (pid [0-9]*) went silent: re-queueing" "$sched_log" |
+    { grep -E "worker $1 \(pid [0-9]*\) (went silent|disconnected): re-queueing" \
+        "$sched_log" || true; } |
         sed 's/.*re-queueing \([0-9]*\) task.*/\1/' |
         awk '{ n++; s += $1 } END { printf "%d worker%s, %d tasks", n,
             n == 1 ? "" : "s", s }'
