@@ -259,6 +259,19 @@ s_msgs_client(sl__mpw *w)
     sl__msg_submit_begin(w, 1, name, 1, 0, &opts, 1);
     s_pack_value(w, sl_value_new_nil());
     s_msg("submit_long_function", w);
+    // Submitted again after a restart: tasks 0 and 2 ended; with flags.
+    sl__job_opts flagged = {0, 3, 0, 3};
+    const uint8_t ended[1] = {0x05};
+    sl__msg_resubmit_begin(w, 0xabcdef, "sys.echo", 3, 0, &flagged, ended, 3);
+    for (int i = 0; i < 3; i++) {
+        s_pack_value(w, sl_value_new_int(i));
+    }
+    s_msg("resubmit_ended_flags", w);
+    sl__msg_resubmit_begin(w, 0xabcdef, "sys.echo", 3, 0, &flagged, NULL, 1);
+    s_pack_value(w, sl_value_new_nil());
+    s_msg("submit_flags_no_ended", w);
+    sl__msg_cancel_task(w, 0xabcdef, 7);
+    s_msg("cancel_task", w);
     sl__msg_job(w, SL_MSG_CANCEL, 0xabcdef);
     s_msg("cancel", w);
     sl__msg_empty(w, SL_MSG_STATUS);
@@ -358,6 +371,17 @@ s_msgs_worker(sl__mpw *w)
     sl__msg_result_begin(w, 2);
     s_outcomes(w, true);
     s_msg("result", w);
+    sl__outcome lost = {0xabcdef,
+                        2,
+                        1,
+                        SL_WIRE_LOST,
+                        NULL,
+                        0,
+                        {"executor (pid 7) killed by signal 11", 36},
+                        {1.7e9, 1.7e9, 0, 0, 0}};
+    sl__msg_result_begin(w, 1);
+    sl__msg_outcome(w, &lost, true);
+    s_msg("result_lost", w);
     sl__msg_done_begin(w, 0xabcdef, 2);
     s_outcomes(w, false);
     s_msg("done", w);

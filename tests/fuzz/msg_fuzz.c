@@ -226,7 +226,7 @@ s_outcome(sl__mpr *r, bool with_job, sl__outcome *o)
         return false;
     }
     SL_FUZZ_CHECK(with_job || o->job == 0);
-    SL_FUZZ_CHECK(o->status >= SL_WIRE_OK && o->status <= SL_WIRE_CANCELLED);
+    SL_FUZZ_CHECK(o->status >= SL_WIRE_OK && o->status <= SL_WIRE_LOST);
     SL_FUZZ_CHECK(o->value != NULL && o->value_len > 0);
     s_in_frame(o->value, o->value_len);
     s_strv_in_frame(&o->error);
