@@ -1,0 +1,303 @@
+// matmul.c - a distributed blocked C = A.B whose tiles travel through the
+// object store, beside one multi-threaded cblas_dgemm of the same matrices.
+// SPDX-License-Identifier: MIT
+//
+// As examples/matmul.c: A is cut into row blocks A_i (tile x n) and B into
+// column blocks B_j (n x tile), each put into the store once; task (i, j)
+// runs blas.dgemm on refs to A_i and B_j and its tile C_ij comes back
+// through the store. The clock runs from the first put to the assembled
+// C: data movement is included. The result is checked against the
+// baseline's C. Full runs do it twice (new puts, new job), alternating
+// with the baseline, and keep the best time of each.
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+// Largest relative error accepted from the distributed product.
+#define S_MAX_REL_ERROR 1e-9
+
+typedef struct {
+    int n;           // the matrices' order
+    int tile;        // rows of A_i, columns of B_j
+    int blocks;      // n / tile
+    double *a, *b;   // the inputs, n x n row-major
+    double *c_dist;  // starling's product
+    double *c_ref;   // the baseline's
+    sl_value **arow; // refs to the row blocks of A
+    sl_value **bcol; // refs to the column blocks of B
+} s_mm;
+
+static void
+s_fill_random(double *m, size_t count, uint64_t seed)
+{
+    for (size_t i = 0; i < count; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        m[i] = (double) (seed >> 11) / 9007199254740992.0 - 0.5;
+    }
+}
+
+// Put rows x cols of m (row stride ld) as an ndarray; the caller owns *ref.
+static sl_err
+s_put_block(sl_client *c, const double *m, int rows, int cols, int ld,
+            sl_value **ref)
+{
+    int64_t shape[2] = {rows, cols};
+    sl_value *block = sl_value_new_ndarray(SL_F64, 2, shape, NULL);
+    if (block == NULL) {
+        return SL_ENOMEM;
+    }
+    double *dst = sl_ndarray_data(block);
+    for (int r = 0; r < rows; r++) {
+        memcpy(dst + (size_t) r * cols, m + (size_t) r * ld,
+               (size_t) cols * sizeof(double));
+    }
+    sl_err rv = sl_put(c, block, ref);
+    sl_value_destroy(&block);
+    return rv;
+}
+
+static sl_err
+s_put_blocks(sl_client *c, s_mm *mm)
+{
+    sl_err rv = SL_OK;
+    for (int i = 0; i < mm->blocks && rv == SL_OK; i++) {
+        rv = s_put_block(c, mm->a + (size_t) i * mm->tile * mm->n, mm->tile,
+                         mm->n, mm->n, &mm->arow[i]);
+        if (rv == SL_OK) {
+            rv = s_put_block(c, mm->b + (size_t) i * mm->tile, mm->n, mm->tile,
+                             mm->n, &mm->bcol[i]);
+        }
+    }
+    return rv;
+}
+
+// Fetch tile t of the job's results and place it in c_dist.
+static sl_err
+s_place_tile(sl_client *c, sl_job job, s_mm *mm, size_t t, char *errbuf)
+{
+    const sl_value *ct;
+    if (sl_job_value(c, job, t, &ct) != SL_OK ||
+        sl_ndarray_dim(ct, 0) != mm->tile ||
+        sl_ndarray_dim(ct, 1) != mm->tile) {
+        const sl_result *r = sl_job_result(c, job, t);
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "tile %zu: %s", t,
+                r != NULL && r->error ? r->error : sl_client_errstr(c));
+        return SL_EKERNEL;
+    }
+    const double *src = sl_ndarray_cdata(ct);
+    size_t bi = t / (size_t) mm->blocks, bj = t % (size_t) mm->blocks;
+    for (int r = 0; r < mm->tile; r++) {
+        memcpy(mm->c_dist + (bi * mm->tile + r) * mm->n + bj * mm->tile,
+               src + (size_t) r * mm->tile, (size_t) mm->tile * sizeof(double));
+    }
+    return SL_OK;
+}
+
+// One blas.dgemm task per tile of C: {A: ref A_i, B: ref B_j}.
+static sl_err
+s_run_tiles(sl_client *c, s_mm *mm, char *errbuf)
+{
+    size_t tasks = (size_t) mm->blocks * mm->blocks;
+    sl_value **args = calloc(tasks, sizeof(*args));
+    sl_job job = {0};
+    sl_err rv = args != NULL ? SL_OK : SL_ENOMEM;
+    for (size_t t = 0; rv == SL_OK && t < tasks; t++) {
+        sl_value *ra = sl_value_copy(mm->arow[t / mm->blocks]);
+        sl_value *rb = sl_value_copy(mm->bcol[t % mm->blocks]);
+        args[t] = sl_value_new_map();
+        sl_value_map_set(args[t], "A", &ra);
+        sl_value_map_set(args[t], "B", &rb);
+    }
+    if (rv == SL_OK &&
+        ((rv = sl_map(c, "blas.dgemm", args, tasks, NULL, &job)) != SL_OK ||
+         (rv = sl_wait(c, &job, 1, SL_ALL_COMPLETED, 3600 * 1000)) != SL_OK)) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "map: %s", sl_client_errstr(c));
+    }
+    for (size_t t = 0; rv == SL_OK && t < tasks; t++) {
+        rv = s_place_tile(c, job, mm, t, errbuf);
+    }
+    if (args != NULL) {
+        sl_job_release(c, job);
+    }
+    for (size_t t = 0; args != NULL && t < tasks; t++) {
+        sl_value_destroy(&args[t]);
+    }
+    free(args);
+    return rv;
+}
+
+// The largest relative error of c_dist against c_ref, over the entries
+// that are not tiny (the relative error of a near-zero entry says
+// nothing).
+static double
+s_max_rel_error(const s_mm *mm)
+{
+    double max_rel = 0;
+    for (size_t i = 0; i < (size_t) mm->n * mm->n; i++) {
+        double ref = fabs(mm->c_ref[i]);
+        double rel = fabs(mm->c_dist[i] - mm->c_ref[i]) / ref;
+        if (ref > 1e-6 && rel > max_rel) {
+            max_rel = rel;
+        }
+    }
+    return max_rel;
+}
+
+static void
+s_mm_free(s_mm *mm)
+{
+    for (int i = 0; i < mm->blocks; i++) {
+        if (mm->arow != NULL) {
+            sl_value_destroy(&mm->arow[i]);
+        }
+        if (mm->bcol != NULL) {
+            sl_value_destroy(&mm->bcol[i]);
+        }
+    }
+    free(mm->arow);
+    free(mm->bcol);
+    free(mm->a);
+    free(mm->b);
+    free(mm->c_dist);
+    free(mm->c_ref);
+}
+
+static sl_err
+s_mm_init(s_mm *mm, int n, int tile)
+{
+    size_t nn = (size_t) n * n;
+    mm->n = n;
+    mm->tile = tile;
+    mm->blocks = n / tile;
+    mm->a = malloc(nn * sizeof(double));
+    mm->b = malloc(nn * sizeof(double));
+    mm->c_dist = calloc(nn, sizeof(double));
+    mm->c_ref = malloc(nn * sizeof(double));
+    mm->arow = calloc((size_t) mm->blocks, sizeof(*mm->arow));
+    mm->bcol = calloc((size_t) mm->blocks, sizeof(*mm->bcol));
+    if (mm->a == NULL || mm->b == NULL || mm->c_dist == NULL ||
+        mm->c_ref == NULL || mm->arow == NULL || mm->bcol == NULL) {
+        return SL_ENOMEM;
+    }
+    s_fill_random(mm->a, nn, 1);
+    s_fill_random(mm->b, nn, 2);
+    return SL_OK;
+}
+
+// Seconds of one multi-threaded cblas_dgemm of the same matrices, after a
+// small one that starts OpenBLAS's threads.
+static double
+s_cblas_seconds(s_mm *mm)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 64, 64, 64, 1.0,
+                mm->a, mm->n, mm->b, mm->n, 0.0, mm->c_ref, mm->n);
+    double t0 = sl__mono();
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mm->n, mm->n, mm->n,
+                1.0, mm->a, mm->n, mm->b, mm->n, 0.0, mm->c_ref, mm->n);
+    return sl__mono() - t0;
+}
+
+// The best of the rounds: seconds of each side, and the worst error.
+typedef struct {
+    double dist_s;  // starling, from the first put to the assembled C
+    double ref_s;   // one cblas_dgemm
+    double max_rel; // of starling's C against cblas's, over every round
+} s_best;
+
+static void
+s_report(sl__bench_ctx *ctx, const s_mm *mm, const s_best *best)
+{
+    char settings[256];
+    double flops = 2.0 * mm->n * (double) mm->n * mm->n;
+    sl__bench_settings(ctx, &ctx->shape, settings, sizeof(settings));
+    sl__bench_settings_add(settings, sizeof(settings),
+                           "n=%d;tile=%d;tasks=%d;blas_threads=%d;rounds=%d",
+                           mm->n, mm->tile, mm->blocks * mm->blocks,
+                           openblas_get_num_threads(), ctx->rounds);
+    sl__bench_result r = {"matmul",
+                          "gflops",
+                          flops / best->dist_s / 1e9,
+                          flops / best->ref_s / 1e9,
+                          "GFLOPS",
+                          SL__BENCH_RATIO_GE,
+                          0.80,
+                          settings};
+    sl__bench_report_add(ctx->report, &r);
+    sl__bench_result e = {
+        "matmul", "max_rel_error",    best->max_rel,   NAN,
+        "",       SL__BENCH_VALUE_LE, S_MAX_REL_ERROR, settings};
+    sl__bench_report_add(ctx->report, &e);
+}
+
+// One round: the distributed product (new puts, new job), then cblas.
+static sl_err
+s_round(sl_client *c, s_mm *mm, s_best *best, char *errbuf)
+{
+    for (int i = 0; i < mm->blocks; i++) {
+        sl_value_destroy(&mm->arow[i]);
+        sl_value_destroy(&mm->bcol[i]);
+    }
+    memset(mm->c_dist, 0, (size_t) mm->n * mm->n * sizeof(double));
+    double t0 = sl__mono();
+    sl_err rv = s_put_blocks(c, mm);
+    if (rv != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "put: %s", sl_client_errstr(c));
+        return rv;
+    }
+    if ((rv = s_run_tiles(c, mm, errbuf)) != SL_OK) {
+        return rv;
+    }
+    double dist_s = sl__mono() - t0;
+    double ref_s = s_cblas_seconds(mm);
+    double max_rel = s_max_rel_error(mm);
+    if (best->dist_s == 0 || dist_s < best->dist_s) {
+        best->dist_s = dist_s;
+    }
+    if (best->ref_s == 0 || ref_s < best->ref_s) {
+        best->ref_s = ref_s;
+    }
+    best->max_rel = max_rel > best->max_rel ? max_rel : best->max_rel;
+    return SL_OK;
+}
+
+sl_err
+sl__bench_matmul(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN])
+{
+    int n = ctx->quick ? 1024 : 4096;
+    int tile = n / 2;
+    s_mm mm = {0};
+    s_best best = {0};
+    sl__bench_cluster cl = {0};
+    sl_err rv = s_mm_init(&mm, n, tile);
+    if (rv != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "out of memory for n = %d", n);
+    } else if ((rv = sl__bench_cluster_start(&cl, ctx->bin_dir, errbuf)) ==
+                   SL_OK &&
+               (rv = sl__bench_cluster_workers_start(&cl, &ctx->shape, 30000,
+                                                     errbuf)) == SL_OK) {
+        sl__bench_say(ctx,
+                      "   n=%d in %d tiles of %d, then one cblas_dgemm; best "
+                      "of %d",
+                      n, mm.blocks * mm.blocks, tile, ctx->rounds);
+        for (int i = 0; i < ctx->rounds && rv == SL_OK; i++) {
+            rv = s_round(cl.client, &mm, &best, errbuf);
+        }
+    }
+    if (rv == SL_OK) {
+        s_report(ctx, &mm, &best);
+        if (best.max_rel > S_MAX_REL_ERROR) {
+            sl__fmt(errbuf, SL_ERRSTR_LEN,
+                    "wrong product: max relative error %.3g", best.max_rel);
+            rv = SL_EKERNEL;
+        }
+    }
+    sl__bench_cluster_stop(&cl);
+    s_mm_free(&mm);
+    return rv;
+}
