@@ -220,9 +220,16 @@ s_start_worker(sl__bench_cluster *cl, int i, char *errbuf)
     sl__fmt(name, sizeof(name), "bench-%d", i);
     char *argv[] = {prog,  "--scheduler", cl->workers_ep, "--slots",
                     slots, "--name",      name,           "--module-cache",
-                    cache, "--prefetch",  prefetch,       NULL};
-    if (cl->shape.prefetch < 0) {
-        argv[9] = NULL; // the worker's default
+                    cache, NULL,          NULL,           NULL,
+                    NULL,  NULL};
+    int n = 9;
+    if (cl->shape.threads) {
+        argv[n++] = "--executor";
+        argv[n++] = "thread";
+    }
+    if (cl->shape.prefetch >= 0) { // else the worker's default
+        argv[n++] = "--prefetch";
+        argv[n++] = prefetch;
     }
     return sl__bench_spawn(&cl->workers[i], argv, log, errbuf);
 }

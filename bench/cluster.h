@@ -24,6 +24,7 @@ typedef struct {
     int procs;    // worker processes
     int slots;    // slots in each
     int prefetch; // each one's --prefetch; -1: the worker's default (= slots)
+    bool threads; // --executor thread (else the default, processes)
 } sl__bench_workers;
 
 typedef struct {
