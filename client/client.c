@@ -822,6 +822,10 @@ sl_client_connect(sl_client **out, const char *endpoint)
         goto fail;
     }
     zsys_set_logstream(NULL);
+    // A library leaves the program's signals alone: without this, czmq's
+    // first socket installs handlers for SIGINT and SIGTERM that only set
+    // a flag, and a program that never reads it can no longer be stopped.
+    zsys_handler_set(NULL);
     if ((c->sock = zsock_new(ZMQ_DEALER)) == NULL) {
         rv = s_err(c, SL_ENOMEM, "cannot create a socket");
         goto fail;

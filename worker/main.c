@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "executor.h"
 #include "worker.h"
@@ -38,6 +39,23 @@ s_usage(FILE *out)
             "                   $XDG_CACHE_HOME/starling/modules, else\n"
             "                   ~/.cache/starling/modules)\n"
             "  --help           this text\n");
+}
+
+// Room for every slot: a slot thread holds three ZeroMQ sockets (czmq
+// allows 1,024 a process unless told), an executor process one socket
+// pair end (the descriptor limit is often 1,024).
+static void
+s_raise_limits(int slots, bool threads)
+{
+    size_t want = (size_t) slots * (threads ? 3 : 1) + 64;
+    if (threads) {
+        zsys_set_max_sockets(want > 1024 ? want : 1024);
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want + 64) {
+        rl.rlim_cur = rl.rlim_max < want + 64 ? rl.rlim_max : want + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 int
@@ -110,6 +128,7 @@ main(int argc, char **argv)
     // One BLAS thread per slot: the slots are the parallelism.
     openblas_set_num_threads(1);
     zsys_set_logstream(NULL);
+    s_raise_limits(opts.slots > 0 ? opts.slots : sl__ncpus(), opts.threads);
     zsys_init();
     sl__worker *worker = NULL;
     char errbuf[SL_ERRSTR_LEN];
