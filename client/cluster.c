@@ -637,6 +637,36 @@ s_start_scheduler(s_up *up, const char *clients, const char *workers)
 
 // Read home/endpoints ("clients=EP\nworkers=EP\n") into info. False until
 // the scheduler has written it.
+// Start the scheduler on two free ports the kernel picks at random, not
+// ZeroMQ's "*" (the lowest free port from 49152): a scheduler restarted on
+// its port must not find it taken by the next cluster started nearby.
+static sl_err s_wait_endpoints(s_up *up);
+
+// A port can be taken between our probe and the scheduler's bind: then
+// it exits at once, and we try other ports.
+static sl_err
+s_start_scheduler_anywhere(s_up *up)
+{
+    sl_err rv = SL_EIO;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        char clients[64], workers[64];
+        int cp = sl__free_port(), wp = sl__free_port();
+        if (cp < 0 || wp < 0 || cp == wp) {
+            sl__fmt(clients, sizeof(clients), "tcp://127.0.0.1:*");
+            sl__fmt(workers, sizeof(workers), "tcp://127.0.0.1:*");
+        } else {
+            sl__fmt(clients, sizeof(clients), "tcp://127.0.0.1:%d", cp);
+            sl__fmt(workers, sizeof(workers), "tcp://127.0.0.1:%d", wp);
+        }
+        if ((rv = s_start_scheduler(up, clients, workers)) != SL_OK ||
+            (rv = s_wait_endpoints(up)) != SL_EIO) {
+            return rv; // up, or a failure other ports would not cure
+        }
+        up->info->scheduler_pid = 0; // it exited: try again
+    }
+    return rv;
+}
+
 static bool
 s_read_endpoints(sl__cluster_info *info)
 {
@@ -790,9 +820,7 @@ s_start_all(s_up *up)
 {
     sl_err rv;
     if ((rv = s_start_redis(up)) != SL_OK ||
-        (rv = s_start_scheduler(up, "tcp://127.0.0.1:*",
-                                "tcp://127.0.0.1:*")) != SL_OK ||
-        (rv = s_wait_endpoints(up)) != SL_OK ||
+        (rv = s_start_scheduler_anywhere(up)) != SL_OK ||
         (rv = s_start_workers(up)) != SL_OK ||
         (rv = s_wait_slots(up)) != SL_OK || (rv = s_write_env(up)) != SL_OK) {
         return rv;

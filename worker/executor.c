@@ -64,25 +64,24 @@ s_read_full(int fd, uint8_t *buf, size_t len, int timeout_ms)
 {
     size_t got = 0;
     while (got < len) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int rc = poll(&p, 1, timeout_ms);
-        if (rc < 0 && errno == EINTR) {
+        // Usually the bytes are there (the peer wrote the frame at once):
+        // take them without a poll first.
+        ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+        if (n > 0) {
+            got += (size_t) n;
             continue;
-        }
-        if (rc <= 0) {
-            return -1;
-        }
-        ssize_t n = read(fd, buf + got, len - got);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return -1;
         }
         if (n == 0) {
             return (ssize_t) got;
         }
-        got += (size_t) n;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            return -1;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        int rc = poll(&p, 1, timeout_ms);
+        if (rc == 0 || (rc < 0 && errno != EINTR)) {
+            return -1; // timed out, or broken
+        }
     }
     return (ssize_t) got;
 }
@@ -92,12 +91,12 @@ sl__frame_recv(int fd, sl__frame *f, size_t max, int timeout_ms, bool *eof)
 {
     uint8_t hdr[4];
     *eof = false;
-    ssize_t n = s_read_full(fd, hdr, 1, timeout_ms);
+    ssize_t n = s_read_full(fd, hdr, 4, timeout_ms);
     if (n == 0) {
         *eof = true;
         return SL_EIO;
     }
-    if (n != 1 || s_read_full(fd, hdr + 1, 3, SL_FRAME_TIMEOUT_MS) != 3) {
+    if (n != 4) {
         return SL_EIO;
     }
     size_t len = (size_t) hdr[0] | (size_t) hdr[1] << 8 |
