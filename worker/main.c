@@ -28,6 +28,14 @@ s_usage(FILE *out)
             "                   $STARLING_MODULE_CACHE, else\n"
             "                   $XDG_CACHE_HOME/starling/modules, else\n"
             "                   ~/.cache/starling/modules)\n"
+            "  --module-allow FILE\n"
+            "                   load only the modules whose SHA-256 (64 hex\n"
+            "                   digits) is a line of FILE\n"
+            "  --cert FILE      this worker's CURVE certificate (FILE_secret "
+            "from\n"
+            "                   `starling keygen`); needs --server-cert\n"
+            "  --server-cert FILE\n"
+            "                   the scheduler's public certificate\n"
             "  --help           this text\n");
 }
 
@@ -40,6 +48,9 @@ main(int argc, char **argv)
         {"prefetch", required_argument, NULL, 'p'},
         {"name", required_argument, NULL, 'N'},
         {"module-cache", required_argument, NULL, 'm'},
+        {"module-allow", required_argument, NULL, 'a'},
+        {"cert", required_argument, NULL, 'C'},
+        {"server-cert", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -62,6 +73,15 @@ main(int argc, char **argv)
             break;
         case 'm':
             opts.module_cache = optarg;
+            break;
+        case 'a':
+            opts.module_allow = optarg;
+            break;
+        case 'C':
+            opts.cert = optarg;
+            break;
+        case 'S':
+            opts.server_cert = optarg;
             break;
         case 'h':
             s_usage(stdout);
@@ -87,9 +107,9 @@ main(int argc, char **argv)
         sl__log_error("%s", errbuf);
         return 1;
     }
-    sl__worker_run(worker);
+    sl_err rv = sl__worker_run(worker);
     sl__log_info("stopping");
     sl__worker_destroy(&worker);
     zsys_shutdown();
-    return 0;
+    return rv == SL_OK ? 0 : 1;
 }

@@ -26,6 +26,15 @@
 // - If the scheduler goes silent (or restarts: it then answers ERROR
 //   "unknown worker"), the worker sends READY again until it is welcomed;
 //   tasks in hand run on and their outcomes are sent when they end.
+// - With a certificate the DEALER is a CURVE client. A monitor tells us
+//   why a handshake failed, and we log that (once, then every
+//   S_REFUSED_QUIET_MS while it goes on). libzmq retries a connection that
+//   broke, but gives up on one the scheduler refused (a key not allowed,
+//   CURVE on one side only): we connect again every S_REJOIN_MS, so that a
+//   key added to the allow list later lets us in. On
+//   the first WELCOME the main thread tries the store once: a password the
+//   store refuses stops the worker with a clear error, since no task could
+//   use the store.
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -38,6 +47,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/cert.h"
 #include "../serialize/msg.h"
 #include "../store/store.h"
 #include "loader.h"
@@ -45,6 +55,10 @@
 
 #define SL_MAX_MSGS_PER_TURN 256
 #define SL_HEARTBEAT_LIVENESS 3
+// While the scheduler keeps refusing us, one log line in this long.
+#define S_REFUSED_QUIET_MS 30000
+// After a refused handshake, try again this much later.
+#define S_REJOIN_MS 2000
 
 typedef struct s_item s_item;
 struct s_item {
@@ -74,20 +88,24 @@ typedef struct {
 } s_slot;
 
 struct sl__worker {
-    sl__worker_opts opts; // as given
-    char name[64];        // node name
-    int n_slots;          // executor slots
-    int prefetch;         // extra credit
-    zsock_t *sched;       // DEALER to the scheduler
-    void *sched_raw;      // its libzmq handle
-    zsock_t *results;     // PULL of outcomes from the slots
-    void *results_raw;    // its libzmq handle
-    char results_ep[64];  // inproc endpoint of results
-    s_slot *slots;        // n_slots entries
-    bool slots_started;   // after the first WELCOME
-    int *free_slots;      // stack of idle slot numbers
-    int n_free;           // entries in free_slots
-    s_item *fifo_head;    // tasks waiting for a slot
+    sl__worker_opts opts;        // as given
+    char name[64];               // node name
+    int n_slots;                 // executor slots
+    int prefetch;                // extra credit
+    zsock_t *sched;              // DEALER to the scheduler
+    void *sched_raw;             // its libzmq handle
+    zsock_t *monitor;            // handshake failures of sched
+    bool curve;                  // sched is a CURVE client
+    int64_t refused_quiet_ms[3]; // per kind of failure: no log line before
+    int64_t rejoin_ms;           // connect again then; 0: no need
+    zsock_t *results;            // PULL of outcomes from the slots
+    void *results_raw;           // its libzmq handle
+    char results_ep[64];         // inproc endpoint of results
+    s_slot *slots;               // n_slots entries
+    bool slots_started;          // after the first WELCOME
+    int *free_slots;             // stack of idle slot numbers
+    int n_free;                  // entries in free_slots
+    s_item *fifo_head;           // tasks waiting for a slot
     s_item *fifo_tail;
     sl__mpw w;                 // message writer
     sl__mpw out;               // outcomes of this turn
@@ -105,6 +123,7 @@ struct sl__worker {
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts.addrs
     char store_password[256];                   // backing .password
     bool stopping;                              // SHUTDOWN received
+    sl_err failed; // why the worker stopped on its own, or SL_OK
 };
 
 // ---------------------------------------------------------------------
@@ -463,6 +482,30 @@ s_flush_results(sl__worker *self)
     self->n_out = 0;
 }
 
+// Try the store once, with what WELCOME said. A refused password stops
+// the worker: every task that touches the store would fail. A store that
+// cannot be reached yet is a warning: slots connect again when they need
+// it.
+static sl_err
+s_store_check(sl__worker *self)
+{
+    sl__store *store = NULL;
+    char errbuf[SL_ERRSTR_LEN];
+    sl_err rv = sl__store_connect(&store, &self->store_opts, errbuf);
+    sl__store_destroy(&store);
+    if (rv == SL_EAUTH) {
+        sl__log_error("%s: the scheduler gave a password the store refuses; "
+                      "stopping",
+                      errbuf);
+        self->failed = rv;
+        return rv;
+    }
+    if (rv != SL_OK) {
+        sl__log_warn("%s (tasks that need the store will try again)", errbuf);
+    }
+    return SL_OK;
+}
+
 static void
 s_on_welcome(sl__worker *self, sl__mpr *r)
 {
@@ -488,7 +531,7 @@ s_on_welcome(sl__worker *self, sl__mpr *r)
             (int) m.password.len, m.password.p);
     self->store_opts.password = self->store_password;
     sl__log_info("welcomed by the scheduler; store %s", self->store_addrs[0]);
-    if (s_slots_start(self) != SL_OK) {
+    if (s_store_check(self) != SL_OK || s_slots_start(self) != SL_OK) {
         self->stopping = true;
     }
 }
@@ -695,7 +738,51 @@ s_run_timers(sl__worker *self)
     }
 }
 
-void
+// Log why the scheduler refused our handshake, if it did: libzmq retries
+// by itself, and every few hundred ms, so the log gets a line now and then.
+static void
+s_drain_monitor(sl__worker *self)
+{
+    uint16_t event;
+    uint32_t value;
+    while (sl__cert_monitor_read(self->monitor, &event, &value)) {
+        // Each kind on its own clock: a hang-up (which side sees a
+        // mismatch first is a race) must not hide the refusal that says
+        // why.
+        int kind = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH       ? 0
+                   : event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? 1
+                                                                  : 2;
+        int64_t now = sl__mono_ms();
+        if (kind < 2 && self->rejoin_ms == 0) {
+            self->rejoin_ms = now + S_REJOIN_MS;
+        }
+        if (now < self->refused_quiet_ms[kind]) {
+            continue;
+        }
+        self->refused_quiet_ms[kind] = now + S_REFUSED_QUIET_MS;
+        char why[256];
+        sl__cert_handshake_why(event, value, self->curve, why, sizeof(why));
+        sl__log_error("cannot join the scheduler at %s: %s",
+                      self->opts.scheduler, why);
+    }
+}
+
+// Connect again after a refusal: libzmq does not, after one.
+static void
+s_rejoin(sl__worker *self)
+{
+    if (self->rejoin_ms == 0 || sl__mono_ms() < self->rejoin_ms) {
+        return;
+    }
+    self->rejoin_ms = 0;
+    zsock_disconnect(self->sched, "%s", self->opts.scheduler);
+    if (zsock_connect(self->sched, "%s", self->opts.scheduler) != 0) {
+        sl__log_warn("cannot connect to %s again: %s", self->opts.scheduler,
+                     zmq_strerror(zmq_errno()));
+    }
+}
+
+sl_err
 sl__worker_run(sl__worker *self)
 {
     s_send_ready(self);
@@ -704,21 +791,27 @@ sl__worker_run(sl__worker *self)
         zmq_pollitem_t items[] = {
             {self->sched_raw, 0, ZMQ_POLLIN, 0},
             {self->results_raw, 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0},
         };
         int timeout = self->heartbeat_ms / 4 > 0 ? self->heartbeat_ms / 4 : 1;
-        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
+        if (zmq_poll(items, 3, timeout) < 0 && errno != EINTR) {
             sl__log_error("poll failed: %s", zmq_strerror(errno));
             break;
+        }
+        if (items[2].revents & ZMQ_POLLIN) {
+            s_drain_monitor(self);
         }
         s_drain_sched(self);
         s_drain_results(self);
         s_assign(self);
         s_flush_results(self);
         s_run_timers(self);
+        s_rejoin(self);
     }
     sl__mpw_reset(&self->w);
     sl__msg_empty(&self->w, SL_MSG_BYE);
     s_send(self);
+    return self->failed;
 }
 
 // ---------------------------------------------------------------------
@@ -727,16 +820,61 @@ sl__worker_run(sl__worker *self)
 // Make the module loader and say where its cache is. A cache that cannot
 // be used is a warning, not a reason to stop: the built-in kernels still
 // run, and tasks of user modules fail with the reason.
-static void
-s_loader_start(sl__worker *self)
+static sl_err
+s_loader_start(sl__worker *self, char *errbuf)
 {
     char why[SL_ERRSTR_LEN];
     self->loader = sl__loader_new(self->opts.module_cache);
+    if (self->opts.module_allow != NULL) {
+        sl_err rv = sl__loader_allow_file(self->loader, self->opts.module_allow,
+                                          errbuf);
+        if (rv != SL_OK) {
+            return rv;
+        }
+        sl__log_info("module allow list %s: %zu module%s",
+                     self->opts.module_allow, sl__loader_allowed(self->loader),
+                     sl__loader_allowed(self->loader) == 1 ? "" : "s");
+    }
     if (sl__loader_check(self->loader, why) != SL_OK) {
         sl__log_warn("user modules will fail: %s", why);
     } else {
         sl__log_info("module cache %s", sl__loader_dir(self->loader));
     }
+    return SL_OK;
+}
+
+// Make the DEALER a CURVE client when we have keys, and watch its
+// handshakes. Before it connects.
+static sl_err
+s_curve_start(sl__worker *self, char *errbuf)
+{
+    const sl__worker_opts *o = &self->opts;
+    char server_key[SL_CERT_KEY_LEN + 1];
+    zcert_t *cert = NULL;
+    sl_err rv;
+    if ((o->cert == NULL) != (o->server_cert == NULL)) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "--cert and --server-cert go together: our certificate, and "
+                "the scheduler's public one");
+        return SL_EINVAL;
+    }
+    if (o->cert != NULL) {
+        if ((rv = sl__cert_load_secret(&cert, o->cert, errbuf)) != SL_OK ||
+            (rv = sl__cert_load_public(server_key, o->server_cert, errbuf)) !=
+                SL_OK) {
+            zcert_destroy(&cert);
+            return rv;
+        }
+        sl__cert_apply_client(self->sched, cert, server_key);
+        zcert_destroy(&cert);
+        self->curve = true;
+    }
+    if ((self->monitor = sl__cert_monitor_new(
+             self->sched, "worker", SL_CERT_HANDSHAKE_EVENTS)) == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot watch the scheduler socket");
+        return SL_EIO;
+    }
+    return SL_OK;
 }
 
 sl_err
@@ -744,6 +882,7 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
                char errbuf[SL_ERRSTR_LEN])
 {
     sl__worker *self = sl__xcalloc(1, sizeof(*self));
+    sl_err rv = SL_EIO;
     self->opts = *opts;
     self->n_slots = opts->slots > 0 ? opts->slots : sl__ncpus();
     self->prefetch = opts->prefetch >= 0 ? opts->prefetch : self->n_slots;
@@ -763,7 +902,9 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot build the kernel registry");
         goto fail;
     }
-    s_loader_start(self);
+    if ((rv = s_loader_start(self, errbuf)) != SL_OK) {
+        goto fail;
+    }
     sl__fmt(self->results_ep, sizeof(self->results_ep),
             "inproc://sl-results-%p", (void *) self);
     char bind_ep[80];
@@ -772,16 +913,24 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     self->sched = zsock_new(ZMQ_DEALER);
     if (self->results == NULL || self->sched == NULL) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot create sockets");
+        rv = SL_EIO;
         goto fail;
     }
     zsock_set_linger(self->sched, 0);
     zsock_set_maxmsgsize(self->sched, (int) self->limits.max_message);
     zsock_set_rcvhwm(self->sched, 100000);
     zsock_set_sndhwm(self->sched, 100000);
+    if ((rv = s_curve_start(self, errbuf)) != SL_OK) {
+        goto fail;
+    }
+    rv = SL_EIO;
     if (zsock_connect(self->sched, "%s", opts->scheduler) < 0) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot connect to %s: %s",
                 opts->scheduler, zmq_strerror(zmq_errno()));
         goto fail;
+    }
+    if (self->curve) {
+        sl__log_info("CURVE on: %s", opts->cert);
     }
     self->sched_raw = zsock_resolve(self->sched);
     self->results_raw = zsock_resolve(self->results);
@@ -790,7 +939,7 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
 
 fail:
     sl__worker_destroy(&self);
-    return SL_EIO;
+    return rv;
 }
 
 void
@@ -813,6 +962,7 @@ sl__worker_destroy(sl__worker **self_p)
         self->fifo_head = it->next;
         s_item_destroy(&it);
     }
+    sl__cert_monitor_destroy(self->sched, &self->monitor);
     zsock_destroy(&self->sched);
     zsock_destroy(&self->results);
     sl__registry_destroy(&self->registry);
