@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/cert.h"
 #include "../common/proc.h"
 #include "../common/util.h"
 #include "cluster.h"
@@ -142,9 +143,18 @@ s_duration(double s, char *buf, size_t len)
 // ---------------------------------------------------------------------
 // Finding and reaching the scheduler.
 
-// The endpoint of the local cluster under home (NULL: the default home).
+// Where to connect, and with which keys.
+typedef struct {
+    char endpoint[256];    // the scheduler's client endpoint
+    bool keys_given;       // keys below are the ones to use
+    char client_cert[512]; // "": no CURVE
+    char server_cert[512];
+} s_dest;
+
+// The endpoint and keys of the local cluster under home (NULL: the default
+// home).
 static bool
-s_local_endpoint(const char *home, char *buf, size_t len)
+s_local_dest(const char *home, s_dest *d)
 {
     sl__cluster_info *info = calloc(1, sizeof(*info));
     bool ok = false;
@@ -167,7 +177,10 @@ s_local_endpoint(const char *home, char *buf, size_t len)
                 "scheduler, pid %d, is gone): run `starling up`\n",
                 info->home, (int) info->scheduler_pid);
     } else {
-        sl__strlcpy(buf, info->scheduler, len);
+        sl__strlcpy(d->endpoint, info->scheduler, sizeof(d->endpoint));
+        sl__strlcpy(d->client_cert, info->client_cert, sizeof(d->client_cert));
+        sl__strlcpy(d->server_cert, info->server_cert, sizeof(d->server_cert));
+        d->keys_given = true;
         ok = true;
     }
     free(info);
@@ -175,36 +188,45 @@ s_local_endpoint(const char *home, char *buf, size_t len)
 }
 
 // Where to connect: --scheduler, else --home's cluster, else
-// $STARLING_SCHEDULER, else the default home's cluster.
+// $STARLING_SCHEDULER, else the default home's cluster. A scheduler named
+// by endpoint gets the keys that libstarling finds (the environment's, or
+// the local cluster's when it is that one); a cluster's, its own.
 static bool
-s_endpoint(const s_target *t, char *buf, size_t len)
+s_dest_find(const s_target *t, s_dest *d)
 {
     const char *env = getenv("STARLING_SCHEDULER");
+    memset(d, 0, sizeof(*d));
     if (t->scheduler != NULL) {
-        sl__strlcpy(buf, t->scheduler, len);
+        sl__strlcpy(d->endpoint, t->scheduler, sizeof(d->endpoint));
         return true;
     }
     if (t->home == NULL && env != NULL && env[0] != '\0') {
-        sl__strlcpy(buf, env, len);
+        sl__strlcpy(d->endpoint, env, sizeof(d->endpoint));
         return true;
     }
-    return s_local_endpoint(t->home, buf, len);
+    return s_local_dest(t->home, d);
 }
 
 static sl_client *
 s_connect(const s_target *t, const char *cmd)
 {
-    char endpoint[256];
+    s_dest d;
     sl_client *c = NULL;
-    if (!s_endpoint(t, endpoint, sizeof(endpoint))) {
+    if (!s_dest_find(t, &d)) {
         return NULL;
     }
-    sl_err rv = sl_client_connect(&c, endpoint);
+    sl_client_keys keys = {NULL, NULL};
+    if (d.client_cert[0] != '\0') {
+        keys.client_cert = d.client_cert;
+        keys.server_cert = d.server_cert;
+    }
+    sl_err rv =
+        sl_client_connect_keys(&c, d.endpoint, d.keys_given ? &keys : NULL);
     if (rv != SL_OK) {
         fprintf(stderr,
                 "starling %s: cannot connect to the scheduler at %s: "
                 "%s\n",
-                cmd, endpoint, sl_strerror(rv));
+                cmd, d.endpoint, sl_strerror(rv));
         return NULL;
     }
     return c;
@@ -227,6 +249,13 @@ s_print_cluster(const sl__cluster_info *info)
     printf(")\n");
     printf("  redis      %s  (pid %d, password in %s/redis.pass)\n",
            info->redis, (int) info->redis_pid, info->home);
+    if (info->client_cert[0] != '\0') {
+        printf("  keys       %s/keys  (CURVE; clients use client_secret, "
+               "the scheduler lets in keys/allowed/*)\n",
+               info->home);
+    } else {
+        printf("  keys       none: --insecure (loopback only)\n");
+    }
     printf("  logs       %s/*.log\n", info->home);
 }
 
@@ -245,29 +274,41 @@ static int s_cmd_up(int argc, char **argv);
 static int s_cmd_down(int argc, char **argv);
 static int s_cmd_status(int argc, char **argv);
 static int s_cmd_map(int argc, char **argv);
+static int s_cmd_keygen(int argc, char **argv);
 
 static const s_command s_commands[] = {
     {"up", s_cmd_up, "start a local cluster (redis, scheduler, workers)",
      "usage: starling up [--workers N] [--slots S] [--home DIR]\n"
      "                   [--executor process|thread] [--no-aof]\n"
+     "                   [--insecure] [--module-allow FILE]\n"
      "\n"
      "Start a local cluster: a private redis-server on loopback with a\n"
      "generated password, a starling-scheduler, and N worker processes\n"
      "with S executor slots each. Says where everything listens. When a\n"
      "cluster is already running under the home directory, says so.\n"
+     "Every connection to the scheduler uses CURVE keys, made under\n"
+     "HOME/keys on the first up and kept; HOME/keys/allowed holds the\n"
+     "public certificates the scheduler lets in.\n"
      "\n"
-     "  --workers N  worker processes (default 1)\n"
-     "  --slots S    slots per worker (default: cores / workers)\n"
-     "  --home DIR   home directory (default $STARLING_HOME, else "
+     "  --workers N          worker processes (default 1)\n"
+     "  --slots S            slots per worker (default: cores / workers)\n"
+     "  --home DIR           home directory (default $STARLING_HOME, else "
      "~/.starling)\n"
-     "  --executor M process (default): each slot runs kernels in an\n"
-     "               executor process, killed at a task's time limit and\n"
-     "               replaced when a kernel crashes; thread: in the\n"
-     "               worker's threads (faster, no isolation)\n"
-     "  --no-aof     no Redis append-only file (by default Redis keeps\n"
-     "               one, fsynced every second, so results survive a\n"
-     "               Redis restart)\n"
-     "  --help       this text\n"},
+     "  --executor MODE      process (default): each slot runs kernels in\n"
+     "                       an executor process, killed at a task's time\n"
+     "                       limit and replaced when a kernel crashes;\n"
+     "                       thread: in the worker's threads (faster, no\n"
+     "                       isolation)\n"
+     "  --no-aof             no Redis append-only file (by default Redis\n"
+     "                       keeps one, fsynced every second, so results\n"
+     "                       survive a Redis restart)\n"
+     "  --insecure           no CURVE keys (the cluster is on loopback all "
+     "the\n"
+     "                       same; anyone on this machine may use it)\n"
+     "  --module-allow FILE  workers load only the modules whose SHA-256 is "
+     "a\n"
+     "                       line of FILE\n"
+     "  --help               this text\n"},
     {"down", s_cmd_down, "stop the local cluster",
      "usage: starling down [--home DIR]\n"
      "\n"
@@ -310,6 +351,23 @@ static const s_command s_commands[] = {
      "$STARLING_SCHEDULER,\n"
      "                     else the local cluster)\n"
      "  --help             this text\n"},
+    {"keygen", s_cmd_keygen, "make a CURVE key pair (a certificate)",
+     "usage: starling keygen [--out DIR] [--force] NAME\n"
+     "\n"
+     "Make a CURVE key pair: DIR/NAME, the public certificate, and\n"
+     "DIR/NAME_secret (mode 0600), both keys. Give the public one away:\n"
+     "into the scheduler's allow directory (--allow) for a client or a\n"
+     "worker, or to every client and worker for the scheduler's own. Keep\n"
+     "the secret one where only its program can read it.\n"
+     "\n"
+     "  --out DIR   where to write (default: the current directory)\n"
+     "  --force     replace NAME and NAME_secret if they exist\n"
+     "  --help      this text\n"
+     "\n"
+     "A client finds its keys in $STARLING_CLIENT_CERT (its NAME_secret)\n"
+     "and $STARLING_SERVER_CERT (the scheduler's public certificate); a\n"
+     "worker takes --cert and --server-cert; the scheduler --cert and\n"
+     "--allow.\n"},
     // bench: the benchmark runner gets its own row (issue: bench).
 };
 
@@ -343,6 +401,16 @@ s_usage(FILE *out)
                  "  starling --version        the version\n");
 }
 
+// *path_p = the absolute path of path (malloc'd; an earlier one is freed),
+// so that daemons started elsewhere find it. False when it does not exist.
+static bool
+s_path_set(const char **path_p, const char *path)
+{
+    free((char *) *path_p);
+    *path_p = realpath(path, NULL);
+    return *path_p != NULL;
+}
+
 // Parse up's options into opts. Returns -1 to go on, else an exit status.
 static int
 s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
@@ -353,6 +421,8 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
         {"home", required_argument, NULL, 'H'},
         {"no-aof", no_argument, NULL, 'a'},
         {"executor", required_argument, NULL, 'x'},
+        {"insecure", no_argument, NULL, 'I'},
+        {"module-allow", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -379,6 +449,11 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
                                      optarg);
             }
             opts->executor = optarg;
+        } else if (c == 'I') {
+            opts->insecure = true;
+        } else if (c == 'M' && !s_path_set(&opts->module_allow, optarg)) {
+            return s_usage_error(cmd, "--module-allow %s: %s", optarg,
+                                 strerror(errno));
         } else if (c == 'h') {
             fputs(cmd->usage, stdout);
             return 0;
@@ -400,20 +475,20 @@ s_cmd_up(int argc, char **argv)
     char errbuf[SL_ERRSTR_LEN];
     bool started = false;
     int rc = s_up_parse(argc, argv, &opts);
+    sl__cluster_info *info = rc < 0 ? calloc(1, sizeof(*info)) : NULL;
     if (rc >= 0) {
-        return rc;
+        goto done;
     }
-    sl__cluster_info *info = calloc(1, sizeof(*info));
+    rc = 1;
     if (info == NULL) {
         fprintf(stderr, "starling up: out of memory\n");
-        return 1;
+        goto done;
     }
     sl_err rv = sl__cluster_up(&opts, info, &started, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "starling up: %s\n", errbuf);
         fprintf(stderr, "starling up: logs are in %s\n", info->home);
-        free(info);
-        return 1;
+        goto done;
     }
     if (started) {
         printf("starling: local cluster up under %s\n", info->home);
@@ -423,12 +498,16 @@ s_cmd_up(int argc, char **argv)
     }
     s_print_cluster(info);
     s_print_home_hint(info->home);
-    if (!started && (opts.workers > 0 || opts.slots > 0)) {
-        printf("  (--workers/--slots apply to a new cluster: `starling down` "
-               "first)\n");
+    if (!started && (opts.workers > 0 || opts.slots > 0 || opts.insecure ||
+                     opts.module_allow != NULL)) {
+        printf("  (--workers, --slots, --insecure and --module-allow apply "
+               "to a new cluster: `starling down` first)\n");
     }
+    rc = 0;
+done:
+    free((char *) opts.module_allow);
     free(info);
-    return 0;
+    return rc;
 }
 
 static int
@@ -932,6 +1011,58 @@ done:
     sl_client_destroy(&client);
     sl_value_destroy(&m.arg);
     return rc;
+}
+
+// ---------------------------------------------------------------------
+// keygen.
+
+static int
+s_cmd_keygen(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const s_command *cmd = s_command_find("keygen");
+    const char *dir = ".";
+    bool force = false;
+    char key[SL_CERT_KEY_LEN + 1];
+    char errbuf[SL_ERRSTR_LEN];
+    int c;
+    while ((c = s_getopt(argc, argv, longopts)) != -1) {
+        if (c == 'o') {
+            dir = optarg;
+        } else if (c == 'f') {
+            force = true;
+        } else if (c == 'h') {
+            fputs(cmd->usage, stdout);
+            return 0;
+        } else {
+            fputs(cmd->usage, stderr);
+            return SL_CLI_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        return s_usage_error(cmd, "give one NAME");
+    }
+    const char *name = argv[optind];
+    if (!sl__cert_name_ok(name)) {
+        return s_usage_error(cmd,
+                             "bad NAME %s: 1 to %d of [A-Za-z0-9._-], not "
+                             "starting with '.' or ending in _secret",
+                             name, SL_CERT_NAME_MAX);
+    }
+    if (sl__cert_generate(dir, name, force, key, errbuf) != SL_OK) {
+        fprintf(stderr, "starling keygen: %s\n", errbuf);
+        return 1;
+    }
+    printf("starling: key pair %s\n", name);
+    printf("  public  %s/%s         give it away (public key %s)\n", dir, name,
+           key);
+    printf("  secret  %s/%s_secret  mode 0600: keep it\n", dir, name);
+    return 0;
 }
 
 // ---------------------------------------------------------------------

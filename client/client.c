@@ -19,6 +19,12 @@
 //   short names of the modules it registered, and rewrites "name/kernel"
 //   into "<sha256>/kernel" before a job leaves: the scheduler and workers
 //   know modules by hash only.
+// - Connecting proves three things before it returns: the scheduler let us
+//   in (with CURVE, our key is in its allow list: a socket monitor reports
+//   a refused handshake, so the caller hears why at once rather than after
+//   a timeout), it answered HELLO, and the store it named accepts its
+//   password (a short probe; a store that cannot be reached is tried again
+//   when first needed).
 #include <starling/client.h>
 
 #include <ctype.h>
@@ -33,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/cert.h"
 #include "../common/sha256.h"
 #include "../serialize/msg.h"
 #include "../store/store.h"
@@ -41,6 +48,9 @@
 #define SL_CHUNK_TASKS 4096
 #define SL_CHUNK_BYTES (8u << 20)
 #define SL_CONNECT_TIMEOUT_MS 10000
+// The store probe at connect: short, so that a store behind a firewall
+// does not hold up a client that never needs it.
+#define SL_STORE_PROBE_MS 3000
 // The largest module a client registers: far above any sane shared object,
 // far below what would strain the store.
 #define SL_MODULE_MAX_BYTES (1u << 30)
@@ -93,6 +103,9 @@ struct sl_client {
     zsock_t *sock;                              // DEALER to the scheduler
     void *raw;                                  // its libzmq handle
     char endpoint[256];                         // where it connects
+    char client_cert[512];                      // our certificate; "": none
+    char server_cert[512];                      // the scheduler's
+    zsock_t *monitor;                           // handshakes, while joining
     uint64_t session;                           // from WELCOME
     int heartbeat_ms;                           // from WELCOME
     uint32_t inline_max;                        // from WELCOME
@@ -759,28 +772,145 @@ s_pump(sl_client *c, int timeout_ms)
 // Connecting.
 
 static sl_err
-s_resolve_endpoint(sl_client *c, const char *endpoint)
+s_resolve_endpoint(sl_client *c, const char *endpoint,
+                   const sl__cluster_info *cluster)
 {
     const char *env = getenv("STARLING_SCHEDULER");
     if (endpoint != NULL && endpoint[0] != '\0') {
         sl__strlcpy(c->endpoint, endpoint, sizeof(c->endpoint));
     } else if (env != NULL && env[0] != '\0') {
         sl__strlcpy(c->endpoint, env, sizeof(c->endpoint));
+    } else if (cluster != NULL) {
+        sl__strlcpy(c->endpoint, cluster->scheduler, sizeof(c->endpoint));
     } else {
-        sl__cluster_info *info = calloc(1, sizeof(*info));
-        if (info == NULL) {
-            return SL_ENOMEM;
+        return s_err(c, SL_ENOTFOUND,
+                     "no scheduler given, $STARLING_SCHEDULER unset, "
+                     "and no local cluster (run `starling up`)");
+    }
+    return SL_OK;
+}
+
+static sl_err
+s_keys_set(sl_client *c, const char *client_cert, const char *server_cert,
+           const char *what)
+{
+    bool has_client = client_cert != NULL && client_cert[0] != '\0';
+    bool has_server = server_cert != NULL && server_cert[0] != '\0';
+    if (has_client != has_server) {
+        return s_err(c, SL_EINVAL,
+                     "%s: a client certificate and the scheduler's go "
+                     "together (give both, or neither)",
+                     what);
+    }
+    sl__strlcpy(c->client_cert, has_client ? client_cert : "",
+                sizeof(c->client_cert));
+    sl__strlcpy(c->server_cert, has_server ? server_cert : "",
+                sizeof(c->server_cert));
+    return SL_OK;
+}
+
+// The keys to use: those given, else the environment's, else the local
+// cluster's when we connect to its scheduler, else none.
+static sl_err
+s_resolve_keys(sl_client *c, const sl_client_keys *keys,
+               const sl__cluster_info *cluster)
+{
+    const char *env_client = getenv("STARLING_CLIENT_CERT");
+    const char *env_server = getenv("STARLING_SERVER_CERT");
+    if (keys != NULL) {
+        return s_keys_set(c, keys->client_cert, keys->server_cert,
+                          "sl_client_keys");
+    }
+    if ((env_client != NULL && env_client[0] != '\0') ||
+        (env_server != NULL && env_server[0] != '\0')) {
+        return s_keys_set(c, env_client, env_server,
+                          "$STARLING_CLIENT_CERT and $STARLING_SERVER_CERT");
+    }
+    if (cluster != NULL && strcmp(cluster->scheduler, c->endpoint) == 0) {
+        return s_keys_set(c, cluster->client_cert, cluster->server_cert,
+                          "cluster.env");
+    }
+    return SL_OK;
+}
+
+static sl_err
+s_resolve(sl_client *c, const char *endpoint, const sl_client_keys *keys)
+{
+    sl__cluster_info *info = calloc(1, sizeof(*info));
+    if (info == NULL) {
+        return SL_ENOMEM;
+    }
+    bool have = sl__cluster_read(NULL, info) == SL_OK;
+    sl_err rv = s_resolve_endpoint(c, endpoint, have ? info : NULL);
+    if (rv == SL_OK) {
+        rv = s_resolve_keys(c, keys, have ? info : NULL);
+    }
+    free(info);
+    return rv;
+}
+
+// Make the socket a CURVE client when we have keys; watch its handshakes
+// either way. Before it connects.
+static sl_err
+s_curve_start(sl_client *c)
+{
+    char errbuf[SL_ERRSTR_LEN];
+    char server_key[SL_CERT_KEY_LEN + 1];
+    zcert_t *cert = NULL;
+    sl_err rv;
+    if (c->client_cert[0] != '\0') {
+        if ((rv = sl__cert_load_secret(&cert, c->client_cert, errbuf)) !=
+                SL_OK ||
+            (rv = sl__cert_load_public(server_key, c->server_cert, errbuf)) !=
+                SL_OK) {
+            zcert_destroy(&cert);
+            return s_err(c, rv, "%s", errbuf);
         }
-        sl_err rv = sl__cluster_read(NULL, info);
-        if (rv == SL_OK) {
-            sl__strlcpy(c->endpoint, info->scheduler, sizeof(c->endpoint));
+        sl__cert_apply_client(c->sock, cert, server_key);
+        zcert_destroy(&cert);
+    }
+    if ((c->monitor = sl__cert_monitor_new(c->sock, "client",
+                                           SL_CERT_HANDSHAKE_EVENTS)) == NULL) {
+        return s_err(c, SL_ENOMEM, "cannot watch the socket");
+    }
+    return SL_OK;
+}
+
+// Whether the handshake has failed for good: any refusal, or (with CURVE)
+// a second silent failure, which a wrong server key gives.
+static sl_err
+s_handshake_check(sl_client *c, int *silent)
+{
+    uint16_t event;
+    uint32_t value;
+    bool curve = c->client_cert[0] != '\0';
+    while (sl__cert_monitor_read(c->monitor, &event, &value)) {
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL &&
+            (!curve || ++*silent < 2)) {
+            continue; // the scheduler restarting, perhaps: wait and see
         }
-        free(info);
-        if (rv != SL_OK) {
-            return s_err(c, SL_ENOTFOUND,
-                         "no scheduler given, $STARLING_SCHEDULER unset, "
-                         "and no local cluster (run `starling up`)");
-        }
+        char why[256];
+        sl__cert_handshake_why(event, value, curve, why, sizeof(why));
+        return s_err(c, SL_EAUTH, "cannot join the scheduler at %s: %s%s%s",
+                     c->endpoint, why, curve ? "; our key: " : "",
+                     curve ? c->client_cert : "");
+    }
+    return SL_OK;
+}
+
+// Try the store the scheduler named, once and briefly: a password it
+// refuses is the caller's error now, not a failed task later.
+static sl_err
+s_store_probe(sl_client *c)
+{
+    sl__store_opts probe = c->store_opts;
+    sl__store *store = NULL;
+    char errbuf[SL_ERRSTR_LEN];
+    probe.timeout_ms = SL_STORE_PROBE_MS;
+    sl_err rv = sl__store_connect(&store, &probe, errbuf);
+    sl__store_destroy(&store);
+    if (rv == SL_EAUTH) {
+        return s_err(c, rv, "%s (the password the scheduler gave)", errbuf);
     }
     return SL_OK;
 }
@@ -788,22 +918,39 @@ s_resolve_endpoint(sl_client *c, const char *endpoint)
 static sl_err
 s_hello(sl_client *c)
 {
+    int silent = 0;
+    sl_err rv;
     s_send_hello(c);
     int64_t deadline = sl__mono_ms() + SL_CONNECT_TIMEOUT_MS;
     while (!c->welcomed) {
         int64_t left = deadline - sl__mono_ms();
         if (left <= 0) {
             return s_err(c, SL_ETIMEDOUT,
-                         "no answer from the scheduler at %s in %d s",
-                         c->endpoint, SL_CONNECT_TIMEOUT_MS / 1000);
+                         "no answer from the scheduler at %s in %d s%s",
+                         c->endpoint, SL_CONNECT_TIMEOUT_MS / 1000,
+                         c->client_cert[0] != '\0'
+                             ? " (is the scheduler's certificate right?)"
+                             : "");
         }
         s_pump(c, (int) (left < 100 ? left : 100));
+        if ((rv = s_handshake_check(c, &silent)) != SL_OK) {
+            return rv;
+        }
     }
-    return SL_OK;
+    // In: the monitor has done its job.
+    sl__cert_monitor_destroy(c->sock, &c->monitor);
+    return s_store_probe(c);
 }
 
 sl_err
 sl_client_connect(sl_client **out, const char *endpoint)
+{
+    return sl_client_connect_keys(out, endpoint, NULL);
+}
+
+sl_err
+sl_client_connect_keys(sl_client **out, const char *endpoint,
+                       const sl_client_keys *keys)
 {
     sl_err rv = SL_ENOMEM;
     sl_client *c = calloc(1, sizeof(*c));
@@ -818,7 +965,7 @@ sl_client_connect(sl_client **out, const char *endpoint)
     c->limits = sl__limits_default;
     c->heartbeat_ms = 1000;
     sl__mpw_init(&c->w);
-    if ((rv = s_resolve_endpoint(c, endpoint)) != SL_OK) {
+    if ((rv = s_resolve(c, endpoint, keys)) != SL_OK) {
         goto fail;
     }
     zsys_set_logstream(NULL);
@@ -842,6 +989,9 @@ sl_client_connect(sl_client **out, const char *endpoint)
     zsock_set_rcvhwm(c->sock, 0);
     zsock_set_sndhwm(c->sock, 0);
     c->raw = zsock_resolve(c->sock);
+    if ((rv = s_curve_start(c)) != SL_OK) {
+        goto fail;
+    }
     if (zsock_connect(c->sock, "%s", c->endpoint) < 0) {
         rv = s_err(c, SL_EINVAL, "cannot connect to %s: %s", c->endpoint,
                    zmq_strerror(zmq_errno()));
@@ -895,6 +1045,7 @@ sl_client_destroy(sl_client **c_p)
         c->modules = m->next;
         free(m);
     }
+    sl__cert_monitor_destroy(c->sock, &c->monitor);
     zsock_destroy(&c->sock);
     sl__store_destroy(&c->store);
     sl__mpw_fini(&c->w);

@@ -18,6 +18,11 @@
 // - When up fails half way, it stops what it has started (its own children,
 //   so their PIDs cannot have been recycled) and says why in errbuf, with
 //   the last lines of the failing process's log.
+// - Keys: home/keys/{scheduler,worker,client}{,_secret} and the allow
+//   directory home/keys/allowed/ (the worker and client public
+//   certificates) are made by the first `up` and kept, so that a client
+//   given copies of them keeps working across `down` and `up`. All the
+//   workers share one key: they are one machine's processes.
 #include "cluster.h"
 
 #include <errno.h>
@@ -33,6 +38,7 @@
 
 #include <starling/client.h>
 
+#include "../common/cert.h"
 #include "../common/proc.h"
 
 #define SL_CLUSTER_TIMEOUT_MS 30000
@@ -285,6 +291,10 @@ s_parse_line(char *line, sl__cluster_info *info)
         return s_parse_pids(value, info);
     } else if (strcmp(key, "slots") == 0) {
         info->slots = atoi(value);
+    } else if (strcmp(key, "client_cert") == 0) {
+        sl__strlcpy(info->client_cert, value, sizeof(info->client_cert));
+    } else if (strcmp(key, "server_cert") == 0) {
+        sl__strlcpy(info->server_cert, value, sizeof(info->server_cert));
     }
     return SL_OK;
 }
@@ -350,6 +360,10 @@ s_write_env(s_up *up)
             (int) info->scheduler_pid);
     s_write_pids(f, info);
     fprintf(f, "slots=%d\n", info->slots);
+    if (info->client_cert[0] != '\0') {
+        fprintf(f, "client_cert=%s\nserver_cert=%s\n", info->client_cert,
+                info->server_cert);
+    }
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
@@ -579,6 +593,82 @@ s_start_redis(s_up *up)
     return s_run_redis(up, port, password);
 }
 
+// ---------------------------------------------------------------------
+// Keys.
+
+// home/keys/name_secret, made (with name) when it is missing.
+static sl_err
+s_key_make(const char *dir, const char *name, char *errbuf)
+{
+    char path[SL_CLUSTER_PATH_LEN];
+    char key[SL_CERT_KEY_LEN + 1];
+    sl__fmt(path, sizeof(path), "%s/%s_secret", dir, name);
+    if (access(path, F_OK) == 0) {
+        return SL_OK;
+    }
+    return sl__cert_generate(dir, name, true, key, errbuf);
+}
+
+// Put the public certificate of dir/name into the allow directory.
+static sl_err
+s_key_allow(const char *dir, const char *allow, const char *name, char *errbuf)
+{
+    char path[SL_CLUSTER_PATH_LEN];
+    sl__fmt(path, sizeof(path), "%s/%s", dir, name);
+    zcert_t *cert = zcert_load(path);
+    if (cert == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot read certificate %s", path);
+        return SL_EIO;
+    }
+    sl__fmt(path, sizeof(path), "%s/%s", allow, name);
+    int rc = zcert_save_public(cert, path);
+    zcert_destroy(&cert);
+    if (rc != 0) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot write %s", path);
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__cluster_keys(const char *home, char errbuf[SL_ERRSTR_LEN])
+{
+    char dir[SL_CLUSTER_PATH_LEN];
+    char allow[SL_CLUSTER_PATH_LEN];
+    sl_err rv;
+    s_path(dir, home, "keys");
+    s_path(allow, home, "keys/allowed");
+    if ((rv = sl__dir_private(dir, errbuf)) != SL_OK ||
+        (rv = sl__dir_private(allow, errbuf)) != SL_OK ||
+        (rv = s_key_make(dir, "scheduler", errbuf)) != SL_OK ||
+        (rv = s_key_make(dir, "worker", errbuf)) != SL_OK ||
+        (rv = s_key_make(dir, "client", errbuf)) != SL_OK ||
+        (rv = s_key_allow(dir, allow, "worker", errbuf)) != SL_OK ||
+        (rv = s_key_allow(dir, allow, "client", errbuf)) != SL_OK) {
+        return rv;
+    }
+    return SL_OK;
+}
+
+static sl_err
+s_keys_start(s_up *up)
+{
+    sl__cluster_info *info = up->info;
+    sl_err rv;
+    if (up->opts->insecure) {
+        return SL_OK;
+    }
+    if ((rv = sl__cluster_keys(info->home, up->errbuf)) != SL_OK) {
+        return rv;
+    }
+    s_path(info->client_cert, info->home, "keys/client_secret");
+    s_path(info->server_cert, info->home, "keys/scheduler");
+    return SL_OK;
+}
+
+// ---------------------------------------------------------------------
+// Processes.
+
 // Start program with argv (argv[0] resolved here) detached, its output in
 // home/log_name, which starts empty so that its tail is about this run.
 static sl_err
@@ -606,10 +696,18 @@ s_start_scheduler(s_up *up, const char *clients, const char *workers)
 {
     char store_pass[SL_CLUSTER_PATH_LEN];
     char endpoints[SL_CLUSTER_PATH_LEN];
+    char cert[SL_CLUSTER_PATH_LEN];
+    char allow[SL_CLUSTER_PATH_LEN];
+    char max_message[32];
+    char max_jobs[32];
     s_path(store_pass, up->info->home, "redis.pass");
     s_path(endpoints, up->info->home, "endpoints");
+    s_path(cert, up->info->home, "keys/scheduler_secret");
+    s_path(allow, up->info->home, "keys/allowed");
+    sl__fmt(max_message, sizeof(max_message), "%zu", up->opts->max_message);
+    sl__fmt(max_jobs, sizeof(max_jobs), "%u", up->opts->max_client_jobs);
     unlink(endpoints);
-    char *argv[] = {
+    char *argv[20] = {
         NULL,
         "--clients",
         (char *) clients,
@@ -621,16 +719,29 @@ s_start_scheduler(s_up *up, const char *clients, const char *workers)
         store_pass,
         "--endpoints-file",
         endpoints,
-        NULL,
-        NULL,
-        NULL,
     };
+    int argc = 11;
+    if (!up->opts->insecure) {
+        argv[argc++] = "--cert";
+        argv[argc++] = cert;
+        argv[argc++] = "--allow";
+        argv[argc++] = allow;
+    }
+    if (up->opts->max_message > 0) {
+        argv[argc++] = "--max-message";
+        argv[argc++] = max_message;
+    }
+    if (up->opts->max_client_jobs > 0) {
+        argv[argc++] = "--max-client-jobs";
+        argv[argc++] = max_jobs;
+    }
     char grace[16];
     if (up->opts->client_grace_ms > 0) {
         sl__fmt(grace, sizeof(grace), "%d", up->opts->client_grace_ms);
-        argv[11] = "--client-grace-ms";
-        argv[12] = grace;
+        argv[argc++] = "--client-grace-ms";
+        argv[argc++] = grace;
     }
+    argv[argc] = NULL;
     return s_spawn(up, "starling-scheduler", argv, "scheduler.log",
                    &up->info->scheduler_pid);
 }
@@ -716,21 +827,33 @@ s_start_worker(s_up *up, int i)
     char name[96];
     char host[64] = "local";
     char log_name[64];
+    char cert[SL_CLUSTER_PATH_LEN];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     sl__fmt(slots, sizeof(slots), "%d", up->slots);
     sl__fmt(name, sizeof(name), "%s/%d", host, i);
     sl__fmt(log_name, sizeof(log_name), "worker-%d.log", i);
-    char *argv[] = {
-        NULL,      "--scheduler", up->info->workers_endpoint,
-        "--slots", slots,         "--name",
-        name,      NULL,          NULL,
-        NULL,
+    s_path(cert, up->info->home, "keys/worker_secret");
+    char *argv[16] = {
+        NULL,     "--scheduler", up->info->workers_endpoint, "--slots", slots,
+        "--name", name,
     };
-    if (up->opts->executor != NULL) {
-        argv[7] = "--executor";
-        argv[8] = (char *) up->opts->executor;
+    int argc = 7;
+    if (!up->opts->insecure) {
+        argv[argc++] = "--cert";
+        argv[argc++] = cert;
+        argv[argc++] = "--server-cert";
+        argv[argc++] = up->info->server_cert;
     }
+    if (up->opts->module_allow != NULL) {
+        argv[argc++] = "--module-allow";
+        argv[argc++] = (char *) up->opts->module_allow;
+    }
+    if (up->opts->executor != NULL) {
+        argv[argc++] = "--executor";
+        argv[argc++] = (char *) up->opts->executor;
+    }
+    argv[argc] = NULL;
     return s_spawn(up, "starling-worker", argv, log_name,
                    &up->info->worker_pids[i]);
 }
@@ -803,7 +926,12 @@ static sl_err
 s_wait_slots(s_up *up)
 {
     sl_client *client = NULL;
-    sl_err rv = sl_client_connect(&client, up->info->scheduler);
+    sl_client_keys keys = {NULL, NULL}; // insecure: none, whatever the env
+    if (up->info->client_cert[0] != '\0') {
+        keys.client_cert = up->info->client_cert;
+        keys.server_cert = up->info->server_cert;
+    }
+    sl_err rv = sl_client_connect_keys(&client, up->info->scheduler, &keys);
     if (rv != SL_OK) {
         char what[128];
         sl__fmt(what, sizeof(what), "cannot connect to the scheduler: %s",
@@ -819,7 +947,7 @@ static sl_err
 s_start_all(s_up *up)
 {
     sl_err rv;
-    if ((rv = s_start_redis(up)) != SL_OK ||
+    if ((rv = s_keys_start(up)) != SL_OK || (rv = s_start_redis(up)) != SL_OK ||
         (rv = s_start_scheduler_anywhere(up)) != SL_OK ||
         (rv = s_start_workers(up)) != SL_OK ||
         (rv = s_wait_slots(up)) != SL_OK || (rv = s_write_env(up)) != SL_OK) {

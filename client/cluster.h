@@ -3,9 +3,13 @@
 //
 // A local cluster lives under a home directory ($STARLING_HOME, default
 // ~/.starling, mode 0700): a private redis-server with a generated password
-// on loopback, one starling-scheduler, and worker processes. `up` writes
-// home/cluster.env, one "key=value" a line, saying where everything
-// listens and which PIDs it started:
+// on loopback, one starling-scheduler, and worker processes. Unless it is
+// started insecure, every connection to the scheduler is CURVE: home/keys/
+// holds a certificate for the scheduler, one the workers share and one for
+// clients, and home/keys/allowed/ the public ones the scheduler lets in
+// (made on the first `up`, kept after). `up` writes home/cluster.env, one
+// "key=value" a line, saying where everything listens and which PIDs it
+// started:
 //
 //   scheduler=tcp://127.0.0.1:PORT     clients connect here
 //   workers=tcp://127.0.0.1:PORT       workers connect here
@@ -14,8 +18,11 @@
 //   scheduler_pid=PID
 //   worker_pids=PID,PID,...
 //   slots=N                            slots per worker process
+//   client_cert=HOME/keys/client_secret   (absent when insecure)
+//   server_cert=HOME/keys/scheduler
 //
-// A client given no endpoint reads "scheduler" from it.
+// A client given no endpoint (or this scheduler's) reads "scheduler" and
+// the keys from it.
 #ifndef SL_CLIENT_CLUSTER_H
 #define SL_CLIENT_CLUSTER_H
 
@@ -26,16 +33,20 @@
 #define SL_CLUSTER_MAX_WORKERS 1024
 
 typedef struct {
-    const char *home;     // NULL: $STARLING_HOME, else ~/.starling
-    int workers;          // worker processes; 0: 1
-    int slots;            // slots per worker; 0: cores / workers, >= 1
-    const char *bin_dir;  // where starling-scheduler/-worker are; NULL:
-                          // beside /proc/self/exe, else PATH
-    bool aof;             // Redis appendonly (everysec)
-    int timeout_ms;       // wait for everything to come up; 0: 30 s
-    const char *executor; // workers' --executor: NULL (their default,
-                          // "process") or "thread"
-    int client_grace_ms;  // scheduler's --client-grace-ms; 0: its default
+    const char *home;         // NULL: $STARLING_HOME, else ~/.starling
+    int workers;              // worker processes; 0: 1
+    int slots;                // slots per worker; 0: cores / workers, >= 1
+    const char *bin_dir;      // where starling-scheduler/-worker are; NULL:
+                              // beside /proc/self/exe, else PATH
+    bool aof;                 // Redis appendonly (everysec)
+    int timeout_ms;           // wait for everything to come up; 0: 30 s
+    const char *executor;     // workers' --executor: NULL (their default,
+                              // "process") or "thread"
+    int client_grace_ms;      // scheduler's --client-grace-ms; 0: its default
+    bool insecure;            // no CURVE keys (loopback only all the same)
+    const char *module_allow; // workers' module allow list file, or NULL
+    size_t max_message;       // the scheduler's --max-message; 0: its default
+    uint32_t max_client_jobs; // its --max-client-jobs; 0: its default
 } sl__cluster_opts;
 
 // What cluster.env says.
@@ -49,10 +60,18 @@ typedef struct {
     pid_t worker_pids[SL_CLUSTER_MAX_WORKERS];
     int n_workers;
     int slots;
+    char client_cert[512]; // clients' certificate (secret); "": insecure
+    char server_cert[512]; // the scheduler's public certificate
 } sl__cluster_info;
 
 // The home directory that opts (or the environment) selects, into buf.
 void sl__cluster_home(const char *home, char *buf, size_t len);
+
+// Make the local cluster's key pairs under home/keys that are missing
+// (scheduler, worker, client) and put the workers' and clients' public
+// certificates into home/keys/allowed. Keys that exist are kept. `up` does
+// this; tests use it to add keys of their own.
+sl_err sl__cluster_keys(const char *home, char errbuf[SL_ERRSTR_LEN]);
 
 // Start the local cluster, or find it already running (then *started_out
 // is false and info describes the running one). Holds a lock on

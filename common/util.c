@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,6 +175,63 @@ sl__fmt(char *dst, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
+sl_err
+sl__mkdirs(const char *dir, char errbuf[SL_ERRSTR_LEN])
+{
+    char path[4096];
+    struct stat st;
+    if (strlen(dir) >= sizeof(path) || dir[0] == '\0') {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "bad directory name \"%.64s\"", dir);
+        return SL_EINVAL;
+    }
+    sl__strlcpy(path, dir, sizeof(path));
+    for (char *p = path + 1;; p++) {
+        bool last = *p == '\0';
+        if (*p != '/' && !last) {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot make %s: %s", path,
+                    strerror(errno));
+            return SL_EIO;
+        }
+        if (last) {
+            break;
+        }
+        *p = '/';
+    }
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "%s is not a directory", path);
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__dir_private(const char *dir, char errbuf[SL_ERRSTR_LEN])
+{
+    struct stat st;
+    sl_err rv = sl__mkdirs(dir, errbuf);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    if (stat(dir, &st) != 0) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot stat %s: %s", dir,
+                strerror(errno));
+        return SL_EIO;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "%s must be ours and closed to everyone else (it is mode "
+                "%03o, owner %u; want 0700 and uid %u)",
+                dir, (unsigned) (st.st_mode & 0777), (unsigned) st.st_uid,
+                (unsigned) geteuid());
+        return SL_EAUTH;
+    }
+    return SL_OK;
+}
+
 int
 sl__ncpus(void)
 {
@@ -211,6 +269,8 @@ sl_strerror(sl_err err)
         return "I/O error";
     case SL_ENOTREADY:
         return "not ready";
+    case SL_EAUTH:
+        return "access refused";
     }
     return "unknown error";
 }

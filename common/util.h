@@ -5,6 +5,7 @@
 #define SL_COMMON_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,14 @@ uint64_t sl__rand64(void);
 void sl__strlcpy(char *dst, const char *src, size_t size);
 void sl__fmt(char *dst, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+// mkdir -p: make dir and its missing parents, each new one mode 0700.
+// SL_OK when dir exists (or was made) and is a directory.
+sl_err sl__mkdirs(const char *dir, char errbuf[SL_ERRSTR_LEN]);
+// sl__mkdirs, then check that dir is ours and that no one else may read,
+// write or enter it (mode 0700 or tighter). SL_EAUTH when it is open to
+// others; errbuf then gives its mode and owner.
+sl_err sl__dir_private(const char *dir, char errbuf[SL_ERRSTR_LEN]);
 
 // Number of online CPUs, at least 1.
 int sl__ncpus(void);

@@ -1,12 +1,19 @@
 // main.c - starling-scheduler: parse flags, run the loop.
 // SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
 #include <czmq.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../store/store.h"
 #include "sched.h"
+
+// --max-message below this would refuse libstarling's SUBMIT chunks (up to
+// about 8 MiB).
+#define S_MIN_MESSAGE (16u << 20)
 
 static void
 s_usage(FILE *out)
@@ -32,10 +39,32 @@ s_usage(FILE *out)
             "                           its jobs (default 30000)\n"
             "  --inline-max N           values up to N bytes ride inline "
             "(default 4096)\n"
+            "  --max-message N          largest message a peer may send, "
+            "in bytes\n"
+            "                           (default 512 MiB, at least 16 MiB)\n"
+            "  --max-client-jobs N      jobs one client may have at once "
+            "(default 65536)\n"
+            "\n"
+            "Security (whoever reaches the scheduler can run code on every "
+            "worker):\n"
+            "  --cert FILE              the scheduler's CURVE certificate "
+            "(FILE_secret\n"
+            "                           from `starling keygen`): clients and "
+            "workers\n"
+            "                           must then present a key in --allow\n"
+            "  --allow DIR              public certificates of the clients "
+            "and workers\n"
+            "                           let in (re-read when it changes)\n"
+            "  --insecure               serve an endpoint that is not "
+            "loopback (or an\n"
+            "                           abstract ipc socket) without CURVE\n"
             "  --help                   this text\n"
             "\n"
             "An endpoint's port may be * for any free port; see "
-            "--endpoints-file.\n");
+            "--endpoints-file.\n"
+            "Without --cert, the scheduler serves only loopback TCP and ipc "
+            "sockets\n"
+            "in directories of mode 0700, unless --insecure.\n");
 }
 
 static int
@@ -67,6 +96,76 @@ s_read_password(const char *path)
     return sl__xstrdup(line);
 }
 
+// Whether host is loopback or an address private networks use (RFC 1918,
+// RFC 4193, link-local). A name we cannot judge counts as private.
+static bool
+s_private_host(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1) {
+        uint32_t a = ntohl(a4.s_addr);
+        return (a >> 24) == 127 || (a >> 24) == 10 ||
+               (a >> 20) == ((172u << 4) | 1) ||
+               (a >> 16) == (192u << 8 | 168) || (a >> 16) == (169u << 8 | 254);
+    }
+    if (inet_pton(AF_INET6, host, &a6) == 1) {
+        return IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_LINKLOCAL(&a6) ||
+               (a6.s6_addr[0] & 0xfe) == 0xfc;
+    }
+    return true;
+}
+
+// Every client and worker gets the store's password from us: a password
+// the store refuses is fatal now, not a mystery in every task later. A
+// store that cannot be reached yet is only a warning: peers retry.
+static int
+s_store_check(const sl__sched_opts *opts)
+{
+    sl__store_opts so = {.n_addrs = opts->n_stores,
+                         .password = opts->store_password,
+                         .timeout_ms = 5000};
+    for (int i = 0; i < opts->n_stores; i++) {
+        char host[128];
+        so.addrs[i] = opts->stores[i];
+        const char *colon = strrchr(opts->stores[i], ':');
+        size_t n = colon != NULL ? (size_t) (colon - opts->stores[i]) : 0;
+        sl__fmt(host, sizeof(host), "%.*s", (int) n, opts->stores[i]);
+        if (n > 0 && !s_private_host(host)) {
+            sl__log_warn("store %s is on a public address: Redis should "
+                         "listen on loopback or a private network only",
+                         opts->stores[i]);
+        }
+    }
+    sl__store *store = NULL;
+    char errbuf[SL_ERRSTR_LEN];
+    sl_err rv = sl__store_connect(&store, &so, errbuf);
+    sl__store_destroy(&store);
+    if (rv == SL_EAUTH) {
+        sl__log_error("%s: check --store-password-file", errbuf);
+        return 1;
+    }
+    if (rv != SL_OK) {
+        sl__log_warn("%s (clients and workers will try again)", errbuf);
+    }
+    return 0;
+}
+
+// Parse a whole positive decimal number no larger than max.
+static bool
+s_parse_size(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
+        v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -79,6 +178,11 @@ main(int argc, char **argv)
         {"heartbeat-ms", required_argument, NULL, 'b'},
         {"client-grace-ms", required_argument, NULL, 'g'},
         {"inline-max", required_argument, NULL, 'i'},
+        {"max-message", required_argument, NULL, 'M'},
+        {"max-client-jobs", required_argument, NULL, 'J'},
+        {"cert", required_argument, NULL, 'C'},
+        {"allow", required_argument, NULL, 'A'},
+        {"insecure", no_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -91,6 +195,7 @@ main(int argc, char **argv)
     };
     char *stores = NULL;
     char *password = NULL;
+    unsigned long long size;
     int c;
     sl__log_init("starling-scheduler");
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -122,6 +227,34 @@ main(int argc, char **argv)
         case 'i':
             opts.inline_max = (uint32_t) strtoul(optarg, NULL, 10);
             break;
+        case 'M':
+            if (!s_parse_size(optarg, sl__limits_default.max_message, &size) ||
+                size < S_MIN_MESSAGE) {
+                fprintf(stderr,
+                        "starling-scheduler: --max-message takes %u "
+                        "to %zu bytes\n",
+                        S_MIN_MESSAGE, sl__limits_default.max_message);
+                return 2;
+            }
+            opts.limits.max_message = (size_t) size;
+            break;
+        case 'J':
+            if (!s_parse_size(optarg, UINT32_MAX, &size)) {
+                fprintf(stderr, "starling-scheduler: --max-client-jobs takes "
+                                "a positive number\n");
+                return 2;
+            }
+            opts.max_client_jobs = (uint32_t) size;
+            break;
+        case 'C':
+            opts.cert = optarg;
+            break;
+        case 'A':
+            opts.allow_dir = optarg;
+            break;
+        case 'I':
+            opts.insecure = true;
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -139,6 +272,10 @@ main(int argc, char **argv)
         return 2;
     }
     opts.store_password = password != NULL ? password : "";
+    if (s_store_check(&opts) != 0) {
+        free(password);
+        return 1;
+    }
     // czmq would otherwise print its own lines on SIGINT; ours is enough.
     zsys_set_logstream(NULL);
     zsys_init();

@@ -21,6 +21,19 @@
 //   have started; then it ends FAILED with the cause.
 // - The scheduler reads only message envelopes: arguments and result
 //   values pass through as raw msgpack bytes.
+// - What a peer can make us hold is bounded: a job's task array grows with
+//   the chunks that arrive (not with the total a SUBMIT claims), a client
+//   has at most max_client_jobs jobs, a job's outcome buffer is freed
+//   whenever it has nothing outstanding, a client silent for
+//   S_CLIENT_IDLE_MS whose jobs cannot move (no task queued or running) is
+//   treated as gone, and a peer that does not read loses messages past the
+//   socket's high-water mark rather than filling our memory. A peer that
+//   sends junk gets at most S_ERROR_BURST ERRORs at once and
+//   S_ERRORS_PER_S after that. Warnings about peers share one budget
+//   (S_LOG_BURST, S_LOGS_PER_S): past it they are counted, and the count
+//   logged every S_QUIET_MS, so that no peer can fill the disk.
+// - Who may connect at all is auth.c's business: CURVE keys and the
+//   endpoints served in the clear.
 #include "sched.h"
 
 #include <czmq.h>
@@ -32,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "queue.h"
 
 // At most this many messages from one socket per turn, so one busy peer
@@ -49,6 +63,26 @@
 #define SL_SPEC_FACTOR 4.0
 #define SL_SPEC_MIN_MS 1000
 #define SL_SPEC_SAMPLES 256
+// ERROR answers to malformed or unexpected messages: a burst of this many
+// per peer, then this many a second. One line in the log for the rest.
+#define S_ERROR_BURST 100
+#define S_ERRORS_PER_S 10
+// Warnings about what peers do: a burst of this many, then this many a
+// second, over all peers; one line every S_QUIET_MS counts the rest. And
+// at most one "not delivered" line per peer in S_QUIET_MS.
+#define S_LOG_BURST 100
+#define S_LOGS_PER_S 20
+#define S_QUIET_MS 10000
+// Messages queued for one peer that is not reading before we drop more:
+// far more than a reading client or worker ever has waiting.
+#define S_SEND_HWM 100000
+// SUBMIT frames smaller than this are copied when kept (s_job_add_chunk).
+#define S_CHUNK_COPY_MAX (64u << 10)
+// Fields of a SUBMIT that this version reads (PROTOCOL.md).
+#define S_SUBMIT_FIELDS 6
+// A client silent this long whose jobs cannot move is treated as gone (a
+// message from it brings it back, without those jobs).
+#define S_CLIENT_IDLE_MS 600000
 
 enum { S_QUEUED = 0, S_RUNNING = 1, S_DONE = 2 };
 // Task flags: a backup copy is wanted (queued), or one was started.
@@ -85,6 +119,13 @@ struct s_peer {
     bool hello;           // clients: has said HELLO to this scheduler
     int fd;               // clients: the connection its last message came on
     int64_t gone_ms;      // clients: when that connection closed; 0: open
+    // What we spend on a misbehaving peer (see S_ERROR_BURST).
+    double err_budget;     // ERRORs it may get now
+    int64_t err_budget_ms; // when err_budget was last topped up
+    uint64_t send_dropped; // messages lost to its high-water mark
+    int64_t send_quiet_ms; // no "not delivered" line before this
+    // Clients only.
+    uint32_t n_jobs; // its jobs that the scheduler still holds
     // Workers only.
     bool ready;          // has sent READY
     uint32_t slots;      // executor slots
@@ -108,7 +149,8 @@ struct s_job {
     uint64_t received;   // tasks submitted so far (chunks arrive in order)
     uint64_t done;       // tasks ended
     uint64_t running;    // tasks leased to workers
-    s_task *tasks;       // total entries
+    s_task *tasks;       // cap_tasks entries; the first received are used
+    uint64_t cap_tasks;  // grows with the chunks, up to total
     zmq_msg_t **chunks;  // SUBMIT frames the arguments live in
     uint32_t n_chunks;   // in use
     uint32_t cap_chunks; // allocated
@@ -132,11 +174,11 @@ typedef struct {
 
 struct sl__sched {
     sl__sched_opts opts; // as given (strings borrowed from main)
+    sl__auth *auth;      // CURVE, endpoint rules, refusal log
     zsock_t *clients;    // ROUTER for clients
     zsock_t *workers;    // ROUTER for workers
     void *clients_raw;   // their libzmq handles
     void *workers_raw;
-    zsock_t *monitor;    // PAIR: disconnections on the clients' socket
     sl__queue queue;     // runs of queued tasks
     sl__table jobs;      // job id -> s_job
     sl__table peers;     // routing id hash -> s_peer
@@ -158,15 +200,92 @@ struct sl__sched {
     s_job **pick_job;                  // and their jobs
     size_t pick_cap;                   // entries in both
     bool stopping;                     // sl__sched_stop was called
+    double log_budget;                 // peer warnings we may log now
+    int64_t log_budget_ms;             // when log_budget was topped up
+    uint64_t log_left_out;             // warnings not logged since the
+                                       // last count of them
+    int64_t log_quiet_ms;              // no count line before this
+    int64_t next_reap_ms;              // next look for abandoned jobs
 };
 
 // ---------------------------------------------------------------------
 // Sending.
 
 static void s_hungry_remove(sl__sched *self, s_peer *w);
+static const char *
+s_role(const s_peer *peer)
+{
+    return peer->is_worker ? "worker" : "client";
+}
+
+// Whether a rate-limited line may be logged now: one per S_QUIET_MS on
+// each clock (*quiet_ms: a peer's, for one kind of line).
+static bool
+s_quiet_over(int64_t *quiet_ms)
+{
+    int64_t now = sl__mono_ms();
+    if (now < *quiet_ms) {
+        return false;
+    }
+    *quiet_ms = now + S_QUIET_MS;
+    return true;
+}
+
+// Take one unit of a token bucket: *budget refills at per_s a second up to
+// burst. False when it is empty.
+static bool
+s_budget_take(double *budget, int64_t *topped_ms, double burst, double per_s)
+{
+    int64_t now = sl__mono_ms();
+    *budget += (double) (now - *topped_ms) * per_s / 1000.0;
+    if (*budget > burst) {
+        *budget = burst;
+    }
+    *topped_ms = now;
+    if (*budget < 1) {
+        return false;
+    }
+    *budget -= 1;
+    return true;
+}
+
+static void s_peer_warn(sl__sched *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+// Log a warning about what a peer did, within the budget all peers share;
+// past it, the warning is only counted (see s_log_count).
+static void
+s_peer_warn(sl__sched *self, const char *fmt, ...)
+{
+    if (!s_budget_take(&self->log_budget, &self->log_budget_ms, S_LOG_BURST,
+                       S_LOGS_PER_S)) {
+        self->log_left_out++;
+        return;
+    }
+    char line[SL_ERRSTR_LEN + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    sl__log_warn("%s", line);
+}
+
+// Say how many warnings the budget left out, every S_QUIET_MS.
+static void
+s_log_count(sl__sched *self)
+{
+    if (self->log_left_out > 0 && s_quiet_over(&self->log_quiet_ms)) {
+        sl__log_warn("%" PRIu64 " more warnings about what peers sent "
+                     "were left out of the log (over %d a second)",
+                     self->log_left_out, S_LOGS_PER_S);
+        self->log_left_out = 0;
+    }
+}
 
 // Send the writer's bytes to a peer. A ROUTER drops messages for peers it
-// does not know; with ROUTER_MANDATORY it tells us, and we log it.
+// does not know, and for one whose queue is at the high-water mark; with
+// ROUTER_MANDATORY it tells us, and we log it (once in a while: a peer that
+// does not read would otherwise fill the log instead).
 static void
 s_send(sl__sched *self, s_peer *peer, sl__mpw *w)
 {
@@ -174,7 +293,8 @@ s_send(sl__sched *self, s_peer *peer, sl__mpw *w)
     if (zmq_send(sock, peer->id, peer->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
             0 ||
         zmq_send(sock, w->buf.data, w->buf.size, ZMQ_DONTWAIT) < 0) {
-        if (errno == EHOSTUNREACH && peer->is_worker) {
+        int err = errno;
+        if (err == EHOSTUNREACH && peer->is_worker) {
             // Its connection is gone (the worker died, or redialled under
             // a new routing id): it is lost at the next scan, and gets no
             // more tasks meanwhile.
@@ -186,23 +306,53 @@ s_send(sl__sched *self, s_peer *peer, sl__mpw *w)
             s_hungry_remove(self, peer);
             return;
         }
-        sl__log_warn("send to %s %s failed: %s",
-                     peer->is_worker ? "worker" : "client", peer->name,
-                     zmq_strerror(errno));
+        peer->send_dropped++;
+        if (s_quiet_over(&peer->send_quiet_ms)) {
+            s_peer_warn(self,
+                        "send to %s %s failed: %s (%" PRIu64
+                        " message%s lost so far)",
+                        s_role(peer), peer->name,
+                        err == EAGAIN ? "it is not reading" : zmq_strerror(err),
+                        peer->send_dropped, peer->send_dropped == 1 ? "" : "s");
+        }
         return;
     }
     peer->last_send_ms = sl__mono_ms();
 }
 
 static void
-s_send_error(sl__sched *self, s_peer *peer, sl_err code, const char *text,
-             uint64_t job)
+s_send_error_msg(sl__sched *self, s_peer *peer, sl_err code, const char *text,
+                 uint64_t job)
 {
-    sl__log_warn("%s %s: %s", peer->is_worker ? "worker" : "client", peer->name,
-                 text);
     sl__mpw_reset(&self->w);
     sl__msg_error(&self->w, code, text, job);
     s_send(self, peer, &self->w);
+}
+
+// Answer a message that was well formed but cannot be done (a limit, a
+// chunk out of order, an unknown worker): always answered, since the peer
+// may be waiting on it.
+static void
+s_send_error(sl__sched *self, s_peer *peer, sl_err code, const char *text,
+             uint64_t job)
+{
+    s_peer_warn(self, "%s %s: %s", s_role(peer), peer->name, text);
+    s_send_error_msg(self, peer, code, text, job);
+}
+
+// Answer a malformed or unexpected message, within the peer's budget: a
+// peer that floods us with junk gets a few answers, not one per frame.
+static void
+s_reject(sl__sched *self, s_peer *peer, sl_err code, const char *text,
+         uint64_t job)
+{
+    bool answer = s_budget_take(&peer->err_budget, &peer->err_budget_ms,
+                                S_ERROR_BURST, S_ERRORS_PER_S);
+    s_peer_warn(self, "%s %s: %s%s", s_role(peer), peer->name, text,
+                answer ? "" : " (not answered: it sends too many)");
+    if (answer) {
+        s_send_error_msg(self, peer, code, text, job);
+    }
 }
 
 // Answer a message type this socket does not take.
@@ -211,8 +361,8 @@ s_send_unexpected(sl__sched *self, s_peer *peer, uint32_t type)
 {
     char why[128];
     sl__fmt(why, sizeof(why), "unexpected message type %u (%s) from a %s", type,
-            sl__msg_type_name(type), peer->is_worker ? "worker" : "client");
-    s_send_error(self, peer, SL_EPROTO, why, 0);
+            sl__msg_type_name(type), s_role(peer));
+    s_reject(self, peer, SL_EPROTO, why, 0);
 }
 
 // ---------------------------------------------------------------------
@@ -237,10 +387,26 @@ s_job_new(sl__sched *self, const sl__submit *m, s_peer *client)
         job->opts.priority = SL_PRIORITIES - 1;
     }
     job->total = m->total;
-    job->tasks = sl__xcalloc(m->total, sizeof(*job->tasks));
     sl__mpw_init(&job->done_buf);
     sl__table_put(&self->jobs, job->id, job);
+    client->n_jobs++;
     return job;
+}
+
+// Make room for tasks [0, end) of job. The array grows as chunks arrive: a
+// SUBMIT that claims a huge total but sends a few tasks costs a few tasks.
+static void
+s_job_reserve(s_job *job, uint64_t end)
+{
+    if (end <= job->cap_tasks) {
+        return;
+    }
+    uint64_t cap = job->cap_tasks * 2 > end ? job->cap_tasks * 2 : end;
+    cap = cap < job->total ? cap : job->total;
+    job->tasks = sl__xrealloc(job->tasks, cap * sizeof(*job->tasks));
+    memset(job->tasks + job->cap_tasks, 0,
+           (cap - job->cap_tasks) * sizeof(*job->tasks));
+    job->cap_tasks = cap;
 }
 
 static void
@@ -251,6 +417,11 @@ s_job_destroy(sl__sched *self, s_job **job_p)
         return;
     }
     sl__table_del(&self->jobs, job->id);
+    s_peer *client =
+        job->client_key ? sl__table_get(&self->peers, job->client_key) : NULL;
+    if (client != NULL && client->n_jobs > 0) {
+        client->n_jobs--;
+    }
     for (uint32_t i = 0; i < job->n_chunks; i++) {
         zmq_msg_close(job->chunks[i]);
         free(job->chunks[i]);
@@ -353,12 +524,9 @@ s_job_cancel(sl__sched *self, s_job *job, const char *why, bool unsubmitted)
     if (!unsubmitted) {
         return;
     }
-    for (uint64_t i = job->received; i < job->total; i++) {
-        job->tasks[i].state = S_QUEUED;
-        self->queued++;
-        s_task_end_with(self, job, (uint32_t) i, SL_WIRE_CANCELLED, why);
-    }
-    job->received = job->total;
+    // Their client is gone, so the chunks that have not arrived never will:
+    // the job shrinks to the tasks it has.
+    job->total = job->received;
 }
 
 // ---------------------------------------------------------------------
@@ -399,6 +567,8 @@ s_peer_get(sl__sched *self, const zmq_msg_t *id, bool is_worker)
     peer->id_len = len;
     peer->is_worker = is_worker;
     sl__strlcpy(peer->name, "?", sizeof(peer->name));
+    peer->err_budget = S_ERROR_BURST;
+    peer->err_budget_ms = sl__mono_ms();
     // Random, not a counter: clients name their objects by session, and
     // sessions must not repeat across scheduler restarts.
     peer->session = sl__rand64();
@@ -451,7 +621,7 @@ s_release_lease(sl__sched *self, s_peer *w, const s_lease *l, bool penalty,
                 const char *why)
 {
     s_job *job = sl__table_get(&self->jobs, l->job);
-    if (job == NULL || l->index >= job->total) {
+    if (job == NULL || l->index >= job->received) {
         return;
     }
     s_task *t = &job->tasks[l->index];
@@ -513,6 +683,19 @@ s_peer_remove(sl__sched *self, s_peer **peer_p, bool penalty, const char *why)
 // ---------------------------------------------------------------------
 // Client messages.
 
+// Set the name a peer gave (HELLO, READY): at most 60 bytes, and only
+// printable ones, so that a name cannot forge lines in our log.
+static void
+s_peer_name_set(s_peer *peer, const sl__strv *name)
+{
+    size_t n = name->len < 60 ? name->len : 60;
+    for (size_t i = 0; i < n; i++) {
+        char ch = name->p[i];
+        peer->name[i] = ch >= 0x20 && ch < 0x7f ? ch : '?';
+    }
+    peer->name[n] = '\0';
+}
+
 static void
 s_send_welcome(sl__sched *self, s_peer *peer)
 {
@@ -538,11 +721,10 @@ s_on_hello(sl__sched *self, s_peer *peer, sl__mpr *r)
     sl__strv name;
     uint32_t pid;
     if (sl__mpr_str(r, &name.p, &name.len) != 0 || sl__mpr_u32(r, &pid) != 0) {
-        s_send_error(self, peer, SL_EPROTO, "malformed HELLO", 0);
+        s_reject(self, peer, SL_EPROTO, "malformed HELLO", 0);
         return;
     }
-    sl__fmt(peer->name, sizeof(peer->name), "%.*s",
-            (int) (name.len < 60 ? name.len : 60), name.p);
+    s_peer_name_set(peer, &name);
     peer->pid = pid;
     peer->hello = true;
     s_send_welcome(self, peer);
@@ -612,6 +794,29 @@ s_submit_args(sl__sched *self, s_job *job, sl__submit *m, const uint8_t *base,
     return SL_OK;
 }
 
+// The frame must end where the message does: we keep the whole frame, so
+// bytes after it would be memory a peer makes us hold for nothing. Fields
+// after the args (a later version's) are skipped, not refused.
+static sl_err
+s_submit_end(sl__sched *self, sl__submit *m, uint32_t nfields, char *why)
+{
+    for (uint32_t i = S_SUBMIT_FIELDS; i < nfields; i++) {
+        if (sl__mpr_skip(&m->args, self->opts.limits.max_depth, NULL, NULL) !=
+            0) {
+            sl__fmt(why, SL_ERRSTR_LEN, "malformed message: SUBMIT field %u",
+                    i);
+            return SL_EPROTO;
+        }
+    }
+    if (m->args.p != m->args.end) {
+        sl__fmt(why, SL_ERRSTR_LEN,
+                "malformed message: %zu stray bytes after the SUBMIT",
+                (size_t) (m->args.end - m->args.p));
+        return SL_EPROTO;
+    }
+    return SL_OK;
+}
+
 static void
 s_job_add_chunk(s_job *job, zmq_msg_t *body)
 {
@@ -621,19 +826,32 @@ s_job_add_chunk(s_job *job, zmq_msg_t *body)
             sl__xrealloc(job->chunks, job->cap_chunks * sizeof(*job->chunks));
     }
     zmq_msg_t *keep = sl__xmalloc(sizeof(*keep));
-    zmq_msg_init(keep);
-    zmq_msg_move(keep, body);
+    size_t size = zmq_msg_size(body);
+    if (size < S_CHUNK_COPY_MAX) {
+        // A small frame may be a view into one of libzmq's receive buffers
+        // (8 KiB and up, shared with the frames that arrived with it):
+        // kept as it is, it would keep the whole buffer alive.
+        if (zmq_msg_init_size(keep, size) != 0) {
+            sl__log_error("out of memory keeping a SUBMIT of %zu bytes", size);
+            abort();
+        }
+        memcpy(zmq_msg_data(keep), zmq_msg_data(body), size);
+    } else {
+        zmq_msg_init(keep);
+        zmq_msg_move(keep, body);
+    }
     job->chunks[job->n_chunks++] = keep;
 }
 
 static void
-s_on_submit(sl__sched *self, s_peer *client, sl__mpr *r, zmq_msg_t *body)
+s_on_submit(sl__sched *self, s_peer *client, sl__mpr *r, uint32_t nfields,
+            zmq_msg_t *body)
 {
     sl__submit m;
     char why[SL_ERRSTR_LEN];
     sl_err rv = sl__submit_decode(r, &self->opts.limits, &m, why);
     if (rv != SL_OK) {
-        s_send_error(self, client, rv, why, 0);
+        s_reject(self, client, rv, why, 0);
         return;
     }
     s_job *job = sl__table_get(&self->jobs, m.job);
@@ -642,16 +860,28 @@ s_on_submit(sl__sched *self, s_peer *client, sl__mpr *r, zmq_msg_t *body)
         return;
     }
     bool created = job == NULL;
+    if (created && client->n_jobs >= self->opts.max_client_jobs) {
+        sl__fmt(why, sizeof(why),
+                "job %016" PRIx64 " refused: this client already has %u "
+                "jobs, the most one client may have at once",
+                m.job, client->n_jobs);
+        s_send_error(self, client, SL_ELIMIT, why, m.job);
+        return;
+    }
     if (created) {
         job = s_job_new(self, &m, client);
     }
+    s_job_reserve(job, m.first + m.n_args);
     uint32_t to_run;
     rv = s_submit_args(self, job, &m, zmq_msg_data(body), &to_run, why);
+    if (rv == SL_OK) {
+        rv = s_submit_end(self, &m, nfields, why);
+    }
     if (rv != SL_OK) {
         if (created) {
             s_job_destroy(self, &job);
         }
-        s_send_error(self, client, rv, why, m.job);
+        s_reject(self, client, rv, why, m.job);
         return;
     }
     s_job_add_chunk(job, body);
@@ -693,7 +923,7 @@ s_on_cancel(sl__sched *self, s_peer *client, sl__mpr *r)
     uint64_t id;
     char why[SL_ERRSTR_LEN];
     if (sl__u64_decode(r, &id, why) != SL_OK) {
-        s_send_error(self, client, SL_EPROTO, why, 0);
+        s_reject(self, client, SL_EPROTO, why, 0);
         return;
     }
     s_job *job = sl__table_get(&self->jobs, id);
@@ -781,8 +1011,8 @@ s_on_client_bye(sl__sched *self, s_peer **client_p)
 }
 
 static void
-s_on_client_msg(sl__sched *self, s_peer *client, uint32_t type, sl__mpr *r,
-                zmq_msg_t *body)
+s_on_client_msg(sl__sched *self, s_peer *client, uint32_t type,
+                uint32_t nfields, sl__mpr *r, zmq_msg_t *body)
 {
     if (!client->hello && type != SL_MSG_HELLO) {
         if (type == SL_MSG_BYE) {
@@ -800,7 +1030,7 @@ s_on_client_msg(sl__sched *self, s_peer *client, uint32_t type, sl__mpr *r,
         s_on_hello(self, client, r);
         break;
     case SL_MSG_SUBMIT:
-        s_on_submit(self, client, r, body);
+        s_on_submit(self, client, r, nfields, body);
         break;
     case SL_MSG_CANCEL:
         s_on_cancel(self, client, r);
@@ -828,7 +1058,7 @@ s_on_ready(sl__sched *self, s_peer *w, sl__mpr *r)
     sl__ready m;
     char why[SL_ERRSTR_LEN];
     if (sl__ready_decode(r, &m, why) != SL_OK) {
-        s_send_error(self, w, SL_EPROTO, why, 0);
+        s_reject(self, w, SL_EPROTO, why, 0);
         return;
     }
     if (w->ready) {
@@ -837,8 +1067,7 @@ s_on_ready(sl__sched *self, s_peer *w, sl__mpr *r)
         s_send_welcome(self, w);
         return;
     }
-    sl__fmt(w->name, sizeof(w->name), "%.*s",
-            (int) (m.node.len < 60 ? m.node.len : 60), m.node.p);
+    s_peer_name_set(w, &m.node);
     w->pid = m.pid;
     w->slots = m.slots;
     w->credit_max = m.slots + m.prefetch;
@@ -997,14 +1226,14 @@ s_on_result(sl__sched *self, s_peer *w, sl__mpr *r)
     uint32_t n;
     char why[SL_ERRSTR_LEN];
     if (sl__result_decode(r, &self->opts.limits, &n, why) != SL_OK) {
-        s_send_error(self, w, SL_EPROTO, why, 0);
+        s_reject(self, w, SL_EPROTO, why, 0);
         return;
     }
     s_job *cache = NULL;
     for (uint32_t i = 0; i < n; i++) {
         sl__outcome o;
         if (sl__outcome_decode(r, &self->opts.limits, true, &o, why) != SL_OK) {
-            s_send_error(self, w, SL_EPROTO, why, 0);
+            s_reject(self, w, SL_EPROTO, why, 0);
             return;
         }
         s_on_outcome(self, w, &o, &cache);
@@ -1062,13 +1291,13 @@ s_on_message(sl__sched *self, bool from_worker, zmq_msg_t *id, zmq_msg_t *body)
     char why[SL_ERRSTR_LEN];
     sl__mpr_init(&r, zmq_msg_data(body), zmq_msg_size(body));
     if (sl__msg_open(&r, &type, &nfields, why) != SL_OK) {
-        s_send_error(self, peer, SL_EPROTO, why, 0);
+        s_reject(self, peer, SL_EPROTO, why, 0);
         return;
     }
     if (from_worker) {
         s_on_worker_msg(self, peer, type, &r);
     } else {
-        s_on_client_msg(self, peer, type, &r, body);
+        s_on_client_msg(self, peer, type, nfields, &r, body);
     }
 }
 
@@ -1123,44 +1352,22 @@ s_drain(sl__sched *self, bool workers)
     }
 }
 
-// Connections of clients that closed (monitor events): their clients'
-// grace periods begin. A client that comes back (a reconnect keeps its
-// routing id) ends its grace period with its next message.
+// A connection of a served socket closed (the auth's monitor): for a
+// client, its grace period begins. A client that comes back (a reconnect
+// keeps its routing id) ends it with its next message.
 static void
-s_drain_monitor(sl__sched *self)
+s_on_closed(void *ctx, const char *role, int fd)
 {
-    zsock_t *mon = self->monitor;
-    for (;;) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        zmq_msg_init(&addr);
-        if (zmq_msg_recv(&ev, zsock_resolve(mon), ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            zmq_msg_close(&addr);
-            return;
+    sl__sched *self = ctx;
+    if (strcmp(role, "client") != 0) {
+        return;
+    }
+    for (size_t i = 0; i < self->peers.cap; i++) {
+        s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        if (p != NULL && !p->is_worker && p->fd == fd && p->gone_ms == 0) {
+            p->gone_ms = sl__mono_ms();
+            sl__log_debug("client %s (pid %u) disconnected", p->name, p->pid);
         }
-        if (zmq_msg_more(&ev)) {
-            zmq_msg_recv(&addr, zsock_resolve(mon), 0);
-        }
-        const uint8_t *d = zmq_msg_data(&ev);
-        if (zmq_msg_size(&ev) == 6) {
-            uint16_t event;
-            uint32_t fd;
-            memcpy(&event, d, 2);
-            memcpy(&fd, d + 2, 4);
-            for (size_t i = 0;
-                 event == ZMQ_EVENT_DISCONNECTED && i < self->peers.cap; i++) {
-                s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
-                if (p != NULL && !p->is_worker && p->fd == (int) fd &&
-                    p->gone_ms == 0) {
-                    p->gone_ms = sl__mono_ms();
-                    sl__log_debug("client %s (pid %u) disconnected", p->name,
-                                  p->pid);
-                }
-            }
-        }
-        zmq_msg_close(&ev);
-        zmq_msg_close(&addr);
     }
 }
 
@@ -1216,6 +1423,34 @@ s_speculate(sl__sched *self, s_peer *w, int64_t now)
     }
 }
 
+// Jobs whose client has been silent for S_CLIENT_IDLE_MS and that have
+// nothing left to run (they wait for chunks): a client sends a job's
+// chunks back to back, so this one is gone, and its jobs go as on BYE.
+static void
+s_reap_abandoned(sl__sched *self, int64_t now)
+{
+    if (now < self->next_reap_ms) {
+        return;
+    }
+    self->next_reap_ms = now + S_CLIENT_IDLE_MS / 10;
+    for (size_t i = 0; i < self->jobs.cap; i++) {
+        s_job *job = self->jobs.keys[i] ? self->jobs.vals[i] : NULL;
+        if (job == NULL || job->client_key == 0 || job->done < job->received) {
+            continue;
+        }
+        s_peer *client = sl__table_get(&self->peers, job->client_key);
+        if (client != NULL && now - client->last_recv_ms <= S_CLIENT_IDLE_MS) {
+            continue;
+        }
+        if (client != NULL && client->n_jobs > 0) {
+            client->n_jobs--;
+        }
+        job->client_key = 0;
+        s_job_cancel(self, job, "client went silent", true);
+        s_mark_dirty(self, job); // the flush frees it
+    }
+}
+
 static void
 s_run_timers(sl__sched *self)
 {
@@ -1225,15 +1460,25 @@ s_run_timers(sl__sched *self)
     }
     int64_t hb = self->opts.heartbeat_ms;
     self->next_scan_ms = now + hb / 2;
+    s_log_count(self);
+    s_reap_abandoned(self, now);
     for (size_t i = 0; i < self->peers.cap; i++) {
         s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
-        if (p != NULL && !p->is_worker && p->gone_ms != 0 &&
-            now - p->gone_ms > self->opts.client_grace_ms) {
-            s_client_gone(self, &p, "disconnected past the grace period");
-            i--; // backward-shift deletion may have moved a peer here
+        if (p == NULL) {
             continue;
         }
-        if (p == NULL || !p->is_worker) {
+        if (!p->is_worker) {
+            if (p->gone_ms != 0 &&
+                now - p->gone_ms > self->opts.client_grace_ms) {
+                s_client_gone(self, &p, "disconnected past the grace period");
+                i--; // backward-shift deletion may have moved a peer here
+            } else if (p->n_jobs == 0 &&
+                       now - p->last_recv_ms > S_CLIENT_IDLE_MS) {
+                sl__log_debug("client %s (pid %u) idle: forgotten", p->name,
+                              p->pid);
+                s_peer_remove(self, &p, false, "idle");
+                i--; // backward-shift deletion may have moved a peer here
+            }
             continue;
         }
         if (p->unreachable) {
@@ -1399,6 +1644,12 @@ s_flush_job(sl__sched *self, s_job *job)
     }
     sl__mpw_reset(&job->done_buf);
     job->n_pending = 0;
+    if (job->done == job->received) {
+        // Nothing outstanding: a job waiting for chunks that may never
+        // come holds no buffer meanwhile.
+        sl__mpw_fini(&job->done_buf);
+        sl__mpw_init(&job->done_buf);
+    }
 }
 
 static void
@@ -1426,29 +1677,36 @@ s_flush(sl__sched *self)
 // Life cycle.
 
 static sl_err
-s_bind(zsock_t **sock_out, void **raw_out, const char *endpoint,
-       const sl__limits *lim, char *errbuf)
+s_bind(sl__sched *self, zsock_t **sock_out, void **raw_out,
+       const char *endpoint, const char *role, char *errbuf)
 {
+    sl_err rv;
+    if ((rv = sl__auth_check_endpoint(self->auth, endpoint, errbuf)) != SL_OK) {
+        return rv;
+    }
     zsock_t *sock = zsock_new(ZMQ_ROUTER);
     if (sock == NULL) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot create a ROUTER socket");
         return SL_ENOMEM;
     }
+    *sock_out = sock; // sl__sched_destroy closes it, bound or not
     zsock_set_router_mandatory(sock, 1);
     zsock_set_linger(sock, 0);
-    // No send limit: a DONE dropped at a high-water mark would be a lost
-    // result. What we queue is bounded by credit (to workers) and by the
-    // outcomes of the client's own jobs (to clients).
-    zsock_set_sndhwm(sock, 0);
+    // A high send limit: a DONE dropped at the high-water mark would be a
+    // lost result, and a peer that reads (libstarling and the worker read
+    // all the time, in libzmq's I/O thread) never gets near it. A peer that
+    // does not read at all costs us this many messages, not our memory.
+    zsock_set_sndhwm(sock, S_SEND_HWM);
     zsock_set_rcvhwm(sock, 100000);
-    zsock_set_maxmsgsize(sock, (int) lim->max_message);
+    zsock_set_maxmsgsize(sock, (int) self->opts.limits.max_message);
+    if ((rv = sl__auth_serve(self->auth, sock, role, errbuf)) != SL_OK) {
+        return rv;
+    }
     if (zsock_bind(sock, "%s", endpoint) < 0) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot bind %s: %s", endpoint,
                 zmq_strerror(zmq_errno()));
-        zsock_destroy(&sock);
         return SL_EIO;
     }
-    *sock_out = sock;
     *raw_out = zsock_resolve(sock);
     return SL_OK;
 }
@@ -1490,15 +1748,23 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
     if (self->opts.client_grace_ms <= 0) {
         self->opts.client_grace_ms = 30000;
     }
+    if (self->opts.max_client_jobs == 0) {
+        self->opts.max_client_jobs = SL_SCHED_MAX_CLIENT_JOBS;
+    }
     sl__queue_init(&self->queue);
     sl__table_init(&self->jobs);
     sl__table_init(&self->peers);
     sl__mpw_init(&self->w);
     self->started = sl__mono();
-    if ((rv = s_bind(&self->clients, &self->clients_raw, opts->client_endpoint,
-                     &opts->limits, errbuf)) != SL_OK ||
-        (rv = s_bind(&self->workers, &self->workers_raw, opts->worker_endpoint,
-                     &opts->limits, errbuf)) != SL_OK) {
+    self->log_budget = S_LOG_BURST;
+    self->log_budget_ms = sl__mono_ms();
+    self->next_reap_ms = sl__mono_ms() + S_CLIENT_IDLE_MS / 10;
+    sl__auth_opts ao = {opts->cert, opts->allow_dir, opts->insecure};
+    if ((rv = sl__auth_new(&self->auth, &ao, errbuf)) != SL_OK ||
+        (rv = s_bind(self, &self->clients, &self->clients_raw,
+                     opts->client_endpoint, "client", errbuf)) != SL_OK ||
+        (rv = s_bind(self, &self->workers, &self->workers_raw,
+                     opts->worker_endpoint, "worker", errbuf)) != SL_OK) {
         goto fail;
     }
     if (opts->endpoints_file != NULL &&
@@ -1507,23 +1773,15 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
     }
     // Clients: a reconnect keeps its routing id (the new connection takes
     // the old one's place), ZMTP heartbeats close dead links, and the
-    // monitor tells us of each closed connection.
+    // auth's monitor tells us of each closed connection.
     zsock_set_router_handover(self->clients, 1);
     zsock_set_heartbeat_ivl(self->clients, self->opts.heartbeat_ms);
     zsock_set_heartbeat_timeout(self->clients, SL_HEARTBEAT_LIVENESS *
                                                    self->opts.heartbeat_ms);
-    char mon_ep[64];
-    sl__fmt(mon_ep, sizeof(mon_ep), ">inproc://sl-sched-monitor-%p",
-            (void *) self);
-    if (zmq_socket_monitor(self->clients_raw, mon_ep + 1,
-                           ZMQ_EVENT_DISCONNECTED) != 0 ||
-        (self->monitor = zsock_new_pair(mon_ep)) == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot monitor the clients' socket");
-        rv = SL_EIO;
-        goto fail;
-    }
-    sl__log_info("clients on %s, workers on %s", zsock_endpoint(self->clients),
-                 zsock_endpoint(self->workers));
+    sl__auth_on_closed(self->auth, s_on_closed, self);
+    sl__log_info("clients on %s, workers on %s%s",
+                 zsock_endpoint(self->clients), zsock_endpoint(self->workers),
+                 sl__auth_curve(self->auth) ? " (CURVE)" : "");
     *out = self;
     return SL_OK;
 
@@ -1535,17 +1793,21 @@ fail:
 void
 sl__sched_run(sl__sched *self)
 {
+    void *monitors[SL_AUTH_MAX_MONITORS];
+    int n_monitors = sl__auth_monitors(self->auth, monitors);
     while (!self->stopping && !zsys_interrupted) {
-        zmq_pollitem_t items[] = {
+        zmq_pollitem_t items[2 + SL_AUTH_MAX_MONITORS] = {
             {self->workers_raw, 0, ZMQ_POLLIN, 0},
             {self->clients_raw, 0, ZMQ_POLLIN, 0},
-            {zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0},
         };
+        for (int i = 0; i < n_monitors; i++) {
+            items[2 + i] = (zmq_pollitem_t){monitors[i], 0, ZMQ_POLLIN, 0};
+        }
         long timeout = self->next_scan_ms - sl__mono_ms();
         if (timeout < 0) {
             timeout = 0;
         }
-        if (zmq_poll(items, 3, timeout) < 0 && errno != EINTR) {
+        if (zmq_poll(items, 2 + n_monitors, timeout) < 0 && errno != EINTR) {
             sl__log_error("poll failed: %s", zmq_strerror(errno));
             break;
         }
@@ -1555,8 +1817,11 @@ sl__sched_run(sl__sched *self)
         if (items[1].revents & ZMQ_POLLIN) {
             s_drain(self, false);
         }
-        if (items[2].revents & ZMQ_POLLIN) {
-            s_drain_monitor(self);
+        for (int i = 0; i < n_monitors; i++) {
+            if (items[2 + i].revents & ZMQ_POLLIN) {
+                sl__auth_drain(self->auth);
+                break;
+            }
         }
         s_run_timers(self);
         s_dispatch(self);
@@ -1601,12 +1866,12 @@ sl__sched_destroy(sl__sched **self_p)
     sl__mpw_fini(&self->w);
     free(self->pick);
     free(self->pick_job);
-    if (self->monitor != NULL) {
-        zmq_socket_monitor(self->clients_raw, NULL, 0);
-        zsock_destroy(&self->monitor);
+    if (self->auth != NULL) {
+        sl__auth_unwatch(self->auth); // while the sockets it watches live
     }
     zsock_destroy(&self->clients);
     zsock_destroy(&self->workers);
+    sl__auth_destroy(&self->auth);
     free(self);
     *self_p = NULL;
 }

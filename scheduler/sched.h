@@ -20,10 +20,21 @@ typedef struct {
     uint32_t inline_max;         // values up to this many bytes ride inline
     const char *endpoints_file;  // write the bound endpoints here, or NULL
     sl__limits limits;           // bounds on what peers send
+    uint32_t max_client_jobs;    // jobs one client may have at once; 0:
+                                 // SL_SCHED_MAX_CLIENT_JOBS
+    const char *cert;            // our CURVE certificate (secret); NULL:
+                                 // no CURVE
+    const char *allow_dir;       // public certificates of peers let in
+    bool insecure; // serve endpoints off this machine without CURVE
 } sl__sched_opts;
 
-// Bind both endpoints (and write the endpoints file). On error errbuf says
-// which endpoint failed and why.
+// The default of max_client_jobs: a program that calls sl_call_async in a
+// loop has a job per call.
+#define SL_SCHED_MAX_CLIENT_JOBS 65536
+
+// Start the authenticator (auth.h), check and bind both endpoints, and
+// write the endpoints file. On error errbuf says which endpoint (or which
+// key) failed and why.
 sl_err sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
                      char errbuf[SL_ERRSTR_LEN]);
 // Serve until SIGINT/SIGTERM (czmq's zsys_interrupted) or sl__sched_stop.

@@ -173,10 +173,11 @@ s_shard_hello(sl__store *store, s_shard *shard, redisContext *ctx)
                           ctx->errstr);
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            s_fail(store, SL_ESTORE, "store %s: authentication failed: %s",
+            s_fail(store, SL_EAUTH,
+                   "store %s: authentication failed: %s (a wrong password?)",
                    shard->addr, r->str);
             freeReplyObject(r);
-            return SL_ESTORE;
+            return SL_EAUTH;
         }
         freeReplyObject(r);
     }
@@ -185,9 +186,11 @@ s_shard_hello(sl__store *store, s_shard *shard, redisContext *ctx)
                       ctx->errstr);
     }
     sl_err rv = SL_OK;
-    if (r->type == REDIS_REPLY_ERROR) {
-        rv = s_fail(store, SL_ESTORE, "store %s: %s%s", shard->addr, r->str,
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0) {
+        rv = s_fail(store, SL_EAUTH, "store %s: %s%s", shard->addr, r->str,
                     store->password == NULL ? " (no password was given)" : "");
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        rv = s_fail(store, SL_ESTORE, "store %s: %s", shard->addr, r->str);
     }
     freeReplyObject(r);
     return rv;

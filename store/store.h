@@ -40,7 +40,9 @@ typedef struct {
 } sl__store_opts;
 
 // Connect to every shard (and AUTH). On error *out is NULL and errbuf says
-// which shard failed and why (a wrong password is named as such).
+// which shard failed and why. A wrong or missing password is SL_EAUTH (it
+// will not get better by retrying); a shard that cannot be reached is
+// SL_ESTORE.
 sl_err sl__store_connect(sl__store **out, const sl__store_opts *opts,
                          char errbuf[SL_ERRSTR_LEN]);
 void sl__store_destroy(sl__store **store_p);

@@ -123,8 +123,9 @@ sl__frame_fini(sl__frame *f)
 }
 
 sl_err
-sl__executor_start(sl__executor *ex, const char *module_cache, const void *init,
-                   size_t init_len, char errbuf[SL_ERRSTR_LEN])
+sl__executor_start(sl__executor *ex, const char *module_cache,
+                   const char *module_allow, const void *init, size_t init_len,
+                   char errbuf[SL_ERRSTR_LEN])
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -135,8 +136,18 @@ sl__executor_start(sl__executor *ex, const char *module_cache, const void *init,
     // exec it may only make async-signal-safe calls.
     char fdarg[16];
     sl__fmt(fdarg, sizeof(fdarg), "%d", sv[1]);
-    char *argv[] = {"starling-worker", "--executor-fd",       fdarg,
-                    "--module-cache",  (char *) module_cache, NULL};
+    char *argv[] = {"starling-worker",
+                    "--executor-fd",
+                    fdarg,
+                    "--module-cache",
+                    (char *) module_cache,
+                    NULL,
+                    NULL,
+                    NULL};
+    if (module_allow != NULL) {
+        argv[5] = "--module-allow";
+        argv[6] = (char *) module_allow;
+    }
     sigset_t none;
     sigemptyset(&none);
     pid_t parent = getpid();
@@ -265,7 +276,7 @@ s_decode_task(const sl__frame *f, const sl__limits *lim, sl__exec_task *t)
 }
 
 int
-sl__executor_main(int fd, const char *module_cache)
+sl__executor_main(int fd, const char *module_cache, const char *module_allow)
 {
     sl__frame f = {0};
     sl__store_opts store_opts;
@@ -286,6 +297,12 @@ sl__executor_main(int fd, const char *module_cache)
     sl__loader *loader = sl__loader_new(module_cache);
     if (registry == NULL || loader == NULL) {
         sl__log_error("executor: cannot build the kernel registry");
+        return 1;
+    }
+    char errbuf[SL_ERRSTR_LEN];
+    if (module_allow != NULL &&
+        sl__loader_allow_file(loader, module_allow, errbuf) != SL_OK) {
+        sl__log_error("executor: %s", errbuf); // the worker read it first
         return 1;
     }
     ex.registry = registry;

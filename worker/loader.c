@@ -20,6 +20,9 @@
 //   share a node (and a cache) never see half a file.
 // - The cache directory must be ours and writable by no one else: between
 //   the hash check and dlopen only its owner could swap the file.
+// - An optional allow list (sl__loader_allow_file) names the only modules
+//   that may load, by hash: a module not in it is refused before anything
+//   is fetched. It is read once and never changes, so it needs no lock.
 // - dlopen with RTLD_NOW | RTLD_LOCAL: a symbol the module needs that the
 //   worker does not export fails the load with a message, not the call with
 //   a crash; and the module's own global symbols stay private to it, so two
@@ -27,6 +30,7 @@
 #define _GNU_SOURCE
 #include "loader.h"
 
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +72,10 @@ struct s_module {
 };
 
 struct sl__loader {
-    char dir[PATH_MAX];     // the cache directory; "" when there is none
+    char dir[PATH_MAX];        // the cache directory; "" when there is none
+    char allow_path[PATH_MAX]; // the allow list's file; "" when any loads
+    char (*allowed)[SL_SHA256_HEX_LEN + 1]; // its hashes, sorted
+    size_t n_allowed;                       // how many
     pthread_mutex_t lock;   // guards modules, each entry's state, stats
     pthread_cond_t changed; // signalled when an entry leaves LOADING
     s_module *modules;      // every module asked for, newest first
@@ -524,6 +531,98 @@ sl__loader_is_module_function(const char *function)
            function[SL_SHA256_HEX_LEN] == '/' && sl__sha256_is_hex(function);
 }
 
+// ---------------------------------------------------------------------
+// The allow list.
+
+static int
+s_hash_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, SL_SHA256_HEX_LEN);
+}
+
+// Whether the module of function ("<hash>/...") may load.
+static bool
+s_allowed(const sl__loader *loader, const char *function)
+{
+    if (loader->allow_path[0] == '\0') {
+        return true;
+    }
+    return loader->n_allowed > 0 &&
+           bsearch(function, loader->allowed, loader->n_allowed,
+                   sizeof(*loader->allowed), s_hash_cmp) != NULL;
+}
+
+// One line of an allow list: a hash (any case, then perhaps a comment), a
+// comment or nothing. Returns 1 for a hash (into hex, lowercase), 0 for
+// none, -1 for anything else.
+static int
+s_allow_line(const char *line, char hex[SL_SHA256_HEX_LEN + 1])
+{
+    const char *p = line + strspn(line, " \t");
+    size_t n = strcspn(p, " \t\r\n#");
+    const char *rest = p + n + strspn(p + n, " \t\r\n");
+    if (n == 0) {
+        return 0; // blank, or a comment
+    }
+    if (n != SL_SHA256_HEX_LEN || (*rest != '\0' && *rest != '#')) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = (char) tolower((unsigned char) p[i]);
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+            return -1;
+        }
+        hex[i] = ch;
+    }
+    hex[n] = '\0';
+    return 1;
+}
+
+sl_err
+sl__loader_allow_file(sl__loader *loader, const char *path,
+                      char errbuf[SL_ERRSTR_LEN])
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return s_fail(errbuf, SL_EIO, "cannot read module allow list %s: %s",
+                      path, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0, n = 0, len = 0;
+    sl_err rv = SL_OK;
+    while (rv == SL_OK && getline(&line, &cap, f) >= 0) {
+        char hex[SL_SHA256_HEX_LEN + 1];
+        n++;
+        int kind = s_allow_line(line, hex);
+        if (kind < 0) {
+            rv = s_fail(errbuf, SL_EINVAL,
+                        "module allow list %s, line %zu: want the 64 hex "
+                        "digits of a module's SHA-256",
+                        path, n);
+        } else if (kind > 0) {
+            loader->allowed = sl__xrealloc(
+                loader->allowed, (len + 1) * sizeof(*loader->allowed));
+            memcpy(loader->allowed[len++], hex, sizeof(hex));
+        }
+    }
+    free(line);
+    fclose(f);
+    if (rv == SL_OK) {
+        if (len > 0) {
+            qsort(loader->allowed, len, sizeof(*loader->allowed), s_hash_cmp);
+        }
+        loader->n_allowed = len;
+        sl__strlcpy(loader->allow_path, path, sizeof(loader->allow_path));
+    }
+    return rv;
+}
+
+size_t
+sl__loader_allowed(const sl__loader *loader)
+{
+    return loader->allow_path[0] != '\0' ? loader->n_allowed : SIZE_MAX;
+}
+
 sl_err
 sl__loader_find(sl__loader *loader, const char *function,
                 sl__loader_fetch_fn fetch, void *ctx, const sl_kernel_def **out,
@@ -536,6 +635,12 @@ sl__loader_find(sl__loader *loader, const char *function,
                       "'%s' is not a module kernel name "
                       "(<64 hex digits of SHA-256>/<kernel>)",
                       function != NULL ? function : "(null)");
+    }
+    if (!s_allowed(loader, function)) {
+        return s_fail(errbuf, SL_EAUTH,
+                      "module %.*s is not in this worker's module allow list "
+                      "(%s)",
+                      SL_SHA256_HEX_LEN, function, loader->allow_path);
     }
     pthread_mutex_lock(&loader->lock);
     s_module *m = s_claim(loader, function, &mine);
@@ -598,6 +703,7 @@ sl__loader_destroy(sl__loader **loader_p)
     }
     pthread_mutex_destroy(&loader->lock);
     pthread_cond_destroy(&loader->changed);
+    free(loader->allowed);
     free(loader);
     *loader_p = NULL;
 }

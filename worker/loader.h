@@ -47,6 +47,16 @@ sl__loader *sl__loader_new(const char *dir);
 // Unload every module. No kernel may be running.
 void sl__loader_destroy(sl__loader **loader_p);
 
+// Let only the modules listed in the file at path load: one SHA-256 (64 hex
+// digits) a line; blank lines and '#' comments are skipped. A task of any
+// other module fails with SL_EAUTH, naming the list. Call once, before the
+// first sl__loader_find. On error (a file that cannot be read, a line that
+// is not a hash) errbuf says which line, and the loader is unchanged.
+sl_err sl__loader_allow_file(sl__loader *loader, const char *path,
+                             char errbuf[SL_ERRSTR_LEN]);
+// How many modules the allow list names; SIZE_MAX when there is none.
+size_t sl__loader_allowed(const sl__loader *loader);
+
 // The cache directory ("" when there is none). Borrowed from the loader.
 const char *sl__loader_dir(const sl__loader *loader);
 // Make and check the cache directory now: it must be ours and writable by
@@ -64,9 +74,10 @@ bool sl__loader_is_module_function(const char *function);
 // writes and opens it; only slots that want the same module wait for it.
 // A failed load is remembered for a second or two (except "not found" and
 // store errors), so a job of many tasks does not fetch a bad module once a
-// task. On error errbuf says why, naming the module: not in the store, hash
-// mismatch, not a shared object, no "starling_module" symbol, another ABI
-// version, a malformed module, or no such kernel in it.
+// task. On error errbuf says why, naming the module: not in the allow
+// list, not in the store, hash mismatch, not a shared object, no
+// "starling_module" symbol, another ABI version, a malformed module, or no
+// such kernel in it.
 sl_err sl__loader_find(sl__loader *loader, const char *function,
                        sl__loader_fetch_fn fetch, void *ctx,
                        const sl_kernel_def **out, char errbuf[SL_ERRSTR_LEN]);

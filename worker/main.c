@@ -38,6 +38,14 @@ s_usage(FILE *out)
             "                   $STARLING_MODULE_CACHE, else\n"
             "                   $XDG_CACHE_HOME/starling/modules, else\n"
             "                   ~/.cache/starling/modules)\n"
+            "  --module-allow FILE\n"
+            "                   load only the modules whose SHA-256 (64 hex\n"
+            "                   digits) is a line of FILE\n"
+            "  --cert FILE      this worker's CURVE certificate (FILE_secret "
+            "from\n"
+            "                   `starling keygen`); needs --server-cert\n"
+            "  --server-cert FILE\n"
+            "                   the scheduler's public certificate\n"
             "  --help           this text\n");
 }
 
@@ -69,6 +77,9 @@ main(int argc, char **argv)
         {"module-cache", required_argument, NULL, 'm'},
         {"executor", required_argument, NULL, 'x'},
         {"executor-fd", required_argument, NULL, 'X'},
+        {"module-allow", required_argument, NULL, 'a'},
+        {"cert", required_argument, NULL, 'C'},
+        {"server-cert", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -105,6 +116,15 @@ main(int argc, char **argv)
         case 'X':
             executor_fd = atoi(optarg);
             break;
+        case 'a':
+            opts.module_allow = optarg;
+            break;
+        case 'C':
+            opts.cert = optarg;
+            break;
+        case 'S':
+            opts.server_cert = optarg;
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -117,7 +137,8 @@ main(int argc, char **argv)
         // An executor process, started by a worker (worker/executor.h).
         sl__log_init("starling-executor");
         openblas_set_num_threads(1);
-        return sl__executor_main(executor_fd, opts.module_cache);
+        return sl__executor_main(executor_fd, opts.module_cache,
+                                 opts.module_allow);
     }
     if (opts.scheduler == NULL || opts.slots < 0 || opts.slots > 4096) {
         fprintf(stderr, "starling-worker: --scheduler is required; --slots "
@@ -136,9 +157,9 @@ main(int argc, char **argv)
         sl__log_error("%s", errbuf);
         return 1;
     }
-    sl__worker_run(worker);
+    sl_err rv = sl__worker_run(worker);
     sl__log_info("stopping");
     sl__worker_destroy(&worker);
     zsys_shutdown();
-    return 0;
+    return rv == SL_OK ? 0 : 1;
 }

@@ -26,6 +26,15 @@
 // - If the scheduler goes silent (or restarts: it then answers ERROR
 //   "unknown worker"), the worker sends READY again until it is welcomed;
 //   tasks in hand run on and their outcomes are sent when they end.
+// - With a certificate the DEALER is a CURVE client. A monitor tells us
+//   why a handshake failed, and we log that (once, then every
+//   S_REFUSED_QUIET_MS while it goes on). libzmq retries a connection that
+//   broke, but gives up on one the scheduler refused (a key not allowed,
+//   CURVE on one side only): we connect again every S_REJOIN_MS, so that a
+//   key added to the allow list later lets us in. On
+//   the first WELCOME the main thread tries the store once: a password the
+//   store refuses stops the worker with a clear error, since no task could
+//   use the store.
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -38,6 +47,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/cert.h"
 #include "../serialize/msg.h"
 #include "../store/store.h"
 #include "exec.h"
@@ -49,6 +59,10 @@
 #define SL_HEARTBEAT_LIVENESS 3
 // An executor's outcome frame that has begun must be whole within this.
 #define SL_EXECUTOR_FRAME_MS 5000
+// While the scheduler keeps refusing us, one log line in this long.
+#define S_REFUSED_QUIET_MS 30000
+// After a refused handshake, try again this much later.
+#define S_REJOIN_MS 2000
 
 typedef struct s_item s_item;
 struct s_item {
@@ -72,21 +86,25 @@ typedef struct {
 } s_slot;
 
 struct sl__worker {
-    sl__worker_opts opts; // as given
-    char name[64];        // node name
-    int n_slots;          // executor slots
-    int prefetch;         // extra credit
-    bool processes;       // kernels run in executor processes
-    zsock_t *sched;       // DEALER to the scheduler
-    void *sched_raw;      // its libzmq handle
-    zsock_t *results;     // PULL of outcomes from the slot threads
-    void *results_raw;    // its libzmq handle
-    char results_ep[64];  // inproc endpoint of results
-    s_slot *slots;        // n_slots entries
-    bool slots_started;   // after the first WELCOME
-    int *free_slots;      // stack of idle slot numbers
-    int n_free;           // entries in free_slots
-    s_item *fifo_head;    // tasks waiting for a slot
+    sl__worker_opts opts;        // as given
+    char name[64];               // node name
+    int n_slots;                 // executor slots
+    int prefetch;                // extra credit
+    bool processes;              // kernels run in executor processes
+    zsock_t *sched;              // DEALER to the scheduler
+    void *sched_raw;             // its libzmq handle
+    zsock_t *monitor;            // handshake failures of sched
+    bool curve;                  // sched is a CURVE client
+    int64_t refused_quiet_ms[3]; // per kind of failure: no log line before
+    int64_t rejoin_ms;           // connect again then; 0: no need
+    zsock_t *results;            // PULL of outcomes from the slot threads
+    void *results_raw;           // its libzmq handle
+    char results_ep[64];         // inproc endpoint of results
+    s_slot *slots;               // n_slots entries
+    bool slots_started;          // after the first WELCOME
+    int *free_slots;             // stack of idle slot numbers
+    int n_free;                  // entries in free_slots
+    s_item *fifo_head;           // tasks waiting for a slot
     s_item *fifo_tail;
     zmq_pollitem_t *poll;      // 2 + n_slots poll entries
     int *poll_slot;            // slot of each entry after the first two
@@ -111,6 +129,7 @@ struct sl__worker {
     bool stopping;                              // SHUTDOWN received
     uint64_t executors_lost;                    // children that died
     uint64_t tasks_timed_out;                   // children we killed
+    sl_err failed; // why the worker stopped on its own, or SL_OK
 };
 
 // ---------------------------------------------------------------------
@@ -292,6 +311,30 @@ s_flush_results(sl__worker *self)
     self->n_out = 0;
 }
 
+// Try the store once, with what WELCOME said. A refused password stops
+// the worker: every task that touches the store would fail. A store that
+// cannot be reached yet is a warning: slots connect again when they need
+// it.
+static sl_err
+s_store_check(sl__worker *self)
+{
+    sl__store *store = NULL;
+    char errbuf[SL_ERRSTR_LEN];
+    sl_err rv = sl__store_connect(&store, &self->store_opts, errbuf);
+    sl__store_destroy(&store);
+    if (rv == SL_EAUTH) {
+        sl__log_error("%s: the scheduler gave a password the store refuses; "
+                      "stopping",
+                      errbuf);
+        self->failed = rv;
+        return rv;
+    }
+    if (rv != SL_OK) {
+        sl__log_warn("%s (tasks that need the store will try again)", errbuf);
+    }
+    return SL_OK;
+}
+
 static void
 s_on_welcome(sl__worker *self, sl__mpr *r)
 {
@@ -320,7 +363,7 @@ s_on_welcome(sl__worker *self, sl__mpr *r)
             (int) m.password.len, m.password.p);
     self->store_opts.password = self->store_password;
     sl__log_info("welcomed by the scheduler; store %s", self->store_addrs[0]);
-    if (s_slots_start(self) != SL_OK) {
+    if (s_store_check(self) != SL_OK || s_slots_start(self) != SL_OK) {
         self->stopping = true;
     }
 }
@@ -587,8 +630,8 @@ s_executor_send(sl__worker *self, s_slot *slot, s_item *it)
     for (int attempt = 0; attempt < 2; attempt++) {
         if (slot->proc.pid <= 0 &&
             sl__executor_start(&slot->proc, sl__loader_dir(self->loader),
-                               self->init.buf.data, self->init.buf.size,
-                               errbuf) != SL_OK) {
+                               self->opts.module_allow, self->init.buf.data,
+                               self->init.buf.size, errbuf) != SL_OK) {
             continue;
         }
         if (sl__frame_send(slot->proc.fd, self->w.buf.data, self->w.buf.size) ==
@@ -720,20 +763,66 @@ s_run_timers(sl__worker *self)
     }
 }
 
-// Poll the scheduler, the slot threads' outcomes and every busy
+// Log why the scheduler refused our handshake, if it did: libzmq retries
+// by itself, and every few hundred ms, so the log gets a line now and then.
+static void
+s_drain_monitor(sl__worker *self)
+{
+    uint16_t event;
+    uint32_t value;
+    while (sl__cert_monitor_read(self->monitor, &event, &value)) {
+        // Each kind on its own clock: a hang-up (which side sees a
+        // mismatch first is a race) must not hide the refusal that says
+        // why.
+        int kind = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH       ? 0
+                   : event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? 1
+                                                                  : 2;
+        int64_t now = sl__mono_ms();
+        if (kind < 2 && self->rejoin_ms == 0) {
+            self->rejoin_ms = now + S_REJOIN_MS;
+        }
+        if (now < self->refused_quiet_ms[kind]) {
+            continue;
+        }
+        self->refused_quiet_ms[kind] = now + S_REFUSED_QUIET_MS;
+        char why[256];
+        sl__cert_handshake_why(event, value, self->curve, why, sizeof(why));
+        sl__log_error("cannot join the scheduler at %s: %s",
+                      self->opts.scheduler, why);
+    }
+}
+
+// Connect again after a refusal: libzmq does not, after one.
+static void
+s_rejoin(sl__worker *self)
+{
+    if (self->rejoin_ms == 0 || sl__mono_ms() < self->rejoin_ms) {
+        return;
+    }
+    self->rejoin_ms = 0;
+    zsock_disconnect(self->sched, "%s", self->opts.scheduler);
+    if (zsock_connect(self->sched, "%s", self->opts.scheduler) != 0) {
+        sl__log_warn("cannot connect to %s again: %s", self->opts.scheduler,
+                     zmq_strerror(zmq_errno()));
+    }
+}
+
+// Poll the scheduler, its handshake monitor, the slot threads' outcomes
+// and every busy
 // executor, until something arrives, a deadline passes or timeout_ms.
 static void
 s_poll(sl__worker *self, int timeout_ms)
 {
     zmq_pollitem_t *items = self->poll;
-    int n = 2;
+    int n = 3;
     items[0] = (zmq_pollitem_t){self->sched_raw, 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){self->results_raw, 0, ZMQ_POLLIN, 0};
+    items[2] = (zmq_pollitem_t){zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0};
     for (int i = 0; self->processes && i < self->n_slots; i++) {
         if (self->slots[i].running != NULL && self->slots[i].proc.fd >= 0) {
             items[n] =
                 (zmq_pollitem_t){NULL, self->slots[i].proc.fd, ZMQ_POLLIN, 0};
-            self->poll_slot[n - 2] = i;
+            self->poll_slot[n - 3] = i;
             n++;
         }
     }
@@ -744,14 +833,17 @@ s_poll(sl__worker *self, int timeout_ms)
         }
         return;
     }
-    for (int i = 2; i < n; i++) {
+    if (items[2].revents & ZMQ_POLLIN) {
+        s_drain_monitor(self);
+    }
+    for (int i = 3; i < n; i++) {
         if (items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
-            s_on_executor(self, &self->slots[self->poll_slot[i - 2]]);
+            s_on_executor(self, &self->slots[self->poll_slot[i - 3]]);
         }
     }
 }
 
-void
+sl_err
 sl__worker_run(sl__worker *self)
 {
     s_send_ready(self);
@@ -764,10 +856,12 @@ sl__worker_run(sl__worker *self)
         s_assign(self);
         s_flush_results(self);
         s_run_timers(self);
+        s_rejoin(self);
     }
     sl__mpw_reset(&self->w);
     sl__msg_empty(&self->w, SL_MSG_BYE);
     s_send(self);
+    return self->failed;
 }
 
 // ---------------------------------------------------------------------
@@ -776,16 +870,61 @@ sl__worker_run(sl__worker *self)
 // Make the module loader and say where its cache is. A cache that cannot
 // be used is a warning, not a reason to stop: the built-in kernels still
 // run, and tasks of user modules fail with the reason.
-static void
-s_loader_start(sl__worker *self)
+static sl_err
+s_loader_start(sl__worker *self, char *errbuf)
 {
     char why[SL_ERRSTR_LEN];
     self->loader = sl__loader_new(self->opts.module_cache);
+    if (self->opts.module_allow != NULL) {
+        sl_err rv = sl__loader_allow_file(self->loader, self->opts.module_allow,
+                                          errbuf);
+        if (rv != SL_OK) {
+            return rv;
+        }
+        sl__log_info("module allow list %s: %zu module%s",
+                     self->opts.module_allow, sl__loader_allowed(self->loader),
+                     sl__loader_allowed(self->loader) == 1 ? "" : "s");
+    }
     if (sl__loader_check(self->loader, why) != SL_OK) {
         sl__log_warn("user modules will fail: %s", why);
     } else {
         sl__log_info("module cache %s", sl__loader_dir(self->loader));
     }
+    return SL_OK;
+}
+
+// Make the DEALER a CURVE client when we have keys, and watch its
+// handshakes. Before it connects.
+static sl_err
+s_curve_start(sl__worker *self, char *errbuf)
+{
+    const sl__worker_opts *o = &self->opts;
+    char server_key[SL_CERT_KEY_LEN + 1];
+    zcert_t *cert = NULL;
+    sl_err rv;
+    if ((o->cert == NULL) != (o->server_cert == NULL)) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "--cert and --server-cert go together: our certificate, and "
+                "the scheduler's public one");
+        return SL_EINVAL;
+    }
+    if (o->cert != NULL) {
+        if ((rv = sl__cert_load_secret(&cert, o->cert, errbuf)) != SL_OK ||
+            (rv = sl__cert_load_public(server_key, o->server_cert, errbuf)) !=
+                SL_OK) {
+            zcert_destroy(&cert);
+            return rv;
+        }
+        sl__cert_apply_client(self->sched, cert, server_key);
+        zcert_destroy(&cert);
+        self->curve = true;
+    }
+    if ((self->monitor = sl__cert_monitor_new(
+             self->sched, "worker", SL_CERT_HANDSHAKE_EVENTS)) == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot watch the scheduler socket");
+        return SL_EIO;
+    }
+    return SL_OK;
 }
 
 sl_err
@@ -793,6 +932,7 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
                char errbuf[SL_ERRSTR_LEN])
 {
     sl__worker *self = sl__xcalloc(1, sizeof(*self));
+    sl_err rv = SL_EIO;
     self->opts = *opts;
     self->n_slots = opts->slots > 0 ? opts->slots : sl__ncpus();
     self->prefetch = opts->prefetch >= 0 ? opts->prefetch : self->n_slots;
@@ -810,13 +950,15 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     sl__mpw_init(&self->init);
     self->slots = sl__xcalloc((size_t) self->n_slots, sizeof(*self->slots));
     self->free_slots = sl__xcalloc((size_t) self->n_slots, sizeof(int));
-    self->poll = sl__xcalloc((size_t) self->n_slots + 2, sizeof(*self->poll));
+    self->poll = sl__xcalloc((size_t) self->n_slots + 3, sizeof(*self->poll));
     self->poll_slot = sl__xcalloc((size_t) self->n_slots, sizeof(int));
     if ((self->registry = sl__registry_new()) == NULL) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot build the kernel registry");
         goto fail;
     }
-    s_loader_start(self);
+    if ((rv = s_loader_start(self, errbuf)) != SL_OK) {
+        goto fail;
+    }
     sl__fmt(self->results_ep, sizeof(self->results_ep),
             "inproc://sl-results-%p", (void *) self);
     char bind_ep[80];
@@ -825,16 +967,24 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     self->sched = zsock_new(ZMQ_DEALER);
     if (self->results == NULL || self->sched == NULL) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot create sockets");
+        rv = SL_EIO;
         goto fail;
     }
     zsock_set_linger(self->sched, 0);
     zsock_set_maxmsgsize(self->sched, (int) self->limits.max_message);
     zsock_set_rcvhwm(self->sched, 100000);
     zsock_set_sndhwm(self->sched, 100000);
+    if ((rv = s_curve_start(self, errbuf)) != SL_OK) {
+        goto fail;
+    }
+    rv = SL_EIO;
     if (zsock_connect(self->sched, "%s", opts->scheduler) < 0) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot connect to %s: %s",
                 opts->scheduler, zmq_strerror(zmq_errno()));
         goto fail;
+    }
+    if (self->curve) {
+        sl__log_info("CURVE on: %s", opts->cert);
     }
     self->sched_raw = zsock_resolve(self->sched);
     self->results_raw = zsock_resolve(self->results);
@@ -843,7 +993,7 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
 
 fail:
     sl__worker_destroy(&self);
-    return SL_EIO;
+    return rv;
 }
 
 void
@@ -873,6 +1023,7 @@ sl__worker_destroy(sl__worker **self_p)
         self->fifo_head = it->next;
         s_item_destroy(&it);
     }
+    sl__cert_monitor_destroy(self->sched, &self->monitor);
     zsock_destroy(&self->sched);
     zsock_destroy(&self->results);
     sl__registry_destroy(&self->registry);

@@ -18,14 +18,22 @@ typedef struct {
     bool threads;             // run kernels in slot threads, not executor
                               // processes (faster; no time limits, and a
                               // crashing kernel takes the worker down)
+    const char *module_allow; // file of the module hashes allowed to load,
+                              // one a line; NULL: any module
+    const char *cert;         // our CURVE certificate (secret); NULL: none
+    const char *server_cert;  // the scheduler's public certificate
 } sl__worker_opts;
 
 // Create the worker and connect (ZeroMQ connects in the background; the
-// worker announces itself with READY and starts its slots on WELCOME).
+// worker announces itself with READY and starts its slots on WELCOME). On
+// error (a certificate or an allow list that cannot be read, a socket)
+// errbuf says why.
 sl_err sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
                       char errbuf[SL_ERRSTR_LEN]);
-// Serve until SIGINT/SIGTERM or a SHUTDOWN from the scheduler.
-void sl__worker_run(sl__worker *self);
+// Serve until SIGINT/SIGTERM or a SHUTDOWN from the scheduler: SL_OK. Or
+// until the store refuses the password the scheduler gave: SL_EAUTH, after
+// logging why (no task could use the store).
+sl_err sl__worker_run(sl__worker *self);
 void sl__worker_destroy(sl__worker **self_p);
 
 #endif

@@ -96,9 +96,29 @@ typedef struct {
 // Connect to the scheduler at endpoint ("tcp://host:port" or "ipc://path").
 // With NULL: $STARLING_SCHEDULER if set, else the local cluster started by
 // `starling up` (found through $STARLING_HOME, default ~/.starling). The
-// scheduler tells the client where the object store is. On error *out is
-// NULL and, where the client got far enough, the reason is logged.
+// scheduler tells the client where the object store is; the client tries
+// it at once. On error *out is NULL and, where the client got far enough,
+// the reason is logged. CURVE keys are found as sl_client_connect_keys
+// finds them with keys NULL.
 sl_err sl_client_connect(sl_client **out, const char *endpoint);
+
+// The CURVE keys of a client: see `starling keygen` and README, "Security".
+typedef struct {
+    const char *client_cert; // this client's certificate with its secret
+                             // key (the NAME_secret file of keygen)
+    const char *server_cert; // the scheduler's public certificate
+} sl_client_keys;
+
+// sl_client_connect with CURVE keys. With keys NULL: $STARLING_CLIENT_CERT
+// and $STARLING_SERVER_CERT when set (both, or neither), else the local
+// cluster's keys when endpoint is NULL or is the local cluster's scheduler,
+// else none. With both fields of *keys NULL: no CURVE, whatever the
+// environment says. SL_EAUTH when the scheduler refuses the key or wants
+// one the client does not have, when a secret certificate is readable by
+// others, or when the object store refuses its password; the reason is
+// logged.
+sl_err sl_client_connect_keys(sl_client **out, const char *endpoint,
+                              const sl_client_keys *keys);
 // Say goodbye, free every job and the client. Accepts NULL; sets *c_p NULL.
 void sl_client_destroy(sl_client **c_p);
 // Detail of the last error on this client (never NULL).

@@ -36,6 +36,7 @@ typedef enum {
     SL_ECANCELED, // the job was cancelled
     SL_EIO,       // a local I/O error (file, process)
     SL_ENOTREADY, // the result is not there yet
+    SL_EAUTH,     // refused: a key, a password or an allow list said no
 } sl_err;
 
 // A static English description of err.

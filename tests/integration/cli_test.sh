@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# cli_test.sh - the `starling` command end to end: up (twice), status, map,
-# --help, down, against a real local cluster in a temporary home.
+# cli_test.sh - the `starling` command end to end: keygen, up (twice, with
+# CURVE keys), status, map, --help, down, up --insecure, against a real
+# local cluster in a temporary home.
 # SPDX-License-Identifier: MIT
 #
 # Run by ctest, which sets STARLING_BIN_DIR to the build directory. The
@@ -14,7 +15,7 @@ STARLING_HOME=$(mktemp -d "${TMPDIR:-/tmp}/starling-cli-test.XXXXXX")
 export STARLING_HOME
 # Workers started by `up` inherit this: the test never touches ~/.cache.
 export STARLING_MODULE_CACHE=$STARLING_HOME/modules
-unset STARLING_SCHEDULER
+unset STARLING_SCHEDULER STARLING_CLIENT_CERT STARLING_SERVER_CERT
 
 cleanup() {
     local rc=$?
@@ -73,11 +74,43 @@ gone() {
     [ "$state" = Z ] || [ "$state" = X ]
 }
 
-# --- up, and up again.
+# Octal permission bits of a file.
+mode() {
+    stat -c %a "$1"
+}
+
+# --- keygen.
+keys=$STARLING_HOME/mykeys
+run "$starling" keygen --out "$keys" alice
+[ "$rc" -eq 0 ] || fail "keygen exited $rc"
+[ -f "$keys/alice" ] && [ -f "$keys/alice_secret" ] || fail "keygen wrote no pair"
+[ "$(mode "$keys/alice_secret")" = 600 ] || fail "secret not 0600"
+grep -q "public-key" "$keys/alice" || fail "alice is not a certificate"
+grep -q "secret-key" "$keys/alice" && fail "the public certificate has the secret"
+grep -q "secret-key" "$keys/alice_secret" || fail "no secret key"
+run "$starling" keygen --out "$keys" alice
+[ "$rc" -ne 0 ] || fail "keygen replaced a key without --force"
+grep -q "exists" <<<"$out" || fail "keygen over a key: no clear error"
+run "$starling" keygen --out "$keys" --force alice
+[ "$rc" -eq 0 ] || fail "keygen --force exited $rc"
+run "$starling" keygen "bad/name"
+[ "$rc" -eq 2 ] || fail "keygen of a bad name exited $rc, want 2"
+
+# --- up (with keys, by default), and up again.
 run "$starling" up --workers 2 --slots 1
 [ "$rc" -eq 0 ] || fail "starling up exited $rc"
 grep -q "tcp://127.0.0.1:" <<<"$out" || fail "up does not say where it listens"
+grep -q "CURVE" <<<"$out" || fail "up does not say it uses keys"
 [ -f "$STARLING_HOME/cluster.env" ] || fail "no cluster.env"
+for name in scheduler worker client; do
+    [ "$(mode "$STARLING_HOME/keys/${name}_secret")" = 600 ] ||
+        fail "keys/${name}_secret is not 0600"
+done
+[ -f "$STARLING_HOME/keys/allowed/client" ] || fail "client key not allowed"
+[ -f "$STARLING_HOME/keys/allowed/worker" ] || fail "worker key not allowed"
+[ ! -e "$STARLING_HOME/keys/allowed/scheduler" ] || fail "scheduler allowed"
+grep -q "^client_cert=" "$STARLING_HOME/cluster.env" ||
+    fail "cluster.env names no client certificate"
 pids=$(sed -n 's/^\(redis_pid\|scheduler_pid\|worker_pids\)=//p' \
     "$STARLING_HOME/cluster.env" | tr ',' ' ')
 [ "$(wc -w <<<"$pids")" -eq 4 ] || fail "cluster.env records pids: $pids"
@@ -107,6 +140,25 @@ done
 endpoint=$(sed -n 's/^scheduler=//p' "$STARLING_HOME/cluster.env")
 run "$starling" status --scheduler "$endpoint" --json
 [ "$rc" -eq 0 ] || fail "status --scheduler exited $rc"
+
+# A client's keys from the environment: alice is not let in, and says so;
+# once her public certificate is in the allow list, she is.
+run env STARLING_CLIENT_CERT="$keys/alice_secret" \
+    STARLING_SERVER_CERT="$STARLING_HOME/keys/scheduler" \
+    "$starling" status --scheduler "$endpoint"
+[ "$rc" -ne 0 ] || fail "a key not in the allow list got in"
+grep -q "refused our CURVE key" <<<"$out" || fail "refusal not explained: $out"
+grep -q "refused a client connection" "$STARLING_HOME/scheduler.log" ||
+    fail "the scheduler did not log the refusal"
+cp "$keys/alice" "$STARLING_HOME/keys/allowed/alice"
+run env STARLING_CLIENT_CERT="$keys/alice_secret" \
+    STARLING_SERVER_CERT="$STARLING_HOME/keys/scheduler" \
+    "$starling" status --scheduler "$endpoint" --json
+[ "$rc" -eq 0 ] || fail "alice, allowed, exited $rc"
+run env STARLING_CLIENT_CERT="$keys/alice_secret" \
+    "$starling" status --scheduler "$endpoint"
+[ "$rc" -ne 0 ] || fail "half a key pair in the environment was accepted"
+grep -q "go together" <<<"$out" || fail "half a key pair: no clear error"
 
 # --- map.
 echo "+ $starling map sys.noop --tasks 1000 --json" >&2
@@ -152,7 +204,7 @@ run "$starling" frobnicate
 [ "$rc" -eq 2 ] || fail "an unknown command exited $rc, want 2"
 
 # --- help and version.
-for cmd in up down status map; do
+for cmd in up down status map keygen; do
     run "$starling" "$cmd" --help
     [ "$rc" -eq 0 ] || fail "$cmd --help exited $rc"
     grep -q "usage: starling $cmd" <<<"$out" || fail "$cmd --help: no usage"
@@ -175,5 +227,19 @@ run "$starling" down
 [ "$rc" -eq 0 ] || fail "a second down exited $rc"
 run "$starling" status
 [ "$rc" -ne 0 ] || fail "status with no cluster exited 0"
+
+# --- up --insecure: no keys asked, loopback all the same; the keys of the
+# first up are kept for the next.
+run "$starling" up --insecure --workers 1 --slots 1
+[ "$rc" -eq 0 ] || fail "up --insecure exited $rc"
+grep -q "insecure" <<<"$out" || fail "up --insecure does not say so"
+grep -q "^client_cert=" "$STARLING_HOME/cluster.env" &&
+    fail "an insecure cluster.env names keys"
+json=$("$starling" map sys.noop --tasks 100 --json) ||
+    fail "map on an insecure cluster exited $?"
+[ "$(json_field "$json" ok)" = 100 ] || fail "insecure map: $json"
+run "$starling" down
+[ "$rc" -eq 0 ] || fail "down after up --insecure exited $rc"
+[ -f "$STARLING_HOME/keys/client_secret" ] || fail "down removed the keys"
 
 echo "cli_test: ok" >&2

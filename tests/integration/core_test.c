@@ -266,8 +266,8 @@ test_bad_input_is_per_task(void)
 static void
 test_malformed_messages(void)
 {
-    zsock_t *peer = zsock_new_dealer(s_info.scheduler);
-    zsock_t *wpeer = zsock_new_dealer(s_info.workers_endpoint);
+    zsock_t *peer = sl__harness_dealer("client");
+    zsock_t *wpeer = sl__harness_dealer("worker");
     SL_ASSERT(peer != NULL && wpeer != NULL);
     zsock_set_rcvtimeo(peer, 5000);
     zsock_set_rcvtimeo(wpeer, 5000);

@@ -26,11 +26,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../common/cert.h"
 #include "../../common/proc.h"
 
 #define SL_HARNESS_TIMEOUT_MS 60000
 #define SL_HARNESS_KILL_WAIT_MS 5000
 #define SL_HARNESS_LOG_TAIL 4096
+// Processes a test may start besides the cluster's.
+#define SL_HARNESS_EXTRA 16
 
 // One message to the watchdog: a process to kill if the test dies.
 typedef struct {
@@ -42,10 +45,12 @@ static struct {
     bool active;           // a cluster is up
     bool atexit_set;       // s_atexit is registered
     bool aof;              // the cluster's Redis keeps an append-only file
+    bool insecure;         // the cluster runs without CURVE keys
     sl__cluster_info info; // what sl__cluster_up reported
     pid_t watchdog;        // the watchdog process, or 0
     int watch_fd;          // write end of its pipe, or -1
-    s_watch_msg watched[SL_CLUSTER_MAX_WORKERS + 2]; // the watchdog's list
+    s_watch_msg watched[SL_CLUSTER_MAX_WORKERS + 2 + SL_HARNESS_EXTRA];
+    pid_t extra[SL_HARNESS_EXTRA]; // processes of sl__harness_spawn, or 0
 } s_h = {.watch_fd = -1};
 
 // ---------------------------------------------------------------------
@@ -252,7 +257,7 @@ sl__harness_start(int workers, int slots, sl__cluster_info *info)
 }
 
 sl_err
-sl__harness_start_opts(const sl__cluster_opts *base, sl__cluster_info *info)
+sl__harness_start_opts(const sl__cluster_opts *given, sl__cluster_info *info)
 {
     char home[512];
     char errbuf[SL_ERRSTR_LEN];
@@ -274,11 +279,17 @@ sl__harness_start_opts(const sl__cluster_opts *base, sl__cluster_info *info)
     char cache[600];
     snprintf(cache, sizeof(cache), "%s/modules", home);
     setenv("STARLING_MODULE_CACHE", cache, 1);
-    sl__cluster_opts opts = *base;
+    // Clients of this test find the cluster (and its keys) here.
+    setenv("STARLING_HOME", home, 1);
+    unsetenv("STARLING_SCHEDULER");
+    unsetenv("STARLING_CLIENT_CERT");
+    unsetenv("STARLING_SERVER_CERT");
+    sl__cluster_opts opts = *given;
     opts.home = home;
     opts.bin_dir = getenv("STARLING_BIN_DIR");
     opts.timeout_ms = SL_HARNESS_TIMEOUT_MS;
     s_h.aof = opts.aof;
+    s_h.insecure = opts.insecure;
     rv = sl__cluster_up(&opts, &s_h.info, &started, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "harness: cluster up failed: %s\n", errbuf);
@@ -302,6 +313,11 @@ sl__harness_stop(void)
     char errbuf[SL_ERRSTR_LEN];
     if (!s_h.active) {
         return;
+    }
+    for (int i = 0; i < SL_HARNESS_EXTRA; i++) {
+        if (s_h.extra[i] > 0) {
+            sl__harness_stop_pid(s_h.extra[i], NULL);
+        }
     }
     s_h.active = false;
     if (sl__cluster_down(s_h.info.home, errbuf) != SL_OK) {
@@ -361,6 +377,7 @@ sl__harness_restart(const char *what, int down_ms)
         .home = home,
         .bin_dir = getenv("STARLING_BIN_DIR"),
         .aof = s_h.aof,
+        .insecure = s_h.insecure,
     };
     rv = redis ? sl__cluster_restart_redis(&opts, &s_h.info, errbuf)
                : sl__cluster_restart_scheduler(&opts, &s_h.info, errbuf);
@@ -386,6 +403,7 @@ sl__harness_restart_worker(int i)
         .home = home,
         .bin_dir = getenv("STARLING_BIN_DIR"),
         .aof = s_h.aof,
+        .insecure = s_h.insecure,
     };
     sl_err rv = sl__cluster_restart_worker(&opts, &s_h.info, i, errbuf);
     if (rv != SL_OK) {
@@ -400,6 +418,118 @@ const sl__cluster_info *
 sl__harness_info(void)
 {
     return &s_h.info;
+}
+
+// ---------------------------------------------------------------------
+// Processes of the test's own.
+
+sl_err
+sl__harness_spawn(char **argv, const char *log_name, pid_t *pid_out)
+{
+    char exe[1024];
+    char log[1024];
+    char errbuf[SL_ERRSTR_LEN];
+    const char *bin = getenv("STARLING_BIN_DIR");
+    int slot = 0;
+    while (slot < SL_HARNESS_EXTRA && s_h.extra[slot] != 0) {
+        slot++;
+    }
+    if (!s_h.active || slot == SL_HARNESS_EXTRA || bin == NULL) {
+        return SL_EINVAL;
+    }
+    snprintf(exe, sizeof(exe), "%s/%s", bin, argv[0]);
+    snprintf(log, sizeof(log), "%s/%s", s_h.info.home, log_name);
+    char *prog = argv[0];
+    argv[0] = exe;
+    sl_err rv = sl__proc_spawn(pid_out, argv, log, false, errbuf);
+    argv[0] = prog;
+    if (rv != SL_OK) {
+        fprintf(stderr, "harness: %s\n", errbuf);
+        return rv;
+    }
+    s_h.extra[slot] = *pid_out;
+    s_watch(*pid_out, prog);
+    return SL_OK;
+}
+
+static void
+s_extra_forget(pid_t pid)
+{
+    for (int i = 0; i < SL_HARNESS_EXTRA; i++) {
+        if (s_h.extra[i] == pid) {
+            s_h.extra[i] = 0;
+        }
+    }
+}
+
+sl_err
+sl__harness_wait_pid(pid_t pid, int timeout_ms, int *status_out)
+{
+    int64_t deadline = sl__mono_ms() + timeout_ms;
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD)) {
+            s_extra_forget(pid);
+            if (status_out != NULL) {
+                *status_out = status;
+            }
+            return SL_OK;
+        }
+        if (sl__mono_ms() > deadline) {
+            return SL_ETIMEDOUT;
+        }
+        usleep(10000);
+    }
+}
+
+sl_err
+sl__harness_stop_pid(pid_t pid, int *status_out)
+{
+    if (pid <= 0) {
+        return SL_EINVAL;
+    }
+    kill(pid, SIGTERM);
+    if (sl__harness_wait_pid(pid, SL_HARNESS_KILL_WAIT_MS, status_out) ==
+        SL_OK) {
+        return SL_OK;
+    }
+    kill(pid, SIGKILL);
+    return sl__harness_wait_pid(pid, SL_HARNESS_KILL_WAIT_MS, status_out);
+}
+
+zsock_t *
+sl__harness_dealer(const char *role)
+{
+    bool worker = strcmp(role, "worker") == 0;
+    const char *ep = worker ? s_h.info.workers_endpoint : s_h.info.scheduler;
+    char path[1024];
+    char key[SL_CERT_KEY_LEN + 1];
+    char errbuf[SL_ERRSTR_LEN];
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!s_h.active || sock == NULL) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    zsock_set_linger(sock, 0);
+    if (s_h.info.client_cert[0] != '\0') {
+        zcert_t *cert = NULL;
+        snprintf(path, sizeof(path), "%s/keys/%s_secret", s_h.info.home,
+                 worker ? "worker" : "client");
+        if (sl__cert_load_secret(&cert, path, errbuf) != SL_OK ||
+            sl__cert_load_public(key, s_h.info.server_cert, errbuf) != SL_OK) {
+            fprintf(stderr, "harness: %s\n", errbuf);
+            zcert_destroy(&cert);
+            zsock_destroy(&sock);
+            return NULL;
+        }
+        sl__cert_apply_client(sock, cert, key);
+        zcert_destroy(&cert);
+    }
+    if (zsock_connect(sock, "%s", ep) != 0) {
+        zsock_destroy(&sock);
+    }
+    return sock;
 }
 
 const char *

@@ -10,12 +10,16 @@
 //     sl__harness_stop();
 //
 // The programs come from $STARLING_BIN_DIR (ctest sets it to the build
-// directory). A test that ends early still stops the cluster: an atexit
-// handler covers exit() (a failed assertion), and a watchdog process kills
-// the cluster's processes if the test dies any other way (a signal, a
-// ctest timeout).
+// directory). The cluster is what `starling up` makes, CURVE keys and all;
+// the harness sets $STARLING_HOME to its home, so that sl_client_connect
+// finds the keys as it finds a user's local cluster. A test that ends early
+// still stops the cluster: an atexit handler covers exit() (a failed
+// assertion), and a watchdog process kills the cluster's processes if the test
+// dies any other way (a signal, a ctest timeout).
 #ifndef SL_TESTS_HARNESS_H
 #define SL_TESTS_HARNESS_H
+
+#include <czmq.h>
 
 #include "../../client/cluster.h"
 
@@ -25,10 +29,16 @@
 // copy: the harness keeps its own). On error the logs' tails are printed
 // to stderr, nothing is left running, and the directory is removed.
 sl_err sl__harness_start(int workers, int slots, sl__cluster_info *info);
-// The same with more of the cluster's options (workers, slots, executor,
-// aof); the harness sets home, bin_dir and timeout_ms itself.
+// sl__harness_start with more of `up`'s options (executor, aof,
+// insecure, max_message, module_allow, ...); home, bin_dir and timeout_ms
+// are the harness's.
 sl_err sl__harness_start_opts(const sl__cluster_opts *opts,
                               sl__cluster_info *info);
+// A DEALER connected to the scheduler's endpoint for role ("client" or
+// "worker") with that role's keys from the cluster (none when it is
+// insecure): a raw peer, for tests that speak the wire protocol. NULL on
+// error. The caller destroys it.
+zsock_t *sl__harness_dealer(const char *role);
 // Stop the cluster (sl__cluster_down) and remove its directory. Safe to
 // call twice, or without a start.
 void sl__harness_stop(void);
@@ -43,6 +53,16 @@ sl_err sl__harness_restart(const char *what, int down_ms);
 sl_err sl__harness_restart_worker(int i);
 // The info the harness holds now (pids change with restarts).
 const sl__cluster_info *sl__harness_info(void);
+// Start another process of the test: argv[0] names a program of
+// $STARLING_BIN_DIR, its output goes to home/log_name. The watchdog kills
+// it if the test dies, and sl__harness_stop stops it if the test did not.
+sl_err sl__harness_spawn(char **argv, const char *log_name, pid_t *pid_out);
+// Stop a process of sl__harness_spawn (SIGTERM, then SIGKILL after 5 s);
+// *status_out (may be NULL) gets its exit status as waitpid reports it.
+sl_err sl__harness_stop_pid(pid_t pid, int *status_out);
+// Wait up to timeout_ms for a process of sl__harness_spawn to exit by
+// itself. SL_ETIMEDOUT if it runs on.
+sl_err sl__harness_wait_pid(pid_t pid, int timeout_ms, int *status_out);
 // The cluster's home directory (its logs are there), or "" when stopped.
 const char *sl__harness_home(void);
 

@@ -12,6 +12,8 @@
 #   slh<pid>-hub   a bridge br0, with one port p<i> per node
 #   slh<pid>-n<i>  eth0 = 10.77.0.<i+1>/24, the other end of p<i>; lo up
 #
+# Every process authenticates with CURVE keys made by `starling keygen`.
+#
 # n1's link is cut at the hub, one of two ways ($NETNS_CUT):
 #
 #   link       (default) p1 is set down, as if n1's cable were pulled: n1's
@@ -300,9 +302,22 @@ chmod 0600 "$tmp/redis/redis.conf" "$tmp/redis.password"
 start_on n0 redis redis-server "$tmp/redis/redis.conf"
 wait_tcp n0 "$sched_ip" 6379 10 || fail "redis-server does not listen"
 
+# CURVE keys, as across real nodes: the scheduler lets in the workers' and
+# the client's public keys only (it refuses to serve 10.77.0.1 without).
+keys=$tmp/keys
+mkdir -p "$keys/allowed"
+chmod 0700 "$keys" "$keys/allowed"
+for who in scheduler worker client; do
+    "$bin/starling" keygen --out "$keys" "$who" >/dev/null
+done
+cp "$keys/worker" "$keys/client" "$keys/allowed/"
+export STARLING_CLIENT_CERT=$keys/client_secret
+export STARLING_SERVER_CERT=$keys/scheduler
+
 start_on n0 scheduler "$bin/starling-scheduler" --clients "$clients_ep" \
     --workers "$workers_ep" --store "$sched_ip:6379" \
-    --store-password-file "$tmp/redis.password" --heartbeat-ms "$heartbeat_ms"
+    --store-password-file "$tmp/redis.password" --heartbeat-ms "$heartbeat_ms" \
+    --cert "$keys/scheduler_secret" --allow "$keys/allowed"
 wait_tcp n0 "$sched_ip" 7170 10 || fail "the scheduler does not listen"
 # Across the bridge: n3 reaches n0 (else nothing below can work).
 wait_tcp n3 "$sched_ip" 7171 10 || fail "n3 cannot reach the scheduler on n0"
@@ -316,7 +331,8 @@ for i in 1 2 3; do
     for ((k = 0; k < workers_per_node; k++)); do
         start_on "n$i" "worker-n$i-$k" "$bin/starling-worker" \
             --scheduler "$workers_ep" --slots "$slots" --name "node$i" \
-            --module-cache "$tmp/modules-n$i"
+            --module-cache "$tmp/modules-n$i" \
+            --cert "$keys/worker_secret" --server-cert "$keys/scheduler"
         node_pids[$i]+="$started "
     done
 done

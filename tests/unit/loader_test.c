@@ -3,6 +3,7 @@
 // a slow load that holds up no one else.
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -475,6 +476,63 @@ test_slow_load_blocks_no_one(void)
     sl__loader_destroy(&ld);
 }
 
+// Write text to a file under the test's directory; its path.
+static const char *
+s_write(const char *name, const char *text)
+{
+    static char path[128];
+    sl__fmt(path, sizeof(path), "%s/%s", s_dir, name);
+    FILE *f = fopen(path, "w");
+    SL_ASSERT(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+// An allow list lets in the modules it names and no other, before a byte
+// is fetched; a list with a line that is not a hash is refused whole.
+static void
+test_allow_list(void)
+{
+    char text[512], errbuf[SL_ERRSTR_LEN];
+    char upper[SL_SHA256_HEX_LEN + 1];
+    for (int i = 0; i <= SL_SHA256_HEX_LEN; i++) {
+        upper[i] = (char) toupper((unsigned char) s_v1->hash[i]);
+    }
+    sl__fmt(text, sizeof(text),
+            "# the modules this worker may load\n\n  %s  # testmod v1\n",
+            upper);
+    const char *list = s_write("list-ok", text);
+    sl__loader *ld = sl__loader_new(s_cache("allow"));
+    SL_ASSERT_EQ(sl__loader_allowed(ld), SIZE_MAX);
+    SL_PASS(sl__loader_allow_file(ld, list, errbuf));
+    SL_ASSERT_EQ(sl__loader_allowed(ld), 1);
+    SL_ASSERT_EQ(s_run_int(ld, s_v1, "version"), 1);
+    int fetches = s_v2->fetches;
+    const char *why = s_run_error(ld, s_v2, "version");
+    SL_ASSERT_HAS(why, "not in this worker's module allow list");
+    SL_ASSERT_HAS(why, s_v2->hash);
+    SL_ASSERT_EQ(s_v2->fetches, fetches); // refused before the fetch
+    sl__loader_destroy(&ld);
+
+    ld = sl__loader_new(s_cache("allow-bad"));
+    list = s_write("list-bad", "# fine\nnot-a-hash\n");
+    SL_FAILS(sl__loader_allow_file(ld, list, errbuf), SL_EINVAL);
+    SL_ASSERT_HAS(errbuf, "line 2");
+    SL_ASSERT_EQ(sl__loader_allowed(ld), SIZE_MAX);
+    sl__fmt(text, sizeof(text), "%s extra\n", s_v1->hash);
+    list = s_write("list-bad", text);
+    SL_FAILS(sl__loader_allow_file(ld, list, errbuf), SL_EINVAL);
+    SL_FAILS(sl__loader_allow_file(ld, "/nonexistent/list", errbuf), SL_EIO);
+    SL_ASSERT_HAS(errbuf, "/nonexistent/list");
+    // An empty list lets nothing in.
+    list = s_write("list-empty", "# nothing\n");
+    SL_PASS(sl__loader_allow_file(ld, list, errbuf));
+    SL_ASSERT_EQ(sl__loader_allowed(ld), 0);
+    SL_ASSERT_HAS(s_run_error(ld, s_v1, "version"), "allow list");
+    sl__loader_destroy(&ld);
+}
+
 int
 main(void)
 {
@@ -492,5 +550,6 @@ main(void)
     SL_RUN(test_tampered_cache);
     SL_RUN(test_slow_load_blocks_no_one);
     SL_RUN(test_cache_dir_checks);
+    SL_RUN(test_allow_list);
     return 0;
 }

@@ -535,7 +535,7 @@ test_connect_errors(void)
     sl__store *store = (sl__store *) &opts; // must be set to NULL
     char errbuf[SL_ERRSTR_LEN];
     int64_t t0 = sl__mono_ms();
-    SL_FAILS(sl__store_connect(&store, &opts, errbuf), SL_ESTORE);
+    SL_FAILS(sl__store_connect(&store, &opts, errbuf), SL_EAUTH);
     SL_ASSERT(store == NULL);
     SL_ASSERT(sl__mono_ms() - t0 < 1000); // an answer, not a timeout
     SL_ASSERT_HAS(errbuf, "authentication failed");
@@ -543,8 +543,9 @@ test_connect_errors(void)
     SL_ASSERT_HAS(errbuf, s_a.addr);
 
     opts.password = NULL;
-    SL_FAILS(sl__store_connect(&store, &opts, errbuf), SL_ESTORE);
+    SL_FAILS(sl__store_connect(&store, &opts, errbuf), SL_EAUTH);
     SL_ASSERT_HAS(errbuf, "NOAUTH");
+    SL_ASSERT_HAS(errbuf, "no password was given");
 
     char closed[32];
     sl__fmt(closed, sizeof(closed), "127.0.0.1:%d", sl__free_port());
