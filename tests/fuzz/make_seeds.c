@@ -545,10 +545,71 @@ s_ndarrays(void)
     s_write_raw("ndarray", raw, sizeof(raw) / sizeof(raw[0]));
 }
 
+// A module_fuzz input: control byte, text, NUL, encoded args (takes args).
+static void
+s_module(const char *name, uint8_t control, const char *text, sl_value *args)
+{
+    void *enc = NULL;
+    size_t enc_len = 0, len = strlen(text);
+    SL_FUZZ_CHECK(args != NULL);
+    SL_FUZZ_CHECK(sl__value_encode(args, &enc, &enc_len) == SL_OK);
+    uint8_t *buf = malloc(len + enc_len + 2);
+    SL_FUZZ_CHECK(buf != NULL);
+    buf[0] = control;
+    memcpy(buf + 1, text, len);
+    buf[len + 1] = '\0';
+    memcpy(buf + len + 2, enc, enc_len);
+    s_write("module", name, buf, len + enc_len + 2);
+    free(buf);
+    free(enc);
+    sl_value_destroy(&args);
+}
+
+static sl_value *
+s_args(const char *key, sl_value *v, const char *key2, sl_value *v2)
+{
+    sl_value *m = sl_value_new_map();
+    SL_FUZZ_CHECK(sl_value_map_set(m, key, &v) == SL_OK);
+    if (key2 != NULL) {
+        SL_FUZZ_CHECK(sl_value_map_set(m, key2, &v2) == SL_OK);
+    }
+    return m;
+}
+
+// Module definitions, signatures with arguments, allow lists and kernel
+// names (see module_fuzz.c for the layout).
+static void
+s_modules(void)
+{
+    static const char hash[] =
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    char text[512];
+    s_module("gemm_like", 0,
+             "mine\ngemm\nn:int,reps:int?,alpha:float?\nnoop\n-",
+             s_args("n", sl_value_new_int(64), "alpha", sl_value_new_int(2)));
+    s_module("typed_args", 4, "user\nk\n x : str , y:ndarray ? ,z:any",
+             s_args("x", sl_value_new_str("a"), "z", sl_value_new_nil()));
+    s_module("wrong_type", 0, "m\nk\nn:int",
+             s_args("n", sl_value_new_float(1.5), NULL, NULL));
+    s_module("unexpected_arg", 0, "m\nk\nn:int",
+             s_args("n", sl_value_new_int(1), "m", sl_value_new_int(2)));
+    s_module("builtin_name", 4, "blas\ndgemm\nn:int", sl_value_new_nil());
+    s_module("wrong_abi", 1, "m\nk\n", sl_value_new_nil());
+    s_module("no_fn", 2, "m\nk\nn:int\nj\n-", sl_value_new_nil());
+    s_module("bad_sigs", 0, "m\nk\nn:int,\nj\nn:int,n:float\nq\n1x:int",
+             sl_value_new_list());
+    s_module("dotted", 0, "m.x\nk.y\n-", sl_value_new_nil());
+    sl__fmt(text, sizeof(text), "# modules\n%s\n  %s  # mine\n\n%.40s\n", hash,
+            hash, hash);
+    s_module("allow_list", 0, text, sl_value_new_nil());
+    sl__fmt(text, sizeof(text), "%s/dgemm\n%s/\nsys.noop", hash, hash);
+    s_module("function_names", 0, text, sl_value_new_nil());
+}
+
 int
 main(int argc, char **argv)
 {
-    static const char *targets[] = {"value", "msg", "mp", "ndarray"};
+    static const char *targets[] = {"value", "msg", "mp", "ndarray", "module"};
     char path[4096];
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds DIR\n");
@@ -573,5 +634,6 @@ main(int argc, char **argv)
     sl__mpw_fini(&w);
     s_mp();
     s_ndarrays();
+    s_modules();
     return 0;
 }
