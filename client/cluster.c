@@ -707,7 +707,7 @@ s_start_scheduler(s_up *up, const char *clients, const char *workers)
     sl__fmt(max_message, sizeof(max_message), "%zu", up->opts->max_message);
     sl__fmt(max_jobs, sizeof(max_jobs), "%u", up->opts->max_client_jobs);
     unlink(endpoints);
-    char *argv[20] = {
+    char *argv[24] = {
         NULL,
         "--clients",
         (char *) clients,
@@ -740,6 +740,12 @@ s_start_scheduler(s_up *up, const char *clients, const char *workers)
         sl__fmt(grace, sizeof(grace), "%d", up->opts->client_grace_ms);
         argv[argc++] = "--client-grace-ms";
         argv[argc++] = grace;
+    }
+    char hwm[16];
+    if (up->opts->send_hwm > 0) {
+        sl__fmt(hwm, sizeof(hwm), "%d", up->opts->send_hwm);
+        argv[argc++] = "--send-hwm";
+        argv[argc++] = hwm;
     }
     argv[argc] = NULL;
     return s_spawn(up, "starling-scheduler", argv, "scheduler.log",

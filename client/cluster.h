@@ -43,6 +43,7 @@ typedef struct {
     const char *executor;     // workers' --executor: NULL (their default,
                               // "process") or "thread"
     int client_grace_ms;      // scheduler's --client-grace-ms; 0: its default
+    int send_hwm;             // scheduler's --send-hwm; 0: its default
     bool insecure;            // no CURVE keys (loopback only all the same)
     const char *module_allow; // workers' module allow list file, or NULL
     size_t max_message;       // the scheduler's --max-message; 0: its default

@@ -44,6 +44,11 @@ s_usage(FILE *out)
             "                           (default 512 MiB, at least 16 MiB)\n"
             "  --max-client-jobs N      jobs one client may have at once "
             "(default 65536)\n"
+            "  --send-hwm N             messages queued for one peer before "
+            "the\n"
+            "                           scheduler holds them (clients) or "
+            "drops them\n"
+            "                           (workers); default 100000\n"
             "\n"
             "Security (whoever reaches the scheduler can run code on every "
             "worker):\n"
@@ -180,6 +185,7 @@ main(int argc, char **argv)
         {"inline-max", required_argument, NULL, 'i'},
         {"max-message", required_argument, NULL, 'M'},
         {"max-client-jobs", required_argument, NULL, 'J'},
+        {"send-hwm", required_argument, NULL, 'H'},
         {"cert", required_argument, NULL, 'C'},
         {"allow", required_argument, NULL, 'A'},
         {"insecure", no_argument, NULL, 'I'},
@@ -245,6 +251,14 @@ main(int argc, char **argv)
                 return 2;
             }
             opts.max_client_jobs = (uint32_t) size;
+            break;
+        case 'H':
+            if (!s_parse_size(optarg, INT32_MAX, &size) || size == 0) {
+                fprintf(stderr, "starling-scheduler: --send-hwm takes a "
+                                "positive number\n");
+                return 2;
+            }
+            opts.send_hwm = (int) size;
             break;
         case 'C':
             opts.cert = optarg;

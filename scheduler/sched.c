@@ -14,7 +14,11 @@
 //   DONE. The queue holds runs of task indices (queue.h).
 // - Credit: a worker may hold slots + prefetch tasks; each lease (a task
 //   sent to it) uses one, each outcome returns one. A worker with credit is
-//   on the hungry list. No worker is sent more than its credit.
+//   on the hungry list. No worker is sent more than its credit, and of its
+//   prefetch only what S_AHEAD_MS of work fills, by the run time its
+//   workers report for the job being dispatched (one task per slot while
+//   the job has none): short tasks travel by the hundred, and long ones do
+//   not pile up behind a busy worker while another idles.
 // - A task ends exactly once here: the first outcome wins, later ones (a
 //   retry's twin, a worker presumed lost) are dropped. A task whose worker
 //   is lost goes back to the front of the queue until max_attempts runs
@@ -27,7 +31,10 @@
 //   whenever it has nothing outstanding, a client silent for
 //   S_CLIENT_IDLE_MS whose jobs cannot move (no task queued or running) is
 //   treated as gone, and a peer that does not read loses messages past the
-//   socket's high-water mark rather than filling our memory. A peer that
+//   socket's high-water mark rather than filling our memory, with one
+//   exception: what is for a client (ACCEPTED, DONE, ERROR) waits in the
+//   scheduler while the client does not read (S_HELD_MAX bytes at most),
+//   since a DONE dropped is a result lost. A peer that
 //   sends junk gets at most S_ERROR_BURST ERRORs at once and
 //   S_ERRORS_PER_S after that. Warnings about peers share one budget
 //   (S_LOG_BURST, S_LOGS_PER_S): past it they are counted, and the count
@@ -73,9 +80,21 @@
 #define S_LOG_BURST 100
 #define S_LOGS_PER_S 20
 #define S_QUIET_MS 10000
-// Messages queued for one peer that is not reading before we drop more:
-// far more than a reading client or worker ever has waiting.
+// Messages queued in libzmq for one peer before a send would block: more
+// than a reading client or worker ever has waiting. Past it, messages for
+// a client wait in s_peer.held (at most S_HELD_MAX bytes); those for a
+// worker are dropped (a worker that does not read goes silent and is
+// lost, and its tasks are re-queued).
 #define S_SEND_HWM 100000
+#define S_HELD_MAX (1024u << 20)
+// Outcomes of a job wait up to this long to travel in one DONE, unless
+// the job has ended or the DONE is full: a 1,000,000-task map then costs
+// its client a thousand messages a second, not a message per task, and a
+// job's first outcome after a pause goes out at once.
+#define S_DONE_GAP_MS 1
+// Work a worker is given to hold beyond its slots, per slot, by its
+// job's average run time (and at most its prefetch).
+#define S_AHEAD_MS 20.0
 // SUBMIT frames smaller than this are copied when kept (s_job_add_chunk).
 #define S_CHUNK_COPY_MAX (64u << 10)
 // Fields of a SUBMIT that this version reads (PROTOCOL.md).
@@ -105,6 +124,14 @@ typedef struct {
     int64_t sent_ms;  // when
 } s_lease;
 
+// A message for a client that was not reading when it was sent.
+typedef struct s_held s_held;
+struct s_held {
+    s_held *next;   // the next newer one
+    size_t len;     // bytes of data
+    uint8_t data[]; // the message
+};
+
 typedef struct s_peer s_peer;
 struct s_peer {
     uint64_t key;         // hash of the routing id; key in the peer table
@@ -125,7 +152,10 @@ struct s_peer {
     uint64_t send_dropped; // messages lost to its high-water mark
     int64_t send_quiet_ms; // no "not delivered" line before this
     // Clients only.
-    uint32_t n_jobs; // its jobs that the scheduler still holds
+    uint32_t n_jobs;   // its jobs that the scheduler still holds
+    s_held *held;      // messages waiting for it to read, oldest first
+    s_held *held_tail; // the newest
+    size_t held_bytes; // their size
     // Workers only.
     bool ready;          // has sent READY
     uint32_t slots;      // executor slots
@@ -160,8 +190,10 @@ struct s_job {
     uint64_t n_timed;    // tasks timed, sampled or not
     double median_ms;    // of run_ms, computed once a scan; <0: stale
     uint32_t backups;    // backup copies started
+    double exec_ms;      // average run time that workers report; <0: none
     sl__mpw done_buf;    // outcomes not yet sent to the client
     uint32_t n_pending;  // outcomes in done_buf
+    int64_t done_ms;     // when the last DONE went out
     bool dirty;          // on the dirty list
     s_job *dirty_next;   // dirty list link
 };
@@ -185,6 +217,8 @@ struct sl__sched {
     s_peer *hungry_head; // workers with credit, round robin
     s_peer *hungry_tail;
     s_job *dirty_head;                 // jobs with outcomes to flush
+    int64_t flush_due_ms;              // a DONE held back is due; 0: none
+    uint32_t n_holding;                // clients with held messages
     uint64_t queued;                   // tasks in state QUEUED over all jobs
     uint64_t backups_wanted;           // tasks waiting for a backup copy
     uint64_t speculated;               // backup copies started
@@ -282,42 +316,133 @@ s_log_count(sl__sched *self)
     }
 }
 
+// Queue one message for peer in libzmq: 1 when queued, 0 when it would
+// block (the peer is not reading: its queue is at the high-water mark),
+// -1 when it cannot be delivered (errno says why).
+static int
+s_try_send(sl__sched *self, s_peer *peer, const void *data, size_t len)
+{
+    void *sock = peer->is_worker ? self->workers_raw : self->clients_raw;
+    // With ROUTER_MANDATORY the first frame says whether the peer can take
+    // the message; the second then always goes.
+    if (zmq_send(sock, peer->id, peer->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
+            0 ||
+        zmq_send(sock, data, len, ZMQ_DONTWAIT) < 0) {
+        return errno == EAGAIN ? 0 : -1;
+    }
+    peer->last_send_ms = sl__mono_ms();
+    return 1;
+}
+
+// Count a message that peer will never get, and say so once in a while
+// (a peer that does not read would otherwise fill the log).
+static void
+s_lost_message(sl__sched *self, s_peer *peer, const char *why)
+{
+    peer->send_dropped++;
+    if (s_quiet_over(&peer->send_quiet_ms)) {
+        s_peer_warn(self,
+                    "send to %s %s failed: %s (%" PRIu64
+                    " message%s lost so far)",
+                    s_role(peer), peer->name, why, peer->send_dropped,
+                    peer->send_dropped == 1 ? "" : "s");
+    }
+}
+
+// Keep a message for a client that is not reading, behind those kept
+// before it.
+static void
+s_hold(sl__sched *self, s_peer *peer, const void *data, size_t len)
+{
+    if (peer->held_bytes + len > S_HELD_MAX) {
+        s_lost_message(self, peer, "it has not read its last 1 GiB");
+        return;
+    }
+    s_held *h = sl__xmalloc(sizeof(*h) + len);
+    h->next = NULL;
+    h->len = len;
+    memcpy(h->data, data, len);
+    if (peer->held_tail != NULL) {
+        peer->held_tail->next = h;
+    } else {
+        peer->held = h;
+        self->n_holding++;
+    }
+    peer->held_tail = h;
+    peer->held_bytes += len;
+}
+
+// Free what is held for peer (it is gone).
+static void
+s_held_free(sl__sched *self, s_peer *peer)
+{
+    if (peer->held != NULL) {
+        self->n_holding--;
+    }
+    while (peer->held != NULL) {
+        s_held *h = peer->held;
+        peer->held = h->next;
+        free(h);
+    }
+    peer->held_tail = NULL;
+    peer->held_bytes = 0;
+}
+
+// Send what is held for peer, oldest first, as far as it reads.
+static void
+s_send_held(sl__sched *self, s_peer *peer)
+{
+    while (peer->held != NULL) {
+        s_held *h = peer->held;
+        int rc = s_try_send(self, peer, h->data, h->len);
+        if (rc == 0) {
+            return;
+        }
+        if (rc < 0) {
+            s_lost_message(self, peer, zmq_strerror(errno));
+        }
+        peer->held = h->next;
+        peer->held_bytes -= h->len;
+        free(h);
+    }
+    peer->held_tail = NULL;
+    self->n_holding--;
+}
+
 // Send the writer's bytes to a peer. A ROUTER drops messages for peers it
 // does not know, and for one whose queue is at the high-water mark; with
-// ROUTER_MANDATORY it tells us, and we log it (once in a while: a peer that
-// does not read would otherwise fill the log instead).
+// ROUTER_MANDATORY it tells us. What is for a client then waits in
+// peer->held (and so does everything after it, to keep the order); what
+// is for a worker is lost, and logged.
 static void
 s_send(sl__sched *self, s_peer *peer, sl__mpw *w)
 {
-    void *sock = peer->is_worker ? self->workers_raw : self->clients_raw;
-    if (zmq_send(sock, peer->id, peer->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
-            0 ||
-        zmq_send(sock, w->buf.data, w->buf.size, ZMQ_DONTWAIT) < 0) {
-        int err = errno;
-        if (err == EHOSTUNREACH && peer->is_worker) {
-            // Its connection is gone (the worker died, or redialled under
-            // a new routing id): it is lost at the next scan, and gets no
-            // more tasks meanwhile.
-            if (!peer->unreachable) {
-                sl__log_info("worker %s (pid %u) disconnected", peer->name,
-                             peer->pid);
-            }
-            peer->unreachable = true;
-            s_hungry_remove(self, peer);
-            return;
-        }
-        peer->send_dropped++;
-        if (s_quiet_over(&peer->send_quiet_ms)) {
-            s_peer_warn(self,
-                        "send to %s %s failed: %s (%" PRIu64
-                        " message%s lost so far)",
-                        s_role(peer), peer->name,
-                        err == EAGAIN ? "it is not reading" : zmq_strerror(err),
-                        peer->send_dropped, peer->send_dropped == 1 ? "" : "s");
-        }
+    if (peer->held != NULL) {
+        s_hold(self, peer, w->buf.data, w->buf.size);
         return;
     }
-    peer->last_send_ms = sl__mono_ms();
+    int rc = s_try_send(self, peer, w->buf.data, w->buf.size);
+    if (rc > 0) {
+        return;
+    }
+    if (rc == 0 && !peer->is_worker) {
+        s_hold(self, peer, w->buf.data, w->buf.size);
+        return;
+    }
+    if (rc < 0 && errno == EHOSTUNREACH && peer->is_worker) {
+        // Its connection is gone (the worker died, or redialled under a
+        // new routing id): it is lost at the next scan, and gets no more
+        // tasks meanwhile.
+        if (!peer->unreachable) {
+            sl__log_info("worker %s (pid %u) disconnected", peer->name,
+                         peer->pid);
+        }
+        peer->unreachable = true;
+        s_hungry_remove(self, peer);
+        return;
+    }
+    s_lost_message(self, peer,
+                   rc == 0 ? "it is not reading" : zmq_strerror(errno));
 }
 
 static void
@@ -387,6 +512,7 @@ s_job_new(sl__sched *self, const sl__submit *m, s_peer *client)
         job->opts.priority = SL_PRIORITIES - 1;
     }
     job->total = m->total;
+    job->exec_ms = -1;
     sl__mpw_init(&job->done_buf);
     sl__table_put(&self->jobs, job->id, job);
     client->n_jobs++;
@@ -675,6 +801,7 @@ s_peer_remove(sl__sched *self, s_peer **peer_p, bool penalty, const char *why)
         s_hungry_remove(self, peer);
         free(peer->leases);
     }
+    s_held_free(self, peer);
     sl__table_del(&self->peers, peer->key);
     free(peer);
     *peer_p = NULL;
@@ -1206,6 +1333,12 @@ s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o, s_job **cache)
     if (o->status == SL_WIRE_OK && age >= 0) {
         s_job_time(job, age);
     }
+    if (o->status == SL_WIRE_OK || o->status == SL_WIRE_ERROR) {
+        double ms = (o->stats.end_s - o->stats.start_s) * 1000;
+        ms = ms > 0 && ms < 1e9 ? ms : 0; // the worker's clock, not ours
+        job->exec_ms =
+            job->exec_ms < 0 ? ms : job->exec_ms + (ms - job->exec_ms) / 8;
+    }
     // When another worker runs a later attempt (this one's worker was
     // presumed lost, or a backup copy was started), this outcome wins all
     // the same, and that one is stopped, or its outcome dropped.
@@ -1596,6 +1729,31 @@ s_send_tasks(sl__sched *self, s_peer *w, uint32_t n)
     s_send(self, w, &self->w);
 }
 
+// The job whose tasks the next dispatch takes first, or NULL.
+static s_job *
+s_next_job(sl__sched *self)
+{
+    int prio;
+    sl__run *run = sl__queue_peek(&self->queue, &prio);
+    return run != NULL ? sl__table_get(&self->jobs, run->job) : NULL;
+}
+
+// How many tasks worker w may hold now: its slots, and as much of its
+// prefetch as S_AHEAD_MS of job's work per slot fills.
+static uint32_t
+s_credit_limit(const s_peer *w, const s_job *job)
+{
+    uint32_t prefetch = w->credit_max - w->slots;
+    double per_slot = 1;
+    if (job != NULL && job->exec_ms >= 0) {
+        per_slot =
+            job->exec_ms > S_AHEAD_MS / 4096 ? S_AHEAD_MS / job->exec_ms : 4096;
+        per_slot = per_slot < 1 ? 1 : per_slot;
+    }
+    double ahead = per_slot * w->slots;
+    return w->slots + (ahead < prefetch ? (uint32_t) ahead : prefetch);
+}
+
 // Give queued tasks to hungry workers, each at most its credit and about
 // an even share of what is queued, so that a short job spreads out.
 static void
@@ -1611,9 +1769,19 @@ s_dispatch(sl__sched *self)
     // to land on a worker whose slots are busy.
     uint64_t todo = self->queued + self->backups_wanted;
     uint64_t share = n_hungry > 0 ? (todo + n_hungry - 1) / n_hungry : 0;
+    s_job *head = s_next_job(self);
     while (w != NULL && self->queued + self->backups_wanted > 0) {
         s_peer *next = w->hungry_next;
-        uint32_t credit = w->credit_max - w->n_leases;
+        uint32_t limit = s_credit_limit(w, head);
+        uint32_t credit = limit > w->n_leases ? limit - w->n_leases : 0;
+        // A worker with a deep prefetch waits until half of it is free, if
+        // there is that much to send: its slots still have the other half
+        // to work on, and the tasks travel in one message, not one each.
+        uint32_t batch = (limit - w->slots) / 2;
+        if (credit == 0 || (credit < batch && todo > credit)) {
+            w = next;
+            continue;
+        }
         uint32_t want = share < credit ? (uint32_t) share : credit;
         uint32_t n = s_pick(self, want);
         if (n == 0) {
@@ -1641,6 +1809,7 @@ s_flush_job(sl__sched *self, s_job *job)
         sl__msg_done_begin(&self->w, job->id, job->n_pending);
         sl__mpw_raw(&self->w, job->done_buf.buf.data, job->done_buf.buf.size);
         s_send(self, client, &self->w);
+        job->done_ms = sl__mono_ms();
     }
     sl__mpw_reset(&job->done_buf);
     job->n_pending = 0;
@@ -1652,16 +1821,43 @@ s_flush_job(sl__sched *self, s_job *job)
     }
 }
 
+// Send what waits for clients that were not reading.
+static void
+s_flush_held(sl__sched *self)
+{
+    for (size_t i = 0; self->n_holding > 0 && i < self->peers.cap; i++) {
+        s_peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        if (p != NULL && p->held != NULL) {
+            s_send_held(self, p);
+        }
+    }
+}
+
+// Send each dirty job's outcomes, unless its last DONE went out less than
+// S_DONE_GAP_MS ago and more may join them; free the jobs that ended.
 static void
 s_flush(sl__sched *self)
 {
+    int64_t now = sl__mono_ms();
     s_job *job = self->dirty_head;
     self->dirty_head = NULL;
+    self->flush_due_ms = 0;
     while (job != NULL) {
         s_job *next = job->dirty_next;
         job->dirty = false;
+        bool complete = job->done == job->total;
+        if (!complete && job->n_pending > 0 &&
+            now - job->done_ms < S_DONE_GAP_MS) {
+            int64_t due = job->done_ms + S_DONE_GAP_MS;
+            if (self->flush_due_ms == 0 || due < self->flush_due_ms) {
+                self->flush_due_ms = due;
+            }
+            s_mark_dirty(self, job);
+            job = next;
+            continue;
+        }
         s_flush_job(self, job);
-        if (job->done == job->total && job->running == 0) {
+        if (complete && job->running == 0) {
             s_job_destroy(self, &job);
             if (self->jobs.n == 0) {
                 // Idle: give the heap's free memory back, so that the
@@ -1671,6 +1867,7 @@ s_flush(sl__sched *self)
         }
         job = next;
     }
+    s_flush_held(self);
 }
 
 // ---------------------------------------------------------------------
@@ -1696,7 +1893,8 @@ s_bind(sl__sched *self, zsock_t **sock_out, void **raw_out,
     // lost result, and a peer that reads (libstarling and the worker read
     // all the time, in libzmq's I/O thread) never gets near it. A peer that
     // does not read at all costs us this many messages, not our memory.
-    zsock_set_sndhwm(sock, S_SEND_HWM);
+    zsock_set_sndhwm(sock, self->opts.send_hwm > 0 ? self->opts.send_hwm
+                                                   : S_SEND_HWM);
     zsock_set_rcvhwm(sock, 100000);
     zsock_set_maxmsgsize(sock, (int) self->opts.limits.max_message);
     if ((rv = sl__auth_serve(self->auth, sock, role, errbuf)) != SL_OK) {
@@ -1803,7 +2001,14 @@ sl__sched_run(sl__sched *self)
         for (int i = 0; i < n_monitors; i++) {
             items[2 + i] = (zmq_pollitem_t){monitors[i], 0, ZMQ_POLLIN, 0};
         }
-        long timeout = self->next_scan_ms - sl__mono_ms();
+        int64_t now = sl__mono_ms();
+        long timeout = self->next_scan_ms - now;
+        if (self->flush_due_ms != 0 && self->flush_due_ms - now < timeout) {
+            timeout = self->flush_due_ms - now;
+        }
+        if (self->n_holding > 0 && timeout > 1) {
+            timeout = 1; // see whether the client reads again
+        }
         if (timeout < 0) {
             timeout = 0;
         }
@@ -1855,6 +2060,7 @@ sl__sched_destroy(sl__sched **self_p)
         // reconnect to the next scheduler on this endpoint.
         if (p != NULL) {
             free(p->leases);
+            s_held_free(self, p);
             sl__table_del(&self->peers, p->key);
             free(p);
             i--;

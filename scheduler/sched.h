@@ -26,6 +26,7 @@ typedef struct {
                                  // no CURVE
     const char *allow_dir;       // public certificates of peers let in
     bool insecure; // serve endpoints off this machine without CURVE
+    int send_hwm;  // messages libzmq queues per peer; 0: 100,000
 } sl__sched_opts;
 
 // The default of max_client_jobs: a program that calls sl_call_async in a

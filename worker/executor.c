@@ -253,26 +253,64 @@ s_decode_init(const sl__frame *f, sl__store_opts *opts, uint32_t *inline_max,
     return SL_OK;
 }
 
-// Decode a TASKS frame holding one task into t.
+// Decode a TASKS frame holding one group of 1 to SL_EXECUTOR_BATCH_MAX
+// tasks into ts; *n says how many.
 static sl_err
-s_decode_task(const sl__frame *f, const sl__limits *lim, sl__exec_task *t)
+s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__exec_task *ts,
+               uint32_t *n)
 {
     sl__mpr r;
     uint32_t type, nfields, n_groups;
     sl__task_group g;
-    sl__task_item item;
     char errbuf[SL_ERRSTR_LEN];
     sl__mpr_init(&r, f->data, f->len);
     if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK ||
         type != SL_MSG_TASKS ||
         sl__tasks_decode(&r, lim, &n_groups, errbuf) != SL_OK ||
         n_groups != 1 || sl__task_group_decode(&r, lim, &g, errbuf) != SL_OK ||
-        g.n_tasks != 1 ||
-        sl__task_item_decode(&r, lim, &item, errbuf) != SL_OK) {
+        g.n_tasks == 0 || g.n_tasks > SL_EXECUTOR_BATCH_MAX) {
         return SL_EPROTO;
     }
-    sl__exec_task_init(t, &g, &item);
+    for (*n = 0; *n < g.n_tasks; (*n)++) {
+        sl__task_item item;
+        if (sl__task_item_decode(&r, lim, &item, errbuf) != SL_OK) {
+            for (uint32_t i = 0; i < *n; i++) {
+                sl__exec_task_fini(&ts[i]);
+            }
+            return SL_EPROTO;
+        }
+        sl__exec_task_init(&ts[*n], &g, &item);
+    }
     return SL_OK;
+}
+
+// Run a batch, sending outcomes as they pile up: all of them at the end,
+// and what has ended whenever SL_EXECUTOR_FLUSH_MS passed since the last
+// frame, so that the worker hears of a long batch as it goes. A task with
+// a time limit comes alone, and its outcome goes at once.
+static sl_err
+s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
+{
+    sl_err rv = SL_OK;
+    int64_t flushed_ms = sl__mono_ms();
+    sl__mpw_reset(w);
+    for (uint32_t i = 0; i < n; i++) {
+        sl__outcome o;
+        sl__exec_run(ex, &ts[i]);
+        sl__exec_task_outcome(&ts[i], &o);
+        sl__msg_outcome(w, &o, true);
+        int64_t now = sl__mono_ms();
+        if (rv == SL_OK &&
+            (i + 1 == n || now - flushed_ms >= SL_EXECUTOR_FLUSH_MS)) {
+            rv = sl__frame_send(fd, w->buf.data, w->buf.size);
+            sl__mpw_reset(w);
+            flushed_ms = now;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        sl__exec_task_fini(&ts[i]);
+    }
+    return rv;
 }
 
 int
@@ -311,24 +349,19 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow)
     sl__mpw w;
     sl__mpw_init(&w);
     int status = 0;
+    sl__exec_task *batch = sl__xcalloc(SL_EXECUTOR_BATCH_MAX, sizeof(*batch));
     while (sl__frame_recv(fd, &f, ex.limits.max_message, -1, &eof) == SL_OK) {
-        sl__exec_task t;
-        if (s_decode_task(&f, &ex.limits, &t) != SL_OK) {
+        uint32_t n;
+        if (s_decode_tasks(&f, &ex.limits, batch, &n) != SL_OK) {
             sl__log_error("executor: the worker sent a malformed task");
             status = 2;
             break;
         }
-        sl__exec_run(&ex, &t);
-        sl__outcome o;
-        sl__exec_task_outcome(&t, &o);
-        sl__mpw_reset(&w);
-        sl__msg_outcome(&w, &o, true);
-        sl_err rv = sl__frame_send(fd, w.buf.data, w.buf.size);
-        sl__exec_task_fini(&t);
-        if (rv != SL_OK) {
+        if (s_run_batch(&ex, batch, n, fd, &w) != SL_OK) {
             break; // the worker is gone
         }
     }
+    free(batch);
     sl__mpw_fini(&w);
     sl__frame_fini(&f);
     sl__exec_fini(&ex);

@@ -9,11 +9,16 @@
 // frames: a little-endian u32 length, then that many bytes of msgpack.
 //
 //   worker -> executor  WELCOME (once: the store, inline_max), then
-//                       TASKS holding one task, each time the slot is idle
-//   executor -> worker  one outcome per task, as RESULT encodes it
+//                       TASKS holding one group of 1 to
+//                       SL_EXECUTOR_BATCH_MAX tasks, each time the slot
+//                       is idle
+//   executor -> worker  outcomes, as RESULT encodes them (with the job),
+//                       one after another in a frame: the batch's, in
+//                       its order, in one frame at its end, and in a
+//                       frame every SL_EXECUTOR_FLUSH_MS before that
 //
-// The executor runs the task with worker/exec.h and answers; it exits
-// when the worker closes its end, and dies with the worker.
+// The executor runs the tasks with worker/exec.h in order and answers; it
+// exits when the worker closes its end, and dies with the worker.
 #ifndef SL_WORKER_EXECUTOR_H
 #define SL_WORKER_EXECUTOR_H
 
@@ -21,6 +26,10 @@
 #include <sys/types.h>
 
 #include "../common/util.h"
+
+// Most tasks in one hand-off, and how often a batch reports its outcomes.
+#define SL_EXECUTOR_BATCH_MAX 64
+#define SL_EXECUTOR_FLUSH_MS 2
 
 typedef struct {
     pid_t pid; // the child; 0: none

@@ -12,6 +12,15 @@
 //   lock is taken only to look a module up (worker/loader.c). Items
 //   travel between threads as pointers; an item belongs to exactly one
 //   thread at a time (the one that last received its pointer).
+// - Short tasks go to a slot in batches (one hand-off, one message back)
+//   instead of one at a time: the worker keeps a running average of each
+//   function's run time, and hands a slot as many consecutive tasks of
+//   one job as fit in S_BATCH_US, at most SL_EXECUTOR_BATCH_MAX and its
+//   share of the FIFO among the free slots. A function not yet timed, a
+//   task with a time limit, and every task for S_CAREFUL_MS after an
+//   executor died under a batch go one at a time: a batch's death cannot
+//   say which task killed it, so its tasks run again alone, uncharged,
+//   and the one that kills its executor then is charged as usual.
 // - A slot decodes the argument, fetches every ref in it from the store,
 //   runs the kernel, and encodes the result: inline when it is at most
 //   inline_max bytes (from WELCOME), else stored under the task's result
@@ -63,13 +72,26 @@
 #define S_REFUSED_QUIET_MS 30000
 // After a refused handshake, try again this much later.
 #define S_REJOIN_MS 2000
+// Batches: how much work (by the running average) one hand-off may hold,
+// how long batching stays off after an executor died under one, and how
+// many functions' run times are kept.
+#define S_BATCH_US 1000.0
+#define S_CAREFUL_MS 10000
+#define S_ESTIMATES 16
 
 typedef struct s_item s_item;
 struct s_item {
     sl__exec_task task; // the task and its outcome
     int slot;           // slot running it, -1 when queued
-    s_item *next;       // FIFO link
+    s_item *next;       // FIFO link, then the next of the slot's batch
 };
+
+// The running average of one function's run time.
+typedef struct {
+    char function[256]; // "" when unused
+    double us;          // microseconds
+    uint64_t used;      // when last updated (a counter), for replacement
+} s_estimate;
 
 typedef struct {
     sl__worker *worker; // owner
@@ -81,7 +103,8 @@ typedef struct {
     bool started;     // thread running
     // --executor process
     sl__executor proc;   // the child; pid 0 until first needed
-    s_item *running;     // the task it runs, or NULL
+    s_item *running;     // the batch it runs, in order, or NULL
+    uint32_t n_running;  // tasks in it
     int64_t deadline_ms; // when that task's time is up; 0: no limit
 } s_slot;
 
@@ -106,24 +129,28 @@ struct sl__worker {
     int n_free;                  // entries in free_slots
     s_item *fifo_head;           // tasks waiting for a slot
     s_item *fifo_tail;
-    zmq_pollitem_t *poll;      // 2 + n_slots poll entries
-    int *poll_slot;            // slot of each entry after the first two
-    sl__frame frame;           // an executor's outcome being read
-    sl__mpw init;              // the start message for executors
-    sl__mpw w;                 // message writer
-    sl__mpw out;               // outcomes of this turn
-    uint32_t n_out;            // entries in out
-    sl__registry *registry;    // kernels, read-only once built
-    sl__loader *loader;        // user modules, loaded on first use
-    sl__limits limits;         // bounds on decoded values
-    uint32_t inline_max;       // from WELCOME
-    int heartbeat_ms;          // from WELCOME
-    bool welcomed;             // the scheduler knows us
-    int64_t last_recv_ms;      // last message from the scheduler
-    int64_t last_send_ms;      // last message to it
-    int64_t last_ready_ms;     // last READY sent
-    int64_t last_redial_ms;    // last reconnect after a silence
-    sl__store_opts store_opts; // from WELCOME
+    uint32_t n_fifo;                   // tasks in it
+    s_estimate estimates[S_ESTIMATES]; // run times, by function
+    uint64_t estimate_clock;           // counts updates
+    int64_t careful_until_ms;          // no batches before this
+    zmq_pollitem_t *poll;              // 2 + n_slots poll entries
+    int *poll_slot;                    // slot of each entry after the first two
+    sl__frame frame;                   // an executor's outcome being read
+    sl__mpw init;                      // the start message for executors
+    sl__mpw w;                         // message writer
+    sl__mpw out;                       // outcomes of this turn
+    uint32_t n_out;                    // entries in out
+    sl__registry *registry;            // kernels, read-only once built
+    sl__loader *loader;                // user modules, loaded on first use
+    sl__limits limits;                 // bounds on decoded values
+    uint32_t inline_max;               // from WELCOME
+    int heartbeat_ms;                  // from WELCOME
+    bool welcomed;                     // the scheduler knows us
+    int64_t last_recv_ms;              // last message from the scheduler
+    int64_t last_send_ms;              // last message to it
+    int64_t last_ready_ms;             // last READY sent
+    int64_t last_redial_ms;            // last reconnect after a silence
+    sl__store_opts store_opts;         // from WELCOME
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts.addrs
     char store_password[256];                   // backing .password
     bool stopping;                              // SHUTDOWN received
@@ -146,6 +173,97 @@ s_item_destroy(s_item **item_p)
     }
 }
 
+// Destroy a batch: it and every item after it.
+static void
+s_batch_destroy(s_item **head_p)
+{
+    while (*head_p != NULL) {
+        s_item *it = *head_p;
+        *head_p = it->next;
+        s_item_destroy(&it);
+    }
+}
+
+// ---------------------------------------------------------------------
+// Run times and batches.
+
+static s_estimate *
+s_estimate_find(sl__worker *self, const char *function)
+{
+    for (int i = 0; i < S_ESTIMATES; i++) {
+        if (strcmp(self->estimates[i].function, function) == 0) {
+            return &self->estimates[i];
+        }
+    }
+    return NULL;
+}
+
+// Fold one run time into the function's average; a function not seen
+// before takes the place of the one updated longest ago.
+static void
+s_estimate_add(sl__worker *self, const char *function, double start_s,
+               double end_s)
+{
+    double us = end_s > start_s ? (end_s - start_s) * 1e6 : 0;
+    s_estimate *e = s_estimate_find(self, function);
+    if (e == NULL) {
+        e = &self->estimates[0];
+        for (int i = 1; i < S_ESTIMATES; i++) {
+            if (self->estimates[i].used < e->used) {
+                e = &self->estimates[i];
+            }
+        }
+        sl__strlcpy(e->function, function, sizeof(e->function));
+        e->us = us;
+    } else {
+        e->us += (us - e->us) / 4;
+    }
+    e->used = ++self->estimate_clock;
+}
+
+// How many tasks the next hand-off to a free slot may hold.
+static uint32_t
+s_batch_size(sl__worker *self, const s_item *head)
+{
+    if (head->task.time_limit_ms > 0 ||
+        sl__mono_ms() < self->careful_until_ms) {
+        return 1;
+    }
+    const s_estimate *e = s_estimate_find(self, head->task.function);
+    if (e == NULL) {
+        return 1;
+    }
+    double fit = e->us > S_BATCH_US / SL_EXECUTOR_BATCH_MAX
+                     ? S_BATCH_US / e->us
+                     : SL_EXECUTOR_BATCH_MAX;
+    uint32_t share =
+        (self->n_fifo + (uint32_t) self->n_free - 1) / (uint32_t) self->n_free;
+    uint32_t n = fit < 1 ? 1 : (uint32_t) fit;
+    return n < share ? n : share;
+}
+
+// Take the next batch off the FIFO: the head, and after it up to n - 1
+// more tasks of the same job without a time limit. Sets *count.
+static s_item *
+s_batch_take(sl__worker *self, uint32_t n, uint32_t *count)
+{
+    s_item *head = self->fifo_head, *tail = head;
+    *count = 1;
+    while (*count < n && tail->next != NULL &&
+           tail->next->task.job == head->task.job &&
+           tail->next->task.time_limit_ms == 0) {
+        tail = tail->next;
+        (*count)++;
+    }
+    self->fifo_head = tail->next;
+    if (self->fifo_head == NULL) {
+        self->fifo_tail = NULL;
+    }
+    tail->next = NULL;
+    self->n_fifo -= *count;
+    return head;
+}
+
 // ---------------------------------------------------------------------
 // Slot threads (--executor thread).
 
@@ -163,7 +281,9 @@ s_slot_main(void *arg)
            zmq_recv(zsock_resolve(tasks), &it, sizeof(it), 0) ==
                (int) sizeof(it) &&
            it != NULL) {
-        sl__exec_run(&slot->exec, &it->task);
+        for (s_item *p = it; p != NULL; p = p->next) {
+            sl__exec_run(&slot->exec, &p->task);
+        }
         zmq_send(zsock_resolve(results), &it, sizeof(it), 0);
     }
     zsock_destroy(&tasks);
@@ -257,7 +377,8 @@ s_slots_stop(sl__worker *self)
             char how[128];
             sl__executor_stop(&slot->proc, true, how, sizeof(how));
         }
-        s_item_destroy(&slot->running);
+        s_batch_destroy(&slot->running);
+        slot->n_running = 0;
     }
 }
 
@@ -378,6 +499,31 @@ s_fifo_push(sl__worker *self, s_item *it)
         self->fifo_head = it;
     }
     self->fifo_tail = it;
+    self->n_fifo++;
+}
+
+// Put a slot's batch back at the front of the FIFO, in its order, and
+// free the slot.
+static void
+s_slot_requeue(sl__worker *self, s_slot *slot)
+{
+    s_item *head = slot->running;
+    if (head != NULL) {
+        s_item *tail = head;
+        for (tail->slot = -1; tail->next != NULL; tail = tail->next) {
+            tail->next->slot = -1;
+        }
+        tail->next = self->fifo_head;
+        self->fifo_head = head;
+        if (self->fifo_tail == NULL) {
+            self->fifo_tail = tail;
+        }
+        self->n_fifo += slot->n_running;
+    }
+    slot->running = NULL;
+    slot->n_running = 0;
+    slot->deadline_ms = 0;
+    self->free_slots[self->n_free++] = slot->index;
 }
 
 static s_item *
@@ -443,6 +589,7 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
         s_item *it = *pp;
         if (it->task.job == job && (!one || it->task.index == index)) {
             *pp = it->next;
+            self->n_fifo--;
             sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
             s_outcome_add(self, it);
             s_item_destroy(&it);
@@ -453,17 +600,25 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
     }
     for (int i = 0; one && self->processes && i < self->n_slots; i++) {
         s_slot *slot = &self->slots[i];
-        if (slot->running != NULL && slot->running->task.job == job &&
-            slot->running->task.index == index) {
+        for (s_item **p = &slot->running; *p != NULL; p = &(*p)->next) {
+            s_item *it = *p;
+            if (it->task.job != job || it->task.index != index) {
+                continue;
+            }
+            // Stop the executor; the rest of its batch runs again.
             char how[128];
             sl__executor_stop(&slot->proc, true, how, sizeof(how));
             sl__log_info("task %016" PRIx64 "/%u: stopped (executor %s): a "
                          "copy of it finished first",
                          job, index, how);
-            slot->running->task.stats.end_s = sl__wall();
-            sl__exec_task_fail(&slot->running->task, SL_WIRE_CANCELLED, "%s",
-                               why);
-            s_slot_done(self, slot);
+            *p = it->next;
+            slot->n_running--;
+            it->task.stats.end_s = sl__wall();
+            sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
+            s_outcome_add(self, it);
+            s_item_destroy(&it);
+            s_slot_requeue(self, slot);
+            break;
         }
     }
 }
@@ -546,22 +701,32 @@ s_drain_results(sl__worker *self)
     while (zmq_recv(self->results_raw, &it, sizeof(it), ZMQ_DONTWAIT) ==
            (int) sizeof(it)) {
         self->free_slots[self->n_free++] = it->slot;
-        s_outcome_add(self, it);
-        s_item_destroy(&it);
+        for (s_item *p = it; p != NULL; p = p->next) {
+            s_outcome_add(self, p);
+            s_estimate_add(self, p->task.function, p->task.stats.start_s,
+                           p->task.stats.end_s);
+        }
+        s_batch_destroy(&it);
     }
 }
 
 // ---------------------------------------------------------------------
 // Executor processes (--executor process).
 
-// Hand slot's task back to the main loop as ended.
+// The first task of the slot's batch has ended (its outcome is in it):
+// add the outcome, and free the slot if that was the last.
 static void
 s_slot_done(sl__worker *self, s_slot *slot)
 {
-    s_outcome_add(self, slot->running);
-    s_item_destroy(&slot->running);
-    slot->deadline_ms = 0;
-    self->free_slots[self->n_free++] = slot->index;
+    s_item *it = slot->running;
+    slot->running = it->next;
+    slot->n_running--;
+    s_outcome_add(self, it);
+    s_item_destroy(&it);
+    if (slot->running == NULL) {
+        slot->deadline_ms = 0;
+        self->free_slots[self->n_free++] = slot->index;
+    }
 }
 
 // The slot's executor died (or broke its protocol) running its task: the
@@ -573,17 +738,27 @@ s_executor_lost(sl__worker *self, s_slot *slot, const char *why)
     char how[128];
     pid_t pid = slot->proc.pid;
     sl__executor_stop(&slot->proc, why != NULL, how, sizeof(how));
+    self->executors_lost++;
+    if (slot->n_running > 1) {
+        // Which task killed it? They run again alone, uncharged.
+        sl__log_warn("executor (pid %d) %s under a batch of %u tasks: they "
+                     "run again one at a time",
+                     (int) pid, why != NULL ? why : how, slot->n_running);
+        self->careful_until_ms = sl__mono_ms() + S_CAREFUL_MS;
+        s_slot_requeue(self, slot);
+        return;
+    }
     sl__exec_task *t = &slot->running->task;
     t->stats.end_s = sl__wall();
     sl__exec_task_fail(t, SL_WIRE_LOST, "%s: executor (pid %d) %s", t->function,
                        (int) pid, why != NULL ? why : how);
     sl__log_warn("task %016" PRIx64 "/%u (%s): executor (pid %d) %s", t->job,
                  t->index, t->function, (int) pid, why != NULL ? why : how);
-    self->executors_lost++;
     s_slot_done(self, slot);
 }
 
-// An outcome (or EOF) from the slot's executor.
+// Outcomes (or EOF) from the slot's executor: one or more, for the first
+// tasks of its batch, in order.
 static void
 s_on_executor(sl__worker *self, s_slot *slot)
 {
@@ -593,39 +768,54 @@ s_on_executor(sl__worker *self, s_slot *slot)
         s_executor_lost(self, slot, eof ? NULL : "sent a broken frame");
         return;
     }
-    // A kernel may have scribbled over its process: check the outcome
+    // A kernel may have scribbled over its process: check each outcome
     // before it joins a RESULT whose other outcomes it could spoil.
     sl__mpr r;
-    sl__outcome o;
-    char errbuf[SL_ERRSTR_LEN];
-    const sl__exec_task *t = &slot->running->task;
     sl__mpr_init(&r, self->frame.data, self->frame.len);
-    if (sl__outcome_decode(&r, &self->limits, true, &o, errbuf) != SL_OK ||
-        sl__mpr_left(&r) != 0 || o.job != t->job || o.index != t->index ||
-        o.attempt != t->attempt || o.status == SL_WIRE_LOST) {
-        s_executor_lost(self, slot, "sent a malformed outcome");
-        return;
+    do {
+        sl__outcome o;
+        char errbuf[SL_ERRSTR_LEN];
+        const uint8_t *start = r.p;
+        const sl__exec_task *t =
+            slot->running != NULL ? &slot->running->task : NULL;
+        if (t == NULL ||
+            sl__outcome_decode(&r, &self->limits, true, &o, errbuf) != SL_OK ||
+            o.job != t->job || o.index != t->index || o.attempt != t->attempt ||
+            o.status == SL_WIRE_LOST) {
+            s_executor_lost(self, slot, "sent a malformed outcome");
+            return;
+        }
+        sl__mpw_raw(&self->out, start, (size_t) (r.p - start));
+        self->n_out++;
+        s_estimate_add(self, t->function, o.stats.start_s, o.stats.end_s);
+        s_item *it = slot->running;
+        slot->running = it->next;
+        slot->n_running--;
+        s_item_destroy(&it);
+    } while (sl__mpr_left(&r) > 0);
+    if (slot->running == NULL) {
+        slot->deadline_ms = 0;
+        self->free_slots[self->n_free++] = slot->index;
     }
-    sl__mpw_raw(&self->out, self->frame.data, self->frame.len);
-    self->n_out++;
-    s_item_destroy(&slot->running);
-    slot->deadline_ms = 0;
-    self->free_slots[self->n_free++] = slot->index;
 }
 
-// Send it to the slot's executor, starting one if the slot has none.
-// Returns false (the task ended with the reason) when none will take it.
+// Send the batch to the slot's executor, starting one if the slot has
+// none. Returns false (errbuf says why) when none will take it.
 static bool
-s_executor_send(sl__worker *self, s_slot *slot, s_item *it)
+s_executor_send(sl__worker *self, s_slot *slot, char *errbuf)
 {
-    const sl__exec_task *t = &it->task;
-    sl__task_item item = {t->index, t->attempt, t->arg, t->arg_len};
+    const sl__exec_task *head = &slot->running->task;
     sl__mpw_reset(&self->w);
     sl__msg_tasks_begin(&self->w, 1);
-    sl__msg_task_group(&self->w, t->job, t->function, strlen(t->function),
-                       t->time_limit_ms, 1);
-    sl__msg_task_item(&self->w, &item);
-    char errbuf[SL_ERRSTR_LEN] = "";
+    sl__msg_task_group(&self->w, head->job, head->function,
+                       strlen(head->function), head->time_limit_ms,
+                       slot->n_running);
+    for (const s_item *p = slot->running; p != NULL; p = p->next) {
+        const sl__exec_task *t = &p->task;
+        sl__task_item item = {t->index, t->attempt, t->arg, t->arg_len};
+        sl__msg_task_item(&self->w, &item);
+    }
+    errbuf[0] = '\0';
     // A second try, with a fresh executor, when the old one is gone.
     for (int attempt = 0; attempt < 2; attempt++) {
         if (slot->proc.pid <= 0 &&
@@ -640,11 +830,9 @@ s_executor_send(sl__worker *self, s_slot *slot, s_item *it)
         }
         char how[128];
         sl__executor_stop(&slot->proc, false, how, sizeof(how));
-        sl__fmt(errbuf, sizeof(errbuf), "executor %s", how);
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "executor %s", how);
     }
     sl__log_error("slot %d: cannot start an executor: %s", slot->index, errbuf);
-    sl__exec_task_fail(&it->task, SL_WIRE_LOST, "cannot start an executor: %s",
-                       errbuf);
     return false;
 }
 
@@ -695,39 +883,49 @@ static void
 s_assign(sl__worker *self)
 {
     while (self->n_free > 0 && self->fifo_head != NULL) {
-        s_item *it = self->fifo_head;
-        self->fifo_head = it->next;
-        if (self->fifo_head == NULL) {
-            self->fifo_tail = NULL;
-        }
+        uint32_t n;
+        s_item *batch =
+            s_batch_take(self, s_batch_size(self, self->fifo_head), &n);
         s_slot *slot = &self->slots[self->free_slots[--self->n_free]];
-        it->slot = slot->index;
+        for (s_item *p = batch; p != NULL; p = p->next) {
+            p->slot = slot->index;
+        }
         if (!self->processes) {
-            if (it->task.time_limit_ms > 0) {
+            if (batch->task.time_limit_ms > 0) { // alone in its batch
                 // A thread cannot be stopped: refuse rather than let a
                 // limit the job asked for go unenforced.
-                sl__exec_task_fail(&it->task, SL_WIRE_ERROR,
+                sl__exec_task_fail(&batch->task, SL_WIRE_ERROR,
                                    "%s: this worker runs kernels in threads "
                                    "(--executor thread) and cannot enforce "
                                    "a time limit",
-                                   it->task.function);
-                s_outcome_add(self, it);
-                s_item_destroy(&it);
+                                   batch->task.function);
+                s_outcome_add(self, batch);
+                s_item_destroy(&batch);
                 self->free_slots[self->n_free++] = slot->index;
                 continue;
             }
-            zmq_send(zsock_resolve(slot->tasks), &it, sizeof(it), 0);
+            zmq_send(zsock_resolve(slot->tasks), &batch, sizeof(batch), 0);
             continue;
         }
-        slot->running = it;
-        it->task.stats.start_s = sl__wall();
-        if (!s_executor_send(self, slot, it)) {
-            it->task.stats.end_s = it->task.stats.start_s;
-            s_slot_done(self, slot);
+        slot->running = batch;
+        slot->n_running = n;
+        double now = sl__wall();
+        for (s_item *p = batch; p != NULL; p = p->next) {
+            p->task.stats.start_s = now;
+        }
+        char errbuf[SL_ERRSTR_LEN];
+        if (!s_executor_send(self, slot, errbuf)) {
+            while (slot->running != NULL) {
+                sl__exec_task *t = &slot->running->task;
+                t->stats.end_s = t->stats.start_s;
+                sl__exec_task_fail(t, SL_WIRE_LOST,
+                                   "cannot start an executor: %s", errbuf);
+                s_slot_done(self, slot);
+            }
             continue;
         }
-        slot->deadline_ms = it->task.time_limit_ms > 0
-                                ? sl__mono_ms() + it->task.time_limit_ms
+        slot->deadline_ms = batch->task.time_limit_ms > 0
+                                ? sl__mono_ms() + batch->task.time_limit_ms
                                 : 0;
     }
 }
@@ -935,7 +1133,9 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     sl_err rv = SL_EIO;
     self->opts = *opts;
     self->n_slots = opts->slots > 0 ? opts->slots : sl__ncpus();
-    self->prefetch = opts->prefetch >= 0 ? opts->prefetch : self->n_slots;
+    self->prefetch = opts->prefetch >= 0                  ? opts->prefetch
+                     : self->n_slots > SL_WORKER_PREFETCH ? self->n_slots
+                                                          : SL_WORKER_PREFETCH;
     self->processes = !opts->threads;
     self->limits = sl__limits_default;
     self->heartbeat_ms = 1000;
@@ -1017,12 +1217,9 @@ sl__worker_destroy(sl__worker **self_p)
     while (self->results_raw != NULL &&
            zmq_recv(self->results_raw, &it, sizeof(it), ZMQ_DONTWAIT) ==
                (int) sizeof(it)) {
-        s_item_destroy(&it);
+        s_batch_destroy(&it);
     }
-    while ((it = self->fifo_head) != NULL) {
-        self->fifo_head = it->next;
-        s_item_destroy(&it);
-    }
+    s_batch_destroy(&self->fifo_head);
     sl__cert_monitor_destroy(self->sched, &self->monitor);
     zsock_destroy(&self->sched);
     zsock_destroy(&self->results);

@@ -8,10 +8,15 @@
 
 typedef struct sl__worker sl__worker;
 
+// The default prefetch: the scheduler fills it only as far as the job's
+// run time makes sense (see scheduler/sched.c, "Credit").
+#define SL_WORKER_PREFETCH 256
+
 typedef struct {
     const char *scheduler;    // the scheduler's worker endpoint
     int slots;                // executor threads; 0: one per core
-    int prefetch;             // tasks held beyond the slots; <0: = slots
+    int prefetch;             // tasks held beyond the slots, at most; <0:
+                              // SL_WORKER_PREFETCH, or the slots if more
     const char *name;         // node name; NULL: the host name
     const char *module_cache; // user modules' cache directory; NULL: the
                               // default (worker/loader.h)

@@ -2,7 +2,9 @@
 // task past its time limit is stopped within a second and fails saying
 // so; a kernel that crashes costs its task one attempt and one executor
 // process, never the worker; a task that keeps crashing ends FAILED
-// naming what killed it, while other tasks go on; a client that dies
+// naming what killed it, while other tasks go on; a poison task that
+// kills an executor under a batch of short tasks costs the others nothing;
+// a client that dies
 // loses its queued tasks after a grace period; a straggler is overtaken by
 // a backup copy; kernel errors are retried only when the job asks; and a
 // worker running
@@ -186,6 +188,47 @@ test_poison_task(void)
     s_assert_slots_work(20);
 }
 
+// A poison task among hundreds of short ones of its job: the short ones
+// travel to executors in batches, so the poison one kills an executor
+// under a batch. The batch runs again, uncharged, one task at a time:
+// every other task ends OK on its first attempt, and the poison one alone
+// is charged, and ends FAILED after max_attempts.
+static void
+test_poison_in_batch(void)
+{
+    enum { N = 600, POISON = 450 };
+    sl_value *args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = i == POISON ? s_map1("how", sl_value_new_str("abort"))
+                              : s_map1("attempts", sl_value_new_int(0));
+    }
+    sl_job_opts opts = {.max_attempts = 3};
+    sl_job job;
+    SL_PASS(sl_map(s_client, s_fn("crash"), args, N, &opts, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 60000));
+    for (int i = 0; i < N; i++) {
+        const sl_result *r = sl_job_result(s_client, job, (size_t) i);
+        if (i == POISON) {
+            SL_ASSERT_EQ(r->status, SL_TASK_FAILED);
+            SL_ASSERT_HAS(r->error, "killed 3 executors in 3 attempts");
+            continue;
+        }
+        SL_ASSERT_EQ(r->status, SL_TASK_OK);
+        SL_ASSERT_EQ(r->attempts, 1);
+    }
+    sl_job_release(s_client, job);
+    for (int i = 0; i < N; i++) {
+        sl_value_destroy(&args[i]);
+    }
+    // The poison task did meet a batch.
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "cat %s/worker-*.log | grep -q 'under a batch'",
+             s_info.home);
+    SL_ASSERT(system(cmd) == 0);
+    s_assert_workers_alive();
+    s_assert_slots_work(20);
+}
+
 // A job of 24 short tasks and one straggler (its first attempt sleeps 6 s,
 // later ones 50 ms) on 4 slots: with speculation (the default) a backup
 // copy overtakes it and the first copy is stopped; with
@@ -354,6 +397,7 @@ main(void)
     SL_RUN(test_time_limit);
     SL_RUN(test_crash_costs_one_attempt);
     SL_RUN(test_poison_task);
+    SL_RUN(test_poison_in_batch);
     SL_RUN(test_straggler_backup);
     SL_RUN(test_retry_errors);
     SL_RUN(test_client_death);

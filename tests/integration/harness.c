@@ -498,8 +498,8 @@ sl__harness_stop_pid(pid_t pid, int *status_out)
     return sl__harness_wait_pid(pid, SL_HARNESS_KILL_WAIT_MS, status_out);
 }
 
-zsock_t *
-sl__harness_dealer(const char *role)
+static zsock_t *
+s_dealer(const char *role, bool slow)
 {
     bool worker = strcmp(role, "worker") == 0;
     const char *ep = worker ? s_h.info.workers_endpoint : s_h.info.scheduler;
@@ -512,6 +512,10 @@ sl__harness_dealer(const char *role)
         return NULL;
     }
     zsock_set_linger(sock, 0);
+    if (slow) { // before the connect, which makes the pipe and the socket
+        zsock_set_rcvhwm(sock, 1);
+        zsock_set_rcvbuf(sock, 4096);
+    }
     if (s_h.info.client_cert[0] != '\0') {
         zcert_t *cert = NULL;
         snprintf(path, sizeof(path), "%s/keys/%s_secret", s_h.info.home,
@@ -530,6 +534,18 @@ sl__harness_dealer(const char *role)
         zsock_destroy(&sock);
     }
     return sock;
+}
+
+zsock_t *
+sl__harness_dealer(const char *role)
+{
+    return s_dealer(role, false);
+}
+
+zsock_t *
+sl__harness_dealer_slow(const char *role)
+{
+    return s_dealer(role, true);
 }
 
 const char *

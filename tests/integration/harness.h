@@ -39,6 +39,10 @@ sl_err sl__harness_start_opts(const sl__cluster_opts *opts,
 // insecure): a raw peer, for tests that speak the wire protocol. NULL on
 // error. The caller destroys it.
 zsock_t *sl__harness_dealer(const char *role);
+// The same for a peer that reads slowly: a receive high-water mark of one
+// message and a 4 KiB kernel receive buffer, so that what the scheduler
+// sends it piles up at the scheduler.
+zsock_t *sl__harness_dealer_slow(const char *role);
 // Stop the cluster (sl__cluster_down) and remove its directory. Safe to
 // call twice, or without a start.
 void sl__harness_stop(void);
