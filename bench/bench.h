@@ -63,9 +63,9 @@ int sl__bench_helper_tcp_echo(int argc, char **argv);
 // Progress lines: to stdout, or stderr with --json.
 void sl__bench_say(const sl__bench_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-// "workers=P;slots=S;prefetch=F;mode=quick|full;load=L" for shape (the
-// machine's load now), into buf of len bytes; benchmarks append their own
-// settings.
+// "workers=P;slots=S;prefetch=F;executor=E;mode=quick|full;load=L" for
+// shape (the machine's load now), into buf of len bytes; benchmarks
+// append their own settings.
 void sl__bench_settings(const sl__bench_ctx *ctx,
                         const sl__bench_workers *shape, char *buf, size_t len);
 // Append ";" and the formatted text to the settings in buf.

@@ -344,7 +344,7 @@ sl__bench_cluster_workers_cpu_s(const sl__bench_cluster *cl)
 {
     double sum = 0;
     for (int i = 0; i < cl->n_workers; i++) {
-        double s = sl__bench_cpu_s(cl->workers[i]);
+        double s = sl__bench_tree_cpu_s(cl->workers[i]);
         sum += s > 0 ? s : 0;
     }
     return sum;

@@ -100,6 +100,41 @@ sl__bench_cpu_s(pid_t pid)
     return s >= 0 ? s : s_cpu_from_stat(pid);
 }
 
+double
+sl__bench_tree_cpu_s(pid_t pid)
+{
+    double sum = sl__bench_cpu_s(pid);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+    DIR *d = opendir(path);
+    if (sum < 0 || d == NULL) {
+        if (d != NULL) {
+            closedir(d);
+        }
+        return sum;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char children[300];
+        int child;
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(children, sizeof(children), "/proc/%d/task/%s/children",
+                 (int) pid, e->d_name);
+        FILE *f = fopen(children, "r");
+        while (f != NULL && fscanf(f, "%d", &child) == 1) {
+            double s = sl__bench_cpu_s((pid_t) child);
+            sum += s > 0 ? s : 0;
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return sum;
+}
+
 int64_t
 sl__bench_rss(pid_t pid)
 {

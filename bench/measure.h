@@ -20,6 +20,9 @@ double sl__bench_percentile(const double *v, size_t n, double p);
 // not counted), else utime + stime of /proc/<pid>/stat (every thread, in
 // clock ticks of 10 ms). -1 when neither can be read.
 double sl__bench_cpu_s(pid_t pid);
+// The same for pid and its children that are running now (a worker and
+// its executor processes), from /proc/<pid>/task/*/children.
+double sl__bench_tree_cpu_s(pid_t pid);
 // The resident set (VmRSS) of pid in bytes, from /proc/<pid>/status; -1
 // when it cannot be read.
 int64_t sl__bench_rss(pid_t pid);

@@ -87,10 +87,14 @@ sl__bench_settings(const sl__bench_ctx *ctx, const sl__bench_workers *shape,
 {
     buf[0] = '\0';
     if (shape != NULL) {
-        sl__bench_settings_add(buf, len, "workers=%d;slots=%d;prefetch=%d",
-                               shape->procs, shape->slots,
-                               shape->prefetch >= 0 ? shape->prefetch
-                                                    : shape->slots);
+        char prefetch[16] = "default";
+        if (shape->prefetch >= 0) {
+            sl__fmt(prefetch, sizeof(prefetch), "%d", shape->prefetch);
+        }
+        sl__bench_settings_add(buf, len,
+                               "workers=%d;slots=%d;prefetch=%s;executor=%s",
+                               shape->procs, shape->slots, prefetch,
+                               shape->threads ? "thread" : "process");
     }
     sl__bench_settings_add(buf, len, "mode=%s;load=%.2f",
                            ctx->quick ? "quick" : "full", sl__bench_load());

@@ -4,11 +4,12 @@
 // SPDX-License-Identifier: MIT
 //
 // The clock runs from sl_map (packing included) to the last result. CPU
-// time comes from /proc (sl__bench_cpu_s: every thread of the scheduler
-// and of the workers) and getrusage (the client: this process). The
-// standard cluster is measured, then, unless --prefetch was given, the same
-// with prefetch 256. With --perf FILE the scheduler is profiled (perf record
-// -g) over the first timed map.
+// time comes from /proc (every thread of the scheduler, and of the workers
+// and their executor processes) and getrusage (the client: this process).
+// The standard cluster is measured, then, unless it runs kernels in
+// threads already, the same with slot threads (--executor thread). With
+// --perf FILE the scheduler is profiled (perf record -g) over the first
+// timed map.
 #define _GNU_SOURCE
 #include <math.h>
 #include <signal.h>
@@ -158,12 +159,16 @@ s_measure(sl__bench_ctx *ctx, s_run *run, const char *perf_path, char *errbuf)
         rv = s_perf_start(&cl, perf_path, &perf, errbuf);
     }
     if (rv == SL_OK) {
+        char prefetch[32] = "the worker's default";
+        if (run->shape.prefetch >= 0) {
+            sl__fmt(prefetch, sizeof(prefetch), "%d", run->shape.prefetch);
+        }
         sl__bench_say(ctx,
                       "   %zu sys.noop tasks in one map, %d worker(s) of "
-                      "%d slots, prefetch %d%s",
+                      "%d slots (%s), prefetch %s%s",
                       run->n, run->shape.procs, run->shape.slots,
-                      run->shape.prefetch >= 0 ? run->shape.prefetch
-                                               : run->shape.slots,
+                      run->shape.threads ? "threads" : "executor processes",
+                      prefetch,
                       perf > 0 ? " (perf recording the scheduler)" : "");
         run->before = s_cpu_now(&cl);
         rv = sl__bench_noop_map(cl.client, run->n, &run->seconds, errbuf);
@@ -175,19 +180,18 @@ s_measure(sl__bench_ctx *ctx, s_run *run, const char *perf_path, char *errbuf)
 }
 
 // The standard cluster (as `starling up` makes it, unless the command line
-// says otherwise); then, when its prefetch is the worker's default, the
-// same cluster with a deep prefetch, which takes the scheduler round trip
-// out of a no-op task's path.
+// says otherwise); then, when it runs kernels in executor processes, the
+// same cluster with slot threads: what the processes' isolation costs.
 sl_err
 sl__bench_throughput(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN])
 {
     size_t n = ctx->quick ? 100000 : 1000000;
     s_run runs[2] = {
         {.shape = ctx->shape, .suffix = "", .n = n},
-        {.shape = ctx->shape, .suffix = "_prefetch256", .n = n},
+        {.shape = ctx->shape, .suffix = "_threads", .n = n},
     };
-    runs[1].shape.prefetch = 256;
-    int n_runs = ctx->shape.prefetch < 0 ? 2 : 1;
+    runs[1].shape.threads = true;
+    int n_runs = ctx->shape.threads ? 1 : 2;
     sl_err rv = SL_OK;
     for (int i = 0; i < n_runs && rv == SL_OK; i++) {
         rv = s_measure(ctx, &runs[i], i == 0 ? ctx->perf_path : NULL, errbuf);
