@@ -41,7 +41,7 @@ static sl_err
 s_measure(sl__bench_ctx *ctx, sl__bench_cluster *cl, s_point *pt,
           double *samples, int calls, char *errbuf)
 {
-    size_t tasks = ctx->quick ? 20000 : 100000;
+    size_t tasks = ctx->quick ? 100000 : 1000000;
     double seconds = 0, warm = 0;
     // Every slot gets a chance to run once before the clock runs.
     sl_err rv =

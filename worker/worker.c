@@ -16,7 +16,8 @@
 //   instead of one at a time: the worker keeps a running average of each
 //   function's run time, and hands a slot as many consecutive tasks of
 //   one job as fit in S_BATCH_US, at most SL_EXECUTOR_BATCH_MAX and its
-//   share of the FIFO among the free slots. A function not yet timed, a
+//   share of the FIFO among the free slots, but at least S_HANDOFF_US of
+//   work. A function not yet timed, a
 //   task with a time limit, and every task for S_CAREFUL_MS after an
 //   executor died under a batch go one at a time: a batch's death cannot
 //   say which task killed it, so its tasks run again alone, uncharged,
@@ -76,6 +77,10 @@
 // how long batching stays off after an executor died under one, and how
 // many functions' run times are kept.
 #define S_BATCH_US 1000.0
+// A hand-off costs about a thread or process wake-up: a batch holds at
+// least this much work, even if that leaves other free slots without any
+// (spreading microsecond tasks over many slots only multiplies wake-ups).
+#define S_HANDOFF_US 200.0
 #define S_CAREFUL_MS 10000
 #define S_ESTIMATES 16
 
@@ -233,13 +238,15 @@ s_batch_size(sl__worker *self, const s_item *head)
     if (e == NULL) {
         return 1;
     }
-    double fit = e->us > S_BATCH_US / SL_EXECUTOR_BATCH_MAX
-                     ? S_BATCH_US / e->us
-                     : SL_EXECUTOR_BATCH_MAX;
+    double us = e->us > S_BATCH_US / SL_EXECUTOR_BATCH_MAX
+                    ? e->us
+                    : S_BATCH_US / SL_EXECUTOR_BATCH_MAX;
+    uint32_t fit = S_BATCH_US / us >= 1 ? (uint32_t) (S_BATCH_US / us) : 1;
+    uint32_t least = (uint32_t) (S_HANDOFF_US / us) + 1;
     uint32_t share =
         (self->n_fifo + (uint32_t) self->n_free - 1) / (uint32_t) self->n_free;
-    uint32_t n = fit < 1 ? 1 : (uint32_t) fit;
-    return n < share ? n : share;
+    share = share > least ? share : least;
+    return fit < share ? fit : share;
 }
 
 // Take the next batch off the FIFO: the head, and after it up to n - 1
