@@ -358,6 +358,65 @@ test_chunks(void)
     sl__store_destroy(&store);
 }
 
+// Large replies are read straight into place (store.c, "Replies in
+// place"): whole objects and chunks of 64 KiB and more, next to small
+// chunks that hiredis still copies, with the checks of the copying path.
+static void
+test_large_in_place(void)
+{
+    const size_t chunk = 100 << 10;
+    sl__store *store = s_store(&s_a, chunk, 0);
+    void *buf = NULL;
+    size_t got_len = 0;
+    // Whole, and in 4 chunks: three large and a small last one.
+    size_t sizes[] = {90 << 10, 3 * chunk + 12345};
+    for (int i = 0; i < 2; i++) {
+        uint8_t *data = s_pattern(sizes[i], 3 + i);
+        SL_PASS(
+            sl__store_put(store, "sl:t:large", data, sizes[i], false, NULL));
+        SL_PASS(sl__store_get(store, "sl:t:large", 0, &buf, &got_len));
+        SL_ASSERT_EQ(got_len, sizes[i]);
+        SL_ASSERT(memcmp(buf, data, sizes[i]) == 0);
+        SL_ASSERT_EQ((uintptr_t) buf % 64, 0);
+        free(buf);
+        free(data);
+    }
+    // ndarrays used in place, whole (80 KB) and chunked (500 KB).
+    int64_t whole[] = {100, 100}, chunked[] = {250, 250};
+    s_check_value(store, "sl:t:large_whole", SL_F64, 2, whole);
+    s_check_value(store, "sl:t:large_chunked", SL_F64, 2, chunked);
+
+    // A limit below a large whole object still refuses it.
+    sl_value *v = sl_value_new_ndarray(SL_F64, 2, whole, NULL), *ref = NULL;
+    sl_value *got = NULL;
+    SL_PASS(sl__store_put_value(store, "sl:t:large_limit", v, false, &ref));
+    sl__limits lim = sl__limits_default;
+    lim.max_message = 70 << 10;
+    SL_FAILS(sl__store_get_value(store, ref, &lim, &got), SL_ELIMIT);
+    sl_value_destroy(&ref);
+    sl_value_destroy(&v);
+
+    // A large chunk of the wrong size is reported, and the connection stays
+    // in step for the next request.
+    uint8_t *data = s_pattern(3 * chunk, 5);
+    SL_PASS(
+        sl__store_put(store, "sl:t:large_bad", data, 3 * chunk, false, NULL));
+    redisContext *raw = s_raw(&s_a);
+    redisReply *rep =
+        redisCommand(raw, "SET sl:t:large_bad#1 %b", data, (size_t) 70000);
+    SL_ASSERT(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    SL_FAILS(sl__store_get(store, "sl:t:large_bad", 0, &buf, &got_len),
+             SL_ESTORE);
+    SL_ASSERT_HAS(sl__store_errstr(store), "chunk 1 has 70000 bytes");
+    SL_PASS(sl__store_get(store, "sl:t:large", 0, &buf, &got_len));
+    SL_ASSERT_EQ(got_len, sizes[1]);
+    free(buf);
+    redisFree(raw);
+    free(data);
+    sl__store_destroy(&store);
+}
+
 static void
 test_nx(void)
 {
@@ -670,6 +729,7 @@ main(void)
     SL_RUN(test_bytes_round_trip);
     SL_RUN(test_values);
     SL_RUN(test_chunks);
+    SL_RUN(test_large_in_place);
     SL_RUN(test_nx);
     SL_RUN(test_ttl);
     SL_RUN(test_module_ttl_and_touch);
