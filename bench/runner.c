@@ -127,6 +127,8 @@ s_usage(FILE *f)
             "  --slots S        slots per worker (default: one per core)\n"
             "  --prefetch P     each worker's --prefetch (default: the "
             "worker's)\n"
+            "  --executor MODE  the workers' --executor, process (default) "
+            "or thread\n"
             "  --perf FILE      throughput: perf record -g the scheduler "
             "into FILE\n"
             "  --rounds N       flops, matmul: measure starling and the "
@@ -155,6 +157,7 @@ s_parse(int argc, char **argv, s_args *args, sl__bench_ctx *ctx)
         {"workers", required_argument, NULL, 'w'},
         {"slots", required_argument, NULL, 's'},
         {"prefetch", required_argument, NULL, 'p'},
+        {"executor", required_argument, NULL, 'x'},
         {"perf", required_argument, NULL, 'P'},
         {"rounds", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
@@ -183,6 +186,14 @@ s_parse(int argc, char **argv, s_args *args, sl__bench_ctx *ctx)
             break;
         case 'p':
             ctx->shape.prefetch = atoi(optarg);
+            break;
+        case 'x':
+            if (strcmp(optarg, "thread") != 0 &&
+                strcmp(optarg, "process") != 0) {
+                s_usage(stderr);
+                return 2;
+            }
+            ctx->shape.threads = strcmp(optarg, "thread") == 0;
             break;
         case 'P':
             ctx->perf_path = optarg;
