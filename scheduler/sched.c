@@ -218,6 +218,8 @@ struct sl__sched {
     s_peer *hungry_tail;
     s_job *dirty_head;                 // jobs with outcomes to flush
     int64_t flush_due_ms;              // a DONE held back is due; 0: none
+    int64_t now_ms;                    // the clock, read once a loop turn
+    uint64_t rng;                      // xorshift64* state, for sampling
     uint32_t n_holding;                // clients with held messages
     uint64_t queued;                   // tasks in state QUEUED over all jobs
     uint64_t backups_wanted;           // tasks waiting for a backup copy
@@ -575,7 +577,7 @@ s_mark_dirty(sl__sched *self, s_job *job)
 static void
 s_rate_add(sl__sched *self, uint64_t done, double flops)
 {
-    int64_t sec = sl__mono_ms() / 1000;
+    int64_t sec = self->now_ms / 1000;
     s_bucket *b = &self->rate[sec % (SL_RATE_WINDOW + 2)];
     if (b->second != sec) {
         b->second = sec;
@@ -1212,11 +1214,11 @@ s_on_ready(sl__sched *self, s_peer *w, sl__mpr *r)
 // sent, in ms, or -1 if w held none (a result from before a re-READY, or a
 // duplicate).
 static int64_t
-s_lease_drop(s_peer *w, uint64_t job, uint32_t index)
+s_lease_drop(s_peer *w, uint64_t job, uint32_t index, int64_t now)
 {
     for (uint32_t i = 0; i < w->n_leases; i++) {
         if (w->leases[i].job == job && w->leases[i].index == index) {
-            int64_t age = sl__mono_ms() - w->leases[i].sent_ms;
+            int64_t age = now - w->leases[i].sent_ms;
             w->leases[i] = w->leases[--w->n_leases];
             return age;
         }
@@ -1226,8 +1228,19 @@ s_lease_drop(s_peer *w, uint64_t job, uint32_t index)
 
 // Remember a finished task's run time in the job's sample (reservoir
 // sampling: every task timed has the same chance to be in it).
+// A pseudo-random number (xorshift64*): sampling needs no more, and
+// getrandom for each finished task showed in the profile.
+static uint64_t
+s_rand(sl__sched *self)
+{
+    self->rng ^= self->rng >> 12;
+    self->rng ^= self->rng << 25;
+    self->rng ^= self->rng >> 27;
+    return self->rng * 0x2545F4914F6CDD1DULL;
+}
+
 static void
-s_job_time(s_job *job, int64_t ms)
+s_job_time(sl__sched *self, s_job *job, int64_t ms)
 {
     if (job->run_ms == NULL) {
         job->run_ms = sl__xcalloc(SL_SPEC_SAMPLES, sizeof(*job->run_ms));
@@ -1236,7 +1249,7 @@ s_job_time(s_job *job, int64_t ms)
     if (job->n_run_ms < SL_SPEC_SAMPLES) {
         job->run_ms[job->n_run_ms++] = (float) ms;
     } else {
-        uint64_t slot = sl__rand64() % job->n_timed;
+        uint64_t slot = s_rand(self) % job->n_timed;
         if (slot < SL_SPEC_SAMPLES) {
             job->run_ms[slot] = (float) ms;
         }
@@ -1301,7 +1314,7 @@ s_on_lost(sl__sched *self, s_peer *w, s_job *job, const sl__outcome *o)
 static void
 s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o, s_job **cache)
 {
-    int64_t age = s_lease_drop(w, o->job, o->index);
+    int64_t age = s_lease_drop(w, o->job, o->index, self->now_ms);
     s_job *job = *cache;
     if (job == NULL || job->id != o->job) {
         job = *cache = sl__table_get(&self->jobs, o->job);
@@ -1331,7 +1344,7 @@ s_on_outcome(sl__sched *self, s_peer *w, const sl__outcome *o, s_job **cache)
         return;
     }
     if (o->status == SL_WIRE_OK && age >= 0) {
-        s_job_time(job, age);
+        s_job_time(self, job, age);
     }
     if (o->status == SL_WIRE_OK || o->status == SL_WIRE_ERROR) {
         double ms = (o->stats.end_s - o->stats.start_s) * 1000;
@@ -1706,7 +1719,7 @@ s_pack_group(sl__sched *self, s_peer *w, uint32_t from, uint32_t to)
                               t->arg_len};
         sl__msg_task_item(&self->w, &item);
         w->leases[w->n_leases++] =
-            (s_lease){job->id, index, t->attempts, sl__mono_ms()};
+            (s_lease){job->id, index, t->attempts, self->now_ms};
     }
 }
 
@@ -1809,7 +1822,7 @@ s_flush_job(sl__sched *self, s_job *job)
         sl__msg_done_begin(&self->w, job->id, job->n_pending);
         sl__mpw_raw(&self->w, job->done_buf.buf.data, job->done_buf.buf.size);
         s_send(self, client, &self->w);
-        job->done_ms = sl__mono_ms();
+        job->done_ms = self->now_ms;
     }
     sl__mpw_reset(&job->done_buf);
     job->n_pending = 0;
@@ -1838,7 +1851,7 @@ s_flush_held(sl__sched *self)
 static void
 s_flush(sl__sched *self)
 {
-    int64_t now = sl__mono_ms();
+    int64_t now = self->now_ms;
     s_job *job = self->dirty_head;
     self->dirty_head = NULL;
     self->flush_due_ms = 0;
@@ -1957,6 +1970,8 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
     self->log_budget = S_LOG_BURST;
     self->log_budget_ms = sl__mono_ms();
     self->next_reap_ms = sl__mono_ms() + S_CLIENT_IDLE_MS / 10;
+    self->now_ms = sl__mono_ms();
+    self->rng = sl__rand64();
     sl__auth_opts ao = {opts->cert, opts->allow_dir, opts->insecure};
     if ((rv = sl__auth_new(&self->auth, &ao, errbuf)) != SL_OK ||
         (rv = s_bind(self, &self->clients, &self->clients_raw,
@@ -2016,6 +2031,7 @@ sl__sched_run(sl__sched *self)
             sl__log_error("poll failed: %s", zmq_strerror(errno));
             break;
         }
+        self->now_ms = sl__mono_ms();
         if (items[0].revents & ZMQ_POLLIN) {
             s_drain(self, true);
         }

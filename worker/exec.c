@@ -23,9 +23,11 @@ sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
     t->index = item->index;
     t->attempt = item->attempt;
     t->time_limit_ms = g->time_limit_ms;
-    sl__fmt(t->function, sizeof(t->function), "%.*s",
-            (int) (g->function.len < 255 ? g->function.len : 255),
-            g->function.p);
+    size_t n = g->function.len < sizeof(t->function) - 1
+                   ? g->function.len
+                   : sizeof(t->function) - 1;
+    memcpy(t->function, g->function.p, n);
+    t->function[n] = '\0';
     t->arg = sl__xmalloc(item->arg_len > 0 ? item->arg_len : 1);
     memcpy(t->arg, item->arg, item->arg_len);
     t->arg_len = item->arg_len;
