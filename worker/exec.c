@@ -14,10 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
-                   const sl__task_item *item)
+// Fill t, reusing the argument buffer it holds (arg, cap), if any.
+static void
+s_task_fill(sl__exec_task *t, const sl__task_group *g,
+            const sl__task_item *item)
 {
+    uint8_t *arg = t->arg;
+    size_t cap = t->arg_cap;
+    size_t need = item->arg_len > 0 ? item->arg_len : 1;
+    if (arg == NULL || cap < need) {
+        free(arg);
+        arg = sl__xmalloc(need);
+        cap = need;
+    }
     memset(t, 0, sizeof(*t));
     t->job = g->job;
     t->index = item->index;
@@ -28,19 +37,49 @@ sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
                    : sizeof(t->function) - 1;
     memcpy(t->function, g->function.p, n);
     t->function[n] = '\0';
-    t->arg = sl__xmalloc(item->arg_len > 0 ? item->arg_len : 1);
-    memcpy(t->arg, item->arg, item->arg_len);
+    memcpy(arg, item->arg, item->arg_len);
+    t->arg = arg;
+    t->arg_cap = cap;
     t->arg_len = item->arg_len;
+}
+
+void
+sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
+                   const sl__task_item *item)
+{
+    t->arg = NULL;
+    t->arg_cap = 0;
+    s_task_fill(t, g, item);
+}
+
+void
+sl__exec_task_reinit(sl__exec_task *t, const sl__task_group *g,
+                     const sl__task_item *item)
+{
+    s_task_fill(t, g, item);
+}
+
+void
+sl__exec_task_clear(sl__exec_task *t)
+{
+    free(t->value);
+    free(t->error);
+    t->value = NULL;
+    t->error = NULL;
+    if (t->arg_cap > SL_EXEC_ARG_KEEP) {
+        free(t->arg);
+        t->arg = NULL;
+        t->arg_cap = 0;
+    }
 }
 
 void
 sl__exec_task_fini(sl__exec_task *t)
 {
+    sl__exec_task_clear(t);
     free(t->arg);
-    free(t->value);
-    free(t->error);
-    t->arg = t->value = NULL;
-    t->error = NULL;
+    t->arg = NULL;
+    t->arg_cap = 0;
 }
 
 void

@@ -23,6 +23,7 @@ typedef struct {
     char function[256];     // "module.kernel" or "<sha256>/<kernel>"
     uint8_t *arg;           // raw msgpack argument, owned
     size_t arg_len;         // its length
+    size_t arg_cap;         // bytes allocated at arg
     uint32_t status;        // outcome: SL_WIRE_*, 0 until run
     uint8_t *value;         // encoded result value (inline or ref), owned
     size_t value_len;       // its length
@@ -45,8 +46,17 @@ typedef struct {
 // Fill t from a TASKS group and item (the argument is copied).
 void sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
                         const sl__task_item *item);
+// The same for a t used before and cleared: its argument buffer is
+// reused when it is large enough (no allocation per task).
+void sl__exec_task_reinit(sl__exec_task *t, const sl__task_group *g,
+                          const sl__task_item *item);
+// Free t's outcome (result, error), keeping its argument buffer for
+// sl__exec_task_reinit; one larger than SL_EXEC_ARG_KEEP is freed too.
+void sl__exec_task_clear(sl__exec_task *t);
 // Free what t owns (argument, result, error); t itself is the caller's.
 void sl__exec_task_fini(sl__exec_task *t);
+
+#define SL_EXEC_ARG_KEEP (64u << 10)
 // End t with status and a formatted error text.
 void sl__exec_task_fail(sl__exec_task *t, uint32_t status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -275,11 +275,11 @@ s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__exec_task *ts,
         sl__task_item item;
         if (sl__task_item_decode(&r, lim, &item, errbuf) != SL_OK) {
             for (uint32_t i = 0; i < *n; i++) {
-                sl__exec_task_fini(&ts[i]);
+                sl__exec_task_clear(&ts[i]);
             }
             return SL_EPROTO;
         }
-        sl__exec_task_init(&ts[*n], &g, &item);
+        sl__exec_task_reinit(&ts[*n], &g, &item);
     }
     return SL_OK;
 }
@@ -292,23 +292,25 @@ static sl_err
 s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
 {
     sl_err rv = SL_OK;
-    int64_t flushed_ms = sl__mono_ms();
+    double flushed = sl__wall();
     sl__mpw_reset(w);
     for (uint32_t i = 0; i < n; i++) {
         sl__outcome o;
         sl__exec_run(ex, &ts[i]);
         sl__exec_task_outcome(&ts[i], &o);
         sl__msg_outcome(w, &o, true);
-        int64_t now = sl__mono_ms();
+        // The task's end time is the clock (reading it again for each
+        // task showed in the profile); a task that never ran has none.
+        double now = ts[i].stats.end_s > 0 ? ts[i].stats.end_s : sl__wall();
         if (rv == SL_OK &&
-            (i + 1 == n || now - flushed_ms >= SL_EXECUTOR_FLUSH_MS)) {
+            (i + 1 == n || (now - flushed) * 1000 >= SL_EXECUTOR_FLUSH_MS)) {
             rv = sl__frame_send(fd, w->buf.data, w->buf.size);
             sl__mpw_reset(w);
-            flushed_ms = now;
+            flushed = now;
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        sl__exec_task_fini(&ts[i]);
+        sl__exec_task_clear(&ts[i]); // the argument buffers serve the next
     }
     return rv;
 }
@@ -360,6 +362,9 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow)
         if (s_run_batch(&ex, batch, n, fd, &w) != SL_OK) {
             break; // the worker is gone
         }
+    }
+    for (uint32_t i = 0; i < SL_EXECUTOR_BATCH_MAX; i++) {
+        sl__exec_task_fini(&batch[i]);
     }
     free(batch);
     sl__mpw_fini(&w);

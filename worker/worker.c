@@ -83,6 +83,8 @@
 #define S_HANDOFF_US 200.0
 #define S_CAREFUL_MS 10000
 #define S_ESTIMATES 16
+// Items kept for reuse, at most (a worker holds slots + prefetch at once).
+#define S_POOL_MAX 8192
 
 typedef struct s_item s_item;
 struct s_item {
@@ -138,6 +140,8 @@ struct sl__worker {
     s_estimate estimates[S_ESTIMATES]; // run times, by function
     uint64_t estimate_clock;           // counts updates
     int64_t careful_until_ms;          // no batches before this
+    s_item *pool;                      // items to reuse (s_item_destroy)
+    uint32_t n_pool;                   // in it
     zmq_pollitem_t *poll;              // 2 + n_slots poll entries
     int *poll_slot;                    // slot of each entry after the first two
     sl__frame frame;                   // an executor's outcome being read
@@ -167,25 +171,35 @@ struct sl__worker {
 // ---------------------------------------------------------------------
 // Items.
 
+// An item is done with: back to the pool (argument buffer and all), so
+// that the next task costs no allocation, or freed when the pool is full.
 static void
-s_item_destroy(s_item **item_p)
+s_item_destroy(sl__worker *self, s_item **item_p)
 {
     s_item *it = *item_p;
-    if (it != NULL) {
-        sl__exec_task_fini(&it->task);
-        free(it);
-        *item_p = NULL;
+    if (it == NULL) {
+        return;
     }
+    *item_p = NULL;
+    if (self->n_pool < S_POOL_MAX) {
+        sl__exec_task_clear(&it->task);
+        it->next = self->pool;
+        self->pool = it;
+        self->n_pool++;
+        return;
+    }
+    sl__exec_task_fini(&it->task);
+    free(it);
 }
 
 // Destroy a batch: it and every item after it.
 static void
-s_batch_destroy(s_item **head_p)
+s_batch_destroy(sl__worker *self, s_item **head_p)
 {
     while (*head_p != NULL) {
         s_item *it = *head_p;
         *head_p = it->next;
-        s_item_destroy(&it);
+        s_item_destroy(self, &it);
     }
 }
 
@@ -384,7 +398,7 @@ s_slots_stop(sl__worker *self)
             char how[128];
             sl__executor_stop(&slot->proc, true, how, sizeof(how));
         }
-        s_batch_destroy(&slot->running);
+        s_batch_destroy(self, &slot->running);
         slot->n_running = 0;
     }
 }
@@ -534,11 +548,18 @@ s_slot_requeue(sl__worker *self, s_slot *slot)
 }
 
 static s_item *
-s_item_new(const sl__task_group *g, const sl__task_item *t)
+s_item_new(sl__worker *self, const sl__task_group *g, const sl__task_item *t)
 {
-    s_item *it = sl__xcalloc(1, sizeof(*it));
-    sl__exec_task_init(&it->task, g, t);
+    s_item *it = self->pool;
+    if (it != NULL) {
+        self->pool = it->next;
+        self->n_pool--;
+    } else {
+        it = sl__xcalloc(1, sizeof(*it)); // zeroed: reinit allocates
+    }
+    sl__exec_task_reinit(&it->task, g, t);
     it->slot = -1;
+    it->next = NULL;
     return it;
 }
 
@@ -564,7 +585,7 @@ s_on_tasks(sl__worker *self, sl__mpr *r)
                 sl__log_error("scheduler sent bad TASKS: %s", errbuf);
                 return;
             }
-            s_fifo_push(self, s_item_new(&group, &item));
+            s_fifo_push(self, s_item_new(self, &group, &item));
         }
     }
 }
@@ -599,7 +620,7 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
             self->n_fifo--;
             sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
             s_outcome_add(self, it);
-            s_item_destroy(&it);
+            s_item_destroy(self, &it);
         } else {
             self->fifo_tail = it;
             pp = &it->next;
@@ -623,7 +644,7 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
             it->task.stats.end_s = sl__wall();
             sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
             s_outcome_add(self, it);
-            s_item_destroy(&it);
+            s_item_destroy(self, &it);
             s_slot_requeue(self, slot);
             break;
         }
@@ -713,7 +734,7 @@ s_drain_results(sl__worker *self)
             s_estimate_add(self, p->task.function, p->task.stats.start_s,
                            p->task.stats.end_s);
         }
-        s_batch_destroy(&it);
+        s_batch_destroy(self, &it);
     }
 }
 
@@ -729,7 +750,7 @@ s_slot_done(sl__worker *self, s_slot *slot)
     slot->running = it->next;
     slot->n_running--;
     s_outcome_add(self, it);
-    s_item_destroy(&it);
+    s_item_destroy(self, &it);
     if (slot->running == NULL) {
         slot->deadline_ms = 0;
         self->free_slots[self->n_free++] = slot->index;
@@ -798,7 +819,7 @@ s_on_executor(sl__worker *self, s_slot *slot)
         s_item *it = slot->running;
         slot->running = it->next;
         slot->n_running--;
-        s_item_destroy(&it);
+        s_item_destroy(self, &it);
     } while (sl__mpr_left(&r) > 0);
     if (slot->running == NULL) {
         slot->deadline_ms = 0;
@@ -907,7 +928,7 @@ s_assign(sl__worker *self)
                                    "a time limit",
                                    batch->task.function);
                 s_outcome_add(self, batch);
-                s_item_destroy(&batch);
+                s_item_destroy(self, &batch);
                 self->free_slots[self->n_free++] = slot->index;
                 continue;
             }
@@ -1224,9 +1245,14 @@ sl__worker_destroy(sl__worker **self_p)
     while (self->results_raw != NULL &&
            zmq_recv(self->results_raw, &it, sizeof(it), ZMQ_DONTWAIT) ==
                (int) sizeof(it)) {
-        s_batch_destroy(&it);
+        s_batch_destroy(self, &it);
     }
-    s_batch_destroy(&self->fifo_head);
+    s_batch_destroy(self, &self->fifo_head);
+    while ((it = self->pool) != NULL) {
+        self->pool = it->next;
+        sl__exec_task_fini(&it->task);
+        free(it);
+    }
     sl__cert_monitor_destroy(self->sched, &self->monitor);
     zsock_destroy(&self->sched);
     zsock_destroy(&self->results);
