@@ -123,8 +123,9 @@ s_usage(FILE *f)
             "  --csv FILE       append results to FILE (default %s)\n"
             "  --no-csv         write no CSV\n"
             "  --workers N      worker processes of the standard cluster "
-            "(default 1)\n"
-            "  --slots S        slots per worker (default: one per core)\n"
+            "(default:\n"
+            "                   one per core, as starling up starts)\n"
+            "  --slots S        slots per worker (default 1)\n"
             "  --prefetch P     each worker's --prefetch (default: the "
             "worker's)\n"
             "  --executor MODE  the workers' --executor, process (default) "
@@ -326,7 +327,9 @@ main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "--helper") == 0) {
         return s_helper(argc, argv);
     }
-    sl__bench_ctx ctx = {.shape = {1, sl__ncpus(), -1}};
+    // The standard cluster is what `starling up` makes: a worker of one
+    // slot per core.
+    sl__bench_ctx ctx = {.shape = {sl__ncpus() > 0 ? sl__ncpus() : 1, 1, -1}};
     s_args args = {.csv = STARLING_DEFAULT_CSV};
     char errbuf[SL_ERRSTR_LEN], cmd[1024];
     s_command_line(argc, argv, cmd, sizeof(cmd));

@@ -34,8 +34,10 @@
 
 typedef struct {
     const char *home;         // NULL: $STARLING_HOME, else ~/.starling
-    int workers;              // worker processes; 0: 1
-    int slots;                // slots per worker; 0: cores / workers, >= 1
+    int workers;              // worker processes; 0: cores / slots (one per
+                              // core when slots is 0 too)
+    int slots;                // slots per worker; 0: cores / workers with
+                              // workers, else 1
     const char *bin_dir;      // where starling-scheduler/-worker are; NULL:
                               // beside /proc/self/exe, else PATH
     bool aof;                 // Redis appendonly (everysec)
