@@ -526,9 +526,11 @@ static void
 s_send_chunk(sl_client *c, const s_job *job, const s_chunk *ch,
              const uint8_t *ended)
 {
+    sl__job_opts opts = job->opts;
+    opts.flags |= SL_SUBMIT_NO_ACCEPTED;
     sl__mpw_reset(&c->w);
     sl__msg_resubmit_begin(&c->w, job->id, job->function, job->n, ch->first,
-                           &job->opts, ended, ch->n);
+                           &opts, ended, ch->n);
     sl__mpw_raw(&c->w, ch->args, ch->len);
     s_send(c);
 }

@@ -1025,9 +1025,11 @@ s_on_submit(sl__sched *self, s_peer *client, sl__mpr *r, uint32_t nfields,
                        (sl__run){job->id, (uint32_t) m.first,
                                  (uint32_t) (m.first + m.n_args)});
     }
-    sl__mpw_reset(&self->w);
-    sl__msg_accepted(&self->w, m.job, m.first, m.n_args);
-    s_send(self, client, &self->w);
+    if (!(m.opts.flags & SL_SUBMIT_NO_ACCEPTED)) {
+        sl__mpw_reset(&self->w);
+        sl__msg_accepted(&self->w, m.job, m.first, m.n_args);
+        s_send(self, client, &self->w);
+    }
     if (job->cancelled) {
         s_job_cancel(self, job, "cancelled by the client", false);
     }

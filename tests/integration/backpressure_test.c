@@ -1,6 +1,7 @@
 // backpressure_test.c - a client that stops reading loses nothing: while
 // it does not read, its results wait in the scheduler, and when it reads
-// again every one of them arrives, in order, whole.
+// again every one of them arrives, in order, whole. And a client that asks
+// for no ACCEPTED gets none.
 // SPDX-License-Identifier: MIT
 //
 // The scheduler runs with --send-hwm 4, so that libzmq's queue for the
@@ -160,12 +161,40 @@ test_slow_client_loses_nothing(void)
     SL_ASSERT(system(cmd) != 0);
 }
 
+// A client that asks for no ACCEPTED (as libstarling does) gets none: the
+// DONE is the first thing it hears about its job.
+static void
+test_no_accepted(void)
+{
+    sl__mpw w;
+    sl__mpr r;
+    zsock_t *sock = sl__harness_dealer("client");
+    SL_ASSERT(sock != NULL);
+    sl__mpw_init(&w);
+    sl__msg_hello(&w, "quiet", (uint32_t) getpid());
+    s_send(sock, &w);
+    zframe_t *f = s_recv(sock, 5000);
+    SL_ASSERT(f != NULL && s_type(f, &r) == SL_MSG_WELCOME);
+    zframe_destroy(&f);
+    sl__job_opts opts = {0, 3, 0, SL_SUBMIT_NO_ACCEPTED};
+    sl__msg_submit_begin(&w, 0x9e7, "sys.noop", 1, 0, &opts, 1);
+    msgpack_pack_nil(&w.pk);
+    s_send(sock, &w);
+    f = s_recv(sock, 10000);
+    SL_ASSERT(f != NULL);
+    SL_ASSERT_EQ(s_type(f, &r), SL_MSG_DONE);
+    zframe_destroy(&f);
+    sl__mpw_fini(&w);
+    zsock_destroy(&sock);
+}
+
 int
 main(void)
 {
     sl__cluster_opts opts = {.workers = 1, .slots = 2, .send_hwm = 4};
     SL_PASS(sl__harness_start_opts(&opts, &s_info));
     SL_RUN(test_slow_client_loses_nothing);
+    SL_RUN(test_no_accepted);
     sl__harness_stop();
     return 0;
 }
