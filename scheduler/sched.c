@@ -92,6 +92,8 @@
 // its client a thousand messages a second, not a message per task, and a
 // job's first outcome after a pause goes out at once.
 #define S_DONE_GAP_MS 1
+// malloc_trim when idle, at most this often (s_trim).
+#define S_TRIM_GAP_MS 1000
 // Work a worker is given to hold beyond its slots, per slot, by its
 // job's average run time (and at most its prefetch).
 #define S_AHEAD_MS 20.0
@@ -219,6 +221,8 @@ struct sl__sched {
     s_job *dirty_head;                 // jobs with outcomes to flush
     int64_t flush_due_ms;              // a DONE held back is due; 0: none
     int64_t now_ms;                    // the clock, read once a loop turn
+    int64_t trimmed_ms;                // the last malloc_trim
+    bool trim_wanted;                  // one was put off (s_trim)
     uint64_t rng;                      // xorshift64* state, for sampling
     uint32_t n_holding;                // clients with held messages
     uint64_t queued;                   // tasks in state QUEUED over all jobs
@@ -1599,6 +1603,8 @@ s_reap_abandoned(sl__sched *self, int64_t now)
     }
 }
 
+static void s_trim(sl__sched *self, bool now);
+
 static void
 s_run_timers(sl__sched *self)
 {
@@ -1608,6 +1614,9 @@ s_run_timers(sl__sched *self)
     }
     int64_t hb = self->opts.heartbeat_ms;
     self->next_scan_ms = now + hb / 2;
+    if (self->trim_wanted && self->jobs.n == 0) {
+        s_trim(self, true);
+    }
     s_log_count(self);
     s_reap_abandoned(self, now);
     for (size_t i = 0; i < self->peers.cap; i++) {
@@ -1850,6 +1859,22 @@ s_flush_held(sl__sched *self)
 
 // Send each dirty job's outcomes, unless its last DONE went out less than
 // S_DONE_GAP_MS ago and more may join them; free the jobs that ended.
+// Idle: give the heap's free memory back, so that the scheduler's size
+// follows its load; at most once in S_TRIM_GAP_MS (a client calling one
+// task at a time makes the scheduler idle thousands of times a second,
+// and a trim then cost its next call about 15 us), else at the next scan.
+static void
+s_trim(sl__sched *self, bool now)
+{
+    if (!now && self->now_ms - self->trimmed_ms < S_TRIM_GAP_MS) {
+        self->trim_wanted = true;
+        return;
+    }
+    malloc_trim(0);
+    self->trimmed_ms = self->now_ms;
+    self->trim_wanted = false;
+}
+
 static void
 s_flush(sl__sched *self)
 {
@@ -1875,9 +1900,7 @@ s_flush(sl__sched *self)
         if (complete && job->running == 0) {
             s_job_destroy(self, &job);
             if (self->jobs.n == 0) {
-                // Idle: give the heap's free memory back, so that the
-                // scheduler's size follows its load.
-                malloc_trim(0);
+                s_trim(self, false);
             }
         }
         job = next;
