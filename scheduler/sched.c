@@ -336,7 +336,7 @@ s_try_send(sl__sched *self, s_peer *peer, const void *data, size_t len)
         zmq_send(sock, data, len, ZMQ_DONTWAIT) < 0) {
         return errno == EAGAIN ? 0 : -1;
     }
-    peer->last_send_ms = sl__mono_ms();
+    peer->last_send_ms = self->now_ms;
     return 1;
 }
 
@@ -1232,8 +1232,6 @@ s_lease_drop(s_peer *w, uint64_t job, uint32_t index, int64_t now)
     return -1;
 }
 
-// Remember a finished task's run time in the job's sample (reservoir
-// sampling: every task timed has the same chance to be in it).
 // A pseudo-random number (xorshift64*): sampling needs no more, and
 // getrandom for each finished task showed in the profile.
 static uint64_t
@@ -1245,6 +1243,8 @@ s_rand(sl__sched *self)
     return self->rng * 0x2545F4914F6CDD1DULL;
 }
 
+// Remember a finished task's run time in the job's sample (reservoir
+// sampling: every task timed has the same chance to be in it).
 static void
 s_job_time(sl__sched *self, s_job *job, int64_t ms)
 {
@@ -1857,8 +1857,6 @@ s_flush_held(sl__sched *self)
     }
 }
 
-// Send each dirty job's outcomes, unless its last DONE went out less than
-// S_DONE_GAP_MS ago and more may join them; free the jobs that ended.
 // Idle: give the heap's free memory back, so that the scheduler's size
 // follows its load; at most once in S_TRIM_GAP_MS (a client calling one
 // task at a time makes the scheduler idle thousands of times a second,
@@ -1875,6 +1873,8 @@ s_trim(sl__sched *self, bool now)
     self->trim_wanted = false;
 }
 
+// Send each dirty job's outcomes, unless its last DONE went out less than
+// S_DONE_GAP_MS ago and more may join them; free the jobs that ended.
 static void
 s_flush(sl__sched *self)
 {
@@ -1929,8 +1929,9 @@ s_bind(sl__sched *self, zsock_t **sock_out, void **raw_out,
     zsock_set_linger(sock, 0);
     // A high send limit: a DONE dropped at the high-water mark would be a
     // lost result, and a peer that reads (libstarling and the worker read
-    // all the time, in libzmq's I/O thread) never gets near it. A peer that
-    // does not read at all costs us this many messages, not our memory.
+    // all the time, in libzmq's I/O thread) never gets near it. Past it,
+    // s_send holds a client's messages (up to S_HELD_MAX) and drops a
+    // worker's.
     zsock_set_sndhwm(sock, self->opts.send_hwm > 0 ? self->opts.send_hwm
                                                    : S_SEND_HWM);
     zsock_set_rcvhwm(sock, 100000);

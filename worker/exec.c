@@ -14,10 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Fill t, reusing the argument buffer it holds (arg, cap), if any.
-static void
-s_task_fill(sl__exec_task *t, const sl__task_group *g,
-            const sl__task_item *item)
+void
+sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
+                   const sl__task_item *item)
 {
     uint8_t *arg = t->arg;
     size_t cap = t->arg_cap;
@@ -41,22 +40,6 @@ s_task_fill(sl__exec_task *t, const sl__task_group *g,
     t->arg = arg;
     t->arg_cap = cap;
     t->arg_len = item->arg_len;
-}
-
-void
-sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
-                   const sl__task_item *item)
-{
-    t->arg = NULL;
-    t->arg_cap = 0;
-    s_task_fill(t, g, item);
-}
-
-void
-sl__exec_task_reinit(sl__exec_task *t, const sl__task_group *g,
-                     const sl__task_item *item)
-{
-    s_task_fill(t, g, item);
 }
 
 void

@@ -43,15 +43,14 @@ typedef struct {
     uint32_t inline_max;              // larger results go to the store
 } sl__exec;
 
-// Fill t from a TASKS group and item (the argument is copied).
+// Fill t from a TASKS group and item (the argument is copied). t is
+// zeroed, or was used before and cleared (sl__exec_task_clear): its
+// argument buffer is then reused when it is large enough, so that a task
+// costs no allocation.
 void sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
                         const sl__task_item *item);
-// The same for a t used before and cleared: its argument buffer is
-// reused when it is large enough (no allocation per task).
-void sl__exec_task_reinit(sl__exec_task *t, const sl__task_group *g,
-                          const sl__task_item *item);
-// Free t's outcome (result, error), keeping its argument buffer for
-// sl__exec_task_reinit; one larger than SL_EXEC_ARG_KEEP is freed too.
+// Free t's outcome (result, error), keeping its argument buffer for the
+// next sl__exec_task_init; one larger than SL_EXEC_ARG_KEEP is freed too.
 void sl__exec_task_clear(sl__exec_task *t);
 // Free what t owns (argument, result, error); t itself is the caller's.
 void sl__exec_task_fini(sl__exec_task *t);

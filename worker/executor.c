@@ -279,7 +279,7 @@ s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__exec_task *ts,
             }
             return SL_EPROTO;
         }
-        sl__exec_task_reinit(&ts[*n], &g, &item);
+        sl__exec_task_init(&ts[*n], &g, &item);
     }
     return SL_OK;
 }
@@ -294,7 +294,8 @@ s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
     sl_err rv = SL_OK;
     double flushed = sl__wall();
     sl__mpw_reset(w);
-    for (uint32_t i = 0; i < n; i++) {
+    // A failed send means the worker is gone: the rest is not run.
+    for (uint32_t i = 0; i < n && rv == SL_OK; i++) {
         sl__outcome o;
         sl__exec_run(ex, &ts[i]);
         sl__exec_task_outcome(&ts[i], &o);
@@ -302,8 +303,7 @@ s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
         // The task's end time is the clock (reading it again for each
         // task showed in the profile); a task that never ran has none.
         double now = ts[i].stats.end_s > 0 ? ts[i].stats.end_s : sl__wall();
-        if (rv == SL_OK &&
-            (i + 1 == n || (now - flushed) * 1000 >= SL_EXECUTOR_FLUSH_MS)) {
+        if (i + 1 == n || (now - flushed) * 1000 >= SL_EXECUTOR_FLUSH_MS) {
             rv = sl__frame_send(fd, w->buf.data, w->buf.size);
             sl__mpw_reset(w);
             flushed = now;

@@ -17,11 +17,11 @@
 //   function's run time, and hands a slot as many consecutive tasks of
 //   one job as fit in S_BATCH_US, at most SL_EXECUTOR_BATCH_MAX and its
 //   share of the FIFO among the free slots, but at least S_HANDOFF_US of
-//   work. A function not yet timed, a
-//   task with a time limit, and every task for S_CAREFUL_MS after an
-//   executor died under a batch go one at a time: a batch's death cannot
-//   say which task killed it, so its tasks run again alone, uncharged,
-//   and the one that kills its executor then is charged as usual.
+//   work. A function not yet timed, a task with a time limit, and every
+//   task for S_CAREFUL_MS after an executor died under a batch go one at
+//   a time: a batch's death cannot say which task killed it, so its tasks
+//   run again alone, uncharged, and the one that kills its executor then
+//   is charged as usual.
 // - A slot decodes the argument, fetches every ref in it from the store,
 //   runs the kernel, and encodes the result: inline when it is at most
 //   inline_max bytes (from WELCOME), else stored under the task's result
@@ -77,12 +77,12 @@
 // how long batching stays off after an executor died under one, and how
 // many functions' run times are kept.
 #define S_BATCH_US 1000.0
+#define S_CAREFUL_MS 10000
+#define S_ESTIMATES 16
 // A hand-off costs about a thread or process wake-up: a batch holds at
 // least this much work, even if that leaves other free slots without any
 // (spreading microsecond tasks over many slots only multiplies wake-ups).
 #define S_HANDOFF_US 200.0
-#define S_CAREFUL_MS 10000
-#define S_ESTIMATES 16
 // Items kept for reuse, at most (a worker holds slots + prefetch at once).
 #define S_POOL_MAX 8192
 
@@ -555,9 +555,9 @@ s_item_new(sl__worker *self, const sl__task_group *g, const sl__task_item *t)
         self->pool = it->next;
         self->n_pool--;
     } else {
-        it = sl__xcalloc(1, sizeof(*it)); // zeroed: reinit allocates
+        it = sl__xcalloc(1, sizeof(*it)); // zeroed: init allocates
     }
-    sl__exec_task_reinit(&it->task, g, t);
+    sl__exec_task_init(&it->task, g, t);
     it->slot = -1;
     it->next = NULL;
     return it;
@@ -741,20 +741,28 @@ s_drain_results(sl__worker *self)
 // ---------------------------------------------------------------------
 // Executor processes (--executor process).
 
-// The first task of the slot's batch has ended (its outcome is in it):
-// add the outcome, and free the slot if that was the last.
+// Drop the first task of the slot's batch (its outcome is out), and free
+// the slot if that was the last.
 static void
-s_slot_done(sl__worker *self, s_slot *slot)
+s_slot_pop(sl__worker *self, s_slot *slot)
 {
     s_item *it = slot->running;
     slot->running = it->next;
     slot->n_running--;
-    s_outcome_add(self, it);
     s_item_destroy(self, &it);
     if (slot->running == NULL) {
         slot->deadline_ms = 0;
         self->free_slots[self->n_free++] = slot->index;
     }
+}
+
+// The first task of the slot's batch has ended (its outcome is in it):
+// add the outcome, and drop it.
+static void
+s_slot_done(sl__worker *self, s_slot *slot)
+{
+    s_outcome_add(self, slot->running);
+    s_slot_pop(self, slot);
 }
 
 // The slot's executor died (or broke its protocol) running its task: the
@@ -804,10 +812,19 @@ s_on_executor(sl__worker *self, s_slot *slot)
         sl__outcome o;
         char errbuf[SL_ERRSTR_LEN];
         const uint8_t *start = r.p;
-        const sl__exec_task *t =
-            slot->running != NULL ? &slot->running->task : NULL;
-        if (t == NULL ||
-            sl__outcome_decode(&r, &self->limits, true, &o, errbuf) != SL_OK ||
+        if (slot->running == NULL) {
+            // More outcomes than tasks: the slot is free already, and
+            // its executor is not to be trusted with the next batch.
+            char how[128];
+            sl__executor_stop(&slot->proc, true, how, sizeof(how));
+            sl__log_warn("slot %d: its executor sent outcomes for tasks it "
+                         "was not given; stopped",
+                         slot->index);
+            self->executors_lost++;
+            return;
+        }
+        const sl__exec_task *t = &slot->running->task;
+        if (sl__outcome_decode(&r, &self->limits, true, &o, errbuf) != SL_OK ||
             o.job != t->job || o.index != t->index || o.attempt != t->attempt ||
             o.status == SL_WIRE_LOST) {
             s_executor_lost(self, slot, "sent a malformed outcome");
@@ -816,15 +833,8 @@ s_on_executor(sl__worker *self, s_slot *slot)
         sl__mpw_raw(&self->out, start, (size_t) (r.p - start));
         self->n_out++;
         s_estimate_add(self, t->function, o.stats.start_s, o.stats.end_s);
-        s_item *it = slot->running;
-        slot->running = it->next;
-        slot->n_running--;
-        s_item_destroy(self, &it);
+        s_slot_pop(self, slot);
     } while (sl__mpr_left(&r) > 0);
-    if (slot->running == NULL) {
-        slot->deadline_ms = 0;
-        self->free_slots[self->n_free++] = slot->index;
-    }
 }
 
 // Send the batch to the slot's executor, starting one if the slot has

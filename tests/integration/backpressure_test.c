@@ -52,6 +52,18 @@ s_type(zframe_t *f, sl__mpr *r)
     return type;
 }
 
+// Say HELLO on sock and wait for the WELCOME.
+static void
+s_hello(zsock_t *sock, sl__mpw *w, const char *name)
+{
+    sl__mpr r;
+    sl__msg_hello(w, name, (uint32_t) getpid());
+    s_send(sock, w);
+    zframe_t *f = s_recv(sock, 5000);
+    SL_ASSERT(f != NULL && s_type(f, &r) == SL_MSG_WELCOME);
+    zframe_destroy(&f);
+}
+
 // The argument of task i: S_ARG_BYTES bytes that say which task it is.
 static void
 s_arg(uint8_t *buf, uint32_t i)
@@ -118,11 +130,7 @@ test_slow_client_loses_nothing(void)
     zsock_t *sock = sl__harness_dealer_slow("client");
     SL_ASSERT(sock != NULL);
     sl__mpw_init(&w);
-    sl__msg_hello(&w, "slow", (uint32_t) getpid());
-    s_send(sock, &w);
-    zframe_t *f = s_recv(sock, 5000);
-    SL_ASSERT(f != NULL && s_type(f, &r) == SL_MSG_WELCOME);
-    zframe_destroy(&f);
+    s_hello(sock, &w, "slow");
 
     sl__job_opts opts = {0, 3, 0, 0};
     sl__msg_submit_begin(&w, job, "sys.echo", S_TASKS, 0, &opts, S_TASKS);
@@ -139,6 +147,7 @@ test_slow_client_loses_nothing(void)
     sleep(1); // and the scheduler has tried to send it all
 
     uint32_t outcomes = 0, accepted = 0;
+    zframe_t *f;
     while (outcomes < S_TASKS && (f = s_recv(sock, 10000)) != NULL) {
         uint32_t type = s_type(f, &r);
         if (type == SL_MSG_ACCEPTED) {
@@ -171,16 +180,12 @@ test_no_accepted(void)
     zsock_t *sock = sl__harness_dealer("client");
     SL_ASSERT(sock != NULL);
     sl__mpw_init(&w);
-    sl__msg_hello(&w, "quiet", (uint32_t) getpid());
-    s_send(sock, &w);
-    zframe_t *f = s_recv(sock, 5000);
-    SL_ASSERT(f != NULL && s_type(f, &r) == SL_MSG_WELCOME);
-    zframe_destroy(&f);
+    s_hello(sock, &w, "quiet");
     sl__job_opts opts = {0, 3, 0, SL_SUBMIT_NO_ACCEPTED};
     sl__msg_submit_begin(&w, 0x9e7, "sys.noop", 1, 0, &opts, 1);
     msgpack_pack_nil(&w.pk);
     s_send(sock, &w);
-    f = s_recv(sock, 10000);
+    zframe_t *f = s_recv(sock, 10000);
     SL_ASSERT(f != NULL);
     SL_ASSERT_EQ(s_type(f, &r), SL_MSG_DONE);
     zframe_destroy(&f);
