@@ -7,6 +7,9 @@
 // worker's DEALER and a slot thread, and back: two TCP hops each way. The
 // baselines cross one, to an echo process, with messages of about a
 // SUBMIT's size. Each series is sequential: one request in flight.
+// starling's client polls for a while before it sleeps in sl_wait
+// (sl_client_set_spin); a second series, reported beside the target,
+// has it sleep at once, as the baselines' blocking calls do.
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -74,7 +77,7 @@ sl__bench_task_round_trips(sl_client *c, int warmup, double *seconds, int n,
 
 static void
 s_report(sl__bench_ctx *ctx, const char *settings, const s_pct *ours,
-         const s_pct *zmq, const s_pct *tcp)
+         const s_pct *nospin, const s_pct *zmq, const s_pct *tcp)
 {
     const sl__bench_result rows[] = {
         {"latency", "p50", ours->p50, zmq->p50, "us", SL__BENCH_RATIO_LE, 2.5,
@@ -83,6 +86,10 @@ s_report(sl__bench_ctx *ctx, const char *settings, const s_pct *ours,
          settings},
         {"latency", "p999", ours->p999, zmq->p999, "us", SL__BENCH_NO_TARGET, 0,
          settings},
+        {"latency", "nospin_p50", nospin->p50, zmq->p50, "us",
+         SL__BENCH_NO_TARGET, 0, settings},
+        {"latency", "nospin_p99", nospin->p99, zmq->p99, "us",
+         SL__BENCH_NO_TARGET, 0, settings},
         {"latency", "zmq_p50", zmq->p50, tcp->p50, "us", SL__BENCH_NO_TARGET, 0,
          settings},
         {"latency", "zmq_p99", zmq->p99, tcp->p99, "us", SL__BENCH_NO_TARGET, 0,
@@ -106,7 +113,7 @@ sl__bench_latency(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN])
 {
     int n = ctx->quick ? 1000 : 10000;
     double *seconds = calloc((size_t) n, sizeof(*seconds));
-    s_pct ours = {0}, zmq = {0}, tcp = {0};
+    s_pct ours = {0}, nospin = {0}, zmq = {0}, tcp = {0};
     sl__bench_cluster cl = {0};
     char settings[256];
     if (seconds == NULL) {
@@ -118,7 +125,8 @@ sl__bench_latency(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN])
                            S_MSG_LEN);
     sl__bench_say(ctx,
                   "   %d round trips each: raw TCP, bare ZeroMQ, "
-                  "starling sys.noop",
+                  "starling sys.noop (the client spinning before it sleeps, "
+                  "then not)",
                   n);
     sl_err rv = sl__bench_echo_round_trips(ctx, "tcp-echo", S_MSG_LEN, S_WARMUP,
                                            seconds, n, errbuf);
@@ -136,7 +144,14 @@ sl__bench_latency(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN])
             (rv = sl__bench_task_round_trips(cl.client, S_WARMUP, seconds, n,
                                              errbuf)) == SL_OK) {
             ours = s_percentiles(seconds, n);
-            s_report(ctx, settings, &ours, &zmq, &tcp);
+            // The same calls with a client that sleeps at once.
+            sl_client_set_spin(cl.client, 0);
+            rv = sl__bench_task_round_trips(cl.client, S_WARMUP, seconds, n,
+                                            errbuf);
+        }
+        if (rv == SL_OK) {
+            nospin = s_percentiles(seconds, n);
+            s_report(ctx, settings, &ours, &nospin, &zmq, &tcp);
         }
     }
     sl__bench_cluster_stop(&cl);

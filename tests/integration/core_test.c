@@ -441,6 +441,49 @@ test_wait_modes_and_cancel(void)
     }
 }
 
+static double
+s_thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+// sl_wait spins before it sleeps (sl_client_set_spin): one short call
+// after another still works, and a wait whose messages come a millisecond
+// or more apart soon stops spinning instead of burning a core.
+static void
+test_wait_spin(void)
+{
+    sl_client_set_spin(s_client, 500);
+    for (int i = 0; i < 300; i++) {
+        sl_job job;
+        SL_ASSERT_EQ(s_call("sys.noop", NULL, &job)->status, SL_TASK_OK);
+        sl_job_release(s_client, job);
+    }
+    enum { N = 600 };
+    sl_value *args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = s_map1("ms", sl_value_new_int(3));
+    }
+    sl_job job;
+    SL_PASS(sl_map(s_client, "sys.sleep", args, N, NULL, &job));
+    double wall0 = sl__mono(), cpu0 = s_thread_cpu_s();
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 60000));
+    double wall = sl__mono() - wall0, cpu = s_thread_cpu_s() - cpu0;
+    fprintf(stderr, "   waited %.0f ms for %d sleeps on 4 slots, %.1f ms CPU\n",
+            wall * 1e3, N, cpu * 1e3);
+    // Spinning through every gap would take half of the wall time or more.
+    SL_ASSERT(cpu < 0.25 * wall);
+    sl_job_release(s_client, job);
+    for (int i = 0; i < N; i++) {
+        sl_value_destroy(&args[i]);
+    }
+    sl_client_set_spin(s_client, 0);
+    SL_ASSERT_EQ(s_call("sys.noop", NULL, &job)->status, SL_TASK_OK);
+    sl_job_release(s_client, job);
+}
+
 // A worker killed with SIGKILL mid-job: its tasks run elsewhere and every
 // result is correct.
 static void
@@ -511,6 +554,7 @@ main(void)
     SL_RUN(test_malformed_messages);
     SL_RUN(test_map_reduce_and_put_get);
     SL_RUN(test_wait_modes_and_cancel);
+    SL_RUN(test_wait_spin);
     SL_RUN(test_noop_map_100k);
     SL_RUN(test_status);
     SL_RUN(test_worker_killed_mid_job);
