@@ -14,7 +14,7 @@
 // Every object gets a TTL, so a dead client cannot fill memory forever.
 // Modules get a long one (30 days), which each registration resets: a
 // module in use never expires, one no client registers any more does.
-// An object larger than the chunk size (64 MiB) is split into chunks
+// An object larger than the chunk size (4 MiB) is split into chunks
 // "<key>#<i>", moved with pipelining, and the key itself holds a small
 // manifest that no encoded value can be mistaken for (it starts with
 // 0xc1, a byte msgpack never uses).
@@ -24,7 +24,7 @@
 #include "../serialize/codec.h"
 
 #define SL_STORE_MAX_SHARDS 16
-#define SL_STORE_CHUNK_DEFAULT (64u << 20)
+#define SL_STORE_CHUNK_DEFAULT (4u << 20)
 #define SL_STORE_TTL_DEFAULT (24 * 3600)
 #define SL_STORE_MODULE_TTL (30 * 24 * 3600)
 
@@ -77,6 +77,16 @@ sl_err sl__store_put_value(sl__store *store, const char *key, const sl_value *v,
 // fetched buffer instead of being copied.
 sl_err sl__store_get_value(sl__store *store, const sl_value *ref,
                            const sl__limits *lim, sl_value **out);
+// sl__store_get_value in two steps, for a caller that keeps the fetched
+// bytes (the worker's input cache): fetch into *blob_out (the caller
+// releases it), the value's encoding at *off, *len bytes; then decode a
+// value that points into the blob (the ref names the object in errors).
+sl_err sl__store_get_blob(sl__store *store, const sl_value *ref,
+                          const sl__limits *lim, sl__blob **blob_out,
+                          size_t *off, size_t *len);
+sl_err sl__store_decode_blob(sl__store *store, const sl_value *ref,
+                             const sl__limits *lim, sl__blob *blob, size_t off,
+                             size_t len, sl_value **out);
 // Delete every object whose key starts with prefix, on every shard.
 sl_err sl__store_delete_prefix(sl__store *store, const char *prefix);
 

@@ -415,6 +415,19 @@ test_large_in_place(void)
     redisFree(raw);
     free(data);
     sl__store_destroy(&store);
+
+    // Default chunks (SL_STORE_CHUNK_DEFAULT), each larger than a socket
+    // buffer: every SET leaves in many partial writes (s_writev_all).
+    store = s_store(&s_a, 0, 0);
+    size_t big = 2 * SL_STORE_CHUNK_DEFAULT + 777;
+    data = s_pattern(big, 9);
+    SL_PASS(sl__store_put(store, "sl:t:large_default", data, big, false, NULL));
+    SL_PASS(sl__store_get(store, "sl:t:large_default", 0, &buf, &got_len));
+    SL_ASSERT_EQ(got_len, big);
+    SL_ASSERT(memcmp(buf, data, big) == 0);
+    free(buf);
+    free(data);
+    sl__store_destroy(&store);
 }
 
 static void
