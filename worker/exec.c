@@ -9,6 +9,8 @@
 // with SET NX (the first result of a task wins) and sent as a ref.
 #include "exec.h"
 
+#include "cache.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,15 +128,34 @@ s_resolve_refs(sl__exec *ex, sl_value *v, sl__exec_task *t, char *errbuf)
     if (store == NULL) {
         return SL_ESTORE;
     }
-    sl_value *got = NULL;
-    rv = sl__store_get_value(store, v, &ex->limits, &got);
-    if (rv != SL_OK) {
+    // From the input cache if this slot fetched the object before.
+    sl__blob *blob = NULL;
+    size_t off, len;
+    bool hit = ex->cache != NULL &&
+               sl__cache_get(ex->cache, v->u.ref.key, &blob, &off, &len);
+    if (hit) {
+        sl__blob_retain(blob);
+    } else if ((rv = sl__store_get_blob(store, v, &ex->limits, &blob, &off,
+                                        &len)) != SL_OK) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot fetch %s: %s", v->u.ref.key,
                 rv == SL_ENOTFOUND ? "no such object (expired or released?)"
                                    : sl__store_errstr(store));
         return rv;
     }
-    t->stats.bytes_read += v->u.ref.size;
+    sl_value *got = NULL;
+    rv = sl__store_decode_blob(store, v, &ex->limits, blob, off, len, &got);
+    if (rv == SL_OK && !hit) {
+        t->stats.bytes_read += v->u.ref.size; // a hit moved no bytes
+        if (ex->cache != NULL) {
+            sl__cache_put(ex->cache, v->u.ref.key, blob, off, len);
+        }
+    }
+    sl__blob_release(&blob);
+    if (rv != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot decode %s: %s", v->u.ref.key,
+                sl__store_errstr(store));
+        return rv;
+    }
     // Swap the fetched value into the ref's node, then free the ref.
     sl_value tmp = *v;
     *v = *got;
@@ -288,4 +309,5 @@ void
 sl__exec_fini(sl__exec *ex)
 {
     sl__store_destroy(&ex->store);
+    sl__cache_destroy(&ex->cache);
 }

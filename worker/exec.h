@@ -10,6 +10,7 @@
 
 #include "../serialize/msg.h"
 #include "../store/store.h"
+#include "cache.h"
 #include "loader.h"
 #include "registry.h"
 #include "task.h"
@@ -41,6 +42,7 @@ typedef struct {
     sl__store *store;                 // connected on first use
     sl__limits limits;                // bounds on decoded values
     uint32_t inline_max;              // larger results go to the store
+    sl__cache *cache;                 // objects fetched before; NULL: none
 } sl__exec;
 
 // Fill t from a TASKS group and item (the argument is copied). t is
@@ -64,7 +66,7 @@ void sl__exec_task_outcome(const sl__exec_task *t, sl__outcome *o);
 
 // Run t to its outcome. Never fails: errors are t's.
 void sl__exec_run(sl__exec *ex, sl__exec_task *t);
-// Close the store connection.
+// Close the store connection and free the cache.
 void sl__exec_fini(sl__exec *ex);
 
 #endif

@@ -124,7 +124,8 @@ sl__frame_fini(sl__frame *f)
 
 sl_err
 sl__executor_start(sl__executor *ex, const char *module_cache,
-                   const char *module_allow, const void *init, size_t init_len,
+                   const char *module_allow, size_t cache_bytes,
+                   const void *init, size_t init_len,
                    char errbuf[SL_ERRSTR_LEN])
 {
     int sv[2];
@@ -134,19 +135,22 @@ sl__executor_start(sl__executor *ex, const char *module_cache,
     }
     // Everything the child needs is made before fork: between fork and
     // exec it may only make async-signal-safe calls.
-    char fdarg[16];
+    char fdarg[16], cachearg[24];
     sl__fmt(fdarg, sizeof(fdarg), "%d", sv[1]);
+    sl__fmt(cachearg, sizeof(cachearg), "%zu", cache_bytes);
     char *argv[] = {"starling-worker",
                     "--executor-fd",
                     fdarg,
                     "--module-cache",
                     (char *) module_cache,
+                    "--cache-bytes",
+                    cachearg,
                     NULL,
                     NULL,
                     NULL};
     if (module_allow != NULL) {
-        argv[5] = "--module-allow";
-        argv[6] = (char *) module_allow;
+        argv[7] = "--module-allow";
+        argv[8] = (char *) module_allow;
     }
     sigset_t none;
     sigemptyset(&none);
@@ -316,7 +320,8 @@ s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
 }
 
 int
-sl__executor_main(int fd, const char *module_cache, const char *module_allow)
+sl__executor_main(int fd, const char *module_cache, const char *module_allow,
+                  size_t cache_bytes)
 {
     sl__frame f = {0};
     sl__store_opts store_opts;
@@ -348,6 +353,7 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow)
     ex.registry = registry;
     ex.loader = loader;
     ex.store_opts = &store_opts;
+    ex.cache = cache_bytes > 0 ? sl__cache_new(cache_bytes) : NULL;
     sl__mpw w;
     sl__mpw_init(&w);
     int status = 0;

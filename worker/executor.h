@@ -45,12 +45,13 @@ typedef struct {
 
 // Start an executor for the module cache dir and send it init (a WELCOME
 // message). The child's command line is `starling-worker --executor-fd N
-// --module-cache DIR [--module-allow FILE]`, N being its end of the
-// socket; module_allow is the worker's allow list of module hashes, or
-// NULL.
+// --module-cache DIR --cache-bytes B [--module-allow FILE]`, N being its
+// end of the socket, B its input cache's budget (0: none); module_allow
+// is the worker's allow list of module hashes, or NULL.
 sl_err sl__executor_start(sl__executor *ex, const char *module_cache,
-                          const char *module_allow, const void *init,
-                          size_t init_len, char errbuf[SL_ERRSTR_LEN]);
+                          const char *module_allow, size_t cache_bytes,
+                          const void *init, size_t init_len,
+                          char errbuf[SL_ERRSTR_LEN]);
 // Send one frame; blocks until written. SL_EIO when the child is gone.
 sl_err sl__frame_send(int fd, const void *buf, size_t len);
 // Read one frame of at most max bytes into f. A frame that does not
@@ -69,6 +70,6 @@ void sl__executor_stop(sl__executor *ex, bool force, char *how, size_t how_len);
 // The child's side: serve tasks on fd until the worker closes it.
 // Returns the process exit status.
 int sl__executor_main(int fd, const char *module_cache,
-                      const char *module_allow);
+                      const char *module_allow, size_t cache_bytes);
 
 #endif

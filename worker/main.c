@@ -42,6 +42,10 @@ s_usage(FILE *out)
             "                   $STARLING_MODULE_CACHE, else\n"
             "                   $XDG_CACHE_HOME/starling/modules, else\n"
             "                   ~/.cache/starling/modules)\n"
+            "  --cache-mb N     each slot keeps the inputs it fetched, up to\n"
+            "                   N MiB, for later tasks that name them\n"
+            "                   (default: an eighth of the memory over the\n"
+            "                   cores; 0: keep none)\n"
             "  --module-allow FILE\n"
             "                   load only the modules whose SHA-256 (64 hex\n"
             "                   digits) is a line of FILE\n"
@@ -82,12 +86,15 @@ main(int argc, char **argv)
         {"executor", required_argument, NULL, 'x'},
         {"executor-fd", required_argument, NULL, 'X'},
         {"module-allow", required_argument, NULL, 'a'},
+        {"cache-mb", required_argument, NULL, 'c'},
+        {"cache-bytes", required_argument, NULL, 'B'},
         {"cert", required_argument, NULL, 'C'},
         {"server-cert", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    sl__worker_opts opts = {.prefetch = -1};
+    sl__worker_opts opts = {.prefetch = -1, .cache_mb = -1};
+    size_t cache_bytes = 0; // an executor's, from its worker
     int executor_fd = -1;
     int c;
     sl__log_init("starling-worker");
@@ -130,6 +137,17 @@ main(int argc, char **argv)
         case 'a':
             opts.module_allow = optarg;
             break;
+        case 'c':
+            opts.cache_mb = atol(optarg);
+            if (opts.cache_mb < 0) {
+                fprintf(stderr, "starling-worker: --cache-mb takes 0 (no "
+                                "cache) or more\n");
+                return 2;
+            }
+            break;
+        case 'B':
+            cache_bytes = (size_t) strtoull(optarg, NULL, 10);
+            break;
         case 'C':
             opts.cert = optarg;
             break;
@@ -149,7 +167,7 @@ main(int argc, char **argv)
         sl__log_init("starling-executor");
         openblas_set_num_threads(1);
         return sl__executor_main(executor_fd, opts.module_cache,
-                                 opts.module_allow);
+                                 opts.module_allow, cache_bytes);
     }
     if (opts.scheduler == NULL || opts.slots < 0 || opts.slots > 4096) {
         fprintf(stderr, "starling-worker: --scheduler is required; --slots "

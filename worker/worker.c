@@ -121,6 +121,7 @@ struct sl__worker {
     int n_slots;                 // executor slots
     int prefetch;                // extra credit
     bool processes;              // kernels run in executor processes
+    size_t cache_bytes;          // each slot's input cache budget
     zsock_t *sched;              // DEALER to the scheduler
     void *sched_raw;             // its libzmq handle
     zsock_t *monitor;            // handshake failures of sched
@@ -331,6 +332,8 @@ s_threads_start(sl__worker *self)
         slot->exec.store_opts = &self->store_opts;
         slot->exec.limits = self->limits;
         slot->exec.inline_max = self->inline_max;
+        slot->exec.cache =
+            self->cache_bytes > 0 ? sl__cache_new(self->cache_bytes) : NULL;
         slot->tasks = zsock_new_pair(ep);
         if (slot->tasks == NULL ||
             pthread_create(&slot->thread, NULL, s_slot_main, slot) != 0) {
@@ -858,8 +861,9 @@ s_executor_send(sl__worker *self, s_slot *slot, char *errbuf)
     for (int attempt = 0; attempt < 2; attempt++) {
         if (slot->proc.pid <= 0 &&
             sl__executor_start(&slot->proc, sl__loader_dir(self->loader),
-                               self->opts.module_allow, self->init.buf.data,
-                               self->init.buf.size, errbuf) != SL_OK) {
+                               self->opts.module_allow, self->cache_bytes,
+                               self->init.buf.data, self->init.buf.size,
+                               errbuf) != SL_OK) {
             continue;
         }
         if (sl__frame_send(slot->proc.fd, self->w.buf.data, self->w.buf.size) ==
@@ -1175,6 +1179,8 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
                      : self->n_slots > SL_WORKER_PREFETCH ? self->n_slots
                                                           : SL_WORKER_PREFETCH;
     self->processes = !opts->threads;
+    self->cache_bytes = opts->cache_mb >= 0 ? (size_t) opts->cache_mb << 20
+                                            : sl__cache_default_budget();
     self->limits = sl__limits_default;
     self->heartbeat_ms = 1000;
     self->inline_max = 4096;

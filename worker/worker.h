@@ -27,6 +27,8 @@ typedef struct {
                               // one a line; NULL: any module
     const char *cert;         // our CURVE certificate (secret); NULL: none
     const char *server_cert;  // the scheduler's public certificate
+    long cache_mb;            // each slot's input cache (worker/cache.h),
+                              // MiB; <0: sl__cache_default_budget; 0: none
 } sl__worker_opts;
 
 // Create the worker and connect (ZeroMQ connects in the background; the

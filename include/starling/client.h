@@ -73,7 +73,8 @@ typedef struct {
     double start_s;         // wall clock (Unix seconds) when the kernel began
     double end_s;           // and when it ended
     double flops;           // floating-point operations the kernel counted
-    uint64_t bytes_read;    // arguments, refs fetched, kernel reads
+    uint64_t bytes_read;    // arguments, refs fetched (not those found in
+                            // the worker's input cache), kernel reads
     uint64_t bytes_written; // result, objects stored, kernel writes
     uint32_t attempts;      // runs it took (1 unless a worker was lost)
 } sl_result;

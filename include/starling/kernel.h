@@ -83,6 +83,10 @@ typedef struct {
 const sl_value *sl_task_args(const sl_task *task);
 // The argument named name in the argument map, or NULL when absent.
 // Refs have been resolved: a kernel sees the stored value, not the ref.
+// Arguments are read-only: a stored value's bytes may be shared with the
+// later tasks of this slot that name the same object (the worker's input
+// cache), so a kernel that writes into them (casting const away) changes
+// what those tasks see. Copy an array the kernel must modify.
 const sl_value *sl_task_arg(const sl_task *task, const char *name);
 // Convenience readers for optional scalar arguments.
 int64_t sl_task_arg_int(const sl_task *task, const char *name, int64_t dflt);

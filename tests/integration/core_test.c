@@ -441,6 +441,45 @@ test_wait_modes_and_cancel(void)
     }
 }
 
+// Forty tasks name one 1 MiB input, twice each: every slot fetches it
+// once and then finds it in its input cache (worker/cache.h). Without the
+// cache the job would read 80 MiB; with it at most 4 (2 workers x 2 slots).
+static void
+test_input_cache(void)
+{
+    enum { N = 40, LEN = 128 * 1024 };
+    sl_value *v = s_random_matrix(SL_F64, LEN, 0, 11), *ref;
+    double want =
+        cblas_ddot(LEN, sl_ndarray_cdata(v), 1, sl_ndarray_cdata(v), 1);
+    SL_PASS(sl_put(s_client, v, &ref));
+    sl_value *args[N];
+    for (int i = 0; i < N; i++) {
+        args[i] = s_map1("x", sl_value_copy(ref));
+        s_set(args[i], "y", sl_value_copy(ref));
+    }
+    sl_job job;
+    SL_PASS(sl_map(s_client, "blas.ddot", args, N, NULL, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 60000));
+    for (int i = 0; i < N; i++) {
+        const sl_value *got;
+        SL_PASS(sl_job_value(s_client, job, (size_t) i, &got));
+        SL_ASSERT_NEAR(sl_value_float(got), want, 1e-9 * fabs(want));
+    }
+    sl_job_stats st;
+    SL_PASS(sl_job_stats_get(s_client, job, &st));
+    uint64_t size = (uint64_t) LEN * 8;
+    fprintf(stderr, "   %d tasks read %.2f MiB of a %.2f MiB input\n", N,
+            (double) st.bytes_read / (1 << 20), (double) size / (1 << 20));
+    SL_ASSERT(st.bytes_read >= size);
+    SL_ASSERT(st.bytes_read <= 4 * (size + 4096) + N * 4096);
+    sl_job_release(s_client, job);
+    for (int i = 0; i < N; i++) {
+        sl_value_destroy(&args[i]);
+    }
+    sl_value_destroy(&ref);
+    sl_value_destroy(&v);
+}
+
 static double
 s_thread_cpu_s(void)
 {
@@ -555,6 +594,7 @@ main(void)
     SL_RUN(test_map_reduce_and_put_get);
     SL_RUN(test_wait_modes_and_cancel);
     SL_RUN(test_wait_spin);
+    SL_RUN(test_input_cache);
     SL_RUN(test_noop_map_100k);
     SL_RUN(test_status);
     SL_RUN(test_worker_killed_mid_job);
