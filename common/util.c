@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -273,4 +274,19 @@ sl_strerror(sl_err err)
         return "access refused";
     }
     return "unknown error";
+}
+
+void *
+sl__alloc_aligned(size_t size)
+{
+    const size_t huge = 2u << 20;
+    if (size < SL_HUGE_MIN) {
+        return aligned_alloc(64, size == 0 ? 64 : (size + 63) / 64 * 64);
+    }
+    size_t rounded = (size + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, rounded);
+    if (p != NULL) {
+        madvise(p, rounded, MADV_HUGEPAGE); // advice: ignored where unsupported
+    }
+    return p;
 }

@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #include "value.h"
 
+#include "../common/util.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -212,8 +214,7 @@ sl_value_new_ndarray(sl_dtype dtype, int ndim, const int64_t *shape,
         return NULL;
     }
     // 64-byte alignment suits AVX-512 loads in BLAS kernels.
-    size_t alloc = (v->u.nd.nbytes + 63) / 64 * 64;
-    v->u.nd.data = aligned_alloc(64, alloc == 0 ? 64 : alloc);
+    v->u.nd.data = sl__alloc_aligned(v->u.nd.nbytes);
     if (v->u.nd.data == NULL) {
         free(v);
         return NULL;

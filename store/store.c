@@ -272,7 +272,7 @@ s_sink_take(s_sink *sink, const redisReadTask *task, const char *str,
             return false;
         }
         size_t size = (len + 8 + S_ALIGN - 1) / S_ALIGN * S_ALIGN;
-        if ((sink->buf = aligned_alloc(S_ALIGN, size)) == NULL) {
+        if ((sink->buf = sl__alloc_aligned(size)) == NULL) {
             return false; // hiredis's copy then fails or not, as usual
         }
         memcpy(sink->buf + off, str, len);
@@ -837,7 +837,7 @@ s_alloc(sl__store *store, s_get_args *a, size_t len)
                       a->key, len, a->max_len);
     }
     size_t size = (len + 8 + S_ALIGN - 1) / S_ALIGN * S_ALIGN;
-    if ((a->buf = aligned_alloc(S_ALIGN, size)) == NULL) {
+    if ((a->buf = sl__alloc_aligned(size)) == NULL) {
         return s_fail(store, SL_ENOMEM,
                       "store: %s: out of memory for %zu "
                       "bytes",
