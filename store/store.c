@@ -64,6 +64,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -101,6 +102,9 @@ typedef struct {
 // A command with an argument this large is written with writev, not
 // through hiredis's output buffer (s_send_direct).
 #define S_DIRECT_MIN (64u << 10)
+// The longest reply line read directly (s_read_chunk_direct) before the
+// reply counts as broken.
+#define S_LINE_MAX 4096
 
 struct sl__store {
     s_shard shards[SL_STORE_MAX_SHARDS]; // 1..16 shards, by index
@@ -233,7 +237,9 @@ s_shard_hello(sl__store *store, s_shard *shard, redisContext *ctx)
 // reply functions make hiredis's one copy land in place: while a GET's
 // reply is read, shard->sink says where a large top-level string goes, and
 // the reply comes back with len set and str NULL. Every other reply is
-// built as hiredis builds it.
+// built as hiredis builds it. The chunks of a large object skip hiredis
+// altogether: with nothing left in its read buffer, each chunk's reply is
+// read from the socket straight into place (s_read_chunk_direct).
 
 static size_t s_value_pad(const uint8_t *p, size_t len);
 
@@ -896,6 +902,104 @@ s_append_gets(sl__store *store, s_shard *shard, const char *key, uint32_t from,
     return rv;
 }
 
+// Read exactly len bytes from fd into buf (NULL: read and drop them).
+// False on an error, EOF or the socket's timeout.
+static bool
+s_read_exact(int fd, uint8_t *buf, size_t len)
+{
+    uint8_t scratch[64 << 10];
+    while (len > 0) {
+        size_t want = buf != NULL             ? len
+                      : len > sizeof(scratch) ? sizeof(scratch)
+                                              : len;
+        ssize_t got = read(fd, buf != NULL ? buf : scratch, want);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            return false;
+        }
+        len -= (size_t) got;
+        buf = buf != NULL ? buf + got : NULL;
+    }
+    return true;
+}
+
+// Read one chunk's GET reply straight from the socket into place, with no
+// stop in hiredis's read buffer (which reads 16 KiB at a time and copies
+// every byte once more). Used when hiredis holds no unread bytes, so the
+// reply is the next thing on the socket. A reply that is not the chunk
+// (nil, an error, the wrong size) is consumed and reported; a broken one
+// drops the connection.
+static sl_err
+s_read_chunk_direct(sl__store *store, s_shard *shard, s_get_args *a,
+                    const s_manifest *m, uint32_t i)
+{
+    int fd = shard->ctx->fd;
+    char line[256];
+    size_t n = 0;
+    // "$<len>\r\n", "$-1\r\n" or "-<error>\r\n": a byte at a time, so
+    // that nothing past it is taken; an error's text is cut to the line.
+    for (size_t seen = 0;; seen++) {
+        uint8_t c;
+        if (seen > S_LINE_MAX || !s_read_exact(fd, &c, 1)) {
+            return s_lost(store, shard, "GET chunk");
+        }
+        if (c == '\n') {
+            break;
+        }
+        if (n + 1 < sizeof(line)) {
+            line[n++] = (char) c;
+        }
+    }
+    line[n > 0 && line[n - 1] == '\r' ? n - 1 : n] = '\0';
+    store->replies++;
+    size_t want = s_chunk_len(m, i);
+    if (line[0] == '-') {
+        return s_fail(store, SL_ESTORE, "store %s: GET %s#%u: %s", shard->addr,
+                      a->key, i, line + 1);
+    }
+    char *end = NULL;
+    long long len = line[0] == '$' ? strtoll(line + 1, &end, 10) : -2;
+    if (end == NULL || end == line + 1 || *end != '\0') {
+        return s_lost(store, shard, "GET chunk: a broken reply");
+    }
+    if (len == -1) {
+        return s_fail(store, SL_ENOTFOUND,
+                      "store %s: %s: chunk %u of %u is "
+                      "missing (expired, or still being written)",
+                      shard->addr, a->key, i, m->n);
+    }
+    if (len < 0 || (size_t) len != want) {
+        if (len < 0 || !s_read_exact(fd, NULL, (size_t) len + 2)) {
+            return s_lost(store, shard, "GET chunk");
+        }
+        return s_fail(store, SL_ESTORE,
+                      "store %s: %s: chunk %u has %lld "
+                      "bytes, want %zu",
+                      shard->addr, a->key, i, len, want);
+    }
+    uint8_t crlf[2];
+    uint8_t *dst = a->buf + a->off + (size_t) i * m->chunk;
+    if (i == 0 && a->for_value) {
+        // The first byte says how far to pad (s_value_pad).
+        uint8_t first;
+        if (!s_read_exact(fd, &first, 1)) {
+            return s_lost(store, shard, "GET chunk");
+        }
+        a->off = s_value_pad(&first, 1);
+        dst = a->buf + a->off;
+        *dst++ = first;
+        want--;
+    }
+    if (!s_read_exact(fd, dst, want) || !s_read_exact(fd, crlf, 2)) {
+        return s_lost(store, shard, "GET chunk");
+    }
+    return memcmp(crlf, "\r\n", 2) == 0
+               ? SL_OK
+               : s_lost(store, shard, "GET chunk: a broken reply");
+}
+
 // Read the replies of chunk GETs from..to-1 into place; all are read even
 // after a bad one, to keep the connection in step.
 static sl_err
@@ -903,7 +1007,23 @@ s_read_chunks(sl__store *store, s_shard *shard, s_get_args *a,
               const s_manifest *m, uint32_t from, uint32_t to)
 {
     sl_err first = SL_OK;
+    // The GETs must be on their way before their replies are read here.
+    int done = 0;
+    while (!done) {
+        if (redisBufferWrite(shard->ctx, &done) != REDIS_OK) {
+            return s_lost(store, shard, "GET chunk");
+        }
+    }
     for (uint32_t i = from; i < to; i++) {
+        const redisReader *reader = shard->ctx->reader;
+        if (s_chunk_len(m, i) >= S_SINK_MIN && reader->pos == reader->len) {
+            sl_err rv = s_read_chunk_direct(store, shard, a, m, i);
+            if (shard->ctx == NULL) {
+                return rv; // the connection is gone, and the rest with it
+            }
+            first = first == SL_OK ? rv : first;
+            continue;
+        }
         redisReply *r;
         // The first chunk decides the padding; the others follow it.
         s_sink sink = {.dst = a->buf + (i == 0 ? 0 : a->off + i * m->chunk),

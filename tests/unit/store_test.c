@@ -426,6 +426,31 @@ test_large_in_place(void)
     SL_ASSERT_EQ(got_len, big);
     SL_ASSERT(memcmp(buf, data, big) == 0);
     free(buf);
+    // Chunks this large are read from the socket straight into place
+    // (s_read_chunk_direct): a missing chunk, an error reply and a chunk of
+    // the wrong size are each reported, and the connection stays in step.
+    raw = s_raw(&s_a);
+    SL_ASSERT_EQ(s_raw_int(raw, "DEL", "sl:t:large_default#1"), 1);
+    SL_FAILS(sl__store_get(store, "sl:t:large_default", 0, &buf, &got_len),
+             SL_ENOTFOUND);
+    SL_ASSERT_HAS(sl__store_errstr(store), "chunk 1 of 3 is missing");
+    rep = redisCommand(raw, "RPUSH sl:t:large_default#1 x");
+    freeReplyObject(rep);
+    SL_FAILS(sl__store_get(store, "sl:t:large_default", 0, &buf, &got_len),
+             SL_ESTORE);
+    SL_ASSERT_HAS(sl__store_errstr(store), "WRONGTYPE");
+    SL_ASSERT_EQ(s_raw_int(raw, "DEL", "sl:t:large_default#1"), 1);
+    rep = redisCommand(raw, "SET sl:t:large_default#1 %b", data,
+                       (size_t) SL_STORE_CHUNK_DEFAULT - 1);
+    freeReplyObject(rep);
+    SL_FAILS(sl__store_get(store, "sl:t:large_default", 0, &buf, &got_len),
+             SL_ESTORE);
+    SL_ASSERT_HAS(sl__store_errstr(store), "chunk 1 has 4194303 bytes");
+    SL_PASS(sl__store_put(store, "sl:t:large_default", data, big, false, NULL));
+    SL_PASS(sl__store_get(store, "sl:t:large_default", 0, &buf, &got_len));
+    SL_ASSERT(memcmp(buf, data, big) == 0);
+    free(buf);
+    redisFree(raw);
     free(data);
     sl__store_destroy(&store);
 }
