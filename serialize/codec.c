@@ -47,8 +47,9 @@ s_get_le64(const uint8_t *p)
     return v;
 }
 
+// The encoding of an ndarray up to its elements, which follow it.
 static void
-s_pack_ndarray(sl__mpw *w, const sl_value *v)
+s_pack_ndarray_head(sl__mpw *w, const sl_value *v)
 {
     uint8_t hdr[8 + 8 * SL_NDARRAY_MAX_DIMS] = {0};
     size_t hlen = 8 + 8 * (size_t) v->u.nd.ndim;
@@ -59,6 +60,12 @@ s_pack_ndarray(sl__mpw *w, const sl_value *v)
     }
     msgpack_pack_ext(&w->pk, hlen + v->u.nd.nbytes, SL_EXT_NDARRAY);
     msgpack_pack_ext_body(&w->pk, hdr, hlen);
+}
+
+static void
+s_pack_ndarray(sl__mpw *w, const sl_value *v)
+{
+    s_pack_ndarray_head(w, v);
     msgpack_pack_ext_body(&w->pk, v->u.nd.data, v->u.nd.nbytes);
 }
 
@@ -144,6 +151,30 @@ sl_err
 sl__value_pack(sl__mpw *w, const sl_value *v)
 {
     return s_pack(w, v, 0);
+}
+
+sl_err
+sl__value_encode_split(const sl_value *v, void **head_out, size_t *head_len,
+                       const void **tail_out, size_t *tail_len)
+{
+    if (v == NULL || v->type != SL_NDARRAY ||
+        v->u.nd.nbytes < SL_ENCODE_SPLIT_MIN) {
+        *tail_out = NULL;
+        *tail_len = 0;
+        return sl__value_encode(v, head_out, head_len);
+    }
+    sl__mpw w;
+    sl__mpw_init(&w);
+    s_pack_ndarray_head(&w, v);
+    if (w.buf.data == NULL) {
+        sl__mpw_fini(&w);
+        return SL_ENOMEM;
+    }
+    *head_len = w.buf.size;
+    *head_out = msgpack_sbuffer_release(&w.buf);
+    *tail_out = v->u.nd.data;
+    *tail_len = v->u.nd.nbytes;
+    return SL_OK;
 }
 
 sl_err

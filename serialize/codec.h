@@ -34,6 +34,15 @@ sl_err sl__value_pack(sl__mpw *w, const sl_value *v);
 
 // Encode v into a new malloc'd buffer.
 sl_err sl__value_encode(const sl_value *v, void **buf_out, size_t *len_out);
+// The same encoding in two pieces, for writing without a copy: *head_out
+// (malloc'd, the caller frees it) then the *tail_len bytes at *tail_out,
+// which are v's own (a top-level ndarray's elements, from
+// SL_ENCODE_SPLIT_MIN bytes on; otherwise the tail is empty and the head
+// is the whole encoding).
+sl_err sl__value_encode_split(const sl_value *v, void **head_out,
+                              size_t *head_len, const void **tail_out,
+                              size_t *tail_len);
+#define SL_ENCODE_SPLIT_MIN (64u << 10)
 
 // Decode one value from r. When blob is not NULL (it must hold r's bytes),
 // ndarray payloads aligned to their element size point into it (the value

@@ -102,6 +102,8 @@ typedef struct {
 // A command with an argument this large is written with writev, not
 // through hiredis's output buffer (s_send_direct).
 #define S_DIRECT_MIN (64u << 10)
+// Where a SET's value is among its arguments.
+#define S_VALUE_ARG 2
 // The longest reply line read directly (s_read_chunk_direct) before the
 // reply counts as broken.
 #define S_LINE_MAX 4096
@@ -428,6 +430,47 @@ s_retry(sl__store *store, s_shard *shard, s_op op, void *arg)
 // ---------------------------------------------------------------------
 // Commands.
 
+// An object's bytes in up to two pieces: an encoded value's head, and a
+// large ndarray's elements where they already lie
+// (sl__value_encode_split), so that storing one copies nothing.
+typedef struct {
+    const uint8_t *p[2];
+    size_t n[2];
+} s_span;
+
+static s_span
+s_span_of(const void *buf, size_t len)
+{
+    s_span sp = {{buf, NULL}, {len, 0}};
+    return sp;
+}
+
+static size_t
+s_span_len(const s_span *sp)
+{
+    return sp->n[0] + sp->n[1];
+}
+
+// Bytes off .. off+len-1 of sp.
+static s_span
+s_span_slice(const s_span *sp, size_t off, size_t len)
+{
+    s_span out = {{NULL, NULL}, {0, 0}};
+    int k = 0;
+    for (int i = 0; i < 2 && len > 0; i++) {
+        if (off >= sp->n[i]) {
+            off -= sp->n[i];
+            continue;
+        }
+        size_t take = sp->n[i] - off < len ? sp->n[i] - off : len;
+        out.p[k] = sp->p[i] + off;
+        out.n[k++] = take;
+        len -= take;
+        off = 0;
+    }
+    return out;
+}
+
 // Write iov (n entries, consumed as it goes) to fd whole. False on an
 // error or the socket's timeout (EAGAIN).
 static bool
@@ -462,7 +505,7 @@ s_writev_all(int fd, struct iovec *iov, int n)
 // goes first; the reply is read through hiredis as usual.
 static sl_err
 s_send_direct(sl__store *store, s_shard *shard, int argc, const char **argv,
-              const size_t *lens)
+              const size_t *lens, const s_span *value)
 {
     redisContext *ctx = shard->ctx;
     int done = 0;
@@ -478,7 +521,7 @@ s_send_direct(sl__store *store, s_shard *shard, int argc, const char **argv,
         text_cap += lens[i] < S_DIRECT_MIN ? lens[i] : 0;
     }
     char *text = malloc(text_cap);
-    struct iovec *iov = malloc(sizeof(*iov) * (2 * (size_t) argc + 1));
+    struct iovec *iov = malloc(sizeof(*iov) * (2 * (size_t) argc + 3));
     if (text == NULL || iov == NULL) {
         free(text);
         free(iov);
@@ -490,7 +533,16 @@ s_send_direct(sl__store *store, s_shard *shard, int argc, const char **argv,
     for (int i = 0; i < argc; i++) {
         used += (size_t) snprintf(text + used, text_cap - used, "$%zu\r\n",
                                   lens[i]);
-        if (lens[i] >= S_DIRECT_MIN) {
+        if (value != NULL && i == S_VALUE_ARG) {
+            iov[n++] = (struct iovec){text + seg, used - seg};
+            for (int k = 0; k < 2; k++) {
+                if (value->n[k] > 0) {
+                    iov[n++] =
+                        (struct iovec){(void *) value->p[k], value->n[k]};
+                }
+            }
+            seg = used;
+        } else if (lens[i] >= S_DIRECT_MIN) {
             iov[n++] = (struct iovec){text + seg, used - seg};
             iov[n++] = (struct iovec){(void *) argv[i], lens[i]};
             seg = used;
@@ -509,14 +561,18 @@ s_send_direct(sl__store *store, s_shard *shard, int argc, const char **argv,
 }
 
 // Queue one command: through hiredis, or at once (s_send_direct) when an
-// argument is large.
+// argument is large. A value, when not NULL, is argument S_VALUE_ARG
+// (lens[S_VALUE_ARG] must be its length), in one or two pieces.
 static sl_err
 s_append(sl__store *store, s_shard *shard, int argc, const char **argv,
-         const size_t *lens)
+         const size_t *lens, const s_span *value)
 {
+    if (value != NULL && (value->n[1] > 0 || value->n[0] >= S_DIRECT_MIN)) {
+        return s_send_direct(store, shard, argc, argv, lens, value);
+    }
     for (int i = 0; i < argc; i++) {
         if (lens[i] >= S_DIRECT_MIN) {
-            return s_send_direct(store, shard, argc, argv, lens);
+            return s_send_direct(store, shard, argc, argv, lens, NULL);
         }
     }
     if (redisAppendCommandArgv(shard->ctx, argc, argv, lens) != REDIS_OK) {
@@ -530,16 +586,17 @@ static sl_err s_read(sl__store *store, s_shard *shard, const char *what,
                      redisReply **out);
 
 // One command, one reply. An error reply becomes SL_ESTORE with its text.
+// value: as for s_append.
 static sl_err
-s_call(sl__store *store, s_shard *shard, int argc, const char **argv,
-       const size_t *lens, redisReply **out)
+s_call_value(sl__store *store, s_shard *shard, int argc, const char **argv,
+             const size_t *lens, const s_span *value, redisReply **out)
 {
     sl_err rv = s_shard_ready(store, shard);
     if (rv != SL_OK) {
         return rv;
     }
     redisReply *r = NULL;
-    if ((rv = s_append(store, shard, argc, argv, lens)) != SL_OK ||
+    if ((rv = s_append(store, shard, argc, argv, lens, value)) != SL_OK ||
         (rv = s_read(store, shard, argv[0], &r)) != SL_OK) {
         return rv;
     }
@@ -551,6 +608,13 @@ s_call(sl__store *store, s_shard *shard, int argc, const char **argv,
     }
     *out = r;
     return SL_OK;
+}
+
+static sl_err
+s_call(sl__store *store, s_shard *shard, int argc, const char **argv,
+       const size_t *lens, redisReply **out)
+{
+    return s_call_value(store, shard, argc, argv, lens, NULL, out);
 }
 
 // Read the next reply of a pipeline.
@@ -591,13 +655,14 @@ s_set_reply(sl__store *store, s_shard *shard, const redisReply *r,
 
 // SET key value EX ttl [NX].
 static sl_err
-s_set(sl__store *store, s_shard *shard, const char *key, const void *buf,
-      size_t len, const char *ttl, bool nx, bool *stored)
+s_set(sl__store *store, s_shard *shard, const char *key, const s_span *value,
+      const char *ttl, bool nx, bool *stored)
 {
-    const char *argv[] = {"SET", key, buf, "EX", ttl, "NX"};
-    size_t lens[] = {3, strlen(key), len, 2, strlen(ttl), 2};
+    const char *argv[] = {"SET", key, (const char *) value->p[0],
+                          "EX",  ttl, "NX"};
+    size_t lens[] = {3, strlen(key), s_span_len(value), 2, strlen(ttl), 2};
     redisReply *r;
-    sl_err rv = s_call(store, shard, nx ? 6 : 5, argv, lens, &r);
+    sl_err rv = s_call_value(store, shard, nx ? 6 : 5, argv, lens, value, &r);
     if (rv == SL_OK) {
         rv = s_set_reply(store, shard, r, key, stored);
         freeReplyObject(r);
@@ -702,10 +767,10 @@ s_read_set_replies(sl__store *store, s_shard *shard, const char *key,
     return first;
 }
 
-// Queue SET <key>#<i> for chunks from..to-1.
+// Queue SET <key>#<i> for chunks from..to-1 of the object's bytes.
 static sl_err
 s_append_sets(sl__store *store, s_shard *shard, const char *key,
-              const uint8_t *buf, const s_manifest *m, const char *ttl,
+              const s_span *data, const s_manifest *m, const char *ttl,
               uint32_t from, uint32_t to)
 {
     size_t ksize = strlen(key) + S_CHUNK_SUFFIX;
@@ -714,10 +779,12 @@ s_append_sets(sl__store *store, s_shard *shard, const char *key,
         ckey != NULL ? SL_OK : s_fail(store, SL_ENOMEM, "store: out of memory");
     for (uint32_t i = from; i < to && rv == SL_OK; i++) {
         s_chunk_key(ckey, ksize, key, i);
-        const char *argv[] = {
-            "SET", ckey, (const char *) buf + (size_t) i * m->chunk, "EX", ttl};
-        size_t lens[] = {3, strlen(ckey), s_chunk_len(m, i), 2, strlen(ttl)};
-        rv = s_append(store, shard, 5, argv, lens);
+        s_span chunk =
+            s_span_slice(data, (size_t) i * m->chunk, s_chunk_len(m, i));
+        const char *argv[] = {"SET", ckey, (const char *) chunk.p[0], "EX",
+                              ttl};
+        size_t lens[] = {3, strlen(ckey), s_span_len(&chunk), 2, strlen(ttl)};
+        rv = s_append(store, shard, 5, argv, lens, &chunk);
     }
     free(ckey);
     return rv;
@@ -725,13 +792,13 @@ s_append_sets(sl__store *store, s_shard *shard, const char *key,
 
 static sl_err
 s_set_chunks(sl__store *store, s_shard *shard, const char *key,
-             const uint8_t *buf, const s_manifest *m, const char *ttl)
+             const s_span *data, const s_manifest *m, const char *ttl)
 {
     sl_err rv = s_shard_ready(store, shard);
     uint32_t window = s_window(m->chunk);
     for (uint32_t from = 0; from < m->n && rv == SL_OK; from += window) {
         uint32_t to = m->n - from > window ? from + window : m->n;
-        if ((rv = s_append_sets(store, shard, key, buf, m, ttl, from, to)) !=
+        if ((rv = s_append_sets(store, shard, key, data, m, ttl, from, to)) !=
             SL_OK) {
             s_drop(shard);
             break;
@@ -743,8 +810,7 @@ s_set_chunks(sl__store *store, s_shard *shard, const char *key,
 
 typedef struct {
     const char *key; // where
-    const void *buf; // what
-    size_t len;      // its bytes
+    s_span data;     // what
     bool nx;         // only if the key is free
     const char *ttl; // seconds, in decimal
     bool stored;     // out: whether this call stored it
@@ -753,25 +819,26 @@ typedef struct {
 static sl_err
 s_put_chunked(sl__store *store, s_shard *shard, s_put_args *a)
 {
-    uint64_t n = (a->len - 1) / store->chunk_bytes + 1;
+    size_t len = s_span_len(&a->data);
+    uint64_t n = (len - 1) / store->chunk_bytes + 1;
     if (n > UINT32_MAX) {
         return s_fail(store, SL_ELIMIT,
                       "store: %s: %zu bytes is more than "
                       "2^32 chunks",
-                      a->key, a->len);
+                      a->key, len);
     }
-    s_manifest m = {(uint32_t) n, a->len, store->chunk_bytes};
+    s_manifest m = {(uint32_t) n, len, store->chunk_bytes};
     uint8_t man[S_MANIFEST_LEN];
     s_manifest_encode(man, m.n, m.total, m.chunk);
+    s_span man_span = s_span_of(man, sizeof(man));
     sl_err rv;
     if (a->nx) {
-        rv = s_set(store, shard, a->key, man, sizeof(man), a->ttl, true,
-                   &a->stored);
+        rv = s_set(store, shard, a->key, &man_span, a->ttl, true, &a->stored);
         if (rv != SL_OK || !a->stored) {
             return rv;
         }
     }
-    if ((rv = s_set_chunks(store, shard, a->key, a->buf, &m, a->ttl)) !=
+    if ((rv = s_set_chunks(store, shard, a->key, &a->data, &m, a->ttl)) !=
         SL_OK) {
         if (a->nx) {
             // Give the key back, or a retry would find it taken and never
@@ -784,8 +851,7 @@ s_put_chunked(sl__store *store, s_shard *shard, s_put_args *a)
         return rv;
     }
     if (!a->nx) {
-        rv = s_set(store, shard, a->key, man, sizeof(man), a->ttl, false,
-                   &a->stored);
+        rv = s_set(store, shard, a->key, &man_span, a->ttl, false, &a->stored);
     }
     return rv;
 }
@@ -794,11 +860,14 @@ static sl_err
 s_put_op(sl__store *store, s_shard *shard, void *arg)
 {
     s_put_args *a = arg;
-    if (a->len > store->chunk_bytes || s_looks_like_manifest(a->buf, a->len)) {
+    // Only a one-piece object can be 25 bytes (a split one is 64 KiB and
+    // more): the manifest check needs no copy.
+    if (s_span_len(&a->data) > store->chunk_bytes ||
+        (a->data.n[1] == 0 &&
+         s_looks_like_manifest(a->data.p[0], a->data.n[0]))) {
         return s_put_chunked(store, shard, a);
     }
-    return s_set(store, shard, a->key, a->buf, a->len, a->ttl, a->nx,
-                 &a->stored);
+    return s_set(store, shard, a->key, &a->data, a->ttl, a->nx, &a->stored);
 }
 
 typedef struct {
@@ -896,7 +965,7 @@ s_append_gets(sl__store *store, s_shard *shard, const char *key, uint32_t from,
         s_chunk_key(ckey, ksize, key, i);
         const char *argv[] = {"GET", ckey};
         size_t lens[] = {3, strlen(ckey)};
-        rv = s_append(store, shard, 2, argv, lens);
+        rv = s_append(store, shard, 2, argv, lens, NULL);
     }
     free(ckey);
     return rv;
@@ -1192,7 +1261,7 @@ s_expire_chunks(sl__store *store, s_shard *shard, const s_touch_args *a,
             s_chunk_key(ckey, ksize, a->key, i);
             const char *argv[] = {"EXPIRE", ckey, a->ttl};
             size_t lens[] = {6, strlen(ckey), strlen(a->ttl)};
-            rv = s_append(store, shard, 3, argv, lens);
+            rv = s_append(store, shard, 3, argv, lens, NULL);
         }
         for (uint32_t i = from; i < to && rv == SL_OK; i++) {
             redisReply *r;
@@ -1442,6 +1511,25 @@ sl__store_put(sl__store *store, const char *key, const void *buf, size_t len,
     return sl__store_put_ttl(store, key, buf, len, nx, 0, stored_out);
 }
 
+// Store data under key; a TTL of ttl_s seconds (0: the store's).
+static sl_err
+s_put_span(sl__store *store, const char *key, const s_span *data, bool nx,
+           int ttl_s, bool *stored_out)
+{
+    char ttl[24];
+    sl__fmt(ttl, sizeof(ttl), "%d", ttl_s);
+    s_put_args a = {.key = key,
+                    .data = *data,
+                    .nx = nx,
+                    .ttl = ttl_s > 0 ? ttl : store->ttl_arg};
+    s_shard *shard = &store->shards[sl__store_shard_of(store, key)];
+    sl_err rv = s_retry(store, shard, s_put_op, &a);
+    if (stored_out != NULL) {
+        *stored_out = rv == SL_OK && a.stored;
+    }
+    return rv;
+}
+
 sl_err
 sl__store_put_ttl(sl__store *store, const char *key, const void *buf,
                   size_t len, bool nx, int ttl_s, bool *stored_out)
@@ -1453,19 +1541,8 @@ sl__store_put_ttl(sl__store *store, const char *key, const void *buf,
                                       "key and a buffer")
                              : SL_EINVAL;
     }
-    char ttl[24];
-    sl__fmt(ttl, sizeof(ttl), "%d", ttl_s);
-    s_put_args a = {.key = key,
-                    .buf = buf != NULL ? buf : "",
-                    .len = len,
-                    .nx = nx,
-                    .ttl = ttl_s > 0 ? ttl : store->ttl_arg};
-    s_shard *shard = &store->shards[sl__store_shard_of(store, key)];
-    sl_err rv = s_retry(store, shard, s_put_op, &a);
-    if (stored_out != NULL) {
-        *stored_out = rv == SL_OK && a.stored;
-    }
-    return rv;
+    s_span data = s_span_of(buf != NULL ? buf : "", len);
+    return s_put_span(store, key, &data, nx, ttl_s, stored_out);
 }
 
 sl_err
@@ -1491,30 +1568,35 @@ sl_err
 sl__store_put_value(sl__store *store, const char *key, const sl_value *v,
                     bool nx, sl_value **ref_out)
 {
-    void *buf = NULL;
-    size_t len;
-    if (store == NULL || v == NULL || ref_out == NULL) {
+    void *head = NULL;
+    const void *tail;
+    size_t head_len, tail_len;
+    if (store == NULL || key == NULL || key[0] == '\0' || v == NULL ||
+        ref_out == NULL) {
         return store != NULL ? s_fail(store, SL_EINVAL,
                                       "store: put_value "
-                                      "needs a value")
+                                      "needs a key and a value")
                              : SL_EINVAL;
     }
-    sl_err rv = sl__value_encode(v, &buf, &len);
+    // A large ndarray's elements go from where they are, not from a copy.
+    sl_err rv = sl__value_encode_split(v, &head, &head_len, &tail, &tail_len);
     if (rv != SL_OK) {
         s_fail(store, rv, "store: %s: cannot encode the value: %s", key,
                sl_strerror(rv));
         goto done;
     }
-    if ((rv = sl__store_put(store, key, buf, len, nx, NULL)) != SL_OK) {
+    s_span data = {{head, tail}, {head_len, tail_len}};
+    if ((rv = s_put_span(store, key, &data, nx, 0, NULL)) != SL_OK) {
         goto done;
     }
-    *ref_out = sl__value_new_ref(key, len, sl__store_shard_of(store, key));
+    *ref_out = sl__value_new_ref(key, head_len + tail_len,
+                                 sl__store_shard_of(store, key));
     if (*ref_out == NULL) {
         rv = s_fail(store, SL_ENOMEM, "store: out of memory");
     }
 
 done:
-    free(buf);
+    free(head);
     return rv;
 }
 

@@ -164,11 +164,53 @@ s_resolve_refs(sl__exec *ex, sl_value *v, sl__exec_task *t, char *errbuf)
     return SL_OK;
 }
 
+// Encode the task's result ref as its value.
+static sl_err
+s_set_ref_value(sl__exec_task *t, const sl_value *ref)
+{
+    void *buf;
+    size_t len;
+    sl_err rv = ref != NULL ? sl__value_encode(ref, &buf, &len) : SL_ENOMEM;
+    if (rv == SL_OK) {
+        t->value = buf;
+        t->value_len = len;
+    }
+    return rv;
+}
+
+// A large ndarray result goes to the store from where its elements lie
+// (sl__store_put_value writes them without a copy).
+static sl_err
+s_store_array_result(sl__exec *ex, sl__exec_task *t, const sl_value *result,
+                     char *errbuf)
+{
+    sl__store *store = s_store(ex, errbuf);
+    char key[SL_STORE_KEY_LEN];
+    sl__store_result_key(key, t->job, t->index);
+    sl_value *ref = NULL;
+    if (store == NULL ||
+        sl__store_put_value(store, key, result, true, &ref) != SL_OK) {
+        if (store != NULL) {
+            sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot store the result: %s",
+                    sl__store_errstr(store));
+        }
+        return SL_ESTORE;
+    }
+    t->stats.bytes_written += ref->u.ref.size;
+    sl_err rv = s_set_ref_value(t, ref);
+    sl_value_destroy(&ref);
+    return rv;
+}
+
 static sl_err
 s_store_result(sl__exec *ex, sl__exec_task *t, sl_value *result, char *errbuf)
 {
     void *buf;
     size_t len;
+    if (result->type == SL_NDARRAY && result->u.nd.nbytes >= ex->inline_max &&
+        result->u.nd.nbytes >= SL_ENCODE_SPLIT_MIN) {
+        return s_store_array_result(ex, t, result, errbuf);
+    }
     sl_err rv = sl__value_encode(result, &buf, &len);
     if (rv != SL_OK) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot encode the result: %s",
@@ -195,14 +237,9 @@ s_store_result(sl__exec *ex, sl__exec_task *t, sl_value *result, char *errbuf)
     }
     free(buf);
     sl_value *ref = sl__value_new_ref(key, len, sl__store_shard_of(store, key));
-    rv = ref != NULL ? sl__value_encode(ref, &buf, &len) : SL_ENOMEM;
+    rv = s_set_ref_value(t, ref);
     sl_value_destroy(&ref);
-    if (rv != SL_OK) {
-        return rv;
-    }
-    t->value = buf;
-    t->value_len = len;
-    return SL_OK;
+    return rv;
 }
 
 static void
