@@ -328,8 +328,11 @@ main(int argc, char **argv)
         return s_helper(argc, argv);
     }
     // The standard cluster is what `starling up` makes: a worker of one
-    // slot per core.
-    sl__bench_ctx ctx = {.shape = {sl__ncpus() > 0 ? sl__ncpus() : 1, 1, -1}};
+    // slot per core, executor processes.
+    sl__bench_ctx ctx = {.shape = {.procs = sl__ncpus() > 0 ? sl__ncpus() : 1,
+                                   .slots = 1,
+                                   .prefetch = -1,
+                                   .threads = false}};
     s_args args = {.csv = STARLING_DEFAULT_CSV};
     char errbuf[SL_ERRSTR_LEN], cmd[1024];
     s_command_line(argc, argv, cmd, sizeof(cmd));

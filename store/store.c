@@ -500,7 +500,7 @@ s_writev_all(int fd, struct iovec *iov, int n)
 // Send a command carrying a large argument (a value or a chunk of one)
 // straight from the caller's buffer with writev. hiredis would copy the
 // whole command into its output buffer, then move what is left to the
-// front after every partial write: for 32 MiB chunks that was most of a
+// front after every partial write: for chunks of many MiB that was most of a
 // SET's time (perf: page faults and memmove). Whatever hiredis has queued
 // goes first; the reply is read through hiredis as usual.
 static sl_err

@@ -257,6 +257,33 @@ test_codec_ndarray_every_dtype_and_rank(void)
             }
         }
     }
+    // From SL_ENCODE_SPLIT_MIN bytes on, the split encoding is the same
+    // bytes in two pieces, the second being the array's own elements;
+    // below it, and for anything else, the head is all of it.
+    int64_t big_shape[] = {SL_ENCODE_SPLIT_MIN / 8, 1}, small_shape[] = {7};
+    for (int k = 0; k < 2; k++) {
+        sl_value *arr = k == 0 ? s_ndarray(SL_F64, 2, big_shape)
+                               : s_ndarray(SL_F64, 1, small_shape);
+        void *whole, *head;
+        const void *tail;
+        size_t whole_len, head_len, tail_len;
+        SL_PASS(sl__value_encode(arr, &whole, &whole_len));
+        SL_PASS(
+            sl__value_encode_split(arr, &head, &head_len, &tail, &tail_len));
+        SL_ASSERT_EQ(head_len + tail_len, whole_len);
+        SL_ASSERT(memcmp(head, whole, head_len) == 0);
+        if (k == 0) {
+            SL_ASSERT(tail == sl_ndarray_cdata(arr));
+            SL_ASSERT_EQ(tail_len, SL_ENCODE_SPLIT_MIN);
+            SL_ASSERT(memcmp(tail, (uint8_t *) whole + head_len, tail_len) ==
+                      0);
+        } else {
+            SL_ASSERT(tail == NULL && tail_len == 0);
+        }
+        free(whole);
+        free(head);
+        sl_value_destroy(&arr);
+    }
     // A copied payload is 64-byte aligned.
     int64_t shape[] = {3};
     sl_value *v = s_ndarray(SL_F64, 1, shape), *back = NULL;
