@@ -387,6 +387,39 @@ test_thread_mode_refuses_limits(void)
     s_assert_slots_work(10);
 }
 
+// A kernel that writes into its executor's socket (testmod.forge): two
+// outcomes for its one task, or bytes that are no outcome. The worker
+// takes the first forged outcome (it checks out), stops the executor that
+// sent more than it was given, and serves on; garbage costs the task an
+// attempt each time, then fails it, naming why.
+static void
+test_forged_frames(void)
+{
+    sl_value *arg = s_map1("how", sl_value_new_str("extra"));
+    sl_job job;
+    SL_PASS(sl_map(s_client, s_fn("forge"), &arg, 1, NULL, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    const sl_result *r = sl_job_result(s_client, job, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_OK);
+    sl_job_release(s_client, job);
+    sl_value_destroy(&arg);
+    s_assert_workers_alive();
+    s_assert_slots_work(40);
+
+    arg = s_map1("how", sl_value_new_str("garbage"));
+    sl_job_opts opts = {.max_attempts = 2};
+    SL_PASS(sl_map(s_client, s_fn("forge"), &arg, 1, &opts, &job));
+    SL_PASS(sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 30000));
+    r = sl_job_result(s_client, job, 0);
+    SL_ASSERT_EQ(r->status, SL_TASK_FAILED);
+    SL_ASSERT_EQ(r->attempts, 2);
+    SL_ASSERT_HAS(r->error, "malformed outcome");
+    sl_job_release(s_client, job);
+    sl_value_destroy(&arg);
+    s_assert_workers_alive();
+    s_assert_slots_work(40);
+}
+
 int
 main(void)
 {
@@ -401,7 +434,8 @@ main(void)
     SL_RUN(test_straggler_backup);
     SL_RUN(test_retry_errors);
     SL_RUN(test_client_death);
-    SL_RUN(test_thread_mode_refuses_limits);
+    SL_RUN(test_forged_frames);
+    SL_RUN(test_thread_mode_refuses_limits); // last: a cluster of threads
     sl_client_destroy(&s_client);
     sl__harness_stop();
     return 0;

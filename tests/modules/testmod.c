@@ -9,6 +9,8 @@
 #include <starling/kernel.h>
 
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -174,6 +176,102 @@ delay(sl_task *t)
     return sl_task_set_result(t, &v);
 }
 
+// The executor's end of its socket to the worker: the number after
+// --executor-fd on our command line, or -1 (a slot thread).
+static int
+executor_fd(void)
+{
+    char args[4096];
+    FILE *f = fopen("/proc/self/cmdline", "r");
+    size_t n = f != NULL ? fread(args, 1, sizeof(args) - 1, f) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    args[n] = '\0';
+    for (size_t i = 0; i < n; i += strlen(args + i) + 1) {
+        if (strcmp(args + i, "--executor-fd") == 0 && i + 14 < n) {
+            return atoi(args + i + 14);
+        }
+    }
+    return -1;
+}
+
+static uint8_t *
+put_be(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--) {
+        *p++ = (uint8_t) (v >> (8 * i));
+    }
+    return p;
+}
+
+static uint8_t *
+put_double(uint8_t *p, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof(bits));
+    *p++ = 0xcb;
+    return put_be(p, bits, 8);
+}
+
+// An outcome "OK, nil" for this task, as an executor writes it
+// (serialize/PROTOCOL.md: [job, index, attempt, status, value, error,
+// start, end, flops, bytes read, bytes written]).
+static uint8_t *
+put_outcome(uint8_t *p, sl_task *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double wall = (double) now.tv_sec + (double) now.tv_nsec * 1e-9;
+    *p++ = 0x9b;
+    *p++ = 0xcf;
+    p = put_be(p, sl_task_job_id(t), 8);
+    *p++ = 0xce;
+    p = put_be(p, sl_task_index(t), 4);
+    *p++ = 0xce;
+    p = put_be(p, sl_task_attempt(t), 4);
+    *p++ = 0x01; // OK
+    *p++ = 0xc0; // no value
+    *p++ = 0xc0; // no error
+    p = put_double(p, wall);
+    p = put_double(p, wall);
+    p = put_double(p, 0);
+    *p++ = 0x00;
+    *p++ = 0x00;
+    return p;
+}
+
+// A kernel that writes into its executor's socket, as a buggy or hostile
+// one can: how = "extra", a frame of two outcomes for its one task;
+// "garbage", a frame of bytes that are no outcome. Then it returns
+// normally. The worker must not trust that executor again.
+static int
+forge(sl_task *t)
+{
+    const char *how = sl_task_arg_str(t, "how", "extra");
+    int fd = executor_fd();
+    if (fd < 0) {
+        return sl_task_fail(t, "forge: not in an executor process");
+    }
+    uint8_t frame[4 + 256], *p = frame + 4;
+    if (strcmp(how, "garbage") == 0) {
+        memset(p, 0xc1, 64); // the byte msgpack never uses
+        p += 64;
+    } else {
+        p = put_outcome(p, t);
+        p = put_outcome(p, t);
+    }
+    size_t len = (size_t) (p - frame - 4);
+    for (int i = 0; i < 4; i++) {
+        frame[i] = (uint8_t) (len >> (8 * i));
+    }
+    if (write(fd, frame, len + 4) != (ssize_t) (len + 4)) {
+        return sl_task_fail(t, "forge: cannot write");
+    }
+    sl_value *v = sl_value_new_int(-1);
+    return sl_task_set_result(t, &v);
+}
+
 static const sl_kernel_def kernels[] = {
     {"version", version, "ms:int?", "which build of the module this is"},
     {"whoami", whoami, "", "the worker's process id"},
@@ -186,6 +284,7 @@ static const sl_kernel_def kernels[] = {
      "a straggler on its first attempt"},
     {"flaky", flaky, "fails:int?", "fails its first attempts"},
     {"delay", delay, "x:any,ms:int?", "x after ms milliseconds"},
+    {"forge", forge, "how:str?", "writes into its executor's socket"},
 };
 
 #ifndef TESTMOD_NO_SYMBOL
