@@ -70,14 +70,10 @@ sl__cache *
 sl__cache_new(size_t budget)
 {
     sl__cache *cache = calloc(1, sizeof(*cache));
-    if (cache == NULL || (cache->index = zhashx_new()) == NULL) {
-        free(cache);
+    if (cache == NULL) {
         return NULL;
     }
-    // The hash keys on the entries' own copies.
-    zhashx_set_key_duplicator(cache->index, NULL);
-    zhashx_set_key_destructor(cache->index, NULL);
-    cache->budget = budget;
+    cache->budget = budget; // the hash comes with the first entry
     return cache;
 }
 
@@ -100,7 +96,7 @@ bool
 sl__cache_get(sl__cache *cache, const char *key, sl__blob **blob, size_t *off,
               size_t *len)
 {
-    s_entry *e = zhashx_lookup(cache->index, key);
+    s_entry *e = cache->index != NULL ? zhashx_lookup(cache->index, key) : NULL;
     if (e == NULL) {
         cache->stats.misses++;
         return false;
@@ -118,6 +114,17 @@ void
 sl__cache_put(sl__cache *cache, const char *key, sl__blob *blob, size_t off,
               size_t len)
 {
+    if (cache->index == NULL) {
+        // A slot that never fetches (one of thousands running no-ops)
+        // costs no table.
+        if (blob->len > cache->budget ||
+            (cache->index = zhashx_new()) == NULL) {
+            return;
+        }
+        // The hash keys on the entries' own copies.
+        zhashx_set_key_duplicator(cache->index, NULL);
+        zhashx_set_key_destructor(cache->index, NULL);
+    }
     s_entry *old = zhashx_lookup(cache->index, key);
     if (old != NULL) {
         s_drop(cache, old);
@@ -153,13 +160,14 @@ sl__cache_stats_get(const sl__cache *cache, sl__cache_stats *out)
 }
 
 size_t
-sl__cache_default_budget(void)
+sl__cache_default_budget(int slots)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long share = sysconf(_SC_NPROCESSORS_ONLN);
+    share = slots > share ? slots : share;
     if (pages <= 0 || page <= 0) {
         return (size_t) 256 << 20;
     }
     return (size_t) pages * (size_t) page / 8 /
-           (size_t) (cores > 0 ? cores : 1);
+           (size_t) (share > 0 ? share : 1);
 }

@@ -48,8 +48,9 @@ void sl__cache_put(sl__cache *cache, const char *key, sl__blob *blob,
                    size_t off, size_t len);
 void sl__cache_stats_get(const sl__cache *cache, sl__cache_stats *out);
 
-// The default budget of one slot: an eighth of the machine's memory,
-// shared by one slot per core.
-size_t sl__cache_default_budget(void);
+// The default budget of each of a worker's slots: an eighth of the
+// machine's memory, shared by one slot per core (as `starling up` starts
+// them) or by the worker's slots if it has more.
+size_t sl__cache_default_budget(int slots);
 
 #endif

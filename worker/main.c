@@ -45,7 +45,7 @@ s_usage(FILE *out)
             "  --cache-mb N     each slot keeps the inputs it fetched, up to\n"
             "                   N MiB, for later tasks that name them\n"
             "                   (default: an eighth of the memory over the\n"
-            "                   cores; 0: keep none)\n"
+            "                   cores, or the slots if more; 0: keep none)\n"
             "  --module-allow FILE\n"
             "                   load only the modules whose SHA-256 (64 hex\n"
             "                   digits) is a line of FILE\n"

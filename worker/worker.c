@@ -1179,8 +1179,9 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
                      : self->n_slots > SL_WORKER_PREFETCH ? self->n_slots
                                                           : SL_WORKER_PREFETCH;
     self->processes = !opts->threads;
-    self->cache_bytes = opts->cache_mb >= 0 ? (size_t) opts->cache_mb << 20
-                                            : sl__cache_default_budget();
+    self->cache_bytes = opts->cache_mb >= 0
+                            ? (size_t) opts->cache_mb << 20
+                            : sl__cache_default_budget(self->n_slots);
     self->limits = sl__limits_default;
     self->heartbeat_ms = 1000;
     self->inline_max = 4096;
