@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,17 +277,77 @@ sl_strerror(sl_err err)
     return "unknown error";
 }
 
+// Freed large buffers, oldest first, by their rounded size.
+#define S_POOL_SLOTS (SL_POOL_ON ? 8 : 1)
+static struct {
+    void *p;
+    size_t size;
+} s_pool[S_POOL_SLOTS];
+static int s_pool_n;
+static size_t s_pool_bytes;
+static pthread_mutex_t s_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t
+s_huge_round(size_t size)
+{
+    const size_t huge = 2u << 20;
+    return (size + huge - 1) / huge * huge;
+}
+
+// Take pool entry i out; the caller holds the lock.
+static void *
+s_pool_take(int i)
+{
+    void *p = s_pool[i].p;
+    s_pool_bytes -= s_pool[i].size;
+    memmove(&s_pool[i], &s_pool[i + 1],
+            sizeof(s_pool[0]) * (size_t) (s_pool_n - i - 1));
+    s_pool_n--;
+    return p;
+}
+
 void *
 sl__alloc_aligned(size_t size)
 {
-    const size_t huge = 2u << 20;
     if (size < SL_HUGE_MIN) {
         return aligned_alloc(64, size == 0 ? 64 : (size + 63) / 64 * 64);
     }
-    size_t rounded = (size + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, rounded);
-    if (p != NULL) {
+    size_t rounded = s_huge_round(size);
+    void *p = NULL;
+    pthread_mutex_lock(&s_pool_mu);
+    for (int i = s_pool_n - 1; i >= 0 && p == NULL; i--) {
+        if (s_pool[i].size == rounded) {
+            p = s_pool_take(i);
+        }
+    }
+    pthread_mutex_unlock(&s_pool_mu);
+    if (p == NULL && (p = aligned_alloc(2u << 20, rounded)) != NULL) {
         madvise(p, rounded, MADV_HUGEPAGE); // advice: ignored where unsupported
     }
     return p;
+}
+
+void
+sl__free_aligned(void *p, size_t size)
+{
+    if (p == NULL || size < SL_HUGE_MIN || s_huge_round(size) > SL_POOL_BYTES ||
+        !SL_POOL_ON) {
+        free(p);
+        return;
+    }
+    size_t rounded = s_huge_round(size);
+    void *drop[S_POOL_SLOTS + 1];
+    int n_drop = 0;
+    pthread_mutex_lock(&s_pool_mu);
+    while (s_pool_n == S_POOL_SLOTS || s_pool_bytes + rounded > SL_POOL_BYTES) {
+        drop[n_drop++] = s_pool_take(0);
+    }
+    s_pool[s_pool_n].p = p;
+    s_pool[s_pool_n].size = rounded;
+    s_pool_n++;
+    s_pool_bytes += rounded;
+    pthread_mutex_unlock(&s_pool_mu);
+    for (int i = 0; i < n_drop; i++) {
+        free(drop[i]);
+    }
 }

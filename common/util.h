@@ -43,6 +43,25 @@ char *sl__xstrdup(const char *s);
 // 64 MiB objects (client, executor and redis alike).
 void *sl__alloc_aligned(size_t size);
 #define SL_HUGE_MIN (4u << 20)
+// Give back a buffer of sl__alloc_aligned (size as asked for; NULL is
+// fine). Large ones are kept for the next sl__alloc_aligned of the same
+// size, up to SL_POOL_BYTES in all per process, the oldest freed first:
+// on the development VM faulting in and zeroing a fresh 64 MiB buffer took
+// 17 ms, writing a reused one 2 ms. free() is also right for any of them.
+void sl__free_aligned(void *p, size_t size);
+#define SL_POOL_BYTES (256u << 20)
+// No pool under AddressSanitizer, which could not see a use after free of
+// a kept buffer.
+#if defined(__SANITIZE_ADDRESS__)
+#define SL_POOL_ON 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SL_POOL_ON 0
+#endif
+#endif
+#ifndef SL_POOL_ON
+#define SL_POOL_ON 1
+#endif
 
 // Seconds on the monotonic clock, and wall-clock Unix seconds.
 double sl__mono(void);

@@ -419,7 +419,7 @@ sl_value_destroy(sl_value **v_p)
         break;
     case SL_NDARRAY:
         if (v->owner == NULL) {
-            free(v->u.nd.data);
+            sl__free_aligned(v->u.nd.data, v->u.nd.nbytes);
         }
         break;
     case SL_REF:

@@ -245,6 +245,22 @@ s_shard_hello(sl__store *store, s_shard *shard, redisContext *ctx)
 
 static size_t s_value_pad(const uint8_t *p, size_t len);
 
+// The buffer an object of len bytes is fetched into: room for up to 7
+// bytes of padding in front, 64-byte multiples.
+static size_t
+s_buf_size(size_t len)
+{
+    return (len + 8 + S_ALIGN - 1) / S_ALIGN * S_ALIGN;
+}
+
+// A fetched buffer's blob lets it go back for reuse (sl__free_aligned);
+// ctx is its size.
+static void
+s_buf_free(void *ctx, void *data)
+{
+    sl__free_aligned(data, (size_t) (uintptr_t) ctx);
+}
+
 static redisReply *
 s_reply_new(const redisReadTask *task, int type)
 {
@@ -279,8 +295,7 @@ s_sink_take(s_sink *sink, const redisReadTask *task, const char *str,
         if (len > sink->max_len) {
             return false;
         }
-        size_t size = (len + 8 + S_ALIGN - 1) / S_ALIGN * S_ALIGN;
-        if ((sink->buf = sl__alloc_aligned(size)) == NULL) {
+        if ((sink->buf = sl__alloc_aligned(s_buf_size(len))) == NULL) {
             return false; // hiredis's copy then fails or not, as usual
         }
         memcpy(sink->buf + off, str, len);
@@ -911,8 +926,7 @@ s_alloc(sl__store *store, s_get_args *a, size_t len)
                       "the limit of %zu",
                       a->key, len, a->max_len);
     }
-    size_t size = (len + 8 + S_ALIGN - 1) / S_ALIGN * S_ALIGN;
-    if ((a->buf = sl__alloc_aligned(size)) == NULL) {
+    if ((a->buf = sl__alloc_aligned(s_buf_size(len))) == NULL) {
         return s_fail(store, SL_ENOMEM,
                       "store: %s: out of memory for %zu "
                       "bytes",
@@ -1617,7 +1631,9 @@ sl__store_get_blob(sl__store *store, const sl_value *ref, const sl__limits *lim,
         return rv;
     }
     // The blob owns the buffer; values decoded in place hold it.
-    if ((*blob_out = sl__blob_new(a.buf, a.off + a.len, NULL, NULL)) == NULL) {
+    if ((*blob_out = sl__blob_new(a.buf, a.off + a.len, s_buf_free,
+                                  (void *) (uintptr_t) s_buf_size(a.len))) ==
+        NULL) {
         free(a.buf);
         return s_fail(store, SL_ENOMEM, "store: out of memory");
     }
