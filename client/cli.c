@@ -280,7 +280,7 @@ static const s_command s_commands[] = {
     {"up", s_cmd_up, "start a local cluster (redis, scheduler, workers)",
      "usage: starling up [--workers N] [--slots S] [--home DIR]\n"
      "                   [--executor process|thread] [--no-aof]\n"
-     "                   [--insecure] [--module-allow FILE]\n"
+     "                   [--insecure] [--module-allow FILE] [--cache-mb N]\n"
      "\n"
      "Start a local cluster: a private redis-server on loopback with a\n"
      "generated password, a starling-scheduler, and N worker processes\n"
@@ -310,6 +310,9 @@ static const s_command s_commands[] = {
      "  --module-allow FILE  workers load only the modules whose SHA-256 is "
      "a\n"
      "                       line of FILE\n"
+     "  --cache-mb N         each slot keeps the inputs it fetched, up to\n"
+     "                       N MiB (default: an eighth of the memory over\n"
+     "                       the cores; 0: none)\n"
      "  --help               this text\n"},
     {"down", s_cmd_down, "stop the local cluster",
      "usage: starling down [--home DIR]\n"
@@ -425,6 +428,7 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
         {"executor", required_argument, NULL, 'x'},
         {"insecure", no_argument, NULL, 'I'},
         {"module-allow", required_argument, NULL, 'M'},
+        {"cache-mb", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -453,6 +457,13 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
             opts->executor = optarg;
         } else if (c == 'I') {
             opts->insecure = true;
+        } else if (c == 'C') {
+            int mb;
+            if (!s_parse_int(optarg, 0, 1 << 30, &mb)) {
+                return s_usage_error(cmd, "--cache-mb takes 0 or more, not %s",
+                                     optarg);
+            }
+            opts->cache_mb = mb > 0 ? mb : -1;
         } else if (c == 'M' && !s_path_set(&opts->module_allow, optarg)) {
             return s_usage_error(cmd, "--module-allow %s: %s", optarg,
                                  strerror(errno));

@@ -829,7 +829,7 @@ s_wait_endpoints(s_up *up)
 static sl_err
 s_start_worker(s_up *up, int i)
 {
-    char slots[16];
+    char slots[16], cache_mb[16];
     char name[96];
     char host[64] = "local";
     char log_name[64];
@@ -840,7 +840,7 @@ s_start_worker(s_up *up, int i)
     sl__fmt(name, sizeof(name), "%s/%d", host, i);
     sl__fmt(log_name, sizeof(log_name), "worker-%d.log", i);
     s_path(cert, up->info->home, "keys/worker_secret");
-    char *argv[16] = {
+    char *argv[24] = {
         NULL,     "--scheduler", up->info->workers_endpoint, "--slots", slots,
         "--name", name,
     };
@@ -858,6 +858,12 @@ s_start_worker(s_up *up, int i)
     if (up->opts->executor != NULL) {
         argv[argc++] = "--executor";
         argv[argc++] = (char *) up->opts->executor;
+    }
+    if (up->opts->cache_mb != 0) {
+        sl__fmt(cache_mb, sizeof(cache_mb), "%d",
+                up->opts->cache_mb > 0 ? up->opts->cache_mb : 0);
+        argv[argc++] = "--cache-mb";
+        argv[argc++] = cache_mb;
     }
     argv[argc] = NULL;
     return s_spawn(up, "starling-worker", argv, log_name,

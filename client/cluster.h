@@ -50,6 +50,8 @@ typedef struct {
     const char *module_allow; // workers' module allow list file, or NULL
     size_t max_message;       // the scheduler's --max-message; 0: its default
     uint32_t max_client_jobs; // its --max-client-jobs; 0: its default
+    int cache_mb;             // workers' --cache-mb; 0: their default,
+                              // < 0: no input cache
 } sl__cluster_opts;
 
 // What cluster.env says.
