@@ -62,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -486,13 +487,16 @@ s_span_slice(const s_span *sp, size_t off, size_t len)
     return out;
 }
 
-// Write iov (n entries, consumed as it goes) to fd whole. False on an
-// error or the socket's timeout (EAGAIN).
+// Write iov (n entries, consumed as it goes) to the socket fd whole.
+// False on an error or the socket's timeout (EAGAIN). MSG_NOSIGNAL: a
+// connection the server closed (a restarted Redis) is an error to report
+// and reconnect after, not a SIGPIPE that kills the program.
 static bool
 s_writev_all(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
-        ssize_t w = writev(fd, iov, n); // n is a few: under IOV_MAX
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t) n};
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL); // n is a few
         if (w < 0 && errno == EINTR) {
             continue;
         }

@@ -160,6 +160,24 @@ test_redis_restart(void)
     for (int i = 0; i < N; i++) {
         s_check_big(job, i);
     }
+    // Redis restarted again under an idle connection; the next put is of
+    // several large chunks, written straight from the array (the store's
+    // direct path). The stale connection must cost a reconnect, not the
+    // program: a write to it must not raise SIGPIPE.
+    SL_PASS(sl__harness_restart("redis", 0));
+    int64_t shape[] = {3 * 1024 * 1024 / 8 * 3}; // 9 MiB of f64
+    sl_value *arr = sl_value_new_ndarray(SL_F64, 1, shape, NULL), *ref, *back;
+    double *d = sl_ndarray_data(arr);
+    for (int64_t i = 0; i < shape[0]; i++) {
+        d[i] = (double) i;
+    }
+    SL_PASS(sl_put(s_client, arr, &ref));
+    SL_PASS(sl_get(s_client, ref, &back));
+    SL_ASSERT_EQ(sl_ndarray_nbytes(back), sl_ndarray_nbytes(arr));
+    SL_ASSERT(memcmp(sl_ndarray_cdata(back), d, sl_ndarray_nbytes(arr)) == 0);
+    sl_value_destroy(&back);
+    sl_value_destroy(&ref);
+    sl_value_destroy(&arr);
     sl_job again;
     SL_PASS(sl_map(s_client, "sys.echo", args, N, NULL, &again));
     SL_PASS(sl_wait(s_client, &again, 1, SL_ALL_COMPLETED, 30000));
