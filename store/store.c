@@ -26,7 +26,7 @@
 // still read, so the connection stays in step.
 //
 // Large arguments. A command with an argument of 64 KiB or more is written
-// with writev from the caller's buffer (s_send_direct), not through
+// with sendmsg (an iovec) from the caller's buffer (s_send_direct), not through
 // hiredis, which copies the whole command into its output buffer and
 // moves the unsent rest to the front after each partial write. The
 // default chunk is 4 MiB: redis-server copies a GET's value into its reply
@@ -100,7 +100,7 @@ typedef struct {
 
 // String replies shorter than this are always hiredis's own.
 #define S_SINK_MIN (64u << 10)
-// A command with an argument this large is written with writev, not
+// A command with an argument this large is written with sendmsg, not
 // through hiredis's output buffer (s_send_direct).
 #define S_DIRECT_MIN (64u << 10)
 // Where a SET's value is among its arguments.
@@ -492,7 +492,7 @@ s_span_slice(const s_span *sp, size_t off, size_t len)
 // connection the server closed (a restarted Redis) is an error to report
 // and reconnect after, not a SIGPIPE that kills the program.
 static bool
-s_writev_all(int fd, struct iovec *iov, int n)
+s_send_all(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t) n};
@@ -517,7 +517,7 @@ s_writev_all(int fd, struct iovec *iov, int n)
 }
 
 // Send a command carrying a large argument (a value or a chunk of one)
-// straight from the caller's buffer with writev. hiredis would copy the
+// straight from the caller's buffer with sendmsg. hiredis would copy the
 // whole command into its output buffer, then move what is left to the
 // front after every partial write: for chunks of many MiB that was most of a
 // SET's time (perf: page faults and memmove). Whatever hiredis has queued
@@ -573,7 +573,7 @@ s_send_direct(sl__store *store, s_shard *shard, int argc, const char **argv,
         used += 2;
     }
     iov[n++] = (struct iovec){text + seg, used - seg};
-    bool ok = s_writev_all(ctx->fd, iov, n);
+    bool ok = s_send_all(ctx->fd, iov, n);
     free(text);
     free(iov);
     return ok ? SL_OK : s_lost(store, shard, argv[0]);
