@@ -58,6 +58,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -426,21 +428,62 @@ s_lost(sl__store *store, s_shard *shard, const char *what)
     return SL_ESTORE;
 }
 
+// SIGPIPE. hiredis 0.14 writes with send(..., 0), and a second write to a
+// connection the server has closed (a restarted Redis) raises SIGPIPE,
+// whose default action ends the program: store_test saw a client die so.
+// A library must leave the program's handlers alone, so for the length of
+// an operation the calling thread blocks SIGPIPE, and one the operation
+// raised is taken off the thread's pending set before the old mask comes
+// back. The write itself fails with EPIPE, which the store reports and
+// retries on a new connection. (Its own large writes use MSG_NOSIGNAL.)
+typedef struct {
+    sigset_t old;     // the thread's mask before
+    bool was_pending; // a SIGPIPE of the program's was pending already
+} s_nopipe;
+
+static void
+s_nopipe_begin(s_nopipe *np)
+{
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    np->was_pending =
+        sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &np->old);
+}
+
+static void
+s_nopipe_end(const s_nopipe *np)
+{
+    sigset_t pipe, pending;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    if (!np->was_pending && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE)) {
+        const struct timespec now = {0, 0};
+        sigtimedwait(&pipe, NULL, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &np->old, NULL);
+}
+
 // Run op on shard; once more if a connection that was open before it
 // started broke before any reply came back (see the design notes).
 static sl_err
 s_retry(sl__store *store, s_shard *shard, s_op op, void *arg)
 {
+    s_nopipe np;
+    s_nopipe_begin(&np);
     bool was_open = shard->ctx != NULL;
     store->lost = false;
     store->replies = 0;
     sl_err rv = op(store, shard, arg);
-    if (rv == SL_OK || !store->lost || !was_open || store->replies != 0) {
-        return rv;
+    if (rv != SL_OK && store->lost && was_open && store->replies == 0) {
+        sl__log_debug("%s; reconnecting", store->errstr);
+        store->lost = false;
+        rv = op(store, shard, arg);
     }
-    sl__log_debug("%s; reconnecting", store->errstr);
-    store->lost = false;
-    return op(store, shard, arg);
+    s_nopipe_end(&np);
+    return rv;
 }
 
 // ---------------------------------------------------------------------

@@ -750,6 +750,23 @@ test_reconnect(void)
     SL_FAILS(sl__store_get(store, "sl:t:again", 0, &buf, &len),
              SL_ENOTFOUND); // a new, empty server
     sl__store_destroy(&store);
+
+    // The same with the first command after the restart a pipeline longer
+    // than a socket buffer (2,000 small chunks): hiredis writes it in
+    // several sends, and a send to the closed connection must be an error
+    // and a retry, not a SIGPIPE that ends the program.
+    store = s_store(&s_a, 1000, 0);
+    uint8_t *data = s_pattern(2000 * 1000, 7);
+    SL_PASS(sl__store_put(store, "sl:t:pipe", "x", 1, false, NULL));
+    s_redis_halt(&s_a);
+    s_redis_run(&s_a);
+    SL_PASS(sl__store_put(store, "sl:t:pipe", data, 2000 * 1000, false, NULL));
+    SL_PASS(sl__store_get(store, "sl:t:pipe", 0, &buf, &len));
+    SL_ASSERT_EQ(len, 2000 * 1000);
+    SL_ASSERT(memcmp(buf, data, len) == 0);
+    free(buf);
+    free(data);
+    sl__store_destroy(&store);
 }
 
 int
