@@ -775,6 +775,9 @@ main(void)
     signal(SIGALRM, s_on_signal);
     signal(SIGTERM, s_on_signal);
     signal(SIGINT, s_on_signal);
+    // A store that dies of SIGPIPE or abort must not leave redis behind.
+    signal(SIGPIPE, s_on_signal);
+    signal(SIGABRT, s_on_signal);
     alarm(110); // before ctest's 120 s, so that the servers are stopped
     atexit(s_cleanup);
 
