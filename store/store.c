@@ -559,6 +559,20 @@ s_send_all(int fd, struct iovec *iov, int n)
     return true;
 }
 
+// Write out whatever hiredis has queued, before the store writes or reads
+// the socket itself.
+static sl_err
+s_flush(sl__store *store, s_shard *shard, const char *what)
+{
+    int done = 0;
+    while (!done) {
+        if (redisBufferWrite(shard->ctx, &done) != REDIS_OK) {
+            return s_lost(store, shard, what);
+        }
+    }
+    return SL_OK;
+}
+
 // Send a command carrying a large argument (a value or a chunk of one)
 // straight from the caller's buffer with sendmsg. hiredis would copy the
 // whole command into its output buffer, then move what is left to the
@@ -570,11 +584,9 @@ s_send_direct(sl__store *store, s_shard *shard, int argc, const char **argv,
               const size_t *lens, const s_span *value)
 {
     redisContext *ctx = shard->ctx;
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
-            return s_lost(store, shard, argv[0]);
-        }
+    sl_err rv = s_flush(store, shard, argv[0]);
+    if (rv != SL_OK) {
+        return rv;
     }
     // The protocol text around the arguments, and the small arguments
     // themselves, go into text; large ones are iov entries of their own.
@@ -1138,11 +1150,9 @@ s_read_chunks(sl__store *store, s_shard *shard, s_get_args *a,
 {
     sl_err first = SL_OK;
     // The GETs must be on their way before their replies are read here.
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(shard->ctx, &done) != REDIS_OK) {
-            return s_lost(store, shard, "GET chunk");
-        }
+    sl_err flushed = s_flush(store, shard, "GET chunk");
+    if (flushed != SL_OK) {
+        return flushed;
     }
     for (uint32_t i = from; i < to; i++) {
         const redisReader *reader = shard->ctx->reader;
