@@ -101,7 +101,7 @@ typedef struct {
 // it at once. On error *out is NULL and, where the client got far enough,
 // the reason is logged. CURVE keys are found as sl_client_connect_keys
 // finds them with keys NULL.
-sl_err sl_client_connect(sl_client **out, const char *endpoint);
+SL_EXPORT sl_err sl_client_connect(sl_client **out, const char *endpoint);
 
 // The CURVE keys of a client: see `starling keygen` and README, "Security".
 typedef struct {
@@ -118,72 +118,77 @@ typedef struct {
 // one the client does not have, when a secret certificate is readable by
 // others, or when the object store refuses its password; the reason is
 // logged.
-sl_err sl_client_connect_keys(sl_client **out, const char *endpoint,
-                              const sl_client_keys *keys);
+SL_EXPORT sl_err sl_client_connect_keys(sl_client **out, const char *endpoint,
+                                        const sl_client_keys *keys);
 // Say goodbye, free every job and the client. Accepts NULL; sets *c_p NULL.
-void sl_client_destroy(sl_client **c_p);
+SL_EXPORT void sl_client_destroy(sl_client **c_p);
 // Detail of the last error on this client (never NULL).
-const char *sl_client_errstr(const sl_client *c);
+SL_EXPORT const char *sl_client_errstr(const sl_client *c);
 // How long sl_wait may poll for a message before it sleeps, in
 // microseconds; below this it adapts to how long the waits last (a run of
 // short calls spins through each, a large job's wait soon sleeps at once).
 // Spinning trades CPU for latency: on a virtual machine it makes one
 // short call about twice as fast. Default 500, or $STARLING_SPIN_US at
 // connect; 0: never spin.
-void sl_client_set_spin(sl_client *c, int max_us);
+SL_EXPORT void sl_client_set_spin(sl_client *c, int max_us);
 
 // Store v in the object store and give back a ref to it in *ref_out (the
 // caller owns it). Objects carry a TTL (one day by default) so that a dead
 // client cannot fill the store forever.
-sl_err sl_put(sl_client *c, const sl_value *v, sl_value **ref_out);
+SL_EXPORT sl_err sl_put(sl_client *c, const sl_value *v, sl_value **ref_out);
 // Fetch the value a ref names into *out (the caller owns it).
-sl_err sl_get(sl_client *c, const sl_value *ref, sl_value **out);
+SL_EXPORT sl_err sl_get(sl_client *c, const sl_value *ref, sl_value **out);
 
 // Run function (e.g. "blas.dgemm", or a module's "<sha256>/kernel" or
 // "name/kernel") once per element of args[0..n-1]; each args[i] is the
 // argument of task i (usually a map of named arguments).
 // The values are encoded at once, so the caller keeps ownership of args and
 // may free them on return. opts may be NULL.
-sl_err sl_map(sl_client *c, const char *function, sl_value *const *args,
-              size_t n, const sl_job_opts *opts, sl_job *job_out);
+SL_EXPORT sl_err sl_map(sl_client *c, const char *function,
+                        sl_value *const *args, size_t n,
+                        const sl_job_opts *opts, sl_job *job_out);
 // One task: sl_map with n = 1.
-sl_err sl_call_async(sl_client *c, const char *function, const sl_value *arg,
-                     const sl_job_opts *opts, sl_job *job_out);
+SL_EXPORT sl_err sl_call_async(sl_client *c, const char *function,
+                               const sl_value *arg, const sl_job_opts *opts,
+                               sl_job *job_out);
 // Map, then reduce: once every map task has ended, one task of
 // reduce_function runs with the argument {"values": [result 0, ...]}
 // (results in task order; large ones travel as refs). *job_out is the
 // reduce job; wait on it as on any job. If a map task fails, the reduce
 // job fails with that task's error.
-sl_err sl_map_reduce(sl_client *c, const char *map_function,
-                     sl_value *const *args, size_t n,
-                     const char *reduce_function, const sl_job_opts *opts,
-                     sl_job *job_out);
+SL_EXPORT sl_err sl_map_reduce(sl_client *c, const char *map_function,
+                               sl_value *const *args, size_t n,
+                               const char *reduce_function,
+                               const sl_job_opts *opts, sl_job *job_out);
 
 // Wait for jobs. Returns SL_OK when the condition holds, SL_ETIMEDOUT when
 // timeout_ms (-1: forever) passed first, or SL_ECLOSED when the scheduler
 // is unreachable. SL_ALWAYS collects what has arrived and returns SL_OK.
-sl_err sl_wait(sl_client *c, const sl_job *jobs, size_t n_jobs,
-               sl_wait_mode mode, int timeout_ms);
+SL_EXPORT sl_err sl_wait(sl_client *c, const sl_job *jobs, size_t n_jobs,
+                         sl_wait_mode mode, int timeout_ms);
 
 // Ask the scheduler to cancel what has not run yet. Tasks not yet started
 // end CANCELLED; tasks already running finish normally.
-sl_err sl_job_cancel(sl_client *c, sl_job job);
+SL_EXPORT sl_err sl_job_cancel(sl_client *c, sl_job job);
 
 // Number of tasks in the job, and how many have ended.
-size_t sl_job_size(const sl_client *c, sl_job job);
-size_t sl_job_done(const sl_client *c, sl_job job);
+SL_EXPORT size_t sl_job_size(const sl_client *c, sl_job job);
+SL_EXPORT size_t sl_job_done(const sl_client *c, sl_job job);
 // The outcome of task i, or NULL for an unknown job or index.
-const sl_result *sl_job_result(const sl_client *c, sl_job job, size_t i);
+SL_EXPORT const sl_result *sl_job_result(const sl_client *c, sl_job job,
+                                         size_t i);
 // The value of task i's result. A large result lives in the store and is
 // fetched on the first call. *out is borrowed: valid until the job is
 // released. SL_ENOTREADY while the task is pending; SL_EKERNEL when it
 // failed (see sl_job_result()->error).
-sl_err sl_job_value(sl_client *c, sl_job job, size_t i, const sl_value **out);
+SL_EXPORT sl_err sl_job_value(sl_client *c, sl_job job, size_t i,
+                              const sl_value **out);
 // The job's statistics so far.
-sl_err sl_job_stats_get(const sl_client *c, sl_job job, sl_job_stats *out);
+SL_EXPORT sl_err sl_job_stats_get(const sl_client *c, sl_job job,
+                                  sl_job_stats *out);
 // Forget the job: its results and its objects in the store. Waiting on it
 // afterwards is an error.
-void sl_job_release(sl_client *c, sl_job job);
+SL_EXPORT void sl_job_release(sl_client *c, sl_job job);
 
 // ---------------------------------------------------------------------
 // Your own kernels: modules.
@@ -224,13 +229,14 @@ typedef struct {
 // the store failed; sl_client_errstr says more. Only the worker checks what
 // the module contains: a module that cannot load fails its tasks, each
 // with the reason.
-sl_err sl_module_register(sl_client *c, const char *path, sl_module *out);
+SL_EXPORT sl_err sl_module_register(sl_client *c, const char *path,
+                                    sl_module *out);
 
 // Write the function name of kernel in m, "<hash>/<kernel>", into buf of
 // size bytes (SL_FUNCTION_MAX is enough). SL_EINVAL when kernel is empty or
 // has a '/', or the name does not fit.
-sl_err sl_module_function(const sl_module *m, const char *kernel, char *buf,
-                          size_t size);
+SL_EXPORT sl_err sl_module_function(const sl_module *m, const char *kernel,
+                                    char *buf, size_t size);
 
 // A snapshot of the cluster, as the scheduler sees it.
 typedef struct {
@@ -246,7 +252,7 @@ typedef struct {
     double uptime_s;    // since the scheduler started
 } sl_cluster_status;
 
-sl_err sl_cluster_status_get(sl_client *c, sl_cluster_status *out);
+SL_EXPORT sl_err sl_cluster_status_get(sl_client *c, sl_cluster_status *out);
 
 #ifdef __cplusplus
 }

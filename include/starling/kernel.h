@@ -80,38 +80,41 @@ typedef struct {
 } sl_module_def;
 
 // The whole argument value of the task (usually a map).
-const sl_value *sl_task_args(const sl_task *task);
+SL_EXPORT const sl_value *sl_task_args(const sl_task *task);
 // The argument named name in the argument map, or NULL when absent.
 // Refs have been resolved: a kernel sees the stored value, not the ref.
 // Arguments are read-only: a stored value's bytes may be shared with the
 // later tasks of this slot that name the same object (the worker's input
 // cache), so a kernel that writes into them (casting const away) changes
 // what those tasks see. Copy an array the kernel must modify.
-const sl_value *sl_task_arg(const sl_task *task, const char *name);
+SL_EXPORT const sl_value *sl_task_arg(const sl_task *task, const char *name);
 // Convenience readers for optional scalar arguments.
-int64_t sl_task_arg_int(const sl_task *task, const char *name, int64_t dflt);
-double sl_task_arg_float(const sl_task *task, const char *name, double dflt);
+SL_EXPORT int64_t sl_task_arg_int(const sl_task *task, const char *name,
+                                  int64_t dflt);
+SL_EXPORT double sl_task_arg_float(const sl_task *task, const char *name,
+                                   double dflt);
 // The string argument, or dflt when absent.
-const char *sl_task_arg_str(const sl_task *task, const char *name,
-                            const char *dflt);
+SL_EXPORT const char *sl_task_arg_str(const sl_task *task, const char *name,
+                                      const char *dflt);
 
 // Set the task's result. Takes ownership of *value_p and sets it to NULL.
 // Returns 0, so a kernel can end with `return sl_task_set_result(t, &v);`.
-int sl_task_set_result(sl_task *task, sl_value **value_p);
+SL_EXPORT int sl_task_set_result(sl_task *task, sl_value **value_p);
 // Fail the task with a printf-style message. Returns -1, so a kernel can
 // end with `return sl_task_fail(t, "n must be positive, got %d", n);`.
-int sl_task_fail(sl_task *task, const char *fmt, ...)
+SL_EXPORT int sl_task_fail(sl_task *task, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 // Count work: floating-point operations, and bytes read and written beyond
 // the arguments and result (which the worker counts itself).
-void sl_task_add_flops(sl_task *task, double flops);
-void sl_task_add_bytes(sl_task *task, uint64_t read, uint64_t written);
+SL_EXPORT void sl_task_add_flops(sl_task *task, double flops);
+SL_EXPORT void sl_task_add_bytes(sl_task *task, uint64_t read,
+                                 uint64_t written);
 
 // The task's job id, index, and attempt number (1 for the first run).
-uint64_t sl_task_job_id(const sl_task *task);
-uint32_t sl_task_index(const sl_task *task);
-uint32_t sl_task_attempt(const sl_task *task);
+SL_EXPORT uint64_t sl_task_job_id(const sl_task *task);
+SL_EXPORT uint32_t sl_task_index(const sl_task *task);
+SL_EXPORT uint32_t sl_task_attempt(const sl_task *task);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <starling/export.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,7 +42,7 @@ typedef enum {
 } sl_err;
 
 // A static English description of err.
-const char *sl_strerror(sl_err err);
+SL_EXPORT const char *sl_strerror(sl_err err);
 
 typedef enum {
     SL_NIL = 0,
@@ -68,76 +70,78 @@ typedef struct sl_value sl_value;
 
 // Constructors. Each returns NULL when memory runs out (or, for the ndarray,
 // when the dtype or shape is invalid).
-sl_value *sl_value_new_nil(void);
-sl_value *sl_value_new_bool(bool b);
-sl_value *sl_value_new_int(int64_t i);
-sl_value *sl_value_new_float(double d);
+SL_EXPORT sl_value *sl_value_new_nil(void);
+SL_EXPORT sl_value *sl_value_new_bool(bool b);
+SL_EXPORT sl_value *sl_value_new_int(int64_t i);
+SL_EXPORT sl_value *sl_value_new_float(double d);
 // Copies the NUL-terminated s.
-sl_value *sl_value_new_str(const char *s);
+SL_EXPORT sl_value *sl_value_new_str(const char *s);
 // Copies len bytes of data.
-sl_value *sl_value_new_bytes(const void *data, size_t len);
+SL_EXPORT sl_value *sl_value_new_bytes(const void *data, size_t len);
 // A new ndarray of the given shape. Copies the elements from data, or zeroes
 // them when data is NULL. The payload is 64-byte aligned.
-sl_value *sl_value_new_ndarray(sl_dtype dtype, int ndim, const int64_t *shape,
-                               const void *data);
-sl_value *sl_value_new_list(void);
-sl_value *sl_value_new_map(void);
+SL_EXPORT sl_value *sl_value_new_ndarray(sl_dtype dtype, int ndim,
+                                         const int64_t *shape,
+                                         const void *data);
+SL_EXPORT sl_value *sl_value_new_list(void);
+SL_EXPORT sl_value *sl_value_new_map(void);
 
 // Append *item_p to list. On SL_OK the list owns the item and *item_p is
 // NULL; on error the caller still owns it.
-sl_err sl_value_list_append(sl_value *list, sl_value **item_p);
+SL_EXPORT sl_err sl_value_list_append(sl_value *list, sl_value **item_p);
 // Set key in map to *item_p, replacing (and freeing) an earlier value under
 // the same key. Ownership moves as with sl_value_list_append.
-sl_err sl_value_map_set(sl_value *map, const char *key, sl_value **item_p);
+SL_EXPORT sl_err sl_value_map_set(sl_value *map, const char *key,
+                                  sl_value **item_p);
 
 // A deep copy, or NULL when memory runs out. Refs copy as refs.
-sl_value *sl_value_copy(const sl_value *v);
+SL_EXPORT sl_value *sl_value_copy(const sl_value *v);
 
 // Free a value and everything below it. Accepts NULL; sets *v_p to NULL.
-void sl_value_destroy(sl_value **v_p);
+SL_EXPORT void sl_value_destroy(sl_value **v_p);
 
 // Getters. A getter of the wrong type returns 0, false, NULL or an empty
 // size; sl_value_float also converts an int.
-sl_type sl_value_type(const sl_value *v);
-const char *sl_type_name(sl_type type);
-bool sl_value_bool(const sl_value *v);
-int64_t sl_value_int(const sl_value *v);
-double sl_value_float(const sl_value *v);
+SL_EXPORT sl_type sl_value_type(const sl_value *v);
+SL_EXPORT const char *sl_type_name(sl_type type);
+SL_EXPORT bool sl_value_bool(const sl_value *v);
+SL_EXPORT int64_t sl_value_int(const sl_value *v);
+SL_EXPORT double sl_value_float(const sl_value *v);
 // The string (NUL-terminated) and its length in *len_p (may be NULL).
-const char *sl_value_str(const sl_value *v, size_t *len_p);
-const void *sl_value_bytes(const sl_value *v, size_t *len_p);
+SL_EXPORT const char *sl_value_str(const sl_value *v, size_t *len_p);
+SL_EXPORT const void *sl_value_bytes(const sl_value *v, size_t *len_p);
 
-size_t sl_value_list_size(const sl_value *v);
-const sl_value *sl_value_list_at(const sl_value *v, size_t i);
+SL_EXPORT size_t sl_value_list_size(const sl_value *v);
+SL_EXPORT const sl_value *sl_value_list_at(const sl_value *v, size_t i);
 
-size_t sl_value_map_size(const sl_value *v);
+SL_EXPORT size_t sl_value_map_size(const sl_value *v);
 // The value under key, or NULL.
-const sl_value *sl_value_map_get(const sl_value *v, const char *key);
-const char *sl_value_map_key_at(const sl_value *v, size_t i);
-const sl_value *sl_value_map_value_at(const sl_value *v, size_t i);
+SL_EXPORT const sl_value *sl_value_map_get(const sl_value *v, const char *key);
+SL_EXPORT const char *sl_value_map_key_at(const sl_value *v, size_t i);
+SL_EXPORT const sl_value *sl_value_map_value_at(const sl_value *v, size_t i);
 
-sl_dtype sl_ndarray_dtype(const sl_value *v);
-int sl_ndarray_ndim(const sl_value *v);
-int64_t sl_ndarray_dim(const sl_value *v, int i);
+SL_EXPORT sl_dtype sl_ndarray_dtype(const sl_value *v);
+SL_EXPORT int sl_ndarray_ndim(const sl_value *v);
+SL_EXPORT int64_t sl_ndarray_dim(const sl_value *v, int i);
 // Number of elements, and bytes of payload.
-size_t sl_ndarray_size(const sl_value *v);
-size_t sl_ndarray_nbytes(const sl_value *v);
+SL_EXPORT size_t sl_ndarray_size(const sl_value *v);
+SL_EXPORT size_t sl_ndarray_nbytes(const sl_value *v);
 // The elements, row-major. Writable for an ndarray the caller built; the
 // pointer is aligned to the element size at least.
-void *sl_ndarray_data(sl_value *v);
-const void *sl_ndarray_cdata(const sl_value *v);
-size_t sl_dtype_size(sl_dtype dtype);
-const char *sl_dtype_name(sl_dtype dtype);
+SL_EXPORT void *sl_ndarray_data(sl_value *v);
+SL_EXPORT const void *sl_ndarray_cdata(const sl_value *v);
+SL_EXPORT size_t sl_dtype_size(sl_dtype dtype);
+SL_EXPORT const char *sl_dtype_name(sl_dtype dtype);
 
 // A ref names an object in the store: its key, its size in bytes (of the
 // encoded value) and the store shard that holds it.
-const char *sl_ref_key(const sl_value *v);
-uint64_t sl_ref_size(const sl_value *v);
-int sl_ref_shard(const sl_value *v);
+SL_EXPORT const char *sl_ref_key(const sl_value *v);
+SL_EXPORT uint64_t sl_ref_size(const sl_value *v);
+SL_EXPORT int sl_ref_shard(const sl_value *v);
 
 // Write a short human-readable rendering of v (lists and arrays
 // abbreviated) into buf of size len. Returns buf.
-char *sl_value_describe(const sl_value *v, char *buf, size_t len);
+SL_EXPORT char *sl_value_describe(const sl_value *v, char *buf, size_t len);
 
 #ifdef __cplusplus
 }
