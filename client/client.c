@@ -502,6 +502,11 @@ s_function_resolve(sl_client *c, const char *function,
 static void
 s_send(sl_client *c)
 {
+    if (sl__mpw_failed(&c->w)) {
+        s_err(c, SL_ENOMEM, "out of memory packing a message for %s",
+              c->endpoint);
+        return;
+    }
     if (zmq_send(c->raw, c->w.buf.data, c->w.buf.size, 0) < 0) {
         s_err(c, SL_ECLOSED, "send to %s failed: %s", c->endpoint,
               zmq_strerror(errno));
@@ -510,18 +515,28 @@ s_send(sl_client *c)
     c->last_send_ms = sl__mono_ms();
 }
 
-// Take w's bytes as the packed arguments of tasks first..first+n-1.
-static s_chunk *
-s_job_add_chunk(s_job *job, uint64_t first, uint32_t n, sl__mpw *w)
+// Take w's bytes as the packed arguments of tasks first..first+n-1, in
+// *ch_out. SL_ENOMEM when w could not hold them or the chunk table cannot
+// grow; w keeps its bytes then.
+static sl_err
+s_job_add_chunk(s_job *job, uint64_t first, uint32_t n, sl__mpw *w,
+                s_chunk **ch_out)
 {
-    job->chunks =
-        sl__xrealloc(job->chunks, (job->n_chunks + 1) * sizeof(*job->chunks));
+    s_chunk *chunks =
+        sl__mpw_failed(w)
+            ? NULL
+            : realloc(job->chunks, (job->n_chunks + 1) * sizeof(*chunks));
+    if (chunks == NULL) {
+        return SL_ENOMEM;
+    }
+    job->chunks = chunks;
     s_chunk *ch = &job->chunks[job->n_chunks++];
     ch->first = first;
     ch->n = n;
     ch->len = w->buf.size;
     ch->args = (uint8_t *) msgpack_sbuffer_release(&w->buf);
-    return ch;
+    *ch_out = ch;
+    return SL_OK;
 }
 
 // Send one chunk of job as SUBMIT, with an ended bitmap when resubmitting.
@@ -554,7 +569,7 @@ static void
 s_resubmit(sl_client *c)
 {
     size_t jobs = 0, tasks = 0;
-    uint8_t *ended = NULL;
+    uint8_t ended[(SL_CHUNK_TASKS + 7) / 8]; // a chunk has at most that many
     for (s_job *job = c->jobs; job != NULL; job = job->next) {
         if (job->held || job->done == job->n || job->epoch == c->epoch) {
             continue;
@@ -562,7 +577,7 @@ s_resubmit(sl_client *c)
         job->epoch = c->epoch;
         for (size_t k = 0; k < job->n_chunks; k++) {
             const s_chunk *ch = &job->chunks[k];
-            ended = sl__xrealloc(ended, ((size_t) ch->n + 7) / 8);
+            assert(ch->n <= SL_CHUNK_TASKS);
             memset(ended, 0, ((size_t) ch->n + 7) / 8);
             for (uint32_t i = 0; i < ch->n; i++) {
                 if (job->results[ch->first + i].pub.status != SL_TASK_PENDING) {
@@ -574,7 +589,6 @@ s_resubmit(sl_client *c)
         jobs++;
         tasks += job->n - job->done;
     }
-    free(ended);
     sl__log_info("the scheduler at %s restarted: %zu job%s submitted "
                  "again (%zu task%s without results)",
                  c->endpoint, jobs, jobs == 1 ? "" : "s", tasks,
@@ -1242,7 +1256,12 @@ s_submit(sl_client *c, s_job *job, const char *function,
             }
         }
         // The packed arguments become the chunk's, kept for resubmission.
-        s_chunk *ch = s_job_add_chunk(job, first, (uint32_t) i, &c->w);
+        s_chunk *ch;
+        if (s_job_add_chunk(job, first, (uint32_t) i, &c->w, &ch) != SL_OK) {
+            return s_err(c, SL_ENOMEM,
+                         "out of memory packing tasks %zu..%zu of a job", first,
+                         first + i - 1);
+        }
         s_send_chunk(c, job, ch, NULL);
         first += i;
     }

@@ -150,7 +150,8 @@ s_pack(sl__mpw *w, const sl_value *v, int depth)
 sl_err
 sl__value_pack(sl__mpw *w, const sl_value *v)
 {
-    return s_pack(w, v, 0);
+    sl_err rv = s_pack(w, v, 0);
+    return rv == SL_OK && sl__mpw_failed(w) ? SL_ENOMEM : rv;
 }
 
 sl_err
@@ -166,7 +167,7 @@ sl__value_encode_split(const sl_value *v, void **head_out, size_t *head_len,
     sl__mpw w;
     sl__mpw_init(&w);
     s_pack_ndarray_head(&w, v);
-    if (w.buf.data == NULL) {
+    if (w.buf.data == NULL || sl__mpw_failed(&w)) {
         sl__mpw_fini(&w);
         return SL_ENOMEM;
     }

@@ -520,11 +520,23 @@ sl__mpr_skip(sl__mpr *r, int max_depth, const uint8_t **start, size_t *len)
     return 0;
 }
 
+static int
+s_write(void *data, const char *buf, size_t len)
+{
+    sl__mpw *w = data;
+    if (msgpack_sbuffer_write(&w->buf, buf, len) != 0) {
+        w->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
 void
 sl__mpw_init(sl__mpw *w)
 {
     msgpack_sbuffer_init(&w->buf);
-    msgpack_packer_init(&w->pk, &w->buf, msgpack_sbuffer_write);
+    msgpack_packer_init(&w->pk, w, s_write);
+    w->failed = false;
 }
 
 void
@@ -537,6 +549,13 @@ void
 sl__mpw_reset(sl__mpw *w)
 {
     w->buf.size = 0;
+    w->failed = false;
+}
+
+bool
+sl__mpw_failed(const sl__mpw *w)
+{
+    return w->failed;
 }
 
 void
@@ -562,5 +581,5 @@ sl__mpw_bin(sl__mpw *w, const void *b, size_t len)
 void
 sl__mpw_raw(sl__mpw *w, const void *b, size_t len)
 {
-    msgpack_sbuffer_write(&w->buf, b, len);
+    s_write(w, b, len);
 }

@@ -76,15 +76,22 @@ int sl__mpr_ext(sl__mpr *r, int8_t *type, const uint8_t **data, uint32_t *len);
 int sl__mpr_skip(sl__mpr *r, int max_depth, const uint8_t **start, size_t *len);
 
 // Writing: a packer over an sbuffer. The helpers below pack common shapes.
+// A write that finds no memory does not stop the packing (msgpack's packer
+// goes on with the next item), so the writer remembers it: the bytes of a
+// writer that failed are incomplete and must not be sent or stored.
 typedef struct {
     msgpack_sbuffer buf; // the bytes packed so far
-    msgpack_packer pk;   // packs into buf
+    msgpack_packer pk;   // packs into buf, through the writer (s_write)
+    bool failed;         // a write since the last reset found no memory
 } sl__mpw;
 
+// Initialise w in place: the packer points at w, so w must not move.
 void sl__mpw_init(sl__mpw *w);
 void sl__mpw_fini(sl__mpw *w);
-// Forget what was packed, keep the memory.
+// Forget what was packed and any failure; keep the memory.
 void sl__mpw_reset(sl__mpw *w);
+// Whether a write since the last reset found no memory.
+bool sl__mpw_failed(const sl__mpw *w);
 void sl__mpw_str(sl__mpw *w, const char *s);
 void sl__mpw_strn(sl__mpw *w, const char *s, size_t len);
 void sl__mpw_bin(sl__mpw *w, const void *b, size_t len);

@@ -1,7 +1,17 @@
 // mp_test.c - the bounds-checked msgpack reader and the writing helpers.
 // SPDX-License-Identifier: MIT
+#include "serialize/codec.h"
 #include "serialize/mp.h"
 #include "testutil.h"
+
+// The out-of-memory test asks for an impossible buffer: under
+// AddressSanitizer that must fail as malloc does, not stop the test.
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
 
 // A heap copy of exactly len bytes, so that AddressSanitizer catches any
 // read past the end.
@@ -684,6 +694,31 @@ test_mp_writer_helpers(void)
     sl__mpw_fini(&w);
 }
 
+// A write that finds no memory is remembered until the next reset, and
+// the encoders turn it into SL_ENOMEM: half-packed bytes never leave.
+// The write asks for more than any machine has (realloc fails at once, and
+// msgpack reads the source only after it got the memory).
+static void
+test_mp_writer_out_of_memory(void)
+{
+    static const uint8_t byte = 0xc0;
+    sl__mpw w;
+    sl__mpw_init(&w);
+    sl__mpw_str(&w, "before");
+    SL_ASSERT(!sl__mpw_failed(&w));
+    sl__mpw_raw(&w, &byte, SIZE_MAX / 4);
+    SL_ASSERT(sl__mpw_failed(&w));
+    sl__mpw_str(&w, "after"); // this one fits, but the message is broken
+    SL_ASSERT(sl__mpw_failed(&w));
+    sl_value *v = sl_value_new_int(7);
+    SL_ASSERT_EQ(sl__value_pack(&w, v), SL_ENOMEM);
+    sl__mpw_reset(&w);
+    SL_ASSERT(!sl__mpw_failed(&w));
+    SL_PASS(sl__value_pack(&w, v));
+    sl_value_destroy(&v);
+    sl__mpw_fini(&w);
+}
+
 int
 main(void)
 {
@@ -701,5 +736,6 @@ main(void)
     SL_RUN(test_mp_skip_every_kind);
     SL_RUN(test_mp_skip_depth);
     SL_RUN(test_mp_writer_helpers);
+    SL_RUN(test_mp_writer_out_of_memory);
     return 0;
 }
