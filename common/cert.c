@@ -26,16 +26,6 @@
 // A certificate file is a few hundred bytes: read no more than this.
 #define S_CERT_MAX 8192
 
-static sl_err __attribute__((format(printf, 3, 4)))
-s_fail(char *errbuf, sl_err rv, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, SL_ERRSTR_LEN, fmt, ap);
-    va_end(ap);
-    return rv;
-}
-
 bool
 sl__cert_name_ok(const char *name)
 {
@@ -62,8 +52,8 @@ static sl_err
 s_check_free(const char *path, bool force, char *errbuf)
 {
     if (!force && access(path, F_OK) == 0) {
-        return s_fail(errbuf, SL_EINVAL,
-                      "%s exists: keep it, or replace it with --force", path);
+        return sl__errf(errbuf, SL_EINVAL,
+                        "%s exists: keep it, or replace it with --force", path);
     }
     return SL_OK;
 }
@@ -79,8 +69,8 @@ s_save(zcert_t *cert, const char *path, const char *secret_path, char *errbuf)
     if (rc != 0 || chmod(secret_path, 0600) != 0 || chmod(path, 0644) != 0) {
         unlink(path);
         unlink(secret_path);
-        return s_fail(errbuf, SL_EIO, "cannot write %s: %s", path,
-                      errno != 0 ? strerror(errno) : "zcert_save failed");
+        return sl__errf(errbuf, SL_EIO, "cannot write %s: %s", path,
+                        errno != 0 ? strerror(errno) : "zcert_save failed");
     }
     return SL_OK;
 }
@@ -94,13 +84,13 @@ sl__cert_generate(const char *dir, const char *name, bool force,
     char secret_path[4096 + 8];
     sl_err rv;
     if (!sl__cert_name_ok(name)) {
-        return s_fail(errbuf, SL_EINVAL,
-                      "bad certificate name \"%.80s\": 1 to %d of "
-                      "[A-Za-z0-9._-], not ending in _secret",
-                      name, SL_CERT_NAME_MAX);
+        return sl__errf(errbuf, SL_EINVAL,
+                        "bad certificate name \"%.80s\": 1 to %d of "
+                        "[A-Za-z0-9._-], not ending in _secret",
+                        name, SL_CERT_NAME_MAX);
     }
     if (strlen(dir) + SL_CERT_NAME_MAX + 2 >= sizeof(path)) {
-        return s_fail(errbuf, SL_EINVAL, "directory name too long");
+        return sl__errf(errbuf, SL_EINVAL, "directory name too long");
     }
     sl__fmt(path, sizeof(path), "%s/%s", dir, name);
     sl__fmt(secret_path, sizeof(secret_path), "%s_secret", path);
@@ -111,7 +101,7 @@ sl__cert_generate(const char *dir, const char *name, bool force,
     }
     zcert_t *cert = zcert_new();
     if (cert == NULL) {
-        return s_fail(errbuf, SL_ENOMEM, "cannot make a key pair");
+        return sl__errf(errbuf, SL_ENOMEM, "cannot make a key pair");
     }
     zcert_set_meta(cert, "name", "%s", name);
     zcert_set_meta(cert, "made-by", "starling keygen");
@@ -159,15 +149,16 @@ s_cert_read(zcert_t **out, const char *path, bool *has_secret, char *errbuf)
     char buf[S_CERT_MAX + 1];
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        return s_fail(errbuf, errno == ENOENT ? SL_ENOTFOUND : SL_EIO,
-                      "cannot read certificate %s: %s", path, strerror(errno));
+        return sl__errf(errbuf, errno == ENOENT ? SL_ENOTFOUND : SL_EIO,
+                        "cannot read certificate %s: %s", path,
+                        strerror(errno));
     }
     size_t n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
     if (n > S_CERT_MAX) {
-        return s_fail(errbuf, SL_EINVAL,
-                      "%s is not a certificate (larger than %d bytes)", path,
-                      S_CERT_MAX);
+        return sl__errf(errbuf, SL_EINVAL,
+                        "%s is not a certificate (larger than %d bytes)", path,
+                        S_CERT_MAX);
     }
     buf[n] = '\0';
     uint8_t public_key[32], secret_key[32];
@@ -178,13 +169,13 @@ s_cert_read(zcert_t **out, const char *path, bool *has_secret, char *errbuf)
     *has_secret = ok && zconfig_get(root, "/curve/secret-key", NULL) != NULL;
     zconfig_destroy(&root);
     if (!ok) {
-        return s_fail(errbuf, SL_EINVAL,
-                      "%s is not a certificate (make one with `starling "
-                      "keygen`)",
-                      path);
+        return sl__errf(errbuf, SL_EINVAL,
+                        "%s is not a certificate (make one with `starling "
+                        "keygen`)",
+                        path);
     }
     if ((*out = zcert_new_from(public_key, secret_key)) == NULL) {
-        return s_fail(errbuf, SL_ENOMEM, "out of memory for a certificate");
+        return sl__errf(errbuf, SL_ENOMEM, "out of memory for a certificate");
     }
     return SL_OK;
 }
@@ -194,18 +185,20 @@ s_check_private(const char *path, char *errbuf)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        return s_fail(errbuf, errno == ENOENT ? SL_ENOTFOUND : SL_EIO,
-                      "cannot read certificate %s: %s", path, strerror(errno));
+        return sl__errf(errbuf, errno == ENOENT ? SL_ENOTFOUND : SL_EIO,
+                        "cannot read certificate %s: %s", path,
+                        strerror(errno));
     }
     if (!S_ISREG(st.st_mode)) {
-        return s_fail(errbuf, SL_EINVAL, "certificate %s is not a file", path);
+        return sl__errf(errbuf, SL_EINVAL, "certificate %s is not a file",
+                        path);
     }
     if ((st.st_mode & 077) != 0) {
-        return s_fail(errbuf, SL_EAUTH,
-                      "secret certificate %s is open to others (mode %03o): "
-                      "chmod 600 it (and make a new key if others may have "
-                      "copied it)",
-                      path, (unsigned) (st.st_mode & 0777));
+        return sl__errf(errbuf, SL_EAUTH,
+                        "secret certificate %s is open to others (mode %03o): "
+                        "chmod 600 it (and make a new key if others may have "
+                        "copied it)",
+                        path, (unsigned) (st.st_mode & 0777));
     }
     return SL_OK;
 }
@@ -220,10 +213,10 @@ sl__cert_load_secret(zcert_t **out, const char *path,
     s_secret_path(path, secret_path, sizeof(secret_path));
     sl_err rv = s_cert_read(&cert, secret_path, &has_secret, errbuf);
     if (rv == SL_OK && !has_secret) {
-        rv = s_fail(errbuf, SL_EINVAL,
-                    "%s holds no secret key: give the NAME_secret file of "
-                    "`starling keygen`, not the public one",
-                    secret_path);
+        rv = sl__errf(errbuf, SL_EINVAL,
+                      "%s holds no secret key: give the NAME_secret file of "
+                      "`starling keygen`, not the public one",
+                      secret_path);
     }
     if (rv == SL_OK) {
         rv = s_check_private(secret_path, errbuf);

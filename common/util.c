@@ -178,6 +178,29 @@ sl__fmt(char *dst, size_t size, const char *fmt, ...)
 }
 
 sl_err
+sl__errf(char errbuf[SL_ERRSTR_LEN], sl_err rv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, SL_ERRSTR_LEN, fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+bool
+sl__parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (s[0] == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+sl_err
 sl__mkdirs(const char *dir, char errbuf[SL_ERRSTR_LEN])
 {
     char path[4096];
@@ -211,27 +234,37 @@ sl__mkdirs(const char *dir, char errbuf[SL_ERRSTR_LEN])
 }
 
 sl_err
-sl__dir_private(const char *dir, char errbuf[SL_ERRSTR_LEN])
+sl__dir_check(const char *what, const char *dir, unsigned forbidden,
+              const char *why, char errbuf[SL_ERRSTR_LEN])
 {
     struct stat st;
-    sl_err rv = sl__mkdirs(dir, errbuf);
-    if (rv != SL_OK) {
-        return rv;
-    }
     if (stat(dir, &st) != 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot stat %s: %s", dir,
-                strerror(errno));
-        return SL_EIO;
+        return sl__errf(errbuf, SL_EIO, "%s %s: %s", what, dir,
+                        strerror(errno));
     }
-    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN,
-                "%s must be ours and closed to everyone else (it is mode "
-                "%03o, owner %u; want 0700 and uid %u)",
-                dir, (unsigned) (st.st_mode & 0777), (unsigned) st.st_uid,
-                (unsigned) geteuid());
-        return SL_EAUTH;
+    if (!S_ISDIR(st.st_mode)) {
+        return sl__errf(errbuf, SL_EIO, "%s %s is not a directory", what, dir);
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & forbidden) != 0) {
+        return sl__errf(errbuf, SL_EAUTH,
+                        "%s %s must be ours and %s (it is mode %03o, owner "
+                        "%u; we are uid %u)%s%s",
+                        what, dir,
+                        (forbidden & 044) != 0 ? "closed to everyone else"
+                                               : "writable by no one else",
+                        (unsigned) (st.st_mode & 0777), (unsigned) st.st_uid,
+                        (unsigned) geteuid(), why != NULL ? ": " : "",
+                        why != NULL ? why : "");
     }
     return SL_OK;
+}
+
+sl_err
+sl__dir_private(const char *dir, char errbuf[SL_ERRSTR_LEN])
+{
+    sl_err rv = sl__mkdirs(dir, errbuf);
+    return rv != SL_OK ? rv
+                       : sl__dir_check("directory", dir, 077, NULL, errbuf);
 }
 
 int

@@ -77,12 +77,30 @@ void sl__strlcpy(char *dst, const char *src, size_t size);
 void sl__fmt(char *dst, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+// Write the message into errbuf and return rv: the one line of a function
+// that fails with an sl_err and says why in its caller's buffer.
+sl_err sl__errf(char errbuf[SL_ERRSTR_LEN], sl_err rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+// Parse s as a whole decimal integer within [min, max] into *out: no
+// trailing characters, no overflow, no empty string. false (and *out
+// untouched) otherwise. For command-line numbers, where atoi would take
+// "12x" as 12 and "x" as 0.
+bool sl__parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
 // mkdir -p: make dir and its missing parents, each new one mode 0700.
 // SL_OK when dir exists (or was made) and is a directory.
 sl_err sl__mkdirs(const char *dir, char errbuf[SL_ERRSTR_LEN]);
-// sl__mkdirs, then check that dir is ours and that no one else may read,
-// write or enter it (mode 0700 or tighter). SL_EAUTH when it is open to
-// others; errbuf then gives its mode and owner.
+// Check that dir (called what in the message: "module cache", "allow
+// directory") is a directory, ours, and that none of the mode bits in
+// forbidden are set: 022 when no one else may write there, 077 when no one
+// else may even enter. SL_EIO when it is missing or not a directory,
+// SL_EAUTH when it is someone else's or too open; errbuf then gives its
+// mode and owner, and why (if not NULL) after a colon.
+sl_err sl__dir_check(const char *what, const char *dir, unsigned forbidden,
+                     const char *why, char errbuf[SL_ERRSTR_LEN]);
+// sl__mkdirs, then sl__dir_check with 077: no one else may read, write or
+// enter it (mode 0700 or tighter).
 sl_err sl__dir_private(const char *dir, char errbuf[SL_ERRSTR_LEN]);
 
 // Number of online CPUs, at least 1.

@@ -61,39 +61,8 @@ struct sl__auth {
     void *on_closed_ctx;
 };
 
-static sl_err __attribute__((format(printf, 3, 4)))
-s_fail(char *errbuf, sl_err rv, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, SL_ERRSTR_LEN, fmt, ap);
-    va_end(ap);
-    return rv;
-}
-
 // ---------------------------------------------------------------------
 // The allow directory and zauth.
-
-// The allow directory decides who runs code on the cluster: only we may
-// change what is in it.
-static sl_err
-s_allow_dir_check(const char *dir, char *errbuf)
-{
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        return s_fail(errbuf, SL_EINVAL, "allow directory %s: %s", dir,
-                      errno != 0 ? strerror(errno) : "not a directory");
-    }
-    if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
-        return s_fail(errbuf, SL_EAUTH,
-                      "allow directory %s must be ours and writable by no "
-                      "one else (it is mode %03o, owner %u): whoever can "
-                      "write there can let themselves in",
-                      dir, (unsigned) (st.st_mode & 0777),
-                      (unsigned) st.st_uid);
-    }
-    return SL_OK;
-}
 
 // Say how many keys the allow directory lets in, and warn about what
 // should not be there.
@@ -134,12 +103,12 @@ s_zauth_start(sl__auth *self, char *errbuf)
 {
     self->zauth = zactor_new(zauth, NULL);
     if (self->zauth == NULL) {
-        return s_fail(errbuf, SL_ENOMEM,
-                      "cannot start zauth (is another ZAP handler bound?)");
+        return sl__errf(errbuf, SL_ENOMEM,
+                        "cannot start zauth (is another ZAP handler bound?)");
     }
     if (zstr_sendx(self->zauth, "CURVE", self->allow_dir, NULL) != 0 ||
         zsock_wait(self->zauth) != 0) {
-        return s_fail(errbuf, SL_EIO, "zauth did not take the allow list");
+        return sl__errf(errbuf, SL_EIO, "zauth did not take the allow list");
     }
     return SL_OK;
 }
@@ -149,16 +118,19 @@ s_curve_start(sl__auth *self, const sl__auth_opts *opts, char *errbuf)
 {
     sl_err rv;
     if (opts->allow_dir == NULL || opts->allow_dir[0] == '\0') {
-        return s_fail(errbuf, SL_EINVAL,
-                      "--cert needs --allow DIR: the public certificates of "
-                      "the clients and workers to let in");
+        return sl__errf(errbuf, SL_EINVAL,
+                        "--cert needs --allow DIR: the public certificates of "
+                        "the clients and workers to let in");
     }
     if (strlen(opts->allow_dir) >= sizeof(self->allow_dir)) {
-        return s_fail(errbuf, SL_EINVAL, "allow directory name too long");
+        return sl__errf(errbuf, SL_EINVAL, "allow directory name too long");
     }
     sl__strlcpy(self->allow_dir, opts->allow_dir, sizeof(self->allow_dir));
-    errno = 0;
-    if ((rv = s_allow_dir_check(self->allow_dir, errbuf)) != SL_OK ||
+    // The allow directory decides who runs code on the cluster: only we
+    // may change what is in it.
+    if ((rv = sl__dir_check("allow directory", self->allow_dir, 022,
+                            "whoever can write there can let themselves in",
+                            errbuf)) != SL_OK ||
         (rv = sl__cert_load_secret(&self->cert, opts->cert, errbuf)) != SL_OK ||
         (rv = s_zauth_start(self, errbuf)) != SL_OK) {
         return rv;
@@ -177,8 +149,8 @@ sl__auth_new(sl__auth **out, const sl__auth_opts *opts,
     if (opts->cert != NULL && opts->cert[0] != '\0') {
         rv = s_curve_start(self, opts, errbuf);
     } else if (opts->allow_dir != NULL && opts->allow_dir[0] != '\0') {
-        rv = s_fail(errbuf, SL_EINVAL,
-                    "--allow needs --cert: the scheduler's own certificate");
+        rv = sl__errf(errbuf, SL_EINVAL,
+                      "--allow needs --cert: the scheduler's own certificate");
     }
     if (rv != SL_OK) {
         sl__auth_destroy(&self);
@@ -225,11 +197,11 @@ s_needs_curve(const sl__auth *self, const char *endpoint, const char *what,
                      endpoint, what);
         return SL_OK;
     }
-    return s_fail(errbuf, SL_EAUTH,
-                  "%s %s: whoever reaches it can run code on every worker, "
-                  "so it needs CURVE keys (--cert and --allow; see `starling "
-                  "keygen`), or --insecure to serve it in the clear anyway",
-                  endpoint, what);
+    return sl__errf(errbuf, SL_EAUTH,
+                    "%s %s: whoever reaches it can run code on every worker, "
+                    "so it needs CURVE keys (--cert and --allow; see `starling "
+                    "keygen`), or --insecure to serve it in the clear anyway",
+                    endpoint, what);
 }
 
 static bool
@@ -258,7 +230,7 @@ s_check_tcp(const sl__auth *self, const char *endpoint, char *errbuf)
         len -= 2;
     }
     if (len >= sizeof(host)) {
-        return s_fail(errbuf, SL_EINVAL, "bad endpoint %.80s", endpoint);
+        return sl__errf(errbuf, SL_EINVAL, "bad endpoint %.80s", endpoint);
     }
     memcpy(host, addr, len);
     host[len] = '\0';
@@ -293,10 +265,10 @@ s_check_ipc(const sl__auth *self, const char *endpoint, char *errbuf)
     if (rv == SL_EAUTH) {
         char why[SL_ERRSTR_LEN];
         sl__strlcpy(why, errbuf, sizeof(why));
-        return s_fail(errbuf, rv,
-                      "%s: its directory must keep others out: %s (or give "
-                      "--insecure)",
-                      endpoint, why);
+        return sl__errf(errbuf, rv,
+                        "%s: its directory must keep others out: %s (or give "
+                        "--insecure)",
+                        endpoint, why);
     }
     return rv;
 }
@@ -325,7 +297,7 @@ sl__auth_serve(sl__auth *self, zsock_t *sock, const char *role,
                char errbuf[SL_ERRSTR_LEN])
 {
     if (self->n_monitors == SL_AUTH_MAX_MONITORS) {
-        return s_fail(errbuf, SL_ELIMIT, "too many sockets to watch");
+        return sl__errf(errbuf, SL_ELIMIT, "too many sockets to watch");
     }
     if (self->cert != NULL) {
         zcert_apply(self->cert, sock);
@@ -341,8 +313,8 @@ sl__auth_serve(sl__auth *self, zsock_t *sock, const char *role,
     m->pair = sl__cert_monitor_new(
         sock, role, SL_CERT_HANDSHAKE_EVENTS | ZMQ_EVENT_DISCONNECTED);
     if (m->pair == NULL) {
-        return s_fail(errbuf, SL_EIO, "cannot watch the %s socket: %s", role,
-                      zmq_strerror(zmq_errno()));
+        return sl__errf(errbuf, SL_EIO, "cannot watch the %s socket: %s", role,
+                        zmq_strerror(zmq_errno()));
     }
     self->n_monitors++;
     return SL_OK;

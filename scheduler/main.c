@@ -4,6 +4,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,19 +157,20 @@ s_store_check(const sl__sched_opts *opts)
     return 0;
 }
 
-// Parse a whole positive decimal number no larger than max.
+// The number of option flag: a whole number from min to max, or a line on
+// stderr that says so and false.
 static bool
-s_parse_size(const char *s, unsigned long long max, unsigned long long *out)
+s_number(const char *flag, const char *arg, int64_t min, int64_t max,
+         int64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
-        v > max) {
-        return false;
+    if (sl__parse_int(arg, min, max, out)) {
+        return true;
     }
-    *out = v;
-    return true;
+    fprintf(stderr,
+            "starling-scheduler: %s takes a number from %" PRId64 " to %" PRId64
+            "\n",
+            flag, min, max);
+    return false;
 }
 
 int
@@ -201,7 +203,7 @@ main(int argc, char **argv)
     };
     char *stores = NULL;
     char *password = NULL;
-    unsigned long long size;
+    int64_t n;
     int c;
     sl__log_init("starling-scheduler");
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -225,40 +227,41 @@ main(int argc, char **argv)
             opts.endpoints_file = optarg;
             break;
         case 'b':
-            opts.heartbeat_ms = atoi(optarg);
+            if (!s_number("--heartbeat-ms", optarg, 1, INT32_MAX, &n)) {
+                return 2;
+            }
+            opts.heartbeat_ms = (int) n;
             break;
         case 'g':
-            opts.client_grace_ms = atoi(optarg);
+            if (!s_number("--client-grace-ms", optarg, 0, INT32_MAX, &n)) {
+                return 2;
+            }
+            opts.client_grace_ms = (int) n;
             break;
         case 'i':
-            opts.inline_max = (uint32_t) strtoul(optarg, NULL, 10);
+            if (!s_number("--inline-max", optarg, 0, UINT32_MAX, &n)) {
+                return 2;
+            }
+            opts.inline_max = (uint32_t) n;
             break;
         case 'M':
-            if (!s_parse_size(optarg, sl__limits_default.max_message, &size) ||
-                size < S_MIN_MESSAGE) {
-                fprintf(stderr,
-                        "starling-scheduler: --max-message takes %u "
-                        "to %zu bytes\n",
-                        S_MIN_MESSAGE, sl__limits_default.max_message);
+            if (!s_number("--max-message (bytes)", optarg, S_MIN_MESSAGE,
+                          (int64_t) sl__limits_default.max_message, &n)) {
                 return 2;
             }
-            opts.limits.max_message = (size_t) size;
+            opts.limits.max_message = (size_t) n;
             break;
         case 'J':
-            if (!s_parse_size(optarg, UINT32_MAX, &size)) {
-                fprintf(stderr, "starling-scheduler: --max-client-jobs takes "
-                                "a positive number\n");
+            if (!s_number("--max-client-jobs", optarg, 1, UINT32_MAX, &n)) {
                 return 2;
             }
-            opts.max_client_jobs = (uint32_t) size;
+            opts.max_client_jobs = (uint32_t) n;
             break;
         case 'H':
-            if (!s_parse_size(optarg, INT32_MAX, &size) || size == 0) {
-                fprintf(stderr, "starling-scheduler: --send-hwm takes a "
-                                "positive number\n");
+            if (!s_number("--send-hwm", optarg, 1, INT32_MAX, &n)) {
                 return 2;
             }
-            opts.send_hwm = (int) size;
+            opts.send_hwm = (int) n;
             break;
         case 'C':
             opts.cert = optarg;
@@ -277,11 +280,9 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (stores == NULL || s_split_stores(stores, &opts) != 0 ||
-        opts.heartbeat_ms <= 0 || opts.client_grace_ms < 0) {
+    if (stores == NULL || s_split_stores(stores, &opts) != 0) {
         fprintf(stderr, "starling-scheduler: --store takes 1 to 16 "
-                        "HOST:PORT addresses; --heartbeat-ms a positive "
-                        "number\n");
+                        "HOST:PORT addresses\n");
         s_usage(stderr);
         return 2;
     }
