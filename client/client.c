@@ -46,6 +46,12 @@
 #include "../store/store.h"
 #include "cluster.h"
 
+// The public job flags are the wire's (serialize/msg.h).
+_Static_assert(SL_JOB_NO_SPECULATION == SL_WIRE_JOB_NO_SPECULATION,
+               "job flag values differ from the wire's");
+_Static_assert(SL_JOB_RETRY_ERRORS == SL_WIRE_JOB_RETRY_ERRORS,
+               "job flag values differ from the wire's");
+
 #define SL_CHUNK_TASKS 4096
 #define SL_CHUNK_BYTES (8u << 20)
 #define SL_CONNECT_TIMEOUT_MS 10000

@@ -51,9 +51,15 @@ typedef struct {
     uint32_t time_limit_ms; // 0: none
     uint32_t max_attempts;  // >= 1
     uint32_t priority;      // 0..9
-    uint32_t flags;         // SL_JOB_* of client.h, and SL_SUBMIT_*
+    uint32_t flags;         // SL_WIRE_JOB_* and SL_SUBMIT_*
 } sl__job_opts;
 
+// A job's flags on the wire. The public SL_JOB_* of client.h have the
+// same values (client.c checks it at compile time), so the client passes
+// them on as they are, and the scheduler and workers need no client
+// header.
+#define SL_WIRE_JOB_NO_SPECULATION 0x1u // no backup copies of stragglers
+#define SL_WIRE_JOB_RETRY_ERRORS 0x2u   // a kernel error costs an attempt
 // A wire-only SUBMIT flag: the client has no use for ACCEPTED (libstarling
 // sets it; each ACCEPTED woke the client once per call, about 25 us of a
 // 240 us round trip on the development machine).
