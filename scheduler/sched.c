@@ -54,6 +54,7 @@
 
 #include "auth.h"
 #include "queue.h"
+#include "table.h"
 
 // At most this many messages from one socket per turn, so one busy peer
 // (or a flood) cannot starve the other socket and the timers.
