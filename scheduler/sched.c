@@ -4,7 +4,7 @@
 //
 // Design notes.
 // - Each turn: wait on both ROUTER sockets (or the next timer), drain at
-//   most SL_MAX_MSGS_PER_TURN messages from each, run timers (heartbeats,
+//   most S_MAX_MSGS_PER_TURN messages from each, run timers (heartbeats,
 //   lost workers), dispatch queued tasks to workers with credit, and flush
 //   one DONE per job that has new outcomes. Handlers never block and never
 //   send per task: everything goes out batched at the end of the turn.
@@ -58,19 +58,19 @@
 
 // At most this many messages from one socket per turn, so one busy peer
 // (or a flood) cannot starve the other socket and the timers.
-#define SL_MAX_MSGS_PER_TURN 256
+#define S_MAX_MSGS_PER_TURN 256
 // Worker silence, in heartbeats, after which it is considered lost.
-#define SL_HEARTBEAT_LIVENESS 3
+#define S_HEARTBEAT_LIVENESS 3
 // Seconds of history behind tasks/s and GFLOPS in STATUS replies.
 #define SL_RATE_WINDOW 5
 // Speculation: once this share of a job is done, a task that has run
-// SL_SPEC_FACTOR times the job's median (and at least SL_SPEC_MIN_MS) gets
+// S_SPEC_FACTOR times the job's median (and at least S_SPEC_MIN_MS) gets
 // a backup copy. Run times are measured here, dispatch to outcome, from a
-// sample of at most SL_SPEC_SAMPLES finished tasks.
-#define SL_SPEC_DONE_SHARE 0.75
-#define SL_SPEC_FACTOR 4.0
-#define SL_SPEC_MIN_MS 1000
-#define SL_SPEC_SAMPLES 256
+// sample of at most S_SPEC_SAMPLES finished tasks.
+#define S_SPEC_DONE_SHARE 0.75
+#define S_SPEC_FACTOR 4.0
+#define S_SPEC_MIN_MS 1000
+#define S_SPEC_SAMPLES 256
 // ERROR answers to malformed or unexpected messages: a burst of this many
 // per peer, then this many a second. One line in the log for the rest.
 #define S_ERROR_BURST 100
@@ -189,7 +189,7 @@ struct s_job {
     uint32_t cap_chunks; // allocated
     bool cancelled;      // no further dispatch
     float *run_ms;       // a sample of finished tasks' run times
-    uint32_t n_run_ms;   // entries in it (at most SL_SPEC_SAMPLES)
+    uint32_t n_run_ms;   // entries in it (at most S_SPEC_SAMPLES)
     uint64_t n_timed;    // tasks timed, sampled or not
     double median_ms;    // of run_ms, computed once a scan; <0: stale
     uint32_t backups;    // backup copies started
@@ -1250,14 +1250,14 @@ static void
 s_job_time(sl__sched *self, s_job *job, int64_t ms)
 {
     if (job->run_ms == NULL) {
-        job->run_ms = sl__xcalloc(SL_SPEC_SAMPLES, sizeof(*job->run_ms));
+        job->run_ms = sl__xcalloc(S_SPEC_SAMPLES, sizeof(*job->run_ms));
     }
     job->n_timed++;
-    if (job->n_run_ms < SL_SPEC_SAMPLES) {
+    if (job->n_run_ms < S_SPEC_SAMPLES) {
         job->run_ms[job->n_run_ms++] = (float) ms;
     } else {
         uint64_t slot = s_rand(self) % job->n_timed;
-        if (slot < SL_SPEC_SAMPLES) {
+        if (slot < S_SPEC_SAMPLES) {
             job->run_ms[slot] = (float) ms;
         }
     }
@@ -1489,7 +1489,7 @@ static void
 s_drain(sl__sched *self, bool workers)
 {
     void *sock = workers ? self->workers_raw : self->clients_raw;
-    for (int i = 0; i < SL_MAX_MSGS_PER_TURN; i++) {
+    for (int i = 0; i < S_MAX_MSGS_PER_TURN; i++) {
         zmq_msg_t id, body;
         zmq_msg_init(&id);
         zmq_msg_init(&body);
@@ -1536,7 +1536,7 @@ static double
 s_job_median(s_job *job)
 {
     if (job->median_ms < 0 && job->n_run_ms > 0) {
-        float sorted[SL_SPEC_SAMPLES];
+        float sorted[S_SPEC_SAMPLES];
         memcpy(sorted, job->run_ms, job->n_run_ms * sizeof(float));
         qsort(sorted, job->n_run_ms, sizeof(float), s_cmp_float);
         job->median_ms = sorted[job->n_run_ms / 2];
@@ -1554,15 +1554,15 @@ s_speculate(sl__sched *self, s_peer *w, int64_t now)
         s_job *job = sl__table_get(&self->jobs, l->job);
         if (job == NULL || job->cancelled ||
             (job->opts.flags & SL_JOB_NO_SPECULATION) ||
-            (double) job->done < SL_SPEC_DONE_SHARE * (double) job->total) {
+            (double) job->done < S_SPEC_DONE_SHARE * (double) job->total) {
             continue;
         }
         s_task *t = &job->tasks[l->index];
         int64_t ran = now - l->sent_ms;
         double median = s_job_median(job);
         if (t->state != S_RUNNING || (t->flags & (T_WANT_BACKUP | T_BACKED)) ||
-            t->attempts != l->attempt || median < 0 || ran < SL_SPEC_MIN_MS ||
-            (double) ran < SL_SPEC_FACTOR * median) {
+            t->attempts != l->attempt || median < 0 || ran < S_SPEC_MIN_MS ||
+            (double) ran < S_SPEC_FACTOR * median) {
             continue;
         }
         sl__log_info("job %016" PRIx64 " task %u has run %.1f s on worker %s, "
@@ -1644,7 +1644,7 @@ s_run_timers(sl__sched *self)
             i--;
             continue;
         }
-        if (now - p->last_recv_ms > SL_HEARTBEAT_LIVENESS * hb) {
+        if (now - p->last_recv_ms > S_HEARTBEAT_LIVENESS * hb) {
             s_peer_remove(self, &p, true, "went silent");
             i--; // backward-shift deletion may have moved a peer here
             continue;
@@ -2016,8 +2016,8 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
     // auth's monitor tells us of each closed connection.
     zsock_set_router_handover(self->clients, 1);
     zsock_set_heartbeat_ivl(self->clients, self->opts.heartbeat_ms);
-    zsock_set_heartbeat_timeout(self->clients, SL_HEARTBEAT_LIVENESS *
-                                                   self->opts.heartbeat_ms);
+    zsock_set_heartbeat_timeout(self->clients,
+                                S_HEARTBEAT_LIVENESS * self->opts.heartbeat_ms);
     sl__auth_on_closed(self->auth, s_on_closed, self);
     sl__log_info("clients on %s, workers on %s%s",
                  zsock_endpoint(self->clients), zsock_endpoint(self->workers),
