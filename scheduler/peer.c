@@ -110,22 +110,16 @@ sl__peer_warn_count(sl__sched *self)
     }
 }
 
-// Queue one message for peer in libzmq: 1 when queued, 0 when it would
-// block (the peer is not reading: its queue is at the high-water mark),
-// -1 when it cannot be delivered (errno says why).
+// Send one message with self->send (sl__send_fn: 1 sent, 0 would block,
+// -1 undeliverable, with errno), and note when.
 static int
 s_try_send(sl__sched *self, sl__peer *peer, const void *data, size_t len)
 {
-    void *sock = peer->is_worker ? self->workers_raw : self->clients_raw;
-    // With ROUTER_MANDATORY the first frame says whether the peer can take
-    // the message; the second then always goes.
-    if (zmq_send(sock, peer->id, peer->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
-            0 ||
-        zmq_send(sock, data, len, ZMQ_DONTWAIT) < 0) {
-        return errno == EAGAIN ? 0 : -1;
+    int rc = self->send(self, peer, data, len);
+    if (rc > 0) {
+        peer->last_send_ms = self->now_ms;
     }
-    peer->last_send_ms = self->now_ms;
-    return 1;
+    return rc;
 }
 
 // Count a message that peer will never get, and say so once in a while

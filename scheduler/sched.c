@@ -303,10 +303,9 @@ s_trim(sl__sched *self, bool now)
     self->trim_wanted = false;
 }
 
-static void
-s_run_timers(sl__sched *self)
+void
+sl__sched_run_timers(sl__sched *self, int64_t now)
 {
-    int64_t now = sl__mono_ms();
     if (now < self->next_scan_ms) {
         return;
     }
@@ -369,6 +368,25 @@ s_flush(sl__sched *self)
 // ---------------------------------------------------------------------
 // Life cycle.
 
+// Queue one message for peer in libzmq: 1 when queued, 0 when it would
+// block (the peer is not reading: its queue is at the high-water mark),
+// -1 when it cannot be delivered (errno says why). The scheduler's
+// sl__send_fn.
+static int
+s_router_send(sl__sched *self, const sl__peer *peer, const void *data,
+              size_t len)
+{
+    void *sock = peer->is_worker ? self->workers_raw : self->clients_raw;
+    // With ROUTER_MANDATORY the first frame says whether the peer can take
+    // the message; the second then always goes.
+    if (zmq_send(sock, peer->id, peer->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
+            0 ||
+        zmq_send(sock, data, len, ZMQ_DONTWAIT) < 0) {
+        return errno == EAGAIN ? 0 : -1;
+    }
+    return 1;
+}
+
 static sl_err
 s_bind(sl__sched *self, zsock_t **sock_out, void **raw_out,
        const char *endpoint, const char *role, char *errbuf)
@@ -427,12 +445,10 @@ s_write_endpoints(sl__sched *self, char *errbuf)
     return SL_OK;
 }
 
-sl_err
-sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
-              char errbuf[SL_ERRSTR_LEN])
+sl__sched *
+sl__sched_new_unbound(const sl__sched_opts *opts)
 {
     sl__sched *self = sl__xcalloc(1, sizeof(*self));
-    sl_err rv;
     self->opts = *opts;
     if (self->opts.heartbeat_ms <= 0) {
         self->opts.heartbeat_ms = 1000;
@@ -454,6 +470,16 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
     self->next_reap_ms = sl__mono_ms() + S_CLIENT_IDLE_MS / 10;
     self->now_ms = sl__mono_ms();
     self->rng = sl__rand64();
+    self->send = s_router_send;
+    return self;
+}
+
+sl_err
+sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
+              char errbuf[SL_ERRSTR_LEN])
+{
+    sl__sched *self = sl__sched_new_unbound(opts);
+    sl_err rv;
     sl__auth_opts ao = {opts->cert, opts->allow_dir, opts->insecure};
     if ((rv = sl__auth_new(&self->auth, &ao, errbuf)) != SL_OK ||
         (rv = s_bind(self, &self->clients, &self->clients_raw,
@@ -526,7 +552,7 @@ sl__sched_run(sl__sched *self)
                 break;
             }
         }
-        s_run_timers(self);
+        sl__sched_run_timers(self, sl__mono_ms());
         sl__dispatch(self);
         s_flush(self);
     }

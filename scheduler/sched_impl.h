@@ -128,6 +128,14 @@ struct sl__job {
     sl__job *dirty_next; // dirty list link
 };
 
+// How a message leaves for peer: 1 when queued, 0 when it would block
+// (the peer is not reading: its queue is at the high-water mark), -1 when
+// it cannot be delivered (errno says why: EHOSTUNREACH when its connection
+// is gone). data is borrowed for the call. sl__sched_new sends on the
+// ROUTER sockets; a test of the policy records the message instead.
+typedef int (*sl__send_fn)(sl__sched *self, const sl__peer *peer,
+                           const void *data, size_t len);
+
 typedef struct {
     int64_t second; // which second this bucket counts
     uint64_t done;  // tasks ended in it
@@ -141,6 +149,7 @@ struct sl__sched {
     zsock_t *workers;        // ROUTER for workers
     void *clients_raw;       // their libzmq handles: the clients'
     void *workers_raw;       // and the workers'
+    sl__send_fn send;        // how messages leave (on those sockets)
     sl__queue queue;         // runs of queued tasks
     sl__table jobs;          // job id -> sl__job
     sl__table peers;         // routing id hash -> sl__peer
@@ -175,6 +184,21 @@ struct sl__sched {
     int64_t log_quiet_ms;                // no count line before this
     int64_t next_reap_ms;                // next look for abandoned jobs
 };
+
+// ---------------------------------------------------------------------
+// sched.c: the parts of the loop that the policy's tests drive.
+
+// A scheduler with no sockets and no authenticator: what sl__sched_new
+// builds before it binds. Its send goes to the (absent) ROUTER sockets
+// and so fails until the caller sets self->send; the clock is self->now_ms,
+// which the caller moves. Free it with sl__sched_destroy.
+sl__sched *sl__sched_new_unbound(const sl__sched_opts *opts);
+// The timers of one loop turn at time now (the loop passes its monotonic
+// clock): at most one scan every heartbeat_ms / 2, in which a client past
+// its grace period or idle is forgotten, a worker silent for three
+// heartbeats or unreachable is lost, a worker not sent anything for a
+// heartbeat gets one, and stragglers get backup copies (sl__speculate).
+void sl__sched_run_timers(sl__sched *self, int64_t now);
 
 // ---------------------------------------------------------------------
 // peer.c: peers, sending, budgets.
