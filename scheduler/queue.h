@@ -1,4 +1,4 @@
-// queue.h - the scheduler's task queue, and its id tables.
+// queue.h - the scheduler's task queue.
 // SPDX-License-Identifier: MIT
 //
 // Design notes. The queue holds runs of tasks, not tasks: a SUBMIT of
@@ -44,21 +44,5 @@ void sl__queue_push_front(sl__queue *q, int priority, sl__run run);
 sl__run *sl__queue_peek(sl__queue *q, int *priority_out);
 void sl__queue_pop(sl__queue *q, int priority);
 bool sl__queue_empty(const sl__queue *q);
-
-// A hash table from non-zero 64-bit keys to pointers: jobs by id, peers by
-// a hash of their routing id. Open addressing, linear probing, backward-
-// shift deletion (no tombstones), grows at 50% load.
-typedef struct {
-    uint64_t *keys; // 0: empty slot
-    void **vals;    // value of each key
-    size_t cap;     // a power of two
-    size_t n;       // keys present
-} sl__table;
-
-void sl__table_init(sl__table *t);
-void sl__table_fini(sl__table *t);
-void *sl__table_get(const sl__table *t, uint64_t key);
-void sl__table_put(sl__table *t, uint64_t key, void *val);
-void sl__table_del(sl__table *t, uint64_t key);
 
 #endif

@@ -1,0 +1,687 @@
+// sched_test.c - the scheduling policy without sockets: credit, the
+// prefetch fill, pick order, speculation, lost workers.
+// SPDX-License-Identifier: MIT
+//
+// Design notes. Each test builds a scheduler with sl__sched_new_unbound and
+// replaces its send with s_record, which keeps every message the scheduler
+// would send, with the peer it was for. Peers are made in the peer table
+// (sl__peer_get) and talk to the scheduler through the handlers of its
+// message switch, with messages built by the codec as a worker and a
+// client build them. The clock is fake: self->now_ms for the turn, and the
+// time given to sl__sched_run_timers.
+#include <starling/client.h>
+
+#include "scheduler/sched_impl.h"
+#include "testutil.h"
+
+typedef struct {
+    uint64_t peer; // key of the peer it was for
+    uint32_t type; // SL_MSG_*
+    uint8_t *data; // the message
+    size_t len;    // its length
+} s_sent;
+
+typedef struct {
+    uint64_t job;     // a task sent in TASKS: its job
+    uint32_t index;   // its index
+    uint32_t attempt; // and the attempt it was sent as
+} s_item;
+
+// One scheduler at a time: sl__send_fn has no context argument.
+static struct {
+    sl__sched *sched; // under test
+    sl__peer *client; // the one client, said HELLO
+    s_sent *sent;     // messages recorded since the last s_sent_clear
+    size_t n_sent;    // entries in sent
+    size_t cap_sent;  // allocated
+    sl__mpw w;        // builds the messages the peers send
+} fx;
+
+// The scheduler's send: every message is kept, and taken.
+static int
+s_record(sl__sched *self, const sl__peer *peer, const void *data, size_t len)
+{
+    if (fx.n_sent == fx.cap_sent) {
+        fx.cap_sent = fx.cap_sent ? fx.cap_sent * 2 : 64;
+        fx.sent = realloc(fx.sent, fx.cap_sent * sizeof(*fx.sent));
+        SL_ASSERT(fx.sent != NULL);
+    }
+    s_sent *s = &fx.sent[fx.n_sent++];
+    s->peer = peer->key;
+    s->data = malloc(len);
+    SL_ASSERT(s->data != NULL);
+    memcpy(s->data, data, len);
+    s->len = len;
+    sl__mpr r;
+    uint32_t nfields;
+    char why[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, data, len);
+    SL_PASS(sl__msg_open(&r, &s->type, &nfields, why));
+    return 1;
+}
+
+static void
+s_sent_clear(void)
+{
+    for (size_t i = 0; i < fx.n_sent; i++) {
+        free(fx.sent[i].data);
+    }
+    fx.n_sent = 0;
+}
+
+// Open the message in fx.w for a handler: r is left at its first field.
+static void
+s_open(sl__mpr *r, uint32_t want_type)
+{
+    uint32_t type, nfields;
+    char why[SL_ERRSTR_LEN];
+    sl__mpr_init(r, fx.w.buf.data, fx.w.buf.size);
+    SL_PASS(sl__msg_open(r, &type, &nfields, why));
+    SL_ASSERT_EQ(type, want_type);
+}
+
+// The fake clock: the time of this loop turn.
+static void
+s_at(int64_t now)
+{
+    fx.sched->now_ms = now;
+}
+
+static int64_t
+s_now(void)
+{
+    return fx.sched->now_ms;
+}
+
+// A scheduler with one client, which has said HELLO. The fake clock starts
+// where sl__sched_new_unbound set it, at the monotonic time that its other
+// timers were set from.
+static void
+s_setup(void)
+{
+    sl__sched_opts opts = {
+        .stores = {"127.0.0.1:6379"},
+        .n_stores = 1,
+        .heartbeat_ms = 1000,
+        .inline_max = 4096,
+        .limits = sl__limits_default,
+    };
+    fx.sched = sl__sched_new_unbound(&opts);
+    fx.sched->send = s_record;
+    sl__mpw_init(&fx.w);
+    const char *id = "client-1";
+    fx.client = sl__peer_get(fx.sched, (const uint8_t *) id, strlen(id), false);
+    SL_ASSERT(fx.client != NULL);
+    fx.client->last_recv_ms = s_now();
+    sl__mpw_reset(&fx.w);
+    sl__msg_hello(&fx.w, "test", 1);
+    sl__mpr r;
+    s_open(&r, SL_MSG_HELLO);
+    sl__on_hello(fx.sched, fx.client, &r);
+    SL_ASSERT(fx.client->hello);
+    s_sent_clear();
+}
+
+static void
+s_teardown(void)
+{
+    s_sent_clear();
+    free(fx.sent);
+    sl__mpw_fini(&fx.w);
+    sl__sched_destroy(&fx.sched);
+    SL_ASSERT(fx.sched == NULL);
+    memset(&fx, 0, sizeof(fx));
+}
+
+// A worker that said READY with this many slots and prefetch.
+static sl__peer *
+s_worker(const char *name, uint32_t slots, uint32_t prefetch)
+{
+    sl__peer *w =
+        sl__peer_get(fx.sched, (const uint8_t *) name, strlen(name), true);
+    SL_ASSERT(w != NULL);
+    w->last_recv_ms = s_now();
+    sl__ready m = {slots, prefetch, {name, (uint32_t) strlen(name)}, 2};
+    sl__mpw_reset(&fx.w);
+    sl__msg_ready(&fx.w, &m);
+    sl__mpr r;
+    s_open(&r, SL_MSG_READY);
+    sl__on_ready(fx.sched, w, &r);
+    SL_ASSERT(w->ready);
+    SL_ASSERT_EQ(w->credit_max, slots + prefetch);
+    return w;
+}
+
+// Submit job id of n tasks in one chunk from the client; task i's argument
+// is i.
+static sl__job *
+s_submit(uint64_t id, uint32_t n, uint32_t priority, uint32_t max_attempts,
+         uint32_t flags)
+{
+    sl__job_opts o = {0, max_attempts, priority, flags};
+    sl__mpw_reset(&fx.w);
+    sl__msg_submit_begin(&fx.w, id, "test.kernel", n, 0, &o, n);
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_uint32(&fx.w.pk, i);
+    }
+    // The scheduler keeps the frame the arguments lie in, as it does a
+    // received one.
+    zmq_msg_t body;
+    SL_ASSERT_EQ(zmq_msg_init_size(&body, fx.w.buf.size), 0);
+    memcpy(zmq_msg_data(&body), fx.w.buf.data, fx.w.buf.size);
+    sl__mpr r;
+    uint32_t type, nfields;
+    char why[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, zmq_msg_data(&body), zmq_msg_size(&body));
+    SL_PASS(sl__msg_open(&r, &type, &nfields, why));
+    sl__on_submit(fx.sched, fx.client, &r, nfields, &body);
+    zmq_msg_close(&body);
+    sl__job *job = sl__table_get(&fx.sched->jobs, id);
+    SL_ASSERT(job != NULL);
+    SL_ASSERT_EQ(job->received, n);
+    return job;
+}
+
+// Worker w reports the outcome of (job, index, attempt), which ran for
+// run_ms by its own clock.
+static void
+s_result(sl__peer *w, uint64_t job, uint32_t index, uint32_t attempt,
+         uint32_t status, double run_ms)
+{
+    sl__outcome o = {0};
+    o.job = job;
+    o.index = index;
+    o.attempt = attempt;
+    o.status = status;
+    o.stats.start_s = 0;
+    o.stats.end_s = run_ms / 1000;
+    if (status == SL_WIRE_LOST) {
+        o.error.p = "executor killed";
+        o.error.len = (uint32_t) strlen(o.error.p);
+    }
+    sl__mpw_reset(&fx.w);
+    sl__msg_result_begin(&fx.w, 1);
+    sl__msg_outcome(&fx.w, &o, true);
+    sl__mpr r;
+    s_open(&r, SL_MSG_RESULT);
+    w->last_recv_ms = s_now();
+    sl__on_result(fx.sched, w, &r);
+}
+
+// Worker w reports an OK outcome for n of the tasks it holds (the first
+// lease each time: dropping it moves the last one into its place).
+static void
+s_finish_leases(sl__peer *w, uint32_t n, double run_ms)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        sl__lease l = w->leases[0];
+        s_result(w, l.job, l.index, l.attempt, SL_WIRE_OK, run_ms);
+    }
+}
+
+// The tasks the recorded TASKS messages gave the peer with key, in the
+// order they were packed; how many TASKS messages carried them in *n_msgs.
+static size_t
+s_tasks_sent(uint64_t key, s_item *items, size_t cap, size_t *n_msgs)
+{
+    size_t n = 0;
+    char why[SL_ERRSTR_LEN];
+    *n_msgs = 0;
+    for (size_t i = 0; i < fx.n_sent; i++) {
+        const s_sent *s = &fx.sent[i];
+        if (s->peer != key || s->type != SL_MSG_TASKS) {
+            continue;
+        }
+        (*n_msgs)++;
+        sl__mpr r;
+        uint32_t type, nfields, groups;
+        sl__mpr_init(&r, s->data, s->len);
+        SL_PASS(sl__msg_open(&r, &type, &nfields, why));
+        SL_PASS(sl__tasks_decode(&r, &sl__limits_default, &groups, why));
+        for (uint32_t g = 0; g < groups; g++) {
+            sl__task_group group;
+            SL_PASS(
+                sl__task_group_decode(&r, &sl__limits_default, &group, why));
+            for (uint32_t t = 0; t < group.n_tasks; t++) {
+                sl__task_item item;
+                SL_PASS(
+                    sl__task_item_decode(&r, &sl__limits_default, &item, why));
+                SL_ASSERT(n < cap);
+                items[n++] = (s_item){group.job, item.index, item.attempt};
+            }
+        }
+    }
+    return n;
+}
+
+// How many messages of type went to the peer with key.
+static size_t
+s_count_sent(uint64_t key, uint32_t type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx.n_sent; i++) {
+        n += fx.sent[i].peer == key && fx.sent[i].type == type;
+    }
+    return n;
+}
+
+// One scan of the timers at now, every peer having heartbeated then.
+static void
+s_tick(int64_t now)
+{
+    s_at(now);
+    for (size_t i = 0; i < fx.sched->peers.cap; i++) {
+        sl__peer *p = fx.sched->peers.keys[i] ? fx.sched->peers.vals[i] : NULL;
+        if (p != NULL) {
+            p->last_recv_ms = now;
+        }
+    }
+    sl__sched_run_timers(fx.sched, now);
+}
+
+// ---------------------------------------------------------------------
+// Credit.
+
+// A worker never holds more leases than slots + prefetch; an outcome gives
+// one back; and a deep prefetch is refilled once half of it is free.
+static void
+test_credit_limit(void)
+{
+    s_setup();
+    sl__peer *w = s_worker("w1", 2, 8);
+    sl__job *job = s_submit(1, 100, 0, 0, 0);
+    // No run time measured yet: one task per slot beyond the slots.
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 4);
+    // Measured microsecond tasks: the whole prefetch fills.
+    s_finish_leases(w, 4, 0.01);
+    SL_ASSERT_EQ(w->n_leases, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 10);
+    SL_ASSERT(!w->hungry);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 10);
+    // A duplicate outcome gives nothing back: still full, still not hungry.
+    s_result(w, 1, 0, 1, SL_WIRE_OK, 0.01);
+    SL_ASSERT_EQ(w->n_leases, 10);
+    SL_ASSERT(!w->hungry);
+    // An outcome gives one lease back, and the worker is hungry again; but
+    // one free lease is not worth a message while a batch waits.
+    s_finish_leases(w, 1, 0.01);
+    SL_ASSERT_EQ(w->n_leases, 9);
+    SL_ASSERT(w->hungry);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 9);
+    // Half the prefetch fill free: refilled to the limit in one message.
+    s_finish_leases(w, 3, 0.01);
+    size_t before = s_count_sent(w->key, SL_MSG_TASKS);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 10);
+    SL_ASSERT_EQ(s_count_sent(w->key, SL_MSG_TASKS), before + 1);
+    // The rest of the job: never over the credit.
+    for (int turn = 0; job->done + job->running < job->total; turn++) {
+        SL_ASSERT(turn < 1000);
+        s_finish_leases(w, w->n_leases / 2 + 1, 0.01);
+        sl__dispatch(fx.sched);
+        SL_ASSERT(w->n_leases <= w->credit_max);
+    }
+    s_finish_leases(w, w->n_leases, 0.01);
+    SL_ASSERT_EQ(job->done, 100);
+    SL_ASSERT_EQ(fx.sched->running, 0);
+    // Each task was sent once.
+    static s_item items[128];
+    size_t n_msgs;
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 128, &n_msgs), 100);
+    for (uint32_t i = 0; i < 100; i++) {
+        SL_ASSERT_EQ(items[i].index, i);
+        SL_ASSERT_EQ(items[i].attempt, 1);
+    }
+    s_teardown();
+}
+
+// Of its prefetch a worker is given what S_AHEAD_MS (20 ms) of work per
+// slot fills, by the job's measured run time: microsecond tasks by the
+// hundred in one message, one-second tasks one per slot.
+static void
+test_prefetch_fill_by_run_time(void)
+{
+    static s_item items[512];
+    size_t n_msgs;
+    s_setup();
+    sl__peer *w = s_worker("w1", 4, 256);
+    s_submit(1, 2000, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 8);
+    s_finish_leases(w, 8, 0.002);
+    s_sent_clear();
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 4 + 256);
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 512, &n_msgs), 260);
+    SL_ASSERT_EQ(n_msgs, 1);
+    s_teardown();
+
+    // 10 ms tasks: two per slot ahead.
+    s_setup();
+    w = s_worker("w1", 4, 256);
+    s_submit(1, 2000, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    s_finish_leases(w, 8, 10);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 4 + 8);
+    s_teardown();
+
+    // One-second tasks: each slot has one running and one waiting, no
+    // more, however deep the prefetch.
+    s_setup();
+    w = s_worker("w1", 4, 256);
+    s_submit(1, 100, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    s_finish_leases(w, 8, 1000);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 8);
+    s_finish_leases(w, 4, 1000);
+    s_sent_clear();
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, 8);
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 512, &n_msgs), 4);
+    s_teardown();
+}
+
+// ---------------------------------------------------------------------
+// Pick order.
+
+// Higher priority first; FIFO within a priority, by job and by index.
+static void
+test_pick_priority_then_fifo(void)
+{
+    static s_item items[64];
+    size_t n_msgs;
+    s_setup();
+    sl__peer *w = s_worker("w1", 30, 0);
+    s_submit(1, 10, 0, 0, 0);
+    s_submit(2, 10, 5, 0, 0);
+    s_submit(3, 10, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 64, &n_msgs), 30);
+    SL_ASSERT_EQ(n_msgs, 1);
+    const uint64_t order[3] = {2, 1, 3};
+    for (int i = 0; i < 30; i++) {
+        SL_ASSERT_EQ(items[i].job, order[i / 10]);
+        SL_ASSERT_EQ(items[i].index, i % 10);
+        SL_ASSERT_EQ(items[i].attempt, 1);
+    }
+    s_teardown();
+}
+
+// A task that goes back to the queue (its executor died) goes to the
+// front, ahead of tasks queued before it.
+static void
+test_pick_requeued_first(void)
+{
+    s_item items[8];
+    size_t n_msgs;
+    s_setup();
+    sl__peer *w1 = s_worker("w1", 6, 0);
+    s_submit(1, 5, 0, 0, 0);
+    s_submit(2, 5, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w1->n_leases, 6); // 1:0..4 and 2:0
+    sl__peer *w2 = s_worker("w2", 1, 0);
+    s_result(w1, 1, 2, 1, SL_WIRE_LOST, 5);
+    SL_ASSERT_EQ(fx.sched->queued, 5);
+    s_sent_clear();
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(s_tasks_sent(w2->key, items, 8, &n_msgs), 1);
+    SL_ASSERT_EQ(items[0].job, 1);
+    SL_ASSERT_EQ(items[0].index, 2);
+    SL_ASSERT_EQ(items[0].attempt, 2);
+    SL_ASSERT_EQ(s_tasks_sent(w1->key, items, 8, &n_msgs), 1);
+    SL_ASSERT_EQ(items[0].job, 2);
+    SL_ASSERT_EQ(items[0].index, 1);
+    s_teardown();
+}
+
+// Hungry workers each get about an even share of what is queued, so that
+// a short job spreads out instead of filling the first worker.
+static void
+test_pick_even_share(void)
+{
+    s_setup();
+    sl__peer *w1 = s_worker("w1", 8, 0);
+    sl__peer *w2 = s_worker("w2", 8, 0);
+    s_submit(1, 8, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w1->n_leases, 4);
+    SL_ASSERT_EQ(w2->n_leases, 4);
+    s_teardown();
+
+    s_setup();
+    w1 = s_worker("w1", 8, 0);
+    w2 = s_worker("w2", 8, 0);
+    sl__peer *w3 = s_worker("w3", 8, 0);
+    s_submit(1, 7, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w1->n_leases, 3);
+    SL_ASSERT_EQ(w2->n_leases, 3);
+    SL_ASSERT_EQ(w3->n_leases, 1);
+    s_teardown();
+}
+
+// ---------------------------------------------------------------------
+// Speculation.
+
+// A job of n tasks all sent to w at t0; the first n_done end after
+// done_ms.
+static sl__job *
+s_spec_job(sl__peer *w, uint32_t n, uint32_t n_done, int64_t t0,
+           int64_t done_ms, uint32_t flags)
+{
+    sl__job *job = s_submit(1, n, 0, 0, flags);
+    s_at(t0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w->n_leases, n);
+    s_at(t0 + done_ms);
+    for (uint32_t i = 0; i < n_done; i++) {
+        s_result(w, 1, i, 1, SL_WIRE_OK, (double) done_ms);
+    }
+    SL_ASSERT_EQ(job->done, n_done);
+    return job;
+}
+
+// No backup copy before 75% of the job is done, however long a task runs.
+static void
+test_speculation_waits_for_most_done(void)
+{
+    s_setup();
+    int64_t t0 = s_now();
+    sl__peer *w = s_worker("w1", 8, 0);
+    sl__job *job = s_spec_job(w, 8, 5, t0, 100, 0); // 62.5% done
+    s_tick(t0 + 60000);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 0);
+    SL_ASSERT(sl__queue_empty(&fx.sched->queue));
+    s_result(w, 1, 5, 1, SL_WIRE_OK, 100); // 75%
+    s_tick(t0 + 61000);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 2);
+    SL_ASSERT(job->tasks[6].flags & SL_SCHED_WANT_BACKUP);
+    SL_ASSERT(job->tasks[7].flags & SL_SCHED_WANT_BACKUP);
+    s_teardown();
+}
+
+// A backup once a task has run 4 times the median, and at least 1 s.
+static void
+test_speculation_factor_and_floor(void)
+{
+    // Median 400 ms: the factor decides (1,600 ms).
+    s_setup();
+    int64_t t0 = s_now();
+    sl__peer *w = s_worker("w1", 4, 0);
+    s_spec_job(w, 4, 3, t0, 400, 0);
+    s_tick(t0 + 1500);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 0);
+    s_tick(t0 + 2000);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 1);
+    s_teardown();
+
+    // Median 10 ms: the floor of one second decides.
+    s_setup();
+    t0 = s_now();
+    w = s_worker("w1", 4, 0);
+    s_spec_job(w, 4, 3, t0, 10, 0);
+    s_tick(t0 + 900);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 0);
+    s_tick(t0 + 1500);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 1);
+    s_teardown();
+}
+
+// At most one backup copy of a task; the first copy to end ends the task,
+// the other is told to stop, and its outcome is dropped.
+static void
+test_speculation_once(void)
+{
+    s_item items[4];
+    size_t n_msgs;
+    s_setup();
+    int64_t t0 = s_now();
+    sl__peer *w1 = s_worker("w1", 4, 0);
+    sl__job *job = s_submit(1, 4, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w1->n_leases, 4);
+    // w2 comes while w1 is full: it is first on the hungry list.
+    sl__peer *w2 = s_worker("w2", 4, 0);
+    s_at(t0 + 100);
+    for (uint32_t i = 0; i < 3; i++) {
+        s_result(w1, 1, i, 1, SL_WIRE_OK, 100);
+    }
+    s_tick(t0 + 2000);
+    s_tick(t0 + 3000);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 1);
+    s_sent_clear();
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(s_tasks_sent(w2->key, items, 4, &n_msgs), 1);
+    SL_ASSERT_EQ(items[0].index, 3);
+    SL_ASSERT_EQ(items[0].attempt, 2);
+    SL_ASSERT_EQ(fx.sched->speculated, 1);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 0);
+    SL_ASSERT(job->tasks[3].flags & SL_SCHED_BACKED);
+    for (int64_t t = t0 + 4000; t < t0 + 60000; t += 1000) {
+        s_tick(t);
+        sl__dispatch(fx.sched);
+    }
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 0);
+    SL_ASSERT_EQ(fx.sched->speculated, 1);
+    SL_ASSERT(sl__queue_empty(&fx.sched->queue));
+    // The copy ends first: the task is done, the original told to stop.
+    s_sent_clear();
+    s_result(w2, 1, 3, 2, SL_WIRE_OK, 100);
+    SL_ASSERT_EQ(job->done, 4);
+    SL_ASSERT_EQ(fx.sched->running, 0);
+    SL_ASSERT_EQ(s_count_sent(w1->key, SL_MSG_CANCEL), 1);
+    s_result(w1, 1, 3, 1, SL_WIRE_OK, 60000);
+    SL_ASSERT_EQ(job->done, 4);
+    SL_ASSERT_EQ(job->n_pending, 4);
+    s_teardown();
+}
+
+// A job with SL_JOB_NO_SPECULATION never gets a backup copy.
+static void
+test_speculation_off(void)
+{
+    s_setup();
+    int64_t t0 = s_now();
+    sl__peer *w = s_worker("w1", 4, 0);
+    s_spec_job(w, 4, 3, t0, 100, SL_JOB_NO_SPECULATION);
+    s_tick(t0 + 60000);
+    SL_ASSERT_EQ(fx.sched->backups_wanted, 0);
+    SL_ASSERT_EQ(fx.sched->speculated, 0);
+    s_teardown();
+}
+
+// ---------------------------------------------------------------------
+// Lost workers.
+
+// A worker silent for three heartbeats is lost: its leases go back to the
+// front of the queue, each run counted as an attempt, and a task that has
+// used up max_attempts ends FAILED with the cause.
+static void
+test_lost_worker_requeues_then_fails(void)
+{
+    s_item items[4];
+    size_t n_msgs;
+    char why[SL_ERRSTR_LEN];
+    s_setup();
+    int64_t t0 = s_now();
+    sl__peer *w1 = s_worker("w1", 1, 0);
+    uint64_t w1_key = w1->key;
+    sl__job *job = s_submit(1, 2, 0, 2, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(w1->n_leases, 1);
+    s_tick(t0 + 1000);
+    SL_ASSERT(sl__table_get(&fx.sched->peers, w1_key) == w1);
+    // Heard at t0 + 1000; lost once 3 s more have passed without a word.
+    s_at(t0 + 4000);
+    sl__sched_run_timers(fx.sched, t0 + 4000);
+    SL_ASSERT(sl__table_get(&fx.sched->peers, w1_key) == w1);
+    s_at(t0 + 4500);
+    sl__sched_run_timers(fx.sched, t0 + 4500);
+    SL_ASSERT(sl__table_get(&fx.sched->peers, w1_key) == NULL);
+    SL_ASSERT_EQ(fx.sched->n_workers, 0);
+    SL_ASSERT_EQ(fx.sched->running, 0);
+    SL_ASSERT_EQ(fx.sched->queued, 2);
+    SL_ASSERT_EQ(job->tasks[0].state, SL_SCHED_QUEUED);
+    SL_ASSERT_EQ(job->tasks[0].attempts, 1);
+    SL_ASSERT_EQ(job->tasks[0].lost, 1);
+    // The next worker gets it first, as a second attempt.
+    sl__peer *w2 = s_worker("w2", 1, 0);
+    uint64_t w2_key = w2->key;
+    s_sent_clear();
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(s_tasks_sent(w2_key, items, 4, &n_msgs), 1);
+    SL_ASSERT_EQ(items[0].index, 0);
+    SL_ASSERT_EQ(items[0].attempt, 2);
+    // Lost again: out of attempts, the task fails, naming the cause.
+    s_at(t0 + 10000);
+    sl__sched_run_timers(fx.sched, t0 + 10000);
+    SL_ASSERT(sl__table_get(&fx.sched->peers, w2_key) == NULL);
+    SL_ASSERT_EQ(job->tasks[0].state, SL_SCHED_DONE);
+    SL_ASSERT_EQ(job->done, 1);
+    SL_ASSERT_EQ(fx.sched->queued, 1);
+    s_sent_clear();
+    sl__jobs_flush(fx.sched);
+    SL_ASSERT_EQ(s_count_sent(fx.client->key, SL_MSG_DONE), 1);
+    sl__mpr r;
+    uint32_t type, nfields, n;
+    uint64_t id;
+    sl__outcome o;
+    sl__mpr_init(&r, fx.sent[0].data, fx.sent[0].len);
+    SL_PASS(sl__msg_open(&r, &type, &nfields, why));
+    SL_PASS(sl__done_decode(&r, &sl__limits_default, &id, &n, why));
+    SL_ASSERT_EQ(id, 1);
+    SL_ASSERT_EQ(n, 1);
+    SL_PASS(sl__outcome_decode(&r, &sl__limits_default, false, &o, why));
+    SL_ASSERT_EQ(o.index, 0);
+    SL_ASSERT_EQ(o.attempt, 2);
+    SL_ASSERT_EQ(o.status, SL_WIRE_FAILED);
+    char text[SL_ERRSTR_LEN];
+    sl__fmt(text, sizeof(text), "%.*s", (int) o.error.len, o.error.p);
+    SL_ASSERT_HAS(text, "worker w2");
+    SL_ASSERT_HAS(text, "went silent");
+    SL_ASSERT_HAS(text, "after 2 attempts");
+    s_teardown();
+}
+
+int
+main(void)
+{
+    SL_RUN(test_credit_limit);
+    SL_RUN(test_prefetch_fill_by_run_time);
+    SL_RUN(test_pick_priority_then_fifo);
+    SL_RUN(test_pick_requeued_first);
+    SL_RUN(test_pick_even_share);
+    SL_RUN(test_speculation_waits_for_most_done);
+    SL_RUN(test_speculation_factor_and_floor);
+    SL_RUN(test_speculation_once);
+    SL_RUN(test_speculation_off);
+    SL_RUN(test_lost_worker_requeues_then_fails);
+    return 0;
+}
