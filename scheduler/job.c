@@ -206,14 +206,34 @@ sl__task_end_with(sl__sched *self, sl__job *job, uint32_t index,
     sl__task_end(self, job, index, &o);
 }
 
+// Tell every worker to stop the tasks of job_id it runs (CANCEL [job]):
+// an executor process is killed and replaced, and each task comes back
+// CANCELLED, giving its credit back.
+static void
+s_broadcast_cancel(sl__sched *self, uint64_t job_id)
+{
+    for (size_t i = 0; i < self->peers.cap; i++) {
+        sl__peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
+        if (p != NULL && p->is_worker && p->ready) {
+            sl__mpw_reset(&self->w);
+            sl__msg_job(&self->w, SL_MSG_CANCEL, job_id);
+            sl__peer_send(self, p, &self->w);
+        }
+    }
+}
+
 void
 sl__job_cancel(sl__sched *self, sl__job *job, const char *why, bool unsubmitted)
 {
+    bool first = !job->cancelled;
     job->cancelled = true;
     for (uint64_t i = 0; i < job->received; i++) {
         if (job->tasks[i].state == SL_SCHED_QUEUED) {
             sl__task_end_with(self, job, (uint32_t) i, SL_WIRE_CANCELLED, why);
         }
+    }
+    if (first && job->running > 0) {
+        s_broadcast_cancel(self, job->id);
     }
     if (!unsubmitted) {
         return;
@@ -406,19 +426,6 @@ sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r, uint32_t nfields,
 // ---------------------------------------------------------------------
 // CANCEL and STATUS.
 
-static void
-s_broadcast_cancel(sl__sched *self, uint64_t job_id)
-{
-    for (size_t i = 0; i < self->peers.cap; i++) {
-        sl__peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
-        if (p != NULL && p->is_worker && p->ready) {
-            sl__mpw_reset(&self->w);
-            sl__msg_job(&self->w, SL_MSG_CANCEL, job_id);
-            sl__peer_send(self, p, &self->w);
-        }
-    }
-}
-
 void
 sl__on_cancel(sl__sched *self, sl__peer *client, sl__mpr *r)
 {
@@ -433,9 +440,6 @@ sl__on_cancel(sl__sched *self, sl__peer *client, sl__mpr *r)
         return; // already finished, or never ours: nothing to cancel
     }
     sl__job_cancel(self, job, "cancelled by the client", false);
-    if (job->running > 0) {
-        s_broadcast_cancel(self, id);
-    }
 }
 
 static double

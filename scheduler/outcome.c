@@ -12,7 +12,6 @@
 //   (S_SPEC_*); whichever copy ends first ends the task, and the other is
 //   told to stop.
 #include <inttypes.h>
-#include <starling/client.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,9 +151,10 @@ s_on_outcome(sl__sched *self, sl__peer *w, const sl__outcome *o,
         s_on_lost(self, w, job, o);
         return;
     }
-    if (o->status == SL_WIRE_ERROR && (job->opts.flags & SL_JOB_RETRY_ERRORS) &&
-        !job->cancelled && t->state == SL_SCHED_RUNNING &&
-        t->attempts == o->attempt && t->attempts < job->opts.max_attempts) {
+    if (o->status == SL_WIRE_ERROR &&
+        (job->opts.flags & SL_WIRE_JOB_RETRY_ERRORS) && !job->cancelled &&
+        t->state == SL_SCHED_RUNNING && t->attempts == o->attempt &&
+        t->attempts < job->opts.max_attempts) {
         // The job asked for kernel errors to be retried.
         self->running--;
         job->running--;
@@ -286,7 +286,7 @@ sl__speculate(sl__sched *self, sl__peer *w, int64_t now)
         const sl__lease *l = &w->leases[i];
         sl__job *job = sl__table_get(&self->jobs, l->job);
         if (job == NULL || job->cancelled ||
-            (job->opts.flags & SL_JOB_NO_SPECULATION) ||
+            (job->opts.flags & SL_WIRE_JOB_NO_SPECULATION) ||
             (double) job->done < S_SPEC_DONE_SHARE * (double) job->total) {
             continue;
         }

@@ -59,7 +59,7 @@ s_peer_remove(sl__sched *self, sl__peer **peer_p, bool penalty, const char *why)
     sl__peer_destroy(self, peer_p);
 }
 
-// The client is gone: cancel its jobs (tasks running finish, unheard) and
+// The client is gone: cancel its jobs (running tasks are stopped) and
 // forget it.
 static void
 s_client_gone(sl__sched *self, sl__peer **client_p, const char *why)

@@ -263,8 +263,10 @@ void sl__jobs_fini(sl__sched *self);
 // Put job on the dirty list: the next sl__jobs_flush sends its outcomes,
 // and frees it if it has ended.
 void sl__job_mark_dirty(sl__sched *self, sl__job *job);
-// Cancel every task of job that has not been dispatched. Running tasks run
-// to the end; their outcomes still count. With unsubmitted, also end the
+// Cancel every task of job that has not been dispatched, and tell the
+// workers to stop the ones running (the first time): each comes back
+// CANCELLED, or, from a worker that cannot stop a kernel (thread slots),
+// with its outcome, which still counts. With unsubmitted, also end the
 // tasks whose SUBMIT chunks have not arrived (their client is gone, so
 // they never will).
 void sl__job_cancel(sl__sched *self, sl__job *job, const char *why,
