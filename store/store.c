@@ -9,14 +9,12 @@
 //
 // Chunks. An object of more than chunk_bytes (or one that would look like a
 // manifest) is stored as chunks "<key>#<i>", i = 0..n-1 in decimal, and
-// under <key> itself a 25-byte manifest:
-//   0xc1 "SLCK"  u32 chunk count  u64 total bytes  u64 chunk bytes
-// all little endian. 0xc1 is the one byte msgpack never uses, so no encoded
-// value starts like a manifest. Every chunk gets the object's TTL.
-// Without NX the chunks are written first and the manifest last, so a
-// reader never finds a manifest whose chunks are yet to come. With NX the
-// manifest is taken first (SET NX): that decides who writes; the winner
-// then writes its chunks, and removes the manifest again if it cannot.
+// under <key> itself a 25-byte manifest (manifest.c). Every chunk gets the
+// object's TTL. Without NX the chunks are written first and the manifest
+// last, so a reader never finds a manifest whose chunks are yet to come.
+// With NX the manifest is taken first (SET NX): that decides who writes;
+// the winner then writes its chunks, and removes the manifest again if it
+// cannot.
 //
 // Pipelining. Chunk commands are sent and then their replies read, in
 // windows of at most 1024 commands and 64 MiB: redis queues every reply
@@ -71,9 +69,8 @@
 
 #include <hiredis/hiredis.h>
 
-#define S_MANIFEST_LEN 25
-#define S_MANIFEST_MAGIC "\xc1SLCK"
-#define S_MAGIC_LEN 5
+#include "manifest.h"
+
 #define S_ALIGN 64
 #define S_WINDOW_CMDS 1024
 #define S_WINDOW_BYTES (64u << 20)
@@ -135,32 +132,6 @@ s_fail(sl__store *store, sl_err rv, const char *fmt, ...)
     vsnprintf(store->errstr, sizeof(store->errstr), fmt, ap);
     va_end(ap);
     return rv;
-}
-
-static void
-s_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-static void
-s_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-static uint64_t
-s_get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) {
-        v = (v << 8) | p[i];
-    }
-    return v;
 }
 
 // ---------------------------------------------------------------------
@@ -756,53 +727,7 @@ s_unlink(sl__store *store, s_shard *shard, const char *key)
 }
 
 // ---------------------------------------------------------------------
-// Manifests and chunks.
-
-static bool
-s_looks_like_manifest(const void *buf, size_t len)
-{
-    return len == S_MANIFEST_LEN &&
-           memcmp(buf, S_MANIFEST_MAGIC, S_MAGIC_LEN) == 0;
-}
-
-static void
-s_manifest_encode(uint8_t out[S_MANIFEST_LEN], uint32_t n, uint64_t total,
-                  uint64_t chunk)
-{
-    memcpy(out, S_MANIFEST_MAGIC, S_MAGIC_LEN);
-    s_le32(out + 5, n);
-    s_le64(out + 9, total);
-    s_le64(out + 17, chunk);
-}
-
-typedef struct {
-    uint32_t n;     // chunks
-    uint64_t total; // bytes of the object
-    uint64_t chunk; // bytes of every chunk but the last
-} s_manifest;
-
-// Read a manifest, checking that its numbers agree. False when buf is not
-// one (or a broken one).
-static bool
-s_manifest_decode(const void *buf, size_t len, s_manifest *m)
-{
-    const uint8_t *p = buf;
-    if (!s_looks_like_manifest(buf, len)) {
-        return false;
-    }
-    m->n = (uint32_t) s_get_le(p + 5, 4);
-    m->total = s_get_le(p + 9, 8);
-    m->chunk = s_get_le(p + 17, 8);
-    return m->chunk > 0 && m->n > 0 && m->total > 0 &&
-           (m->total - 1) / m->chunk + 1 == m->n;
-}
-
-static size_t
-s_chunk_len(const s_manifest *m, uint32_t i)
-{
-    return i + 1 < m->n ? (size_t) m->chunk
-                        : (size_t) (m->total - (uint64_t) i * m->chunk);
-}
+// Chunks.
 
 // "<key>#<i>" into keybuf (strlen(key) + S_CHUNK_SUFFIX bytes).
 static void
@@ -844,7 +769,7 @@ s_read_set_replies(sl__store *store, s_shard *shard, const char *key,
 // Queue SET <key>#<i> for chunks from..to-1 of the object's bytes.
 static sl_err
 s_append_sets(sl__store *store, s_shard *shard, const char *key,
-              const s_span *data, const s_manifest *m, const char *ttl,
+              const s_span *data, const sl__manifest *m, const char *ttl,
               uint32_t from, uint32_t to)
 {
     size_t ksize = strlen(key) + S_CHUNK_SUFFIX;
@@ -853,8 +778,8 @@ s_append_sets(sl__store *store, s_shard *shard, const char *key,
         ckey != NULL ? SL_OK : s_fail(store, SL_ENOMEM, "store: out of memory");
     for (uint32_t i = from; i < to && rv == SL_OK; i++) {
         s_chunk_key(ckey, ksize, key, i);
-        s_span chunk =
-            s_span_slice(data, (size_t) i * m->chunk, s_chunk_len(m, i));
+        s_span chunk = s_span_slice(data, (size_t) i * m->chunk,
+                                    sl__manifest_chunk_len(m, i));
         const char *argv[] = {"SET", ckey, (const char *) chunk.p[0], "EX",
                               ttl};
         size_t lens[] = {3, strlen(ckey), s_span_len(&chunk), 2, strlen(ttl)};
@@ -866,7 +791,7 @@ s_append_sets(sl__store *store, s_shard *shard, const char *key,
 
 static sl_err
 s_set_chunks(sl__store *store, s_shard *shard, const char *key,
-             const s_span *data, const s_manifest *m, const char *ttl)
+             const s_span *data, const sl__manifest *m, const char *ttl)
 {
     sl_err rv = s_shard_ready(store, shard);
     uint32_t window = s_window(m->chunk);
@@ -894,16 +819,15 @@ static sl_err
 s_put_chunked(sl__store *store, s_shard *shard, s_put_args *a)
 {
     size_t len = s_span_len(&a->data);
-    uint64_t n = (len - 1) / store->chunk_bytes + 1;
-    if (n > UINT32_MAX) {
+    sl__manifest m;
+    if (sl__manifest_plan(&m, len, store->chunk_bytes) != SL_OK) {
         return s_fail(store, SL_ELIMIT,
                       "store: %s: %zu bytes is more than "
                       "2^32 chunks",
                       a->key, len);
     }
-    s_manifest m = {(uint32_t) n, len, store->chunk_bytes};
-    uint8_t man[S_MANIFEST_LEN];
-    s_manifest_encode(man, m.n, m.total, m.chunk);
+    uint8_t man[SL_MANIFEST_LEN];
+    sl__manifest_encode(&m, man);
     s_span man_span = s_span_of(man, sizeof(man));
     sl_err rv;
     if (a->nx) {
@@ -938,7 +862,7 @@ s_put_op(sl__store *store, s_shard *shard, void *arg)
     // more): the manifest check needs no copy.
     if (s_span_len(&a->data) > store->chunk_bytes ||
         (a->data.n[1] == 0 &&
-         s_looks_like_manifest(a->data.p[0], a->data.n[0]))) {
+         sl__manifest_lookalike(a->data.p[0], a->data.n[0]))) {
         return s_put_chunked(store, shard, a);
     }
     return s_set(store, shard, a->key, &a->data, a->ttl, a->nx, &a->stored);
@@ -999,9 +923,9 @@ s_alloc(sl__store *store, s_get_args *a, size_t len)
 // the padding.
 static sl_err
 s_take_chunk(sl__store *store, s_shard *shard, s_get_args *a,
-             const s_manifest *m, uint32_t i, const redisReply *r)
+             const sl__manifest *m, uint32_t i, const redisReply *r)
 {
-    size_t want = s_chunk_len(m, i);
+    size_t want = sl__manifest_chunk_len(m, i);
     if (r->type == REDIS_REPLY_NIL) {
         return s_fail(store, SL_ENOTFOUND,
                       "store %s: %s: chunk %u of %u is "
@@ -1075,7 +999,7 @@ s_read_exact(int fd, uint8_t *buf, size_t len)
 // drops the connection.
 static sl_err
 s_read_chunk_direct(sl__store *store, s_shard *shard, s_get_args *a,
-                    const s_manifest *m, uint32_t i)
+                    const sl__manifest *m, uint32_t i)
 {
     int fd = shard->ctx->fd;
     char line[256];
@@ -1096,7 +1020,7 @@ s_read_chunk_direct(sl__store *store, s_shard *shard, s_get_args *a,
     }
     line[n > 0 && line[n - 1] == '\r' ? n - 1 : n] = '\0';
     store->replies++;
-    size_t want = s_chunk_len(m, i);
+    size_t want = sl__manifest_chunk_len(m, i);
     if (line[0] == '-') {
         return s_fail(store, SL_ESTORE, "store %s: GET %s#%u: %s", shard->addr,
                       a->key, i, line + 1);
@@ -1146,7 +1070,7 @@ s_read_chunk_direct(sl__store *store, s_shard *shard, s_get_args *a,
 // after a bad one, to keep the connection in step.
 static sl_err
 s_read_chunks(sl__store *store, s_shard *shard, s_get_args *a,
-              const s_manifest *m, uint32_t from, uint32_t to)
+              const sl__manifest *m, uint32_t from, uint32_t to)
 {
     sl_err first = SL_OK;
     // The GETs must be on their way before their replies are read here.
@@ -1156,7 +1080,8 @@ s_read_chunks(sl__store *store, s_shard *shard, s_get_args *a,
     }
     for (uint32_t i = from; i < to; i++) {
         const redisReader *reader = shard->ctx->reader;
-        if (s_chunk_len(m, i) >= S_SINK_MIN && reader->pos == reader->len) {
+        if (sl__manifest_chunk_len(m, i) >= S_SINK_MIN &&
+            reader->pos == reader->len) {
             sl_err rv = s_read_chunk_direct(store, shard, a, m, i);
             if (shard->ctx == NULL) {
                 return rv; // the connection is gone, and the rest with it
@@ -1167,7 +1092,7 @@ s_read_chunks(sl__store *store, s_shard *shard, s_get_args *a,
         redisReply *r;
         // The first chunk decides the padding; the others follow it.
         s_sink sink = {.dst = a->buf + (i == 0 ? 0 : a->off + i * m->chunk),
-                       .want = s_chunk_len(m, i),
+                       .want = sl__manifest_chunk_len(m, i),
                        .pad = i == 0 && a->for_value};
         shard->sink = first == SL_OK ? &sink : NULL;
         sl_err rv = s_read(store, shard, "GET chunk", &r);
@@ -1188,7 +1113,7 @@ s_read_chunks(sl__store *store, s_shard *shard, s_get_args *a,
 
 static sl_err
 s_get_chunks(sl__store *store, s_shard *shard, s_get_args *a,
-             const s_manifest *m)
+             const sl__manifest *m)
 {
     if (m->total > SIZE_MAX - 2 * S_ALIGN) {
         return s_fail(store, SL_ELIMIT, "store: %s: too large", a->key);
@@ -1213,7 +1138,7 @@ s_get_op(sl__store *store, s_shard *shard, void *arg)
     const char *argv[] = {"GET", a->key};
     size_t lens[] = {3, strlen(a->key)};
     redisReply *r;
-    s_manifest m;
+    sl__manifest m;
     a->buf = NULL;
     a->off = 0;
     s_sink sink = {.pad = a->for_value, .max_len = a->max_len};
@@ -1236,7 +1161,7 @@ s_get_op(sl__store *store, s_shard *shard, void *arg)
                     "store %s: GET %s: unexpected reply "
                     "type %d",
                     shard->addr, a->key, r->type);
-    } else if (s_manifest_decode(r->str, r->len, &m)) {
+    } else if (sl__manifest_decode(r->str, r->len, &m)) {
         rv = s_get_chunks(store, shard, a, &m);
     } else if ((rv = s_alloc(store, a, r->len)) == SL_OK) {
         a->off = a->for_value ? s_value_pad((uint8_t *) r->str, r->len) : 0;
@@ -1294,7 +1219,7 @@ s_expire(sl__store *store, s_shard *shard, const char *key, const char *ttl,
 // chunked (anything but 25 bytes is read no further than its length).
 static sl_err
 s_read_manifest(sl__store *store, s_shard *shard, const char *key,
-                s_manifest *m, bool *chunked)
+                sl__manifest *m, bool *chunked)
 {
     const char *argv[] = {"STRLEN", key};
     size_t lens[] = {6, strlen(key)};
@@ -1304,7 +1229,8 @@ s_read_manifest(sl__store *store, s_shard *shard, const char *key,
     if (rv != SL_OK) {
         return rv;
     }
-    bool maybe = r->type == REDIS_REPLY_INTEGER && r->integer == S_MANIFEST_LEN;
+    bool maybe =
+        r->type == REDIS_REPLY_INTEGER && r->integer == SL_MANIFEST_LEN;
     freeReplyObject(r);
     argv[0] = "GET";
     lens[0] = 3;
@@ -1312,7 +1238,7 @@ s_read_manifest(sl__store *store, s_shard *shard, const char *key,
         return rv;
     }
     *chunked =
-        r->type == REDIS_REPLY_STRING && s_manifest_decode(r->str, r->len, m);
+        r->type == REDIS_REPLY_STRING && sl__manifest_decode(r->str, r->len, m);
     freeReplyObject(r);
     return SL_OK;
 }
@@ -1320,7 +1246,7 @@ s_read_manifest(sl__store *store, s_shard *shard, const char *key,
 // EXPIRE every chunk, pipelined in windows like the chunk SETs.
 static sl_err
 s_expire_chunks(sl__store *store, s_shard *shard, const s_touch_args *a,
-                const s_manifest *m)
+                const sl__manifest *m)
 {
     size_t ksize = strlen(a->key) + S_CHUNK_SUFFIX;
     char *ckey = malloc(ksize);
@@ -1353,7 +1279,7 @@ s_touch_op(sl__store *store, s_shard *shard, void *arg)
 {
     s_touch_args *a = arg;
     bool found, chunked;
-    s_manifest m;
+    sl__manifest m;
     sl_err rv = s_shard_ready(store, shard);
     if (rv == SL_OK) {
         rv = s_expire(store, shard, a->key, a->ttl, &found);
