@@ -359,7 +359,7 @@ test_chunks(void)
     sl__store_destroy(&store);
 }
 
-// Large replies are read straight into place (store.c, "Replies in
+// Large replies are read straight into place (conn.c, "Replies in
 // place"): whole objects and chunks of 64 KiB and more, next to small
 // chunks that hiredis still copies, with the checks of the copying path.
 static void
@@ -418,7 +418,7 @@ test_large_in_place(void)
     sl__store_destroy(&store);
 
     // Default chunks (SL_STORE_CHUNK_DEFAULT), each larger than a socket
-    // buffer: every SET leaves in many partial writes (s_writev_all).
+    // buffer: every SET leaves in many partial writes (s_send_all).
     store = s_store(&s_a, 0, 0);
     size_t big = 2 * SL_STORE_CHUNK_DEFAULT + 777;
     data = s_pattern(big, 9);
@@ -428,7 +428,7 @@ test_large_in_place(void)
     SL_ASSERT(memcmp(buf, data, big) == 0);
     free(buf);
     // Chunks this large are read from the socket straight into place
-    // (s_read_chunk_direct): a missing chunk, an error reply and a chunk of
+    // (conn.c, s_read_direct): a missing chunk, an error reply and a chunk of
     // the wrong size are each reported, and the connection stays in step.
     raw = s_raw(&s_a);
     SL_ASSERT_EQ(s_raw_int(raw, "DEL", "sl:t:large_default#1"), 1);
