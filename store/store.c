@@ -322,8 +322,8 @@ sl_err
 sl__store_get_value(sl__store *store, const sl_value *ref,
                     const sl__limits *lim, sl_value **out)
 {
-    sl__blob *blob;
-    size_t off, len;
+    sl__blob *blob = NULL;
+    size_t off = 0, len = 0; // gcc cannot see that SL_OK sets them
     sl_err rv = out != NULL
                     ? sl__store_get_blob(store, ref, lim, &blob, &off, &len)
                     : SL_EINVAL;
