@@ -3,7 +3,7 @@
 // encoders, and a few malformed ones.
 // SPDX-License-Identifier: MIT
 //
-// Usage: make_seeds DIR writes DIR/{value,msg,mp,ndarray}/NAME, replacing
+// Usage: make_seeds DIR writes DIR/<target>/NAME, replacing
 // files of the same name. The committed corpus is its output:
 //     build-fuzz/tests/fuzz/make_seeds tests/fuzz/corpus
 // Everything here is deterministic, so a rerun changes no file.
@@ -12,6 +12,7 @@
 
 #include "fuzzutil.h"
 #include "serialize/msg.h"
+#include "store/manifest.h"
 
 static const char *s_root; // the output directory
 
@@ -606,10 +607,52 @@ s_modules(void)
     s_module("function_names", 0, text, sl_value_new_nil());
 }
 
+// A manifest_fuzz seed: the manifest of total bytes in chunks of chunk.
+static void
+s_manifest(const char *name, uint64_t total, uint64_t chunk)
+{
+    sl__manifest m;
+    uint8_t buf[SL_MANIFEST_LEN];
+    SL_FUZZ_CHECK(sl__manifest_plan(&m, total, chunk) == SL_OK);
+    sl__manifest_encode(&m, buf);
+    s_write("manifest", name, buf, sizeof(buf));
+}
+
+// Chunk manifests the store writes, and broken ones (see manifest_fuzz.c).
+static void
+s_manifests(void)
+{
+    s_manifest("chunks_1001", 1000003, 1000);
+    s_manifest("chunks_exact", 3000, 1000);
+    s_manifest("lookalike_one_chunk", 25, 4u << 20);
+    s_manifest("default_64mib", 64u << 20, 4u << 20);
+    s_manifest("most_chunks", UINT32_MAX, 1);
+    s_manifest("huge_one_chunk", UINT64_MAX, UINT64_MAX);
+    static const s_raw raw[] = {
+        S_RAW("bad_truncated", "\xc1SLCK\x01\x00\x00\x00\x09\x00\x00\x00"
+                               "\x00\x00\x00\x00\x09\x00\x00\x00\x00\x00"
+                               "\x00"),
+        S_RAW("bad_count", "\xc1SLCK\x02\x00\x00\x00\x09\x00\x00\x00\x00"
+                           "\x00\x00\x00\x09\x00\x00\x00\x00\x00\x00"
+                           "\x00"),
+        S_RAW("bad_no_bytes", "\xc1SLCK\x02\x00\x00\x00\x00\x00\x00\x00"
+                              "\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff"
+                              "\xff\xff"),
+        S_RAW("bad_magic", "\xc1slck\x01\x00\x00\x00\x09\x00\x00\x00\x00"
+                           "\x00\x00\x00\x09\x00\x00\x00\x00\x00\x00"
+                           "\x00"),
+        // A value of 25 bytes: a string of 24.
+        S_RAW("plain_object", "\xb8"
+                              "a plain object, 25 bytes"),
+    };
+    s_write_raw("manifest", raw, sizeof(raw) / sizeof(raw[0]));
+}
+
 int
 main(int argc, char **argv)
 {
-    static const char *targets[] = {"value", "msg", "mp", "ndarray", "module"};
+    static const char *targets[] = {"value",   "msg",    "mp",
+                                    "ndarray", "module", "manifest"};
     char path[4096];
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds DIR\n");
@@ -635,5 +678,6 @@ main(int argc, char **argv)
     s_mp();
     s_ndarrays();
     s_modules();
+    s_manifests();
     return 0;
 }

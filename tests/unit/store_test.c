@@ -17,6 +17,7 @@
 
 #include "common/proc.h"
 #include "serialize/value.h"
+#include "store/manifest.h"
 #include "store/store.h"
 #include "testutil.h"
 
@@ -358,7 +359,7 @@ test_chunks(void)
     sl__store_destroy(&store);
 }
 
-// Large replies are read straight into place (store.c, "Replies in
+// Large replies are read straight into place (conn.c, "Replies in
 // place"): whole objects and chunks of 64 KiB and more, next to small
 // chunks that hiredis still copies, with the checks of the copying path.
 static void
@@ -417,7 +418,7 @@ test_large_in_place(void)
     sl__store_destroy(&store);
 
     // Default chunks (SL_STORE_CHUNK_DEFAULT), each larger than a socket
-    // buffer: every SET leaves in many partial writes (s_writev_all).
+    // buffer: every SET leaves in many partial writes (s_send_all).
     store = s_store(&s_a, 0, 0);
     size_t big = 2 * SL_STORE_CHUNK_DEFAULT + 777;
     data = s_pattern(big, 9);
@@ -427,7 +428,7 @@ test_large_in_place(void)
     SL_ASSERT(memcmp(buf, data, big) == 0);
     free(buf);
     // Chunks this large are read from the socket straight into place
-    // (s_read_chunk_direct): a missing chunk, an error reply and a chunk of
+    // (conn.c, s_read_direct): a missing chunk, an error reply and a chunk of
     // the wrong size are each reported, and the connection stays in step.
     raw = s_raw(&s_a);
     SL_ASSERT_EQ(s_raw_int(raw, "DEL", "sl:t:large_default#1"), 1);
@@ -582,6 +583,56 @@ test_missing(void)
     ref = sl__value_new_ref("sl:t:never", 10, 5);
     SL_FAILS(sl__store_get_value(store, ref, NULL, &got), SL_EINVAL);
     sl_value_destroy(&ref);
+    sl__store_destroy(&store);
+}
+
+// SET key to the manifest of m, behind the store's back.
+static void
+s_raw_manifest(redisContext *raw, const char *key, const sl__manifest *m)
+{
+    uint8_t man[SL_MANIFEST_LEN];
+    sl__manifest_encode(m, man);
+    redisReply *rep = redisCommand(raw, "SET %s %b", key, man, sizeof(man));
+    SL_ASSERT(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+}
+
+// Manifests the store did not write. One that claims more bytes than a
+// buffer can have, or than the caller's limit, is refused before anything
+// is allocated or any chunk asked for; one whose numbers disagree is no
+// manifest, and comes back as the bytes it is.
+static void
+test_forged_manifests(void)
+{
+    sl__store *store = s_store(&s_a, 1000, 0);
+    redisContext *raw = s_raw(&s_a);
+    void *buf = NULL;
+    size_t len = 0;
+    s_raw_manifest(raw, "sl:t:forged_huge",
+                   &(sl__manifest){1, UINT64_MAX, UINT64_MAX});
+    SL_FAILS(sl__store_get(store, "sl:t:forged_huge", 0, &buf, &len),
+             SL_ELIMIT);
+    SL_ASSERT_HAS(sl__store_errstr(store), "too large");
+
+    // A GiB in chunks that are not there: the limit answers first.
+    s_raw_manifest(raw, "sl:t:forged_big",
+                   &(sl__manifest){1024, 1u << 30, 1u << 20});
+    sl_value *ref = sl__value_new_ref("sl:t:forged_big", 1u << 30, 0);
+    sl_value *got = NULL;
+    sl__limits lim = sl__limits_default;
+    lim.max_message = 1u << 20;
+    SL_FAILS(sl__store_get_value(store, ref, &lim, &got), SL_ELIMIT);
+    SL_ASSERT_HAS(sl__store_errstr(store), "more than the limit");
+    SL_ASSERT(got == NULL);
+    sl_value_destroy(&ref);
+
+    sl__manifest bad = {2, 1000, 1000}; // one chunk would hold it
+    s_raw_manifest(raw, "sl:t:forged_bad", &bad);
+    SL_PASS(sl__store_get(store, "sl:t:forged_bad", 0, &buf, &len));
+    SL_ASSERT_EQ(len, SL_MANIFEST_LEN);
+    SL_ASSERT(memcmp(buf, "\xc1SLCK\x02", 6) == 0);
+    free(buf);
+    redisFree(raw);
     sl__store_destroy(&store);
 }
 
@@ -792,6 +843,7 @@ main(void)
     SL_RUN(test_ttl);
     SL_RUN(test_module_ttl_and_touch);
     SL_RUN(test_missing);
+    SL_RUN(test_forged_manifests);
     SL_RUN(test_delete_prefix);
     SL_RUN(test_connect_errors);
     SL_RUN(test_two_shards);
