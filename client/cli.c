@@ -29,7 +29,7 @@
 #include "../common/cert.h"
 #include "../common/proc.h"
 #include "../common/util.h"
-#include "cluster.h"
+#include "launch/launch.h"
 
 #define SL_CLI_USAGE 2
 #define SL_CLI_INTERRUPTED 130

@@ -44,7 +44,7 @@
 #include "../common/sha256.h"
 #include "../serialize/msg.h"
 #include "../store/store.h"
-#include "cluster.h"
+#include "cluster_env.h"
 
 #define SL_CHUNK_TASKS 4096
 #define SL_CHUNK_BYTES (8u << 20)

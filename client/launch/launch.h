@@ -1,36 +1,28 @@
-// cluster.h - the local cluster: `starling up` and `starling down`.
+// launch.h - the launcher: start, stop and restart the processes of a
+// local cluster (redis-server, starling-scheduler, starling-worker).
 // SPDX-License-Identifier: MIT
 //
-// A local cluster lives under a home directory ($STARLING_HOME, default
-// ~/.starling, mode 0700): a private redis-server with a generated password
-// on loopback, one starling-scheduler, and worker processes. Unless it is
-// started insecure, every connection to the scheduler is CURVE: home/keys/
-// holds a certificate for the scheduler, one the workers share and one for
-// clients, and home/keys/allowed/ the public ones the scheduler lets in
-// (made on the first `up`, kept after). `up` writes home/cluster.env, one
-// "key=value" a line, saying where everything listens and which PIDs it
-// started:
+// An internal static library (starling_launch), not part of libstarling:
+// the `starling` command (up, down, status), the integration tests'
+// harness and the benchmarks start their clusters here. Everything lives
+// under a home directory (cluster_env.h): a private redis-server with a
+// generated password on loopback, one starling-scheduler, and worker
+// processes. Unless it is started insecure, every connection to the
+// scheduler is CURVE: home/keys/ holds a certificate for the scheduler,
+// one the workers share and one for clients, and home/keys/allowed/ the
+// public ones the scheduler lets in (made on the first `up`, kept after).
+// `up` writes home/cluster.env, the record of the running cluster.
 //
-//   scheduler=tcp://127.0.0.1:PORT     clients connect here
-//   workers=tcp://127.0.0.1:PORT       workers connect here
-//   redis=127.0.0.1:PORT
-//   redis_pid=PID
-//   scheduler_pid=PID
-//   worker_pids=PID,PID,...
-//   slots=N                            slots per worker process
-//   client_cert=HOME/keys/client_secret   (absent when insecure)
-//   server_cert=HOME/keys/scheduler
-//
-// A client given no endpoint (or this scheduler's) reads "scheduler" and
-// the keys from it.
-#ifndef SL_CLIENT_CLUSTER_H
-#define SL_CLIENT_CLUSTER_H
+// Processes are started through watch.h: when the program runs a
+// watchdog (a test, a benchmark), they are killed with it if it dies.
+#ifndef SL_LAUNCH_LAUNCH_H
+#define SL_LAUNCH_LAUNCH_H
 
-#include <sys/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-#include "../common/util.h"
-
-#define SL_CLUSTER_MAX_WORKERS 1024
+#include "../cluster_env.h"
 
 typedef struct {
     const char *home;         // NULL: $STARLING_HOME, else ~/.starling
@@ -38,6 +30,7 @@ typedef struct {
                               // core when slots is 0 too)
     int slots;                // slots per worker; 0: cores / workers with
                               // workers, else 1
+    bool no_workers;          // start none (sl__cluster_workers_start later)
     const char *bin_dir;      // where starling-scheduler/-worker are; NULL:
                               // beside /proc/self/exe, else PATH
     bool aof;                 // Redis appendonly (everysec)
@@ -52,25 +45,11 @@ typedef struct {
     uint32_t max_client_jobs; // its --max-client-jobs; 0: its default
     int cache_mb;             // workers' --cache-mb; 0: their default,
                               // < 0: no input cache
+    int prefetch;             // workers' --prefetch; 0: their default,
+                              // < 0: none beyond the slots (--prefetch 0)
+    const char *module_cache; // workers' --module-cache; NULL: their
+                              // default ($STARLING_MODULE_CACHE, ...)
 } sl__cluster_opts;
-
-// What cluster.env says.
-typedef struct {
-    char home[512];
-    char scheduler[256];        // client endpoint
-    char workers_endpoint[256]; // worker endpoint
-    char redis[64];             // host:port
-    pid_t redis_pid;
-    pid_t scheduler_pid;
-    pid_t worker_pids[SL_CLUSTER_MAX_WORKERS];
-    int n_workers;
-    int slots;
-    char client_cert[512]; // clients' certificate (secret); "": insecure
-    char server_cert[512]; // the scheduler's public certificate
-} sl__cluster_info;
-
-// The home directory that opts (or the environment) selects, into buf.
-void sl__cluster_home(const char *home, char *buf, size_t len);
 
 // Make the local cluster's key pairs under home/keys that are missing
 // (scheduler, worker, client) and put the workers' and clients' public
@@ -104,7 +83,21 @@ sl_err sl__cluster_restart_redis(const sl__cluster_opts *opts,
 sl_err sl__cluster_restart_worker(const sl__cluster_opts *opts,
                                   sl__cluster_info *info, int i,
                                   char errbuf[SL_ERRSTR_LEN]);
-// Read home/cluster.env. SL_ENOTFOUND when there is none.
-sl_err sl__cluster_read(const char *home, sl__cluster_info *info);
+
+// Start opts->workers worker processes of opts->slots slots each (with
+// opts's worker options) for the cluster under opts->home, which has none
+// (it was started with no_workers, or sl__cluster_workers_stop stopped
+// them), and wait until its scheduler counts every slot. Updates
+// cluster.env and *info. On error the workers that started keep running
+// until sl__cluster_workers_stop or sl__cluster_down.
+sl_err sl__cluster_workers_start(const sl__cluster_opts *opts,
+                                 sl__cluster_info *info,
+                                 char errbuf[SL_ERRSTR_LEN]);
+// Stop every worker of the cluster under opts->home (all asked at once)
+// and wait until its scheduler counts none. SL_ETIMEDOUT when it still
+// counts some after 10 s.
+sl_err sl__cluster_workers_stop(const sl__cluster_opts *opts,
+                                sl__cluster_info *info,
+                                char errbuf[SL_ERRSTR_LEN]);
 
 #endif
