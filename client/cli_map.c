@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "conn.h"
 
 #define S_WAIT_MS 150
 #define S_ERRORS_SHOWN 5
@@ -154,7 +155,11 @@ s_sigint_catch(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
-// "\r done/total  tasks/s  ETA  GFLOPS" on stderr, overwriting itself.
+// The progress line last drawn ("" when none is on the terminal).
+static char s_progress[256];
+
+// "\r done/total  tasks/s  ETA  GFLOPS" on stderr, overwriting itself; and
+// that the scheduler is not answering while the client reconnects.
 static void
 s_progress_draw(sl_client *c, sl_job job)
 {
@@ -167,8 +172,13 @@ s_progress_draw(sl_client *c, sl_job job)
         sl__cli_duration((double) (st.tasks - st.done) / st.tasks_per_s, eta,
                          sizeof(eta));
     }
-    fprintf(stderr, "\r %zu/%zu  %.0f tasks/s  ETA %s  %.2f GFLOPS\033[K",
-            st.done, st.tasks, st.tasks_per_s, eta, st.gflops);
+    sl__fmt(s_progress, sizeof(s_progress),
+            " %zu/%zu  %.0f tasks/s  ETA %s  %.2f GFLOPS%s", st.done, st.tasks,
+            st.tasks_per_s, eta, st.gflops,
+            sl__client_reconnecting(c)
+                ? "  (scheduler not answering; reconnecting)"
+                : "");
+    fprintf(stderr, "\r%s\033[K", s_progress);
     fflush(stderr);
 }
 
@@ -176,6 +186,19 @@ static void
 s_progress_clear(void)
 {
     fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+    s_progress[0] = '\0';
+}
+
+// While the progress line is on the terminal, a log line (libstarling's:
+// the scheduler restarted, not answering, reconnected) goes above it.
+static void
+s_log_above_progress(const char *line, size_t len, void *arg)
+{
+    fprintf(stderr, "\r\033[K%.*s", (int) len, line);
+    if (s_progress[0] != '\0') {
+        fprintf(stderr, "\r%s\033[K", s_progress);
+    }
     fflush(stderr);
 }
 
@@ -187,6 +210,9 @@ s_map_wait(sl_client *c, sl_job job)
     bool tty = isatty(STDERR_FILENO);
     bool cancelled = false;
     sl_err rv;
+    if (tty) {
+        sl__log_sink_set(s_log_above_progress, NULL);
+    }
     while ((rv = sl_wait(c, &job, 1, SL_ALL_COMPLETED, S_WAIT_MS)) ==
            SL_ETIMEDOUT) {
         if (s_interrupts > 0 && !cancelled) {
@@ -204,6 +230,7 @@ s_map_wait(sl_client *c, sl_job job)
     }
     if (tty) {
         s_progress_clear();
+        sl__log_sink_set(NULL, NULL);
     }
     return rv;
 }

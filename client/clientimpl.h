@@ -93,6 +93,10 @@ struct sl_client {
     sl__mpw w;                  // message writer
     sl__limits limits;          // decoding bounds
     int64_t last_send_ms;       // for heartbeats
+    int64_t last_recv_ms;       // when the scheduler was last heard
+    int64_t asked_ms;           // since when a STATUS or HELLO that the
+                                // scheduler answers is unanswered; 0: none
+    bool silent_noted;          // "not answering" said; "reconnected" due
     bool got_status;            // a STATUS_REPLY arrived
     sl__status status;          // the last one
     int spin_max_us;            // sl_client_set_spin; 0: never spin

@@ -17,6 +17,13 @@
 //   client". We say HELLO again (every heartbeat until it answers) and its
 //   WELCOME submits again every job that lacks results, the tasks that
 //   have theirs marked ended.
+// - A scheduler that is gone (killed, stopped, cut off) says nothing, and
+//   neither does one whose tasks are long. So a client that has heard
+//   nothing for a heartbeat asks for a STATUS (it stands for the
+//   heartbeat); a scheduler answers at once. Unanswered for
+//   S_SILENT_HEARTBEATS, the client says once that it is reconnecting
+//   (ZeroMQ redials by itself), and once more when it hears the scheduler
+//   again, through the library's log ($STARLING_LOG=error silences both).
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,10 +34,14 @@
 #include "../common/cert.h"
 #include "clientimpl.h"
 #include "cluster_env.h"
+#include "conn.h"
 
 // The store probe at connect: short, so that a store behind a firewall
 // does not hold up a client that never needs it.
 #define S_STORE_PROBE_MS 3000
+// Heartbeats a question may go unanswered before the client says it is
+// reconnecting: the scheduler's own measure of a lost worker.
+#define S_SILENT_HEARTBEATS 3
 
 sl_err
 sl__client_err(sl_client *c, sl_err rv, const char *fmt, ...)
@@ -249,18 +260,53 @@ s_on_message(sl_client *c, const void *data, size_t len)
     }
 }
 
-// A heartbeat when one is due, or HELLO again while the scheduler may
-// still be down.
+// The scheduler spoke: it is there. Say so if we said it was not, once
+// it knows us again.
+static void
+s_heard(sl_client *c)
+{
+    c->last_recv_ms = sl__mono_ms();
+    c->asked_ms = 0;
+    if (c->silent_noted && !c->rejoining) {
+        c->silent_noted = false;
+        sl__log_info("reconnected to the scheduler at %s", c->endpoint);
+    }
+}
+
+// A heartbeat when one is due: a STATUS after a heartbeat of silence (its
+// answer shows the scheduler is there), or HELLO again while the
+// scheduler may still be down. Then, after S_SILENT_HEARTBEATS without an
+// answer, say once that it is not answering.
 static void
 s_heartbeat(sl_client *c)
 {
-    if (c->welcomed && sl__mono_ms() - c->last_send_ms >= c->heartbeat_ms) {
+    int64_t now = sl__mono_ms();
+    int64_t hb = c->heartbeat_ms;
+    if (c->welcomed && c->asked_ms == 0 && now - c->last_recv_ms >= hb) {
+        sl__mpw_reset(&c->w);
+        sl__msg_empty(&c->w, SL_MSG_STATUS);
+        sl__client_send(c);
+        c->asked_ms = now;
+    } else if (c->welcomed && now - c->last_send_ms >= hb) {
         sl__mpw_reset(&c->w);
         sl__msg_empty(&c->w, SL_MSG_HEARTBEAT);
         sl__client_send(c);
-    } else if (c->rejoining && sl__mono_ms() - c->hello_ms >= c->heartbeat_ms) {
+    } else if (c->rejoining && now - c->hello_ms >= hb) {
         s_send_hello(c);
+        c->asked_ms = c->asked_ms != 0 ? c->asked_ms : now;
     }
+    if (c->asked_ms != 0 && !c->silent_noted &&
+        now - c->asked_ms >= S_SILENT_HEARTBEATS * hb) {
+        c->silent_noted = true;
+        sl__log_warn("scheduler at %s not answering; reconnecting",
+                     c->endpoint);
+    }
+}
+
+bool
+sl__client_reconnecting(const sl_client *c)
+{
+    return c != NULL && c->silent_noted;
 }
 
 int
@@ -281,6 +327,9 @@ sl__client_pump_messages(sl_client *c, int timeout_ms)
         s_on_message(c, zmq_msg_data(&msg), zmq_msg_size(&msg));
         zmq_msg_close(&msg);
         handled++;
+    }
+    if (handled > 0) {
+        s_heard(c);
     }
     s_heartbeat(c);
     return handled;
