@@ -121,7 +121,6 @@ sl_err
 sl__bench_cluster_start(sl__bench_cluster *cl, const char *bin_dir,
                         char errbuf[SL_ERRSTR_LEN])
 {
-    bool started = false;
     sl_err rv;
     sl__strlcpy(cl->bin_dir, bin_dir, sizeof(cl->bin_dir));
     if ((rv = sl__watch_dir_new(cl->dir, sizeof(cl->dir), "starling-bench")) !=
@@ -130,7 +129,7 @@ sl__bench_cluster_start(sl__bench_cluster *cl, const char *bin_dir,
         return rv;
     }
     sl__cluster_opts opts = s_opts(cl, NULL, NULL, 0);
-    if ((rv = sl__cluster_up(&opts, &cl->info, &started, errbuf)) != SL_OK ||
+    if ((rv = sl__cluster_up(&opts, &cl->info, NULL, errbuf)) != SL_OK ||
         (rv = s_read_password(cl, errbuf)) != SL_OK) {
         goto fail;
     }

@@ -55,6 +55,9 @@ const char *sl__cli_duration(double s, char *buf, size_t len);
 // Apply --home (c == 'H') or --scheduler (c == 'S') to t. False for any
 // other option.
 bool sl__cli_target_opt(int c, sl__cli_target *t);
+// Whether t names the local cluster's record (no --scheduler; --home, or
+// no $STARLING_SCHEDULER), rather than a scheduler by its endpoint.
+bool sl__cli_target_local(const sl__cli_target *t);
 // Connect to the scheduler t names: --scheduler, else --home's cluster,
 // else $STARLING_SCHEDULER, else the default home's cluster. NULL after
 // saying why on stderr (cmd names the subcommand). The caller destroys

@@ -40,6 +40,40 @@ s_print_cluster(const sl__cluster_info *info)
     printf("  logs       %s/*.log\n", info->home);
 }
 
+// What up found and did.
+static void
+s_print_outcome(const sl__cluster_info *info,
+                const sl__cluster_up_report *report)
+{
+    if (report->outcome == SL_CLUSTER_STARTED) {
+        printf("starling: local cluster up under %s\n", info->home);
+        return;
+    }
+    if (report->outcome == SL_CLUSTER_RUNNING) {
+        printf("starling: a local cluster is already running under %s\n",
+               info->home);
+        return;
+    }
+    printf("starling: repaired the local cluster under %s; started again:\n",
+           info->home);
+    if (report->redis) {
+        printf("  redis-server (pid %d) on %s, %s\n", (int) info->redis_pid,
+               info->redis,
+               info->settings.aof ? "its data read back from its append-only "
+                                    "file"
+                                  : "empty (no append-only file: --no-aof)");
+    }
+    if (report->scheduler) {
+        printf("  the scheduler (pid %d) on %s: running clients and workers "
+               "reconnect\n",
+               (int) info->scheduler_pid, info->scheduler);
+    }
+    if (report->workers > 0) {
+        printf("  %d worker%s in place of those that died\n", report->workers,
+               report->workers == 1 ? "" : "s");
+    }
+}
+
 // Tell the user how clients find a cluster under a home of their choice.
 static void
 s_print_home_hint(const char *home)
@@ -132,8 +166,8 @@ static int
 s_cmd_up(int argc, char **argv)
 {
     sl__cluster_opts opts = {.aof = true};
+    sl__cluster_up_report report;
     char errbuf[SL_ERRSTR_LEN];
-    bool started = false;
     int rc = s_up_parse(argc, argv, &opts);
     sl__cluster_info *info = rc < 0 ? calloc(1, sizeof(*info)) : NULL;
     if (rc >= 0) {
@@ -144,22 +178,18 @@ s_cmd_up(int argc, char **argv)
         fprintf(stderr, "starling up: out of memory\n");
         goto done;
     }
-    sl_err rv = sl__cluster_up(&opts, info, &started, errbuf);
+    sl_err rv = sl__cluster_up(&opts, info, &report, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "starling up: %s\n", errbuf);
         fprintf(stderr, "starling up: logs are in %s\n", info->home);
         goto done;
     }
-    if (started) {
-        printf("starling: local cluster up under %s\n", info->home);
-    } else {
-        printf("starling: a local cluster is already running under %s\n",
-               info->home);
-    }
+    s_print_outcome(info, &report);
     s_print_cluster(info);
     s_print_home_hint(info->home);
-    if (!started && (opts.workers > 0 || opts.slots > 0 || opts.insecure ||
-                     opts.module_allow != NULL)) {
+    if (report.outcome != SL_CLUSTER_STARTED &&
+        (opts.workers > 0 || opts.slots > 0 || opts.insecure ||
+         opts.module_allow != NULL)) {
         printf("  (--workers, --slots, --insecure and --module-allow apply "
                "to a new cluster: `starling down` first)\n");
     }
@@ -244,6 +274,47 @@ s_status_text(const sl_cluster_status *st)
     printf("uptime     %s\n", sl__cli_duration(st->uptime_s, up, sizeof(up)));
 }
 
+// Name on stderr each part of the local cluster under home that does not
+// run. Returns how many; *scheduler_runs says whether the scheduler does
+// (true also when no cluster is recorded: connecting says so then).
+static int
+s_status_parts(const char *home, bool *scheduler_runs)
+{
+    sl__cluster_info *info = calloc(1, sizeof(*info));
+    sl__cluster_health *h = calloc(1, sizeof(*h));
+    int dead = 0;
+    *scheduler_runs = true;
+    if (info != NULL && h != NULL && sl__cluster_read(home, info) == SL_OK) {
+        sl__cluster_check(info, h);
+        const char *fix = "`starling up` restarts it";
+        if (!h->redis) {
+            fprintf(stderr,
+                    "starling status: redis-server (pid %d) is not "
+                    "running; %s\n",
+                    (int) info->redis_pid, fix);
+        }
+        if (!h->scheduler) {
+            fprintf(stderr,
+                    "starling status: the scheduler (pid %d) is not "
+                    "running; %s\n",
+                    (int) info->scheduler_pid, fix);
+        }
+        for (int i = 0; i < info->n_workers; i++) {
+            if (!h->workers[i]) {
+                fprintf(stderr,
+                        "starling status: worker %d (pid %d) is not "
+                        "running; `starling up` replaces it\n",
+                        i, (int) info->worker_pids[i]);
+            }
+        }
+        dead = !h->redis + !h->scheduler + h->workers_dead;
+        *scheduler_runs = h->scheduler;
+    }
+    free(h);
+    free(info);
+    return dead;
+}
+
 static int
 s_cmd_status(int argc, char **argv)
 {
@@ -272,6 +343,13 @@ s_cmd_status(int argc, char **argv)
     if (optind < argc) {
         return sl__cli_usage_error(cmd, "unexpected argument %s", argv[optind]);
     }
+    bool scheduler_runs = true;
+    int dead = sl__cli_target_local(&target)
+                   ? s_status_parts(target.home, &scheduler_runs)
+                   : 0;
+    if (!scheduler_runs) {
+        return 1; // nothing to ask; the parts are named
+    }
     sl_client *client = sl__cli_connect(&target, "status");
     sl_cluster_status st;
     if (client == NULL) {
@@ -287,7 +365,7 @@ s_cmd_status(int argc, char **argv)
         s_status_text(&st);
     }
     sl_client_destroy(&client);
-    return rv == SL_OK ? 0 : 1;
+    return rv == SL_OK && dead == 0 ? 0 : 1;
 }
 
 const sl__cli_command sl__cli_up = {
@@ -299,7 +377,11 @@ const sl__cli_command sl__cli_up = {
     "Start a local cluster: a private redis-server on loopback with a\n"
     "generated password, a starling-scheduler, and N worker processes\n"
     "with S executor slots each. Says where everything listens. When a\n"
-    "cluster is already running under the home directory, says so.\n"
+    "cluster is already running under the home directory, says so; when\n"
+    "parts of it have died, starts those again where they were (Redis on\n"
+    "its port, from its append-only file; the scheduler on its endpoints;\n"
+    "a worker in place of each dead one), so that running maps and\n"
+    "workers reconnect and go on.\n"
     "Every connection to the scheduler uses CURVE keys, made under\n"
     "HOME/keys on the first up and kept; HOME/keys/allowed holds the\n"
     "public certificates the scheduler lets in.\n"
@@ -346,6 +428,9 @@ const sl__cli_command sl__cli_status = {
     "\n"
     "Workers, slots, busy slots, queued, running and finished tasks, jobs,\n"
     "throughput (tasks/s, GFLOPS) and uptime, as the scheduler sees them.\n"
+    "For the local cluster, first names on stderr each of its processes\n"
+    "that is not running (the exit status is then 1; `starling up` starts\n"
+    "them again).\n"
     "\n"
     "  --json          one JSON object on stdout\n"
     "  --home DIR      the local cluster under DIR\n"

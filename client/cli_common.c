@@ -139,8 +139,8 @@ s_local_dest(const char *home, s_dest *d)
                 info->home, sl_strerror(rv));
     } else if (!sl__proc_alive(info->scheduler_pid)) {
         fprintf(stderr,
-                "starling: the local cluster under %s is not running (its "
-                "scheduler, pid %d, is gone): run `starling up`\n",
+                "starling: the scheduler of the local cluster under %s "
+                "(pid %d) is not running: `starling up` starts it again\n",
                 info->home, (int) info->scheduler_pid);
     } else {
         sl__strlcpy(d->endpoint, info->scheduler, sizeof(d->endpoint));
@@ -153,6 +153,14 @@ s_local_dest(const char *home, s_dest *d)
     return ok;
 }
 
+bool
+sl__cli_target_local(const sl__cli_target *t)
+{
+    const char *env = getenv("STARLING_SCHEDULER");
+    return t->scheduler == NULL &&
+           (t->home != NULL || env == NULL || env[0] == '\0');
+}
+
 // Where to connect: --scheduler, else --home's cluster, else
 // $STARLING_SCHEDULER, else the default home's cluster. A scheduler named
 // by endpoint gets the keys that libstarling finds (the environment's, or
@@ -162,15 +170,12 @@ s_dest_find(const sl__cli_target *t, s_dest *d)
 {
     const char *env = getenv("STARLING_SCHEDULER");
     memset(d, 0, sizeof(*d));
-    if (t->scheduler != NULL) {
-        sl__strlcpy(d->endpoint, t->scheduler, sizeof(d->endpoint));
-        return true;
+    if (sl__cli_target_local(t)) {
+        return s_local_dest(t->home, d);
     }
-    if (t->home == NULL && env != NULL && env[0] != '\0') {
-        sl__strlcpy(d->endpoint, env, sizeof(d->endpoint));
-        return true;
-    }
-    return s_local_dest(t->home, d);
+    sl__strlcpy(d->endpoint, t->scheduler != NULL ? t->scheduler : env,
+                sizeof(d->endpoint));
+    return true;
 }
 
 sl_client *

@@ -55,6 +55,37 @@ s_parse_pids(const char *s, sl__cluster_info *info)
     return SL_OK;
 }
 
+// Apply one "key=value" line of the settings to st. False for a key that
+// is not one of them.
+static bool
+s_parse_setting(const char *key, const char *value, sl__cluster_settings *st)
+{
+    if (strcmp(key, "aof") == 0) {
+        st->aof = strcmp(value, "no") != 0;
+    } else if (strcmp(key, "executor") == 0) {
+        sl__strlcpy(st->executor, value, sizeof(st->executor));
+    } else if (strcmp(key, "cache_mb") == 0) {
+        st->cache_mb = atoi(value);
+    } else if (strcmp(key, "prefetch") == 0) {
+        st->prefetch = atoi(value);
+    } else if (strcmp(key, "module_allow") == 0) {
+        sl__strlcpy(st->module_allow, value, sizeof(st->module_allow));
+    } else if (strcmp(key, "module_cache") == 0) {
+        sl__strlcpy(st->module_cache, value, sizeof(st->module_cache));
+    } else if (strcmp(key, "max_message") == 0) {
+        st->max_message = strtoull(value, NULL, 10);
+    } else if (strcmp(key, "max_client_jobs") == 0) {
+        st->max_client_jobs = (uint32_t) strtoul(value, NULL, 10);
+    } else if (strcmp(key, "client_grace_ms") == 0) {
+        st->client_grace_ms = atoi(value);
+    } else if (strcmp(key, "send_hwm") == 0) {
+        st->send_hwm = atoi(value);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 // Apply one "key=value" line to info. Unknown keys are ignored, so that a
 // newer `up` may record more.
 static sl_err
@@ -87,6 +118,8 @@ s_parse_line(char *line, sl__cluster_info *info)
         sl__strlcpy(info->client_cert, value, sizeof(info->client_cert));
     } else if (strcmp(key, "server_cert") == 0) {
         sl__strlcpy(info->server_cert, value, sizeof(info->server_cert));
+    } else {
+        s_parse_setting(key, value, &info->settings);
     }
     return SL_OK;
 }
@@ -102,6 +135,7 @@ sl__cluster_read(const char *home, sl__cluster_info *info)
     sl__cluster_home(home, dir, sizeof(dir)); // home may be info->home.
     memset(info, 0, sizeof(*info));
     sl__strlcpy(info->home, dir, sizeof(info->home));
+    info->settings.aof = true; // up's default, for a record without it
     sl__fmt(path, sizeof(path), "%s/cluster.env", info->home);
     FILE *f = fopen(path, "r");
     if (f == NULL) {

@@ -16,6 +16,10 @@
 //   slots=N                            slots per worker process
 //   client_cert=HOME/keys/client_secret   (absent when insecure)
 //   server_cert=HOME/keys/scheduler
+//   aof=yes|no                         and how the parts were started:
+//   executor=thread                    (each only when given)
+//   cache_mb=N  prefetch=N  module_allow=PATH  module_cache=PATH
+//   max_message=N  max_client_jobs=N  client_grace_ms=N  send_hwm=N
 //
 // Unknown keys are ignored, so that a newer `up` may record more. This
 // file only reads the record (libstarling needs "scheduler" and the keys);
@@ -28,6 +32,22 @@
 #include "../common/util.h"
 
 #define SL_CLUSTER_MAX_WORKERS 1024
+
+// How `up` started the parts (its options), so that a part that died is
+// started again the same way. Zero: the programs' defaults.
+typedef struct {
+    bool aof;                 // Redis appendonly (absent from an older
+                              // record: yes, up's default)
+    char executor[16];        // workers' --executor, or ""
+    int cache_mb;             // workers' --cache-mb (< 0: none)
+    int prefetch;             // workers' --prefetch (< 0: 0)
+    char module_allow[512];   // workers' --module-allow, or ""
+    char module_cache[512];   // workers' --module-cache, or ""
+    uint64_t max_message;     // the scheduler's --max-message
+    uint32_t max_client_jobs; // its --max-client-jobs
+    int client_grace_ms;      // its --client-grace-ms
+    int send_hwm;             // its --send-hwm
+} sl__cluster_settings;
 
 // What cluster.env says.
 typedef struct {
@@ -42,6 +62,7 @@ typedef struct {
     int slots;
     char client_cert[512]; // clients' certificate (secret); "": insecure
     char server_cert[512]; // the scheduler's public certificate
+    sl__cluster_settings settings; // how the parts were started
 } sl__cluster_info;
 
 // The home directory that home (or, when it is NULL or "", the

@@ -17,13 +17,16 @@
 //   cluster started nearby. It writes what it bound to home/endpoints.
 #include "daemons.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -525,6 +528,42 @@ sl__daemon_slots_wait(sl__launch *l)
     rv = s_poll_slots(l, client);
     sl_client_destroy(&client);
     return rv;
+}
+
+// ---------------------------------------------------------------------
+// Ports.
+
+int
+sl__daemon_port_of(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    char *end = NULL;
+    long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || end == colon + 1 || *end != '\0' || port <= 0 ||
+        port > 65535) {
+        return -1;
+    }
+    return (int) port;
+}
+
+bool
+sl__daemon_port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0) {
+        return true; // cannot tell: let the program try
+    }
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t) port);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    bool free = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 ||
+                errno != EADDRINUSE;
+    close(fd);
+    return free;
 }
 
 // ---------------------------------------------------------------------

@@ -50,6 +50,14 @@ sl_err sl__daemon_workers_start(sl__launch *l);
 // (exactly none when l->workers is 0), while every recorded process runs.
 sl_err sl__daemon_slots_wait(sl__launch *l);
 
+// The TCP port at the end of "tcp://host:port" or "host:port"; -1 when
+// there is none (an ipc:// endpoint, a "*").
+int sl__daemon_port_of(const char *addr);
+// Whether port can be bound on 127.0.0.1 as the scheduler and Redis bind
+// it (SO_REUSEADDR: connections of a program that died do not count);
+// false when another program listens there.
+bool sl__daemon_port_free(int port);
+
 // Whether pid is alive and still runs program name; warns when it is
 // alive but now something else.
 bool sl__daemon_still_ours(pid_t pid, const char *name);

@@ -1,213 +1,38 @@
-// launch.c - the launcher: `starling up` and `starling down`, and the
-// restarts the tests use.
+// launch.c - the launcher: `starling up` (a new cluster, or the dead parts
+// of a recorded one started again) and `starling down`; the restarts the
+// tests use; workers added and stopped for the benchmarks.
 // SPDX-License-Identifier: MIT
 //
 // Design notes.
 // - Everything lives under one home directory (0700): the lock file, the
 //   Redis password (0600), redis/ (config, log, AOF), the scheduler's
-//   endpoints file, one log per process, and cluster.env, which is the
-//   record of a running cluster. cluster.env is written last and
-//   atomically (tmp + rename): when it exists, the cluster it names came
-//   up completely.
-// - Every operation holds an exclusive flock on home/lock, so two of them
-//   at once start (or stop) one cluster. The lock file descriptor is
-//   close-on-exec and sl__proc_spawn closes the rest, so no daemon
-//   inherits the lock.
-// - When up fails half way, it stops what it has started (its own children,
-//   so their PIDs cannot have been recycled) and says why in errbuf, with
-//   the last lines of the failing process's log.
-// - Keys: home/keys/{scheduler,worker,client}{,_secret} and the allow
-//   directory home/keys/allowed/ (the worker and client public
-//   certificates) are made by the first `up` and kept, so that a client
-//   given copies of them keeps working across `down` and `up`. All the
-//   workers share one key: they are one machine's processes.
+//   endpoints file, one log per process, and cluster.env, the record of
+//   the cluster (record.c). Every operation holds the home's lock, so two
+//   of them at once start (or stop) one cluster.
+// - When up fails half way through a new cluster, it stops what it has
+//   started (its own children, so their PIDs cannot have been recycled)
+//   and says why in errbuf, with the last lines of the failing process's
+//   log.
+// - A recorded cluster is never replaced by `up`: its dead parts are
+//   started again as they were, each where the live parts and the running
+//   clients look for it (Redis's port and password, over its append-only
+//   file; the scheduler's endpoints; a worker's index), with the options
+//   the record gives. Every port is checked free before anything starts;
+//   one that another program has taken stops the repair with a message
+//   that says what to do.
 #include "launch.h"
 
-#include <czmq.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../common/cert.h"
 #include "daemons.h"
+#include "record.h"
 #include "watch.h"
 
 #define S_TIMEOUT_MS 30000
 #define S_WORKERS_STOP_MS 10000
-
-// ---------------------------------------------------------------------
-// The lock and the record.
-
-// Take the exclusive lock on home/lock; *fd_out holds it until closed.
-static sl_err
-s_lock(const char *home, int *fd_out, char errbuf[SL_ERRSTR_LEN])
-{
-    char path[SL_LAUNCH_PATH_LEN];
-    sl__launch_path(path, home, "lock");
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot open %s: %s", path,
-                strerror(errno));
-        return SL_EIO;
-    }
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot lock %s: %s", path,
-                    strerror(errno));
-            close(fd);
-            return SL_EIO;
-        }
-    }
-    *fd_out = fd;
-    return SL_OK;
-}
-
-static void
-s_unlock(int *fd_p)
-{
-    if (*fd_p >= 0) {
-        close(*fd_p); // Closing the file releases the flock.
-        *fd_p = -1;
-    }
-}
-
-static void
-s_write_pids(FILE *f, const sl__cluster_info *info)
-{
-    fprintf(f, "worker_pids=");
-    for (int i = 0; i < info->n_workers; i++) {
-        fprintf(f, "%s%d", i > 0 ? "," : "", (int) info->worker_pids[i]);
-    }
-    fprintf(f, "\n");
-}
-
-// Write cluster.env (its format: cluster_env.h) atomically: readers see
-// the old file or the new one.
-static sl_err
-s_write_env(sl__launch *l)
-{
-    const sl__cluster_info *info = l->info;
-    char path[SL_LAUNCH_PATH_LEN];
-    char tmp[SL_LAUNCH_PATH_LEN];
-    sl__launch_path(path, info->home, "cluster.env");
-    sl__launch_path(tmp, info->home, "cluster.env.tmp");
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) {
-        sl__fmt(l->errbuf, SL_ERRSTR_LEN, "cannot write %s: %s", tmp,
-                strerror(errno));
-        return SL_EIO;
-    }
-    fprintf(f, "scheduler=%s\nworkers=%s\nredis=%s\n", info->scheduler,
-            info->workers_endpoint, info->redis);
-    fprintf(f, "redis_pid=%d\nscheduler_pid=%d\n", (int) info->redis_pid,
-            (int) info->scheduler_pid);
-    s_write_pids(f, info);
-    fprintf(f, "slots=%d\n", info->slots);
-    if (info->client_cert[0] != '\0') {
-        fprintf(f, "client_cert=%s\nserver_cert=%s\n", info->client_cert,
-                info->server_cert);
-    }
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        sl__fmt(l->errbuf, SL_ERRSTR_LEN, "cannot write %s: %s", path,
-                strerror(errno));
-        unlink(tmp);
-        return SL_EIO;
-    }
-    return SL_OK;
-}
-
-static void
-s_remove_records(const char *home)
-{
-    char path[SL_LAUNCH_PATH_LEN];
-    sl__launch_path(path, home, "cluster.env");
-    unlink(path);
-    sl__launch_path(path, home, "endpoints");
-    unlink(path);
-    sl__launch_path(path, home, "redis.pass");
-    unlink(path);
-}
-
-// ---------------------------------------------------------------------
-// Keys.
-
-// home/keys/name_secret, made (with name) when it is missing.
-static sl_err
-s_key_make(const char *dir, const char *name, char *errbuf)
-{
-    char path[SL_LAUNCH_PATH_LEN];
-    char key[SL_CERT_KEY_LEN + 1];
-    sl__fmt(path, sizeof(path), "%s/%s_secret", dir, name);
-    if (access(path, F_OK) == 0) {
-        return SL_OK;
-    }
-    return sl__cert_generate(dir, name, true, key, errbuf);
-}
-
-// Put the public certificate of dir/name into the allow directory.
-static sl_err
-s_key_allow(const char *dir, const char *allow, const char *name, char *errbuf)
-{
-    char path[SL_LAUNCH_PATH_LEN];
-    sl__fmt(path, sizeof(path), "%s/%s", dir, name);
-    zcert_t *cert = zcert_load(path);
-    if (cert == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot read certificate %s", path);
-        return SL_EIO;
-    }
-    sl__fmt(path, sizeof(path), "%s/%s", allow, name);
-    int rc = zcert_save_public(cert, path);
-    zcert_destroy(&cert);
-    if (rc != 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot write %s", path);
-        return SL_EIO;
-    }
-    return SL_OK;
-}
-
-sl_err
-sl__cluster_keys(const char *home, char errbuf[SL_ERRSTR_LEN])
-{
-    char dir[SL_LAUNCH_PATH_LEN];
-    char allow[SL_LAUNCH_PATH_LEN];
-    sl_err rv;
-    sl__launch_path(dir, home, "keys");
-    sl__launch_path(allow, home, "keys/allowed");
-    if ((rv = sl__dir_private(dir, errbuf)) != SL_OK ||
-        (rv = sl__dir_private(allow, errbuf)) != SL_OK ||
-        (rv = s_key_make(dir, "scheduler", errbuf)) != SL_OK ||
-        (rv = s_key_make(dir, "worker", errbuf)) != SL_OK ||
-        (rv = s_key_make(dir, "client", errbuf)) != SL_OK ||
-        (rv = s_key_allow(dir, allow, "worker", errbuf)) != SL_OK ||
-        (rv = s_key_allow(dir, allow, "client", errbuf)) != SL_OK) {
-        return rv;
-    }
-    return SL_OK;
-}
-
-static sl_err
-s_keys_start(sl__launch *l)
-{
-    sl__cluster_info *info = l->info;
-    sl_err rv;
-    if (l->opts->insecure) {
-        return SL_OK;
-    }
-    if ((rv = sl__cluster_keys(info->home, l->errbuf)) != SL_OK) {
-        return rv;
-    }
-    sl__launch_path(info->client_cert, info->home, "keys/client_secret");
-    sl__launch_path(info->server_cert, info->home, "keys/scheduler");
-    return SL_OK;
-}
 
 // ---------------------------------------------------------------------
 // Starting.
@@ -216,12 +41,14 @@ static sl_err
 s_start_all(sl__launch *l)
 {
     sl_err rv;
-    if ((rv = s_keys_start(l)) != SL_OK ||
+    sl__record_settings(l->opts, &l->info->settings, true);
+    if ((rv = sl__record_keys(l->info, l->opts->insecure, l->errbuf)) !=
+            SL_OK ||
         (rv = sl__daemon_redis_start(l)) != SL_OK ||
         (rv = sl__daemon_scheduler_start(l)) != SL_OK ||
         (rv = sl__daemon_workers_start(l)) != SL_OK ||
         (rv = sl__daemon_slots_wait(l)) != SL_OK ||
-        (rv = s_write_env(l)) != SL_OK) {
+        (rv = sl__record_write(l->info, l->errbuf)) != SL_OK) {
         return rv;
     }
     return SL_OK;
@@ -274,80 +101,222 @@ s_init(sl__launch *l, const sl__cluster_opts *opts, sl__cluster_info *info,
     return s_shape(l, opts);
 }
 
-// Make home (which exists) absolute, so that the daemons' paths and the
-// record do not depend on the working directory.
-static sl_err
-s_home_resolve(char *home, size_t len, char errbuf[SL_ERRSTR_LEN])
+// ---------------------------------------------------------------------
+// The parts of a recorded cluster, and starting the dead ones again.
+
+static bool
+s_runs(pid_t pid, const char *program)
 {
-    char abs[PATH_MAX];
-    if (realpath(home, abs) == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot resolve %s: %s", home,
-                strerror(errno));
-        return SL_EIO;
-    }
-    if (strlen(abs) > SL_LAUNCH_HOME_MAX) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "home path longer than %d bytes",
-                SL_LAUNCH_HOME_MAX);
-        return SL_EINVAL;
-    }
-    sl__strlcpy(home, abs, len);
-    return SL_OK;
+    return pid > 0 && sl__proc_alive(pid) && sl__proc_is(pid, program);
 }
 
-// Whether the cluster that cluster.env records is running. A stale record
-// (its scheduler gone) has whatever of it still runs stopped.
-static bool
-s_running(const char *home, sl__cluster_info *info)
+void
+sl__cluster_check(const sl__cluster_info *info, sl__cluster_health *out)
 {
-    sl_err rv = sl__cluster_read(home, info);
-    if (rv == SL_ENOTFOUND) {
-        return false;
+    memset(out, 0, sizeof(*out));
+    out->redis = s_runs(info->redis_pid, "redis-server");
+    out->scheduler = s_runs(info->scheduler_pid, "starling-scheduler");
+    for (int i = 0; i < info->n_workers; i++) {
+        out->workers[i] = s_runs(info->worker_pids[i], "starling-worker");
+        out->workers_dead += !out->workers[i];
     }
-    if (rv == SL_OK && sl__proc_alive(info->scheduler_pid) &&
-        sl__proc_is(info->scheduler_pid, "starling-scheduler")) {
-        return true;
+}
+
+bool
+sl__cluster_health_whole(const sl__cluster_health *h)
+{
+    return h->redis && h->scheduler && h->workers_dead == 0;
+}
+
+// SL_OK when the port of addr (what) is free to start a part on again;
+// else SL_EIO, with errbuf saying who holds it and what to do.
+static sl_err
+s_port_check(sl__launch *l, const char *addr, const char *what,
+             bool nothing_runs)
+{
+    int port = sl__daemon_port_of(addr);
+    if (port < 0 || sl__daemon_port_free(port)) {
+        return SL_OK;
     }
-    sl__log_warn("%s/cluster.env is stale; cleaning up after it", home);
-    if (rv == SL_OK) {
-        sl__daemon_stop_recorded(info);
+    if (nothing_runs) {
+        sl__fmt(l->errbuf, SL_ERRSTR_LEN,
+                "the cluster recorded in %s/cluster.env is not running, and "
+                "port %d (%s) is taken by another program: `starling down` "
+                "forgets that cluster, then `starling up` starts a new one "
+                "on new ports",
+                l->info->home, port, what);
+    } else {
+        sl__fmt(l->errbuf, SL_ERRSTR_LEN,
+                "cannot start %s again: port %d is taken by another program "
+                "(`starling down` stops the rest of the cluster, then "
+                "`starling up` starts a new one on new ports)",
+                what, port);
     }
-    s_remove_records(home);
-    return false;
+    return SL_EIO;
+}
+
+// Start Redis again on its port, with its password, over its files.
+static sl_err
+s_redis_again(sl__launch *l)
+{
+    char password[256] = "";
+    int port = sl__daemon_port_of(l->info->redis);
+    sl_err rv;
+    if (port < 0) {
+        sl__fmt(l->errbuf, SL_ERRSTR_LEN, "the record names no Redis port");
+        return SL_EIO;
+    }
+    if ((rv = sl__record_password(l->info->home, password, sizeof(password),
+                                  l->errbuf)) != SL_OK) {
+        return rv;
+    }
+    return sl__daemon_redis_run(l, port, password);
+}
+
+// Start the scheduler again on its endpoints. On failure the record keeps
+// them (and the dead PID), so that it still names the cluster.
+static sl_err
+s_scheduler_again(sl__launch *l)
+{
+    sl__cluster_info *info = l->info;
+    char clients[sizeof(info->scheduler)];
+    char workers[sizeof(info->workers_endpoint)];
+    sl__strlcpy(clients, info->scheduler, sizeof(clients));
+    sl__strlcpy(workers, info->workers_endpoint, sizeof(workers));
+    sl_err rv = sl__daemon_scheduler_run(l, clients, workers);
+    if (rv != SL_OK) {
+        sl__strlcpy(info->scheduler, clients, sizeof(info->scheduler));
+        sl__strlcpy(info->workers_endpoint, workers,
+                    sizeof(info->workers_endpoint));
+    }
+    return rv;
+}
+
+// SL_OK when every port a dead part of h needs is free, before anything
+// starts: a cluster half started again helps no one.
+static sl_err
+s_ports_check(sl__launch *l, const sl__cluster_health *h)
+{
+    bool nothing_runs =
+        !h->redis && !h->scheduler && h->workers_dead == l->info->n_workers;
+    sl_err rv = SL_OK;
+    if (!h->redis) {
+        rv = s_port_check(l, l->info->redis, "Redis's", nothing_runs);
+    }
+    if (rv == SL_OK && !h->scheduler) {
+        rv = s_port_check(l, l->info->scheduler, "the scheduler's for clients",
+                          nothing_runs);
+    }
+    if (rv == SL_OK && !h->scheduler) {
+        rv = s_port_check(l, l->info->workers_endpoint,
+                          "the scheduler's for workers", nothing_runs);
+    }
+    return rv;
+}
+
+// Start the parts h finds dead, in the order they need each other: Redis
+// (the scheduler checks its password as it starts), the scheduler, the
+// workers. The record is rewritten with what started, whatever fails.
+static sl_err
+s_repair(sl__launch *l, const sl__cluster_health *h,
+         sl__cluster_up_report *report)
+{
+    sl_err rv = s_ports_check(l, h);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    if (!h->redis && (rv = s_redis_again(l)) == SL_OK) {
+        report->redis = true;
+    }
+    if (rv == SL_OK && !h->scheduler && (rv = s_scheduler_again(l)) == SL_OK) {
+        report->scheduler = true;
+    }
+    for (int i = 0; rv == SL_OK && i < l->info->n_workers; i++) {
+        if (!h->workers[i] && (rv = sl__daemon_worker_start(l, i)) == SL_OK) {
+            report->workers++;
+        }
+    }
+    sl_err wrote = sl__record_write(l->info, l->errbuf);
+    if (rv == SL_OK && (rv = wrote) == SL_OK) {
+        rv = sl__daemon_slots_wait(l);
+    }
+    return rv;
+}
+
+// The recorded cluster under info->home (read into info): running as it
+// is, or repaired.
+static sl_err
+s_up_recorded(const sl__cluster_opts *opts, sl__cluster_info *info,
+              sl__cluster_up_report *report, char *errbuf)
+{
+    sl__cluster_health *h = malloc(sizeof(*h));
+    sl__cluster_opts ropts;
+    sl__launch l;
+    if (h == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "out of memory");
+        return SL_ENOMEM;
+    }
+    sl__cluster_check(info, h);
+    sl_err rv = SL_OK;
+    if (sl__cluster_health_whole(h)) {
+        report->outcome = SL_CLUSTER_RUNNING;
+    } else {
+        report->outcome = SL_CLUSTER_REPAIRED;
+        sl__record_opts(info, opts, &ropts);
+        int timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : S_TIMEOUT_MS;
+        l = (sl__launch){&ropts,
+                         info,
+                         info->n_workers,
+                         info->slots,
+                         sl__mono_ms() + timeout_ms,
+                         errbuf};
+        rv = s_repair(&l, h, report);
+    }
+    free(h);
+    return rv;
 }
 
 sl_err
 sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
-               bool *started_out, char errbuf[SL_ERRSTR_LEN])
+               sl__cluster_up_report *report, char errbuf[SL_ERRSTR_LEN])
 {
+    sl__cluster_up_report ignored;
     sl__launch l;
     int lock = -1;
     sl_err rv;
+    report = report != NULL ? report : &ignored;
+    memset(report, 0, sizeof(*report));
     errbuf[0] = '\0';
-    *started_out = false;
     if ((rv = s_init(&l, opts, info, errbuf)) != SL_OK ||
         (rv = sl__mkdirs(info->home, errbuf)) != SL_OK ||
-        (rv = s_home_resolve(info->home, sizeof(info->home), errbuf)) !=
-            SL_OK ||
-        (rv = s_lock(info->home, &lock, errbuf)) != SL_OK) {
+        (rv = sl__record_home_resolve(info->home, sizeof(info->home),
+                                      errbuf)) != SL_OK ||
+        (rv = sl__record_lock(info->home, &lock, errbuf)) != SL_OK) {
         goto done;
     }
-    if (s_running(info->home, info)) {
-        goto done; // Already up: info describes it.
-    }
-    // s_running may have filled info from a stale record.
     char home[sizeof(info->home)];
     sl__strlcpy(home, info->home, sizeof(home));
+    if ((rv = sl__cluster_read(home, info)) == SL_OK) {
+        rv = s_up_recorded(opts, info, report, errbuf);
+        goto done;
+    }
+    if (rv != SL_ENOTFOUND) {
+        sl__log_warn("%s/cluster.env cannot be read; starting a new cluster",
+                     home);
+        sl__record_remove(home);
+    }
+    // sl__cluster_read may have filled info from a broken record.
     memset(info, 0, sizeof(*info));
     sl__strlcpy(info->home, home, sizeof(info->home));
     info->slots = l.slots;
     if ((rv = s_start_all(&l)) != SL_OK) {
         sl__daemon_stop_started(info);
-        s_remove_records(info->home);
+        sl__record_remove(info->home);
         goto done;
     }
-    *started_out = true;
+    report->outcome = SL_CLUSTER_STARTED;
 done:
-    s_unlock(&lock);
+    sl__record_unlock(&lock);
     return rv;
 }
 
@@ -368,7 +337,7 @@ sl__cluster_down(const char *home, char errbuf[SL_ERRSTR_LEN])
         sl__fmt(errbuf, SL_ERRSTR_LEN, "no cluster under %s", info->home);
         goto done;
     }
-    if ((rv = s_lock(info->home, &lock, errbuf)) != SL_OK) {
+    if ((rv = sl__record_lock(info->home, &lock, errbuf)) != SL_OK) {
         goto done;
     }
     if ((rv = sl__cluster_read(info->home, info)) != SL_OK) {
@@ -384,9 +353,9 @@ sl__cluster_down(const char *home, char errbuf[SL_ERRSTR_LEN])
                 "%d process(es) would not stop; cluster.env kept", failed);
         goto done;
     }
-    s_remove_records(info->home);
+    sl__record_remove(info->home);
 done:
-    s_unlock(&lock);
+    sl__record_unlock(&lock);
     free(info);
     return rv;
 }
@@ -394,17 +363,20 @@ done:
 // ---------------------------------------------------------------------
 // Restarting one part.
 
-// The first steps of a restart: lock home and read the record into info.
+// The first steps of a restart: lock home, read the record into info and
+// the options it was started with into *ropts (with given's bin_dir and
+// timeout); l runs with them.
 static sl_err
-s_restart_begin(sl__launch *l, const sl__cluster_opts *opts,
-                sl__cluster_info *info, int *lock, char *errbuf)
+s_restart_begin(sl__launch *l, const sl__cluster_opts *given,
+                sl__cluster_opts *ropts, sl__cluster_info *info, int *lock,
+                char *errbuf)
 {
     sl_err rv;
     errbuf[0] = '\0';
-    if ((rv = s_init(l, opts, info, errbuf)) != SL_OK ||
-        (rv = s_home_resolve(info->home, sizeof(info->home), errbuf)) !=
-            SL_OK ||
-        (rv = s_lock(info->home, lock, errbuf)) != SL_OK) {
+    if ((rv = s_init(l, given, info, errbuf)) != SL_OK ||
+        (rv = sl__record_home_resolve(info->home, sizeof(info->home),
+                                      errbuf)) != SL_OK ||
+        (rv = sl__record_lock(info->home, lock, errbuf)) != SL_OK) {
         return rv;
     }
     if (sl__cluster_read(info->home, info) != SL_OK) {
@@ -412,6 +384,8 @@ s_restart_begin(sl__launch *l, const sl__cluster_opts *opts,
                 info->home);
         return SL_ENOTFOUND;
     }
+    sl__record_opts(info, given, ropts);
+    l->opts = ropts;
     l->workers = info->n_workers;
     l->slots = info->slots;
     return SL_OK;
@@ -435,64 +409,34 @@ sl__cluster_restart_scheduler(const sl__cluster_opts *opts,
                               sl__cluster_info *info,
                               char errbuf[SL_ERRSTR_LEN])
 {
+    sl__cluster_opts ropts;
     sl__launch l;
     int lock = -1;
-    sl_err rv = s_restart_begin(&l, opts, info, &lock, errbuf);
-    if (rv == SL_OK && (rv = s_check_gone(info->scheduler_pid, "the scheduler",
-                                          errbuf)) == SL_OK) {
-        char clients[sizeof(info->scheduler)];
-        char workers[sizeof(info->workers_endpoint)];
-        sl__strlcpy(clients, info->scheduler, sizeof(clients));
-        sl__strlcpy(workers, info->workers_endpoint, sizeof(workers));
-        if ((rv = sl__daemon_scheduler_run(&l, clients, workers)) == SL_OK) {
-            rv = s_write_env(&l);
-        }
+    sl_err rv = s_restart_begin(&l, opts, &ropts, info, &lock, errbuf);
+    if (rv == SL_OK &&
+        (rv = s_check_gone(info->scheduler_pid, "the scheduler", errbuf)) ==
+            SL_OK &&
+        (rv = s_scheduler_again(&l)) == SL_OK) {
+        rv = sl__record_write(l.info, l.errbuf);
     }
-    s_unlock(&lock);
+    sl__record_unlock(&lock);
     return rv;
-}
-
-// Read the password `up` gave Redis.
-static sl_err
-s_read_password(sl__launch *l, char *buf, size_t len)
-{
-    char path[SL_LAUNCH_PATH_LEN];
-    sl__launch_path(path, l->info->home, "redis.pass");
-    FILE *f = fopen(path, "r");
-    bool ok = f != NULL && fgets(buf, (int) len, f) != NULL;
-    if (f != NULL) {
-        fclose(f);
-    }
-    if (!ok) {
-        sl__fmt(l->errbuf, SL_ERRSTR_LEN, "cannot read %s", path);
-        return SL_EIO;
-    }
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return SL_OK;
 }
 
 sl_err
 sl__cluster_restart_redis(const sl__cluster_opts *opts, sl__cluster_info *info,
                           char errbuf[SL_ERRSTR_LEN])
 {
+    sl__cluster_opts ropts;
     sl__launch l;
     int lock = -1;
-    char password[256] = "";
-    sl_err rv = s_restart_begin(&l, opts, info, &lock, errbuf);
-    if (rv == SL_OK) {
-        rv = s_check_gone(info->redis_pid, "redis-server", errbuf);
-    }
-    const char *colon = strrchr(info->redis, ':');
-    if (rv == SL_OK && colon == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "the record names no Redis port");
-        rv = SL_EIO;
-    }
+    sl_err rv = s_restart_begin(&l, opts, &ropts, info, &lock, errbuf);
     if (rv == SL_OK &&
-        (rv = s_read_password(&l, password, sizeof(password))) == SL_OK &&
-        (rv = sl__daemon_redis_run(&l, atoi(colon + 1), password)) == SL_OK) {
-        rv = s_write_env(&l);
+        (rv = s_check_gone(info->redis_pid, "redis-server", errbuf)) == SL_OK &&
+        (rv = s_redis_again(&l)) == SL_OK) {
+        rv = sl__record_write(l.info, l.errbuf);
     }
-    s_unlock(&lock);
+    sl__record_unlock(&lock);
     return rv;
 }
 
@@ -500,9 +444,10 @@ sl_err
 sl__cluster_restart_worker(const sl__cluster_opts *opts, sl__cluster_info *info,
                            int i, char errbuf[SL_ERRSTR_LEN])
 {
+    sl__cluster_opts ropts;
     sl__launch l;
     int lock = -1;
-    sl_err rv = s_restart_begin(&l, opts, info, &lock, errbuf);
+    sl_err rv = s_restart_begin(&l, opts, &ropts, info, &lock, errbuf);
     if (rv == SL_OK && (i < 0 || i >= info->n_workers)) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "no worker %d", i);
         rv = SL_EINVAL;
@@ -511,9 +456,9 @@ sl__cluster_restart_worker(const sl__cluster_opts *opts, sl__cluster_info *info,
         (rv = s_check_gone(info->worker_pids[i], "the worker", errbuf)) ==
             SL_OK &&
         (rv = sl__daemon_worker_start(&l, i)) == SL_OK) {
-        rv = s_write_env(&l);
+        rv = sl__record_write(l.info, l.errbuf);
     }
-    s_unlock(&lock);
+    sl__record_unlock(&lock);
     return rv;
 }
 
@@ -524,22 +469,31 @@ sl_err
 sl__cluster_workers_start(const sl__cluster_opts *opts, sl__cluster_info *info,
                           char errbuf[SL_ERRSTR_LEN])
 {
+    sl__cluster_opts ropts;
     sl__launch l;
     int lock = -1;
-    sl_err rv = s_restart_begin(&l, opts, info, &lock, errbuf);
+    sl_err rv = s_restart_begin(&l, opts, &ropts, info, &lock, errbuf);
     if (rv == SL_OK && info->n_workers > 0) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "the cluster has workers already");
         rv = SL_EINVAL;
     }
     if (rv == SL_OK && (rv = s_shape(&l, opts)) == SL_OK) {
+        // The workers' options are the caller's; the rest the record's.
+        ropts.executor = opts->executor;
+        ropts.cache_mb = opts->cache_mb;
+        ropts.prefetch = opts->prefetch;
+        ropts.module_allow = opts->module_allow;
+        ropts.module_cache = opts->module_cache;
+        sl__record_settings(&ropts, &info->settings, false);
         info->slots = l.slots;
         if ((rv = sl__daemon_workers_start(&l)) == SL_OK) {
             rv = sl__daemon_slots_wait(&l);
         }
-        sl_err wrote = s_write_env(&l); // the workers that did start
+        sl_err wrote =
+            sl__record_write(l.info, l.errbuf); // the workers that did start
         rv = rv != SL_OK ? rv : wrote;
     }
-    s_unlock(&lock);
+    sl__record_unlock(&lock);
     return rv;
 }
 
@@ -547,9 +501,10 @@ sl_err
 sl__cluster_workers_stop(const sl__cluster_opts *opts, sl__cluster_info *info,
                          char errbuf[SL_ERRSTR_LEN])
 {
+    sl__cluster_opts ropts;
     sl__launch l;
     int lock = -1;
-    sl_err rv = s_restart_begin(&l, opts, info, &lock, errbuf);
+    sl_err rv = s_restart_begin(&l, opts, &ropts, info, &lock, errbuf);
     if (rv == SL_OK) {
         if (sl__daemon_stop_workers(info) > 0) {
             sl__fmt(errbuf, SL_ERRSTR_LEN, "a worker would not stop");
@@ -557,7 +512,7 @@ sl__cluster_workers_stop(const sl__cluster_opts *opts, sl__cluster_info *info,
         }
         info->n_workers = 0;
         l.workers = 0;
-        sl_err wrote = s_write_env(&l);
+        sl_err wrote = sl__record_write(l.info, l.errbuf);
         // A worker says BYE as it stops; one that could not is noticed
         // after three heartbeats.
         l.deadline_ms = sl__mono_ms() + S_WORKERS_STOP_MS;
@@ -565,6 +520,6 @@ sl__cluster_workers_stop(const sl__cluster_opts *opts, sl__cluster_info *info,
             rv = sl__daemon_slots_wait(&l);
         }
     }
-    s_unlock(&lock);
+    sl__record_unlock(&lock);
     return rv;
 }

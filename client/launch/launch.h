@@ -57,12 +57,47 @@ typedef struct {
 // this; tests use it to add keys of their own.
 sl_err sl__cluster_keys(const char *home, char errbuf[SL_ERRSTR_LEN]);
 
-// Start the local cluster, or find it already running (then *started_out
-// is false and info describes the running one). Holds a lock on
-// home/lock while it works, so two `up`s at once start one cluster.
-// Returns once the scheduler reports every worker's slots connected.
+// What sl__cluster_up found and did.
+typedef enum {
+    SL_CLUSTER_RUNNING = 0, // the recorded cluster runs, every part of it
+    SL_CLUSTER_STARTED,     // none was recorded: a new one was started
+    SL_CLUSTER_REPAIRED,    // parts of the recorded one had died: each was
+                            // started again where it was
+} sl__cluster_outcome;
+
+typedef struct {
+    sl__cluster_outcome outcome; // which of the three
+    bool redis;                  // REPAIRED: redis-server started again
+    bool scheduler;              // REPAIRED: the scheduler started again
+    int workers;                 // REPAIRED: workers started again
+} sl__cluster_up_report;
+
+// Start the local cluster; or find it running (info describes it); or,
+// when the recorded cluster has parts that died, start those again as
+// they were: Redis on its port with its password over its append-only
+// file, the scheduler on its endpoints, each dead worker with its index,
+// all with the options the record gives (opts gives only home, bin_dir
+// and timeout_ms then), so that the clients and workers still running
+// reconnect. cluster.env is rewritten with the new PIDs. A part whose port
+// another program has taken meanwhile cannot be started again: SL_EIO,
+// and errbuf says so and what to do. Holds a lock on home/lock while it
+// works, so two `up`s at once start one cluster. Returns once the
+// scheduler reports every worker's slots connected. *report (may be
+// NULL) says which case it was.
 sl_err sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
-                      bool *started_out, char errbuf[SL_ERRSTR_LEN]);
+                      sl__cluster_up_report *report,
+                      char errbuf[SL_ERRSTR_LEN]);
+// Which parts of the cluster that info records still run (each PID checked
+// to still run its program).
+typedef struct {
+    bool redis;                           // redis-server runs
+    bool scheduler;                       // the scheduler runs
+    bool workers[SL_CLUSTER_MAX_WORKERS]; // worker i runs
+    int workers_dead;                     // how many of them do not
+} sl__cluster_health;
+void sl__cluster_check(const sl__cluster_info *info, sl__cluster_health *out);
+// Whether every part runs.
+bool sl__cluster_health_whole(const sl__cluster_health *h);
 // Stop exactly what `up` started (by PID, each checked to still be the
 // program it was), and remove cluster.env. SL_ENOTFOUND when no cluster
 // is recorded under home.
@@ -70,7 +105,8 @@ sl_err sl__cluster_down(const char *home, char errbuf[SL_ERRSTR_LEN]);
 // Start the scheduler of the cluster under opts->home again, on the
 // endpoints it had, after it died or was killed: workers and clients
 // reconnect by themselves. Updates cluster.env and *info. SL_EINVAL when
-// the recorded scheduler still runs.
+// the recorded scheduler still runs. This and the two below take home,
+// bin_dir and timeout_ms from opts and the rest from the record.
 sl_err sl__cluster_restart_scheduler(const sl__cluster_opts *opts,
                                      sl__cluster_info *info,
                                      char errbuf[SL_ERRSTR_LEN]);

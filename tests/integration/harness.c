@@ -32,11 +32,9 @@
 #define SL_HARNESS_EXTRA 16
 
 static struct {
-    bool active;           // a cluster is up
-    bool atexit_set;       // s_atexit is registered
-    bool aof;              // the cluster's Redis keeps an append-only file
-    bool insecure;         // the cluster runs without CURVE keys
-    sl__cluster_info info; // what sl__cluster_up reported
+    bool active;                   // a cluster is up
+    bool atexit_set;               // s_atexit is registered
+    sl__cluster_info info;         // what sl__cluster_up reported
     pid_t extra[SL_HARNESS_EXTRA]; // processes of sl__harness_spawn, or 0
 } s_h;
 
@@ -108,7 +106,6 @@ sl__harness_start_opts(const sl__cluster_opts *given, sl__cluster_info *info)
 {
     char home[512];
     char errbuf[SL_ERRSTR_LEN];
-    bool started = false;
     sl_err rv;
     if (s_h.active) {
         return SL_EINVAL;
@@ -136,9 +133,7 @@ sl__harness_start_opts(const sl__cluster_opts *given, sl__cluster_info *info)
     opts.home = home;
     opts.bin_dir = getenv("STARLING_BIN_DIR");
     opts.timeout_ms = SL_HARNESS_TIMEOUT_MS;
-    s_h.aof = opts.aof;
-    s_h.insecure = opts.insecure;
-    rv = sl__cluster_up(&opts, &s_h.info, &started, errbuf);
+    rv = sl__cluster_up(&opts, &s_h.info, NULL, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "harness: cluster up failed: %s\n", errbuf);
         s_dump_logs(home);
@@ -223,11 +218,10 @@ sl__harness_restart(const char *what, int down_ms)
     char errbuf[SL_ERRSTR_LEN];
     char home[sizeof(s_h.info.home)];
     sl__strlcpy(home, s_h.info.home, sizeof(home)); // info is rewritten
+    // The rest of the options come from the cluster's record.
     sl__cluster_opts opts = {
         .home = home,
         .bin_dir = getenv("STARLING_BIN_DIR"),
-        .aof = s_h.aof,
-        .insecure = s_h.insecure,
     };
     rv = redis ? sl__cluster_restart_redis(&opts, &s_h.info, errbuf)
                : sl__cluster_restart_scheduler(&opts, &s_h.info, errbuf);
@@ -247,11 +241,10 @@ sl__harness_restart_worker(int i)
     char errbuf[SL_ERRSTR_LEN];
     char home[sizeof(s_h.info.home)];
     sl__strlcpy(home, s_h.info.home, sizeof(home)); // info is rewritten
+    // The rest of the options come from the cluster's record.
     sl__cluster_opts opts = {
         .home = home,
         .bin_dir = getenv("STARLING_BIN_DIR"),
-        .aof = s_h.aof,
-        .insecure = s_h.insecure,
     };
     sl_err rv = sl__cluster_restart_worker(&opts, &s_h.info, i, errbuf);
     if (rv != SL_OK) {
