@@ -2,19 +2,76 @@
 // the benchmarks themselves.
 // SPDX-License-Identifier: MIT
 //
-// A benchmark starts its own cluster (cluster.h), measures starling and a
-// baseline in the same run, and records each figure with
-// sl__bench_report_add. It returns SL_OK when the run itself worked, also
-// if a target was missed; an error (wrong results, a process that died)
-// returns another code, with errbuf saying why.
+// A benchmark starts its own cluster (sl__bench_cluster below, through the
+// launcher), measures starling and a baseline in the same run, and records
+// each figure with sl__bench_report_add. It returns SL_OK when the run
+// itself worked, also if a target was missed; an error (wrong results, a
+// process that died) returns another code, with errbuf saying why.
+//
+// The runner (runner.c) calls the benchmarks; they call bench.c (what they
+// share) and each other's building blocks below; nothing calls the runner.
 #ifndef SL_BENCH_BENCH_H
 #define SL_BENCH_BENCH_H
+
+#include <starling/starling.h>
 
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "cluster.h"
+#include "client/launch/launch.h"
 #include "report.h"
+
+// How many workers, and how big.
+typedef struct {
+    int procs;    // worker processes
+    int slots;    // slots in each
+    int prefetch; // each one's --prefetch; -1: the worker's default
+    bool threads; // --executor thread (else the default, processes)
+} sl__bench_workers;
+
+// A private cluster for one benchmark: a redis-server (loopback, generated
+// password), a scheduler and worker processes, started by the launcher in
+// a temporary directory, on free ports, without CURVE keys, stopped by PID.
+//
+//     sl__bench_cluster cl = {0};
+//     sl__bench_workers shape = {.procs = 1, .slots = 2, .prefetch = -1};
+//     if (sl__bench_cluster_start(&cl, bin_dir, errbuf) != SL_OK ||
+//         sl__bench_cluster_workers_start(&cl, &shape, 30000, errbuf) != SL_OK)
+//         ...
+//     sl_map(cl.client, ...);
+//     sl__bench_cluster_stop(&cl);
+typedef struct {
+    char dir[256];           // its home, a temporary directory
+    char bin_dir[512];       // where starling-scheduler and -worker are
+    char password[64];       // the store's
+    sl__cluster_info info;   // the launcher's record: endpoints, PIDs
+    sl__bench_workers shape; // what sl__bench_cluster_workers_start was given
+    sl_client *client;       // connected to the scheduler
+} sl__bench_cluster;
+
+// Start redis-server and the scheduler in a new temporary directory and
+// connect cl->client (which the cluster owns). No workers yet. cl must be
+// zeroed. On error what was started is stopped and errbuf says why.
+sl_err sl__bench_cluster_start(sl__bench_cluster *cl, const char *bin_dir,
+                               char errbuf[SL_ERRSTR_LEN]);
+// Start shape->procs workers of shape->slots slots and wait until the
+// scheduler counts every one of their slots, at most timeout_ms. On error
+// errbuf says why (with the end of a failing worker's log); the workers
+// that started keep running until sl__bench_cluster_stop.
+sl_err sl__bench_cluster_workers_start(sl__bench_cluster *cl,
+                                       const sl__bench_workers *shape,
+                                       int timeout_ms,
+                                       char errbuf[SL_ERRSTR_LEN]);
+// Stop every worker (all asked at once) and wait until the scheduler counts
+// none. SL_ETIMEDOUT when it still counts some after 10 s.
+sl_err sl__bench_cluster_workers_stop(sl__bench_cluster *cl,
+                                      char errbuf[SL_ERRSTR_LEN]);
+// Disconnect the client, stop every process of the cluster and remove its
+// directory. Safe on a cluster that is half started, stopped, or zeroed.
+void sl__bench_cluster_stop(sl__bench_cluster *cl);
+// CPU seconds used by the cluster's worker processes (and their executors)
+// together.
+double sl__bench_cluster_workers_cpu_s(const sl__bench_cluster *cl);
 
 typedef struct {
     bool quick;               // small sizes: the whole suite in about a minute

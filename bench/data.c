@@ -36,7 +36,7 @@ s_median(double *v, int n)
 static redisContext *
 s_redis_connect(const sl__bench_cluster *cl, char *errbuf)
 {
-    int port = atoi(strchr(cl->redis_addr, ':') + 1);
+    int port = atoi(strchr(cl->info.redis, ':') + 1);
     redisContext *ctx = redisConnect("127.0.0.1", port);
     redisReply *r = NULL;
     if (ctx != NULL && ctx->err == 0) {
@@ -44,7 +44,7 @@ s_redis_connect(const sl__bench_cluster *cl, char *errbuf)
     }
     if (r == NULL || r->type != REDIS_REPLY_STATUS) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot reach redis at %s: %s",
-                cl->redis_addr, ctx != NULL ? ctx->errstr : "out of memory");
+                cl->info.redis, ctx != NULL ? ctx->errstr : "out of memory");
         freeReplyObject(r);
         redisFree(ctx);
         return NULL;

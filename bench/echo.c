@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "procs.h"
+#include "client/launch/watch.h"
 
 #define S_MAX_LEN 4096
 #define S_TIMEOUT_MS 5000
@@ -230,7 +230,7 @@ sl__bench_echo_round_trips(const sl__bench_ctx *ctx, const char *kind,
     sl__fmt(port_s, sizeof(port_s), "%d", port);
     char *argv[] = {(char *) ctx->self, "--helper", (char *) kind, port_s,
                     NULL};
-    sl_err rv = sl__bench_spawn(&pid, argv, NULL, errbuf);
+    sl_err rv = sl__watch_spawn(&pid, argv, NULL, true, errbuf);
     if (rv == SL_OK &&
         (rv = sl__wait_port("127.0.0.1", port, S_TIMEOUT_MS)) != SL_OK) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "%s did not listen on port %d", kind,
@@ -240,6 +240,6 @@ sl__bench_echo_round_trips(const sl__bench_ctx *ctx, const char *kind,
         rv = zmq ? s_zmq_trips(port, len, warmup, seconds, n, errbuf)
                  : s_tcp_trips(port, len, warmup, seconds, n, errbuf);
     }
-    sl__bench_stop(&pid, 2000);
+    sl__watch_stop(&pid, 2000);
     return rv;
 }

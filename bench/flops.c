@@ -29,7 +29,7 @@
 #include <time.h>
 
 #include "bench.h"
-#include "procs.h"
+#include "client/launch/watch.h"
 
 #define S_TASKS_PER_SLOT 4
 #define S_MAX_SLOTS 256
@@ -177,12 +177,12 @@ s_bare_gflops(sl__bench_ctx *ctx, const sl__bench_cluster *cl,
         sl__fmt(times, sizeof(times), "%s/gemm-%d.times", cl->dir, p);
         char *argv[] = {ctx->self, "--helper", "gemm", n,     reps, tasks,
                         first,     stride,     start,  times, NULL};
-        rv = sl__bench_spawn(&pids[p], argv, NULL, errbuf);
+        rv = sl__watch_spawn(&pids[p], argv, NULL, true, errbuf);
     }
     int failed = 0;
     for (int p = 0; p < procs; p++) {
         int status = 0;
-        if (pids[p] > 0 && (sl__bench_wait(&pids[p], &status) != SL_OK ||
+        if (pids[p] > 0 && (sl__watch_wait(&pids[p], -1, &status) != SL_OK ||
                             !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
             failed++;
         }

@@ -94,7 +94,7 @@ sl__bench_memory(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN])
     }
     sl_err rv = sl__bench_cluster_start(&cl, ctx->bin_dir, errbuf);
     if (rv == SL_OK && (rv = sl_cluster_status_get(cl.client, &st)) == SL_OK) {
-        int64_t idle = sl__bench_rss(cl.scheduler);
+        int64_t idle = sl__bench_rss(cl.info.scheduler_pid);
         sl__bench_say(ctx,
                       "   %zu sys.noop tasks queued on a scheduler "
                       "without workers",
@@ -105,7 +105,7 @@ sl__bench_memory(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN])
                     sl_client_errstr(cl.client));
         } else {
             if ((rv = s_wait_queued(cl.client, n, errbuf)) == SL_OK) {
-                s_report(ctx, n, idle, sl__bench_rss(cl.scheduler));
+                s_report(ctx, n, idle, sl__bench_rss(cl.info.scheduler_pid));
             }
             sl_err rv2 = s_cancel(cl.client, job, n, errbuf);
             rv = rv != SL_OK ? rv : rv2;

@@ -19,19 +19,18 @@
 //   build/bench/bench_module_cold [--reps N]
 //
 // It starts its own redis-server, scheduler and worker (one slot) on
-// loopback, in a temporary directory, and stops them by PID.
+// loopback, in a temporary directory, through the launcher
+// (client/launch/), and stops them by PID.
 #define _GNU_SOURCE
 #include <starling/starling.h>
 
-#include <ftw.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "common/proc.h"
+#include "client/launch/launch.h"
+#include "client/launch/watch.h"
 
 #define S_MAX_REPS 100
 
@@ -44,19 +43,14 @@ typedef struct {
 } s_sample;
 
 static struct {
-    char dir[64];        // temporary directory
-    int redis_port;      // on 127.0.0.1
-    char password[33];   // the store's
-    char clients_ep[64]; // scheduler endpoints
-    char workers_ep[64];
-    pid_t redis;       // 0 when not running
-    pid_t scheduler;   // likewise
-    pid_t worker;      // likewise
-    sl_client *client; // connected to the scheduler
+    char dir[256];         // temporary directory, the cluster's home
+    sl__cluster_info info; // the launcher's record
+    sl_client *client;     // connected to the scheduler
 } s_b;
 
 // ---------------------------------------------------------------------
-// Processes.
+// Processes: the launcher's, covered by its watchdog and guard (a Ctrl-C
+// or an exit stops them).
 
 static void
 s_die(const char *what, const char *why)
@@ -65,115 +59,54 @@ s_die(const char *what, const char *why)
     exit(1);
 }
 
-static int
-s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+// The launcher's options for the cluster, with one worker of one slot
+// whose module cache is cache (NULL: no worker).
+static sl__cluster_opts
+s_opts(const char *cache)
 {
-    return remove(path);
-}
-
-static void
-s_cleanup(void)
-{
-    pid_t *all[] = {&s_b.worker, &s_b.scheduler, &s_b.redis};
-    for (size_t i = 0; i < 3; i++) {
-        if (*all[i] > 0) {
-            sl__proc_stop(*all[i], 5000);
-            *all[i] = 0;
-        }
-    }
-    if (s_b.dir[0] != '\0') {
-        nftw(s_b.dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
-    }
-}
-
-static void
-s_on_signal(int sig)
-{
-    pid_t all[] = {s_b.worker, s_b.scheduler, s_b.redis};
-    for (size_t i = 0; i < 3; i++) {
-        if (all[i] > 0) {
-            kill(all[i], SIGKILL);
-        }
-    }
-    _exit(128 + sig);
-}
-
-static pid_t
-s_spawn(char *const argv[], const char *log)
-{
-    char errbuf[SL_ERRSTR_LEN];
-    pid_t pid;
-    if (sl__proc_spawn(&pid, argv, log, false, errbuf) != SL_OK) {
-        s_die(argv[0], errbuf);
-    }
-    return pid;
+    sl__cluster_opts opts = {
+        .home = s_b.dir,
+        .bin_dir = STARLING_BIN_DIR,
+        .insecure = true,
+        .no_workers = cache == NULL,
+        .workers = 1,
+        .slots = 1,
+        .module_cache = cache,
+    };
+    return opts;
 }
 
 static void
 s_start_store_and_scheduler(void)
 {
-    char dir[128], errbuf[SL_ERRSTR_LEN], prog[256], store[64], pw[128],
-        log[128];
-    sl__fmt(dir, sizeof(dir), "%s/redis", s_b.dir);
-    s_b.redis_port = sl__free_port();
-    sl__random_hex(s_b.password, 16);
-    sl__redis_opts opts = {dir, s_b.redis_port, s_b.password, false, NULL};
-    if (sl__redis_start(&opts, &s_b.redis, errbuf) != SL_OK) {
-        s_die("redis-server", errbuf);
+    char errbuf[SL_ERRSTR_LEN];
+    sl__cluster_opts opts = s_opts(NULL);
+    if (sl__watch_dir_new(s_b.dir, sizeof(s_b.dir), "sl_bench_cold") != SL_OK) {
+        s_die("mkdtemp", "failed");
     }
-    sl__fmt(pw, sizeof(pw), "%s/password", s_b.dir);
-    FILE *f = fopen(pw, "w");
-    if (f == NULL || fprintf(f, "%s\n", s_b.password) < 0 || fclose(f)) {
-        s_die(pw, "cannot write");
+    if (sl__cluster_up(&opts, &s_b.info, NULL, errbuf) != SL_OK) {
+        s_die("cluster", errbuf);
     }
-    sl__fmt(prog, sizeof(prog), "%s/starling-scheduler", STARLING_BIN_DIR);
-    sl__fmt(store, sizeof(store), "127.0.0.1:%d", s_b.redis_port);
-    sl__fmt(s_b.clients_ep, sizeof(s_b.clients_ep), "tcp://127.0.0.1:%d",
-            sl__free_port());
-    sl__fmt(s_b.workers_ep, sizeof(s_b.workers_ep), "tcp://127.0.0.1:%d",
-            sl__free_port());
-    sl__fmt(log, sizeof(log), "%s/scheduler.log", s_b.dir);
-    char *argv[] = {prog,
-                    "--clients",
-                    s_b.clients_ep,
-                    "--workers",
-                    s_b.workers_ep,
-                    "--store",
-                    store,
-                    "--store-password-file",
-                    pw,
-                    NULL};
-    s_b.scheduler = s_spawn(argv, log);
 }
 
 // Start the worker (one slot) and wait until the scheduler has it.
 static void
-s_start_worker(const char *cache, const char *log)
+s_start_worker(const char *cache)
 {
-    char prog[256];
-    sl__fmt(prog, sizeof(prog), "%s/starling-worker", STARLING_BIN_DIR);
-    char *argv[] = {prog, "--scheduler",    s_b.workers_ep, "--slots",
-                    "1",  "--module-cache", (char *) cache, NULL};
-    s_b.worker = s_spawn(argv, log);
-    for (int i = 0; i < 400; i++) {
-        sl_cluster_status st;
-        if (sl_cluster_status_get(s_b.client, &st) == SL_OK &&
-            st.workers == 1) {
-            return;
-        }
-        usleep(25 * 1000);
+    char errbuf[SL_ERRSTR_LEN];
+    sl__cluster_opts opts = s_opts(cache);
+    if (sl__cluster_workers_start(&opts, &s_b.info, errbuf) != SL_OK) {
+        s_die("worker", errbuf);
     }
-    s_die("worker", "did not connect in 10 s");
 }
 
 static void
 s_stop_worker(void)
 {
-    sl__proc_stop(s_b.worker, 5000);
-    s_b.worker = 0;
-    sl_cluster_status st = {.workers = 1};
-    while (sl_cluster_status_get(s_b.client, &st) == SL_OK && st.workers) {
-        usleep(10 * 1000);
+    char errbuf[SL_ERRSTR_LEN];
+    sl__cluster_opts opts = s_opts(NULL);
+    if (sl__cluster_workers_stop(&opts, &s_b.info, errbuf) != SL_OK) {
+        s_die("worker", errbuf);
     }
 }
 
@@ -234,21 +167,22 @@ s_warm_up(void)
     sl_value_destroy(&arg);
 }
 
+// The worker's log (emptied each time it starts) is read before it starts
+// again.
 static void
 s_measure(const char *fn, int rep, s_sample *out)
 {
-    char cache[128], log[128], log2[128];
+    char cache[300], log[300];
     sl__fmt(cache, sizeof(cache), "%s/cache%d", s_b.dir, rep);
-    sl__fmt(log, sizeof(log), "%s/worker%d.log", s_b.dir, rep);
-    sl__fmt(log2, sizeof(log2), "%s/worker%d.restart.log", s_b.dir, rep);
-    s_start_worker(cache, log);
+    sl__fmt(log, sizeof(log), "%s/worker-0.log", s_b.dir);
+    s_start_worker(cache);
     s_warm_up();
     out->noop = s_time_task("sys.noop", NULL);
     out->cold = s_time_task(fn, NULL);
     out->warm = s_time_task(fn, NULL);
     s_stop_worker();
     s_read_steps(log, out->steps);
-    s_start_worker(cache, log2);
+    s_start_worker(cache);
     s_warm_up();
     out->disk = s_time_task(fn, NULL);
     s_stop_worker();
@@ -326,15 +260,11 @@ main(int argc, char **argv)
                 S_MAX_REPS);
         return 2;
     }
-    sl__strlcpy(s_b.dir, "/tmp/sl_bench_cold.XXXXXX", sizeof(s_b.dir));
-    if (mkdtemp(s_b.dir) == NULL) {
-        s_die("mkdtemp", "failed");
+    if (sl__watch_guard_install() != SL_OK) {
+        s_die("watchdog", "cannot start it");
     }
-    atexit(s_cleanup);
-    signal(SIGINT, s_on_signal);
-    signal(SIGTERM, s_on_signal);
     s_start_store_and_scheduler();
-    if (sl_client_connect(&s_b.client, s_b.clients_ep) != SL_OK) {
+    if (sl_client_connect(&s_b.client, s_b.info.scheduler) != SL_OK) {
         s_die("connect", sl_client_errstr(s_b.client));
     }
     printf("bench_module_cold --reps %d: 1 worker of 1 slot, redis on "
@@ -343,5 +273,10 @@ main(int argc, char **argv)
     s_bench("coldmod small", COLDMOD_SMALL, reps);
     s_bench("coldmod padded", COLDMOD_8M, reps);
     sl_client_destroy(&s_b.client);
+    char errbuf[SL_ERRSTR_LEN];
+    if (sl__cluster_down(s_b.dir, errbuf) != SL_OK) {
+        s_die("cluster", errbuf);
+    }
+    sl__watch_dir_remove(s_b.dir);
     return 0;
 }

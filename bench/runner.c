@@ -14,15 +14,14 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "client/launch/watch.h"
 #include "measure.h"
-#include "procs.h"
 
 typedef struct {
     const char *name;  // on the command line
@@ -48,57 +47,6 @@ static const s_case s_cases[] = {
 };
 
 #define S_N_CASES (sizeof(s_cases) / sizeof(s_cases[0]))
-
-// ---------------------------------------------------------------------
-// What every benchmark shares.
-
-void
-sl__bench_say(const sl__bench_ctx *ctx, const char *fmt, ...)
-{
-    FILE *f = sl__bench_report_out(ctx->report);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fputc('\n', f);
-    fflush(f);
-}
-
-void
-sl__bench_settings_add(char *buf, size_t len, const char *fmt, ...)
-{
-    size_t used = strlen(buf);
-    if (used + 1 >= len) {
-        return;
-    }
-    if (used > 0) {
-        buf[used++] = ';';
-        buf[used] = '\0';
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + used, len - used, fmt, ap);
-    va_end(ap);
-}
-
-void
-sl__bench_settings(const sl__bench_ctx *ctx, const sl__bench_workers *shape,
-                   char *buf, size_t len)
-{
-    buf[0] = '\0';
-    if (shape != NULL) {
-        char prefetch[16] = "default";
-        if (shape->prefetch >= 0) {
-            sl__fmt(prefetch, sizeof(prefetch), "%d", shape->prefetch);
-        }
-        sl__bench_settings_add(buf, len,
-                               "workers=%d;slots=%d;prefetch=%s;executor=%s",
-                               shape->procs, shape->slots, prefetch,
-                               shape->threads ? "thread" : "process");
-    }
-    sl__bench_settings_add(buf, len, "mode=%s;load=%.2f",
-                           ctx->quick ? "quick" : "full", sl__bench_load());
-}
 
 // ---------------------------------------------------------------------
 // The command line.
@@ -348,7 +296,7 @@ main(int argc, char **argv)
     }
     sl__log_init("starling-bench");
     s_find_programs(&ctx);
-    if (sl__bench_guard_install() != SL_OK) {
+    if (sl__watch_guard_install() != SL_OK) {
         fprintf(stderr, "starling-bench: cannot install the guard\n");
         return 1;
     }

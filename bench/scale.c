@@ -46,12 +46,12 @@ s_measure(sl__bench_ctx *ctx, sl__bench_cluster *cl, s_point *pt,
     // Every slot gets a chance to run once before the clock runs.
     sl_err rv =
         sl__bench_noop_map(cl->client, (size_t) pt->slots * 2, &warm, errbuf);
-    double cpu0 = sl__bench_cpu_s(cl->scheduler);
+    double cpu0 = sl__bench_cpu_s(cl->info.scheduler_pid);
     if (rv == SL_OK && (rv = sl__bench_noop_map(cl->client, tasks, &seconds,
                                                 errbuf)) == SL_OK) {
         pt->tasks_per_s = (double) tasks / seconds;
-        pt->sched_cpu_us =
-            (sl__bench_cpu_s(cl->scheduler) - cpu0) * 1e6 / (double) tasks;
+        pt->sched_cpu_us = (sl__bench_cpu_s(cl->info.scheduler_pid) - cpu0) *
+                           1e6 / (double) tasks;
         rv = sl__bench_task_round_trips(cl->client, S_WARMUP, samples, calls,
                                         errbuf);
     }

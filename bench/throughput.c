@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "client/launch/watch.h"
 #include "measure.h"
-#include "procs.h"
 
 // CPU seconds each party had used at one moment.
 typedef struct {
@@ -66,7 +66,7 @@ s_cpu_now(const sl__bench_cluster *cl)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    s_cpu cpu = {sl__bench_cpu_s(cl->scheduler),
+    s_cpu cpu = {sl__bench_cpu_s(cl->info.scheduler_pid),
                  sl__bench_cluster_workers_cpu_s(cl),
                  (double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
                      (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6};
@@ -80,11 +80,11 @@ s_perf_start(const sl__bench_cluster *cl, const char *path, pid_t *pid_out,
              char *errbuf)
 {
     char pid[16], log[1024];
-    sl__fmt(pid, sizeof(pid), "%d", (int) cl->scheduler);
+    sl__fmt(pid, sizeof(pid), "%d", (int) cl->info.scheduler_pid);
     sl__fmt(log, sizeof(log), "%s.log", path);
     char *argv[] = {"perf", "record", "-g",          "-p",
                     pid,    "-o",     (char *) path, NULL};
-    sl_err rv = sl__bench_spawn(pid_out, argv, log, errbuf);
+    sl_err rv = sl__watch_spawn(pid_out, argv, log, true, errbuf);
     if (rv == SL_OK) {
         usleep(500 * 1000); // perf attaches to every thread first
     }
@@ -96,8 +96,8 @@ static void
 s_perf_stop(pid_t *pid_p)
 {
     if (*pid_p > 0) {
-        sl__bench_signal(*pid_p, SIGINT);
-        sl__bench_wait(pid_p, NULL);
+        sl__watch_signal(*pid_p, SIGINT);
+        sl__watch_wait(pid_p, -1, NULL);
     }
 }
 

@@ -16,6 +16,8 @@
 
 static const char *s_program = "starling";
 static int s_level = -1;
+static sl__log_sink_fn s_sink; // NULL: stderr
+static void *s_sink_arg;       // for s_sink
 
 static int
 s_level_from_env(void)
@@ -70,8 +72,20 @@ sl__log(sl__log_level level, const char *fmt, ...)
     // log file do not interleave.
     size_t len = strlen(line);
     line[len++] = '\n';
+    line[len] = '\0';
+    if (s_sink != NULL) {
+        s_sink(line, len, s_sink_arg);
+        return;
+    }
     ssize_t rc = write(STDERR_FILENO, line, len);
     (void) rc;
+}
+
+void
+sl__log_sink_set(sl__log_sink_fn fn, void *arg)
+{
+    s_sink = fn;
+    s_sink_arg = arg;
 }
 
 void *

@@ -29,6 +29,13 @@ void sl__log(sl__log_level level, const char *fmt, ...)
 #define sl__log_info(...) sl__log(SL_LOG_INFO, __VA_ARGS__)
 #define sl__log_warn(...) sl__log(SL_LOG_WARN, __VA_ARGS__)
 #define sl__log_error(...) sl__log(SL_LOG_ERROR, __VA_ARGS__)
+// Where log lines go: by default one write(2) to stderr each. A program
+// may take them instead (to redraw a progress line around them, or to
+// drop them): fn gets each whole line, its newline included, and arg.
+// NULL: stderr again. A program that embeds libstarling silences the
+// library's notices with $STARLING_LOG=error.
+typedef void (*sl__log_sink_fn)(const char *line, size_t len, void *arg);
+void sl__log_sink_set(sl__log_sink_fn fn, void *arg);
 
 // Allocate or abort: for the daemons, where running out of memory is not a
 // condition they can serve through. The library returns SL_ENOMEM instead.

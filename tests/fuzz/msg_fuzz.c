@@ -7,7 +7,7 @@
 // its type, in the order that process reads it: scheduler/sched.c
 // (s_on_message: HELLO, SUBMIT and its args, CANCEL, READY, RESULT),
 // worker/worker.c (s_on_sched_msg: WELCOME, TASKS and each argument
-// decoded with a blob, CANCEL, ERROR) and client/client.c (s_on_message:
+// decoded with a blob, CANCEL, ERROR) and client/conn.c (s_on_message:
 // WELCOME, DONE and each OK value decoded, ERROR, STATUS_REPLY). That runs
 // twice, under the default limits and under tight ones. Oracles:
 // - Every view a decoder returns (strings, raw values, the args reader)
@@ -371,7 +371,8 @@ s_on_error(sl__mpr *r)
     s_error_round_trip(&m);
 }
 
-// s_on_outcome in client.c: an OK outcome's value is decoded (no blob).
+// sl__client_job_outcome in client/job.c: an OK outcome's value is decoded
+// (no blob).
 static void
 s_client_decode_value(const sl__outcome *o)
 {

@@ -3,22 +3,17 @@
 //
 // Design notes.
 // - One cluster per test process, in file-local state: the atexit handler
-//   and the watchdog need to find it without the test's help.
-// - The watchdog is forked before the cluster starts (while the test is
-//   still one thread) and is given each daemon's PID and program name over
-//   a pipe. It blocks reading that pipe. sl__harness_stop sends a zero PID
-//   (all is stopped); end of file without it means the test died without
-//   stopping, and the watchdog SIGKILLs each daemon that still runs its
-//   program, removes the home, and exits. It has its own session and
-//   ignores the terminal's signals, so a Ctrl-C or a kill of the test's
-//   process group does not take it down with the test.
-// nftw and its flags are X/Open: ask for them before any header.
-#define _XOPEN_SOURCE 700
+//   needs to find it without the test's help.
+// - The launcher's watchdog (client/launch/watch.h) is started with the
+//   first cluster, while the test is still one thread; the launcher tells
+//   it each process it starts, and the harness tells it the home and the
+//   test's own processes. If the test dies without sl__harness_stop (a
+//   signal, a ctest timeout, an AddressSanitizer report), the watchdog
+//   SIGKILLs each process that still runs its program and removes the
+//   home.
 #include "harness.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../client/launch/watch.h"
 #include "../../common/cert.h"
 #include "../../common/proc.h"
 
@@ -35,45 +31,15 @@
 // Processes a test may start besides the cluster's.
 #define SL_HARNESS_EXTRA 16
 
-// One message to the watchdog: a process to kill if the test dies.
-typedef struct {
-    int32_t pid;   // 0: the cluster is stopped, exit quietly
-    char name[28]; // the program it must still be running
-} s_watch_msg;
-
 static struct {
-    bool active;           // a cluster is up
-    bool atexit_set;       // s_atexit is registered
-    bool aof;              // the cluster's Redis keeps an append-only file
-    bool insecure;         // the cluster runs without CURVE keys
-    sl__cluster_info info; // what sl__cluster_up reported
-    pid_t watchdog;        // the watchdog process, or 0
-    int watch_fd;          // write end of its pipe, or -1
-    s_watch_msg watched[SL_CLUSTER_MAX_WORKERS + 2 + SL_HARNESS_EXTRA];
+    bool active;                   // a cluster is up
+    bool atexit_set;               // s_atexit is registered
+    sl__cluster_info info;         // what sl__cluster_up reported
     pid_t extra[SL_HARNESS_EXTRA]; // processes of sl__harness_spawn, or 0
-} s_h = {.watch_fd = -1};
+} s_h;
 
 // ---------------------------------------------------------------------
-// Files.
-
-static int
-s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    if (remove(path) != 0) {
-        fprintf(stderr, "harness: cannot remove %s: %s\n", path,
-                strerror(errno));
-    }
-    return 0;
-}
-
-// rm -rf dir.
-static void
-s_rm_rf(const char *dir)
-{
-    if (dir[0] != '\0') {
-        nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
-}
+// Logs.
 
 static void
 s_dump_log(const char *path)
@@ -113,114 +79,6 @@ s_dump_logs(const char *home)
 }
 
 // ---------------------------------------------------------------------
-// The watchdog.
-
-static void
-s_watchdog_kill(const s_watch_msg *list, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (list[i].pid > 0 && sl__proc_alive(list[i].pid) &&
-            sl__proc_is(list[i].pid, list[i].name)) {
-            kill(list[i].pid, SIGKILL);
-        }
-    }
-}
-
-// The watchdog's life: collect PIDs until the test says it stopped them
-// (pid 0) or dies (end of file).
-static void
-s_watchdog_run(int fd, const char *home)
-{
-    s_watch_msg msg;
-    int n = 0;
-    setsid();
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
-    for (;;) {
-        ssize_t got = read(fd, &msg, sizeof(msg));
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got == (ssize_t) sizeof(msg) && msg.pid == 0) {
-            _exit(0);
-        }
-        if (got != (ssize_t) sizeof(msg)) {
-            break;
-        }
-        if (n < (int) (sizeof(s_h.watched) / sizeof(s_h.watched[0]))) {
-            s_h.watched[n++] = msg;
-        }
-    }
-    fprintf(stderr, "harness watchdog: the test died without stopping its "
-                    "cluster; killing it\n");
-    s_watchdog_kill(s_h.watched, n);
-    s_rm_rf(home);
-    _exit(0);
-}
-
-static sl_err
-s_watchdog_start(const char *home)
-{
-    int fds[2];
-    if (pipe(fds) != 0) {
-        return SL_EIO;
-    }
-    fflush(NULL); // Or the child would flush our buffers a second time.
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return SL_EIO;
-    }
-    if (pid == 0) {
-        close(fds[1]);
-        s_watchdog_run(fds[0], home);
-    }
-    close(fds[0]);
-    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-    s_h.watchdog = pid;
-    s_h.watch_fd = fds[1];
-    return SL_OK;
-}
-
-static void
-s_watch(pid_t pid, const char *name)
-{
-    s_watch_msg msg = {.pid = (int32_t) pid};
-    snprintf(msg.name, sizeof(msg.name), "%s", name);
-    if (s_h.watch_fd >= 0 &&
-        write(s_h.watch_fd, &msg, sizeof(msg)) != (ssize_t) sizeof(msg)) {
-        fprintf(stderr, "harness: cannot reach the watchdog\n");
-    }
-}
-
-static void
-s_watch_cluster(const sl__cluster_info *info)
-{
-    s_watch(info->redis_pid, "redis-server");
-    s_watch(info->scheduler_pid, "starling-scheduler");
-    for (int i = 0; i < info->n_workers; i++) {
-        s_watch(info->worker_pids[i], "starling-worker");
-    }
-}
-
-// Tell the watchdog all is stopped, and reap it.
-static void
-s_watchdog_stop(void)
-{
-    if (s_h.watch_fd >= 0) {
-        s_watch(0, "");
-        close(s_h.watch_fd);
-        s_h.watch_fd = -1;
-    }
-    if (s_h.watchdog > 0) {
-        waitpid(s_h.watchdog, NULL, 0);
-        s_h.watchdog = 0;
-    }
-}
-
-// ---------------------------------------------------------------------
 // Start and stop.
 
 // A test that exits without sl__harness_stop (a failed assertion) failed:
@@ -236,19 +94,6 @@ s_atexit(void)
     }
 }
 
-static sl_err
-s_make_home(char *home, size_t len)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(home, len, "%s/starling-test-XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(home) == NULL) {
-        fprintf(stderr, "harness: mkdtemp %s: %s\n", home, strerror(errno));
-        return SL_EIO;
-    }
-    return SL_OK;
-}
-
 sl_err
 sl__harness_start(int workers, int slots, sl__cluster_info *info)
 {
@@ -261,17 +106,17 @@ sl__harness_start_opts(const sl__cluster_opts *given, sl__cluster_info *info)
 {
     char home[512];
     char errbuf[SL_ERRSTR_LEN];
-    bool started = false;
     sl_err rv;
     if (s_h.active) {
         return SL_EINVAL;
     }
-    if ((rv = s_make_home(home, sizeof(home))) != SL_OK) {
+    if ((rv = sl__watch_start()) != SL_OK) {
+        fprintf(stderr, "harness: cannot start the watchdog\n");
         return rv;
     }
-    if ((rv = s_watchdog_start(home)) != SL_OK) {
-        fprintf(stderr, "harness: cannot start the watchdog\n");
-        s_rm_rf(home);
+    if ((rv = sl__watch_dir_new(home, sizeof(home), "starling-test")) !=
+        SL_OK) {
+        fprintf(stderr, "harness: cannot make a home: %s\n", strerror(errno));
         return rv;
     }
     // The workers inherit this: a test's module cache is its own, never
@@ -288,17 +133,14 @@ sl__harness_start_opts(const sl__cluster_opts *given, sl__cluster_info *info)
     opts.home = home;
     opts.bin_dir = getenv("STARLING_BIN_DIR");
     opts.timeout_ms = SL_HARNESS_TIMEOUT_MS;
-    s_h.aof = opts.aof;
-    s_h.insecure = opts.insecure;
-    rv = sl__cluster_up(&opts, &s_h.info, &started, errbuf);
+    rv = sl__cluster_up(&opts, &s_h.info, NULL, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "harness: cluster up failed: %s\n", errbuf);
         s_dump_logs(home);
-        s_watchdog_stop();
-        s_rm_rf(home);
+        sl__watch_dir_remove(home);
+        sl__watch_done();
         return rv;
     }
-    s_watch_cluster(&s_h.info);
     s_h.active = true;
     if (!s_h.atexit_set) {
         s_h.atexit_set = atexit(s_atexit) == 0;
@@ -320,14 +162,16 @@ sl__harness_stop(void)
         }
     }
     s_h.active = false;
-    if (sl__cluster_down(s_h.info.home, errbuf) != SL_OK) {
-        // Leave it to the watchdog: it kills what still runs.
+    bool down = sl__cluster_down(s_h.info.home, errbuf) == SL_OK;
+    if (!down) {
+        // Leave it to the watchdog: it kills what still runs when the
+        // test exits.
         fprintf(stderr, "harness: cluster down: %s\n", errbuf);
-        close(s_h.watch_fd);
-        s_h.watch_fd = -1;
     }
-    s_watchdog_stop();
-    s_rm_rf(s_h.info.home);
+    sl__watch_dir_remove(s_h.info.home);
+    if (down) {
+        sl__watch_done();
+    }
     s_h.info.home[0] = '\0';
 }
 
@@ -347,6 +191,7 @@ static sl_err
 s_kill_wait(pid_t pid)
 {
     kill(pid, SIGKILL);
+    sl__watch_forget(pid);
     int64_t deadline = sl__mono_ms() + SL_HARNESS_KILL_WAIT_MS;
     while (sl__proc_alive(pid)) {
         if (sl__mono_ms() > deadline) {
@@ -373,11 +218,10 @@ sl__harness_restart(const char *what, int down_ms)
     char errbuf[SL_ERRSTR_LEN];
     char home[sizeof(s_h.info.home)];
     sl__strlcpy(home, s_h.info.home, sizeof(home)); // info is rewritten
+    // The rest of the options come from the cluster's record.
     sl__cluster_opts opts = {
         .home = home,
         .bin_dir = getenv("STARLING_BIN_DIR"),
-        .aof = s_h.aof,
-        .insecure = s_h.insecure,
     };
     rv = redis ? sl__cluster_restart_redis(&opts, &s_h.info, errbuf)
                : sl__cluster_restart_scheduler(&opts, &s_h.info, errbuf);
@@ -385,8 +229,6 @@ sl__harness_restart(const char *what, int down_ms)
         fprintf(stderr, "harness: restart %s: %s\n", what, errbuf);
         return rv;
     }
-    s_watch(redis ? s_h.info.redis_pid : s_h.info.scheduler_pid,
-            redis ? "redis-server" : "starling-scheduler");
     return SL_OK;
 }
 
@@ -399,18 +241,16 @@ sl__harness_restart_worker(int i)
     char errbuf[SL_ERRSTR_LEN];
     char home[sizeof(s_h.info.home)];
     sl__strlcpy(home, s_h.info.home, sizeof(home)); // info is rewritten
+    // The rest of the options come from the cluster's record.
     sl__cluster_opts opts = {
         .home = home,
         .bin_dir = getenv("STARLING_BIN_DIR"),
-        .aof = s_h.aof,
-        .insecure = s_h.insecure,
     };
     sl_err rv = sl__cluster_restart_worker(&opts, &s_h.info, i, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "harness: restart worker %d: %s\n", i, errbuf);
         return rv;
     }
-    s_watch(s_h.info.worker_pids[i], "starling-worker");
     return SL_OK;
 }
 
@@ -441,14 +281,13 @@ sl__harness_spawn(char **argv, const char *log_name, pid_t *pid_out)
     snprintf(log, sizeof(log), "%s/%s", s_h.info.home, log_name);
     char *prog = argv[0];
     argv[0] = exe;
-    sl_err rv = sl__proc_spawn(pid_out, argv, log, false, errbuf);
+    sl_err rv = sl__watch_spawn(pid_out, argv, log, false, errbuf);
     argv[0] = prog;
     if (rv != SL_OK) {
         fprintf(stderr, "harness: %s\n", errbuf);
         return rv;
     }
     s_h.extra[slot] = *pid_out;
-    s_watch(*pid_out, prog);
     return SL_OK;
 }
 
@@ -465,22 +304,12 @@ s_extra_forget(pid_t pid)
 sl_err
 sl__harness_wait_pid(pid_t pid, int timeout_ms, int *status_out)
 {
-    int64_t deadline = sl__mono_ms() + timeout_ms;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid || (r < 0 && errno == ECHILD)) {
-            s_extra_forget(pid);
-            if (status_out != NULL) {
-                *status_out = status;
-            }
-            return SL_OK;
-        }
-        if (sl__mono_ms() > deadline) {
-            return SL_ETIMEDOUT;
-        }
-        usleep(10000);
+    pid_t waited = pid;
+    if (sl__watch_wait(&waited, timeout_ms, status_out) == SL_ETIMEDOUT) {
+        return SL_ETIMEDOUT;
     }
+    s_extra_forget(pid);
+    return SL_OK;
 }
 
 sl_err

@@ -14,17 +14,18 @@
 // the harness sets $STARLING_HOME to its home, so that sl_client_connect
 // finds the keys as it finds a user's local cluster. A test that ends early
 // still stops the cluster: an atexit handler covers exit() (a failed
-// assertion), and a watchdog process kills the cluster's processes if the test
-// dies any other way (a signal, a ctest timeout).
+// assertion), and the launcher's watchdog (client/launch/watch.h) kills the
+// cluster's processes if the test dies any other way (a signal, a ctest
+// timeout).
 #ifndef SL_TESTS_HARNESS_H
 #define SL_TESTS_HARNESS_H
 
 #include <czmq.h>
 
-#include "../../client/cluster.h"
+#include "../../client/launch/launch.h"
 
 // Start redis, a scheduler and `workers` worker processes with `slots`
-// slots each, under a new directory $TMPDIR/starling-test-XXXXXX, and
+// slots each, under a new directory $TMPDIR/starling-test.XXXXXX, and
 // return once every slot is connected. *info describes the cluster (a
 // copy: the harness keeps its own). On error the logs' tails are printed
 // to stderr, nothing is left running, and the directory is removed.
