@@ -11,9 +11,9 @@
 #include "../serialize/msg.h"
 #include "../store/store.h"
 #include "cache.h"
+#include "kernel_api.h"
 #include "loader.h"
 #include "registry.h"
-#include "task.h"
 
 // One task and, once run, its outcome.
 typedef struct {
