@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "../serialize/msg.h"
-#include "exec.h"
+#include "run.h"
 
 // A frame that has begun must arrive whole within this (the peer wrote it
 // in one go; only a wedged or hostile peer takes longer).
@@ -260,7 +260,7 @@ s_decode_init(const sl__frame *f, sl__store_opts *opts, uint32_t *inline_max,
 // Decode a TASKS frame holding one group of 1 to SL_EXECUTOR_BATCH_MAX
 // tasks into ts; *n says how many.
 static sl_err
-s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__exec_task *ts,
+s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__run_task *ts,
                uint32_t *n)
 {
     sl__mpr r;
@@ -279,11 +279,11 @@ s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__exec_task *ts,
         sl__task_item item;
         if (sl__task_item_decode(&r, lim, &item, errbuf) != SL_OK) {
             for (uint32_t i = 0; i < *n; i++) {
-                sl__exec_task_clear(&ts[i]);
+                sl__run_task_clear(&ts[i]);
             }
             return SL_EPROTO;
         }
-        sl__exec_task_init(&ts[*n], &g, &item);
+        sl__run_task_init(&ts[*n], &g, &item);
     }
     return SL_OK;
 }
@@ -293,7 +293,8 @@ s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__exec_task *ts,
 // frame, so that the worker hears of a long batch as it goes. A task with
 // a time limit comes alone, and its outcome goes at once.
 static sl_err
-s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
+s_run_batch(sl__runner *runner, sl__run_task *ts, uint32_t n, int fd,
+            sl__mpw *w)
 {
     sl_err rv = SL_OK;
     double flushed = sl__wall();
@@ -301,8 +302,8 @@ s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
     // A failed send means the worker is gone: the rest is not run.
     for (uint32_t i = 0; i < n && rv == SL_OK; i++) {
         sl__outcome o;
-        sl__exec_run(ex, &ts[i]);
-        sl__exec_task_outcome(&ts[i], &o);
+        sl__runner_run(runner, &ts[i]);
+        sl__run_task_outcome(&ts[i], &o);
         sl__msg_outcome(w, &o, true);
         // The task's end time is the clock (reading it again for each
         // task showed in the profile); a task that never ran has none.
@@ -314,7 +315,7 @@ s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        sl__exec_task_clear(&ts[i]); // the argument buffers serve the next
+        sl__run_task_clear(&ts[i]); // the argument buffers serve the next
     }
     return rv;
 }
@@ -327,12 +328,12 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
     sl__store_opts store_opts;
     char addrs[SL_STORE_MAX_SHARDS][128];
     char password[256];
-    sl__exec ex = {0};
+    sl__runner runner = {0};
     bool eof;
     signal(SIGPIPE, SIG_IGN);
-    ex.limits = sl__limits_default;
-    if (sl__frame_recv(fd, &f, ex.limits.max_message, -1, &eof) != SL_OK ||
-        s_decode_init(&f, &store_opts, &ex.inline_max, addrs, password,
+    runner.limits = sl__limits_default;
+    if (sl__frame_recv(fd, &f, runner.limits.max_message, -1, &eof) != SL_OK ||
+        s_decode_init(&f, &store_opts, &runner.inline_max, addrs, password,
                       sizeof(password)) != SL_OK) {
         sl__log_error("executor: no usable start message from the worker");
         sl__frame_fini(&f);
@@ -350,32 +351,33 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
         sl__log_error("executor: %s", errbuf); // the worker read it first
         return 1;
     }
-    ex.registry = registry;
-    ex.loader = loader;
-    ex.store_opts = &store_opts;
-    ex.cache = cache_bytes > 0 ? sl__cache_new(cache_bytes) : NULL;
+    runner.registry = registry;
+    runner.loader = loader;
+    runner.store_opts = &store_opts;
+    runner.cache = cache_bytes > 0 ? sl__cache_new(cache_bytes) : NULL;
     sl__mpw w;
     sl__mpw_init(&w);
     int status = 0;
-    sl__exec_task *batch = sl__xcalloc(SL_EXECUTOR_BATCH_MAX, sizeof(*batch));
-    while (sl__frame_recv(fd, &f, ex.limits.max_message, -1, &eof) == SL_OK) {
+    sl__run_task *batch = sl__xcalloc(SL_EXECUTOR_BATCH_MAX, sizeof(*batch));
+    while (sl__frame_recv(fd, &f, runner.limits.max_message, -1, &eof) ==
+           SL_OK) {
         uint32_t n;
-        if (s_decode_tasks(&f, &ex.limits, batch, &n) != SL_OK) {
+        if (s_decode_tasks(&f, &runner.limits, batch, &n) != SL_OK) {
             sl__log_error("executor: the worker sent a malformed task");
             status = 2;
             break;
         }
-        if (s_run_batch(&ex, batch, n, fd, &w) != SL_OK) {
+        if (s_run_batch(&runner, batch, n, fd, &w) != SL_OK) {
             break; // the worker is gone
         }
     }
     for (uint32_t i = 0; i < SL_EXECUTOR_BATCH_MAX; i++) {
-        sl__exec_task_fini(&batch[i]);
+        sl__run_task_fini(&batch[i]);
     }
     free(batch);
     sl__mpw_fini(&w);
     sl__frame_fini(&f);
-    sl__exec_fini(&ex);
+    sl__runner_fini(&runner);
     sl__loader_destroy(&loader);
     sl__registry_destroy(&registry);
     close(fd);

@@ -17,7 +17,7 @@
 //                       its order, in one frame at its end, and in a
 //                       frame every SL_EXECUTOR_FLUSH_MS before that
 //
-// The executor runs the tasks with worker/exec.h in order and answers; it
+// The executor runs the tasks with worker/run.h in order and answers; it
 // exits when the worker closes its end, and dies with the worker.
 #ifndef SL_WORKER_EXECUTOR_H
 #define SL_WORKER_EXECUTOR_H

@@ -60,10 +60,10 @@
 #include "../common/cert.h"
 #include "../serialize/msg.h"
 #include "../store/store.h"
-#include "exec.h"
 #include "executor.h"
 #include "loader.h"
 #include "registry.h"
+#include "run.h"
 
 #define SL_MAX_MSGS_PER_TURN 256
 #define SL_HEARTBEAT_LIVENESS 3
@@ -88,9 +88,9 @@
 
 typedef struct s_item s_item;
 struct s_item {
-    sl__exec_task task; // the task and its outcome
-    int slot;           // slot running it, -1 when queued
-    s_item *next;       // FIFO link, then the next of the slot's batch
+    sl__run_task task; // the task and its outcome
+    int slot;          // slot running it, -1 when queued
+    s_item *next;      // FIFO link, then the next of the slot's batch
 };
 
 // The running average of one function's run time.
@@ -104,10 +104,10 @@ typedef struct {
     sl__worker *worker; // owner
     int index;          // slot number
     // --executor thread
-    pthread_t thread; // its thread
-    zsock_t *tasks;   // main's end of the slot's PAIR
-    sl__exec exec;    // the slot thread's executor state (its store)
-    bool started;     // thread running
+    pthread_t thread;  // its thread
+    zsock_t *tasks;    // main's end of the slot's PAIR
+    sl__runner runner; // the slot thread's runner (its store)
+    bool started;      // thread running
     // --executor process
     sl__executor proc;   // the child; pid 0 until first needed
     s_item *running;     // the batch it runs, in order, or NULL
@@ -183,13 +183,13 @@ s_item_destroy(sl__worker *self, s_item **item_p)
     }
     *item_p = NULL;
     if (self->n_pool < S_POOL_MAX) {
-        sl__exec_task_clear(&it->task);
+        sl__run_task_clear(&it->task);
         it->next = self->pool;
         self->pool = it;
         self->n_pool++;
         return;
     }
-    sl__exec_task_fini(&it->task);
+    sl__run_task_fini(&it->task);
     free(it);
 }
 
@@ -304,13 +304,13 @@ s_slot_main(void *arg)
                (int) sizeof(it) &&
            it != NULL) {
         for (s_item *p = it; p != NULL; p = p->next) {
-            sl__exec_run(&slot->exec, &p->task);
+            sl__runner_run(&slot->runner, &p->task);
         }
         zmq_send(zsock_resolve(results), &it, sizeof(it), 0);
     }
     zsock_destroy(&tasks);
     zsock_destroy(&results);
-    sl__exec_fini(&slot->exec);
+    sl__runner_fini(&slot->runner);
     return NULL;
 }
 
@@ -327,12 +327,12 @@ s_threads_start(sl__worker *self)
         s_slot *slot = &self->slots[i];
         char ep[96];
         sl__fmt(ep, sizeof(ep), "@inproc://sl-slot-%p-%d", (void *) self, i);
-        slot->exec.registry = self->registry;
-        slot->exec.loader = self->loader;
-        slot->exec.store_opts = &self->store_opts;
-        slot->exec.limits = self->limits;
-        slot->exec.inline_max = self->inline_max;
-        slot->exec.cache =
+        slot->runner.registry = self->registry;
+        slot->runner.loader = self->loader;
+        slot->runner.store_opts = &self->store_opts;
+        slot->runner.limits = self->limits;
+        slot->runner.inline_max = self->inline_max;
+        slot->runner.cache =
             self->cache_bytes > 0 ? sl__cache_new(self->cache_bytes) : NULL;
         slot->tasks = zsock_new_pair(ep);
         if (slot->tasks == NULL ||
@@ -437,7 +437,7 @@ static void
 s_outcome_add(sl__worker *self, const s_item *it)
 {
     sl__outcome o;
-    sl__exec_task_outcome(&it->task, &o);
+    sl__run_task_outcome(&it->task, &o);
     sl__msg_outcome(&self->out, &o, true);
     self->n_out++;
 }
@@ -560,7 +560,7 @@ s_item_new(sl__worker *self, const sl__task_group *g, const sl__task_item *t)
     } else {
         it = sl__xcalloc(1, sizeof(*it)); // zeroed: init allocates
     }
-    sl__exec_task_init(&it->task, g, t);
+    sl__run_task_init(&it->task, g, t);
     it->slot = -1;
     it->next = NULL;
     return it;
@@ -621,7 +621,7 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
         if (it->task.job == job && (!one || it->task.index == index)) {
             *pp = it->next;
             self->n_fifo--;
-            sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
+            sl__run_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
             s_outcome_add(self, it);
             s_item_destroy(self, &it);
         } else {
@@ -645,7 +645,7 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
             *p = it->next;
             slot->n_running--;
             it->task.stats.end_s = sl__wall();
-            sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
+            sl__run_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
             s_outcome_add(self, it);
             s_item_destroy(self, &it);
             s_slot_requeue(self, slot);
@@ -787,10 +787,10 @@ s_executor_lost(sl__worker *self, s_slot *slot, const char *why)
         s_slot_requeue(self, slot);
         return;
     }
-    sl__exec_task *t = &slot->running->task;
+    sl__run_task *t = &slot->running->task;
     t->stats.end_s = sl__wall();
-    sl__exec_task_fail(t, SL_WIRE_LOST, "%s: executor (pid %d) %s", t->function,
-                       (int) pid, why != NULL ? why : how);
+    sl__run_task_fail(t, SL_WIRE_LOST, "%s: executor (pid %d) %s", t->function,
+                      (int) pid, why != NULL ? why : how);
     sl__log_warn("task %016" PRIx64 "/%u (%s): executor (pid %d) %s", t->job,
                  t->index, t->function, (int) pid, why != NULL ? why : how);
     s_slot_done(self, slot);
@@ -826,7 +826,7 @@ s_on_executor(sl__worker *self, s_slot *slot)
             self->executors_lost++;
             return;
         }
-        const sl__exec_task *t = &slot->running->task;
+        const sl__run_task *t = &slot->running->task;
         if (sl__outcome_decode(&r, &self->limits, true, &o, errbuf) != SL_OK ||
             o.job != t->job || o.index != t->index || o.attempt != t->attempt ||
             o.status == SL_WIRE_LOST) {
@@ -845,14 +845,14 @@ s_on_executor(sl__worker *self, s_slot *slot)
 static bool
 s_executor_send(sl__worker *self, s_slot *slot, char *errbuf)
 {
-    const sl__exec_task *head = &slot->running->task;
+    const sl__run_task *head = &slot->running->task;
     sl__mpw_reset(&self->w);
     sl__msg_tasks_begin(&self->w, 1);
     sl__msg_task_group(&self->w, head->job, head->function,
                        strlen(head->function), head->time_limit_ms,
                        slot->n_running);
     for (const s_item *p = slot->running; p != NULL; p = p->next) {
-        const sl__exec_task *t = &p->task;
+        const sl__run_task *t = &p->task;
         sl__task_item item = {t->index, t->attempt, t->arg, t->arg_len};
         sl__msg_task_item(&self->w, &item);
     }
@@ -891,10 +891,10 @@ s_check_deadlines(sl__worker *self)
         }
         char how[128];
         sl__executor_stop(&slot->proc, true, how, sizeof(how));
-        sl__exec_task *t = &slot->running->task;
+        sl__run_task *t = &slot->running->task;
         t->stats.end_s = sl__wall();
-        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s: timed out after %g s",
-                           t->function, t->time_limit_ms / 1000.0);
+        sl__run_task_fail(t, SL_WIRE_ERROR, "%s: timed out after %g s",
+                          t->function, t->time_limit_ms / 1000.0);
         self->tasks_timed_out++;
         s_slot_done(self, slot);
     }
@@ -936,11 +936,11 @@ s_assign(sl__worker *self)
             if (batch->task.time_limit_ms > 0) { // alone in its batch
                 // A thread cannot be stopped: refuse rather than let a
                 // limit the job asked for go unenforced.
-                sl__exec_task_fail(&batch->task, SL_WIRE_ERROR,
-                                   "%s: this worker runs kernels in threads "
-                                   "(--executor thread) and cannot enforce "
-                                   "a time limit",
-                                   batch->task.function);
+                sl__run_task_fail(&batch->task, SL_WIRE_ERROR,
+                                  "%s: this worker runs kernels in threads "
+                                  "(--executor thread) and cannot enforce "
+                                  "a time limit",
+                                  batch->task.function);
                 s_outcome_add(self, batch);
                 s_item_destroy(self, &batch);
                 self->free_slots[self->n_free++] = slot->index;
@@ -958,10 +958,10 @@ s_assign(sl__worker *self)
         char errbuf[SL_ERRSTR_LEN];
         if (!s_executor_send(self, slot, errbuf)) {
             while (slot->running != NULL) {
-                sl__exec_task *t = &slot->running->task;
+                sl__run_task *t = &slot->running->task;
                 t->stats.end_s = t->stats.start_s;
-                sl__exec_task_fail(t, SL_WIRE_LOST,
-                                   "cannot start an executor: %s", errbuf);
+                sl__run_task_fail(t, SL_WIRE_LOST,
+                                  "cannot start an executor: %s", errbuf);
                 s_slot_done(self, slot);
             }
             continue;
@@ -1267,7 +1267,7 @@ sl__worker_destroy(sl__worker **self_p)
     s_batch_destroy(self, &self->fifo_head);
     while ((it = self->pool) != NULL) {
         self->pool = it->next;
-        sl__exec_task_fini(&it->task);
+        sl__run_task_fini(&it->task);
         free(it);
     }
     sl__cert_monitor_destroy(self->sched, &self->monitor);
