@@ -1,12 +1,10 @@
-// executor.c - executor processes: start, frames, stop; and the child's
-// loop.
+// executor.c - executor processes: start and stop; and the child's loop.
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include "executor.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,110 +15,8 @@
 #include <unistd.h>
 
 #include "../serialize/msg.h"
+#include "frame.h"
 #include "run.h"
-
-// A frame that has begun must arrive whole within this (the peer wrote it
-// in one go; only a wedged or hostile peer takes longer).
-#define SL_FRAME_TIMEOUT_MS 10000
-
-sl_err
-sl__frame_send(int fd, const void *buf, size_t len)
-{
-    uint8_t hdr[4] = {(uint8_t) len, (uint8_t) (len >> 8),
-                      (uint8_t) (len >> 16), (uint8_t) (len >> 24)};
-    struct iovec iov[2] = {{hdr, 4}, {(void *) buf, len}};
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-    size_t left = len + 4;
-    while (left > 0) {
-        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return SL_EIO;
-        }
-        left -= (size_t) n;
-        // Advance the iovecs past what was written.
-        while (n > 0 && mh.msg_iovlen > 0) {
-            size_t take = (size_t) n < mh.msg_iov->iov_len
-                              ? (size_t) n
-                              : mh.msg_iov->iov_len;
-            mh.msg_iov->iov_base = (uint8_t *) mh.msg_iov->iov_base + take;
-            mh.msg_iov->iov_len -= take;
-            n -= (ssize_t) take;
-            if (mh.msg_iov->iov_len == 0) {
-                mh.msg_iov++;
-                mh.msg_iovlen--;
-            }
-        }
-    }
-    return SL_OK;
-}
-
-// Read exactly len bytes; wait at most timeout_ms (-1: forever) for each
-// piece. Returns the bytes read before EOF, or -1 on error or timeout.
-static ssize_t
-s_read_full(int fd, uint8_t *buf, size_t len, int timeout_ms)
-{
-    size_t got = 0;
-    while (got < len) {
-        // Usually the bytes are there (the peer wrote the frame at once):
-        // take them without a poll first.
-        ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
-        if (n > 0) {
-            got += (size_t) n;
-            continue;
-        }
-        if (n == 0) {
-            return (ssize_t) got;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            return -1;
-        }
-        struct pollfd p = {fd, POLLIN, 0};
-        int rc = poll(&p, 1, timeout_ms);
-        if (rc == 0 || (rc < 0 && errno != EINTR)) {
-            return -1; // timed out, or broken
-        }
-    }
-    return (ssize_t) got;
-}
-
-sl_err
-sl__frame_recv(int fd, sl__frame *f, size_t max, int timeout_ms, bool *eof)
-{
-    uint8_t hdr[4];
-    *eof = false;
-    ssize_t n = s_read_full(fd, hdr, 4, timeout_ms);
-    if (n == 0) {
-        *eof = true;
-        return SL_EIO;
-    }
-    if (n != 4) {
-        return SL_EIO;
-    }
-    size_t len = (size_t) hdr[0] | (size_t) hdr[1] << 8 |
-                 (size_t) hdr[2] << 16 | (size_t) hdr[3] << 24;
-    if (len > max) {
-        return SL_EIO;
-    }
-    if (len > f->cap) {
-        f->data = sl__xrealloc(f->data, len);
-        f->cap = len;
-    }
-    if (s_read_full(fd, f->data, len, SL_FRAME_TIMEOUT_MS) != (ssize_t) len) {
-        return SL_EIO;
-    }
-    f->len = len;
-    return SL_OK;
-}
-
-void
-sl__frame_fini(sl__frame *f)
-{
-    free(f->data);
-    memset(f, 0, sizeof(*f));
-}
 
 sl_err
 sl__executor_start(sl__executor *ex, const char *module_cache,
@@ -231,32 +127,6 @@ sl__executor_stop(sl__executor *ex, bool force, char *how, size_t how_len)
 // ---------------------------------------------------------------------
 // The child.
 
-static sl_err
-s_decode_init(const sl__frame *f, sl__store_opts *opts, uint32_t *inline_max,
-              char addrs[][128], char *password, size_t password_len)
-{
-    sl__mpr r;
-    uint32_t type, nfields;
-    sl__welcome m;
-    char errbuf[SL_ERRSTR_LEN];
-    sl__mpr_init(&r, f->data, f->len);
-    if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK ||
-        type != SL_MSG_WELCOME || sl__welcome_decode(&r, &m, errbuf) != SL_OK ||
-        m.n_stores > SL_STORE_MAX_SHARDS) {
-        return SL_EPROTO;
-    }
-    memset(opts, 0, sizeof(*opts));
-    opts->n_addrs = (int) m.n_stores;
-    for (uint32_t i = 0; i < m.n_stores; i++) {
-        sl__fmt(addrs[i], 128, "%.*s", (int) m.stores[i].len, m.stores[i].p);
-        opts->addrs[i] = addrs[i];
-    }
-    sl__fmt(password, password_len, "%.*s", (int) m.password.len, m.password.p);
-    opts->password = password;
-    *inline_max = m.inline_max;
-    return SL_OK;
-}
-
 // Decode a TASKS frame holding one group of 1 to SL_EXECUTOR_BATCH_MAX
 // tasks into ts; *n says how many.
 static sl_err
@@ -325,16 +195,13 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
                   size_t cache_bytes)
 {
     sl__frame f = {0};
-    sl__store_opts store_opts;
-    char addrs[SL_STORE_MAX_SHARDS][128];
-    char password[256];
+    sl__frame_init init;
     sl__runner runner = {0};
     bool eof;
     signal(SIGPIPE, SIG_IGN);
     runner.limits = sl__limits_default;
     if (sl__frame_recv(fd, &f, runner.limits.max_message, -1, &eof) != SL_OK ||
-        s_decode_init(&f, &store_opts, &runner.inline_max, addrs, password,
-                      sizeof(password)) != SL_OK) {
+        sl__frame_init_decode(f.data, f.len, &init) != SL_OK) {
         sl__log_error("executor: no usable start message from the worker");
         sl__frame_fini(&f);
         return 2;
@@ -353,7 +220,8 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
     }
     runner.registry = registry;
     runner.loader = loader;
-    runner.store_opts = &store_opts;
+    runner.store_opts = &init.store;
+    runner.inline_max = init.inline_max;
     runner.cache = cache_bytes > 0 ? sl__cache_new(cache_bytes) : NULL;
     sl__mpw w;
     sl__mpw_init(&w);

@@ -5,17 +5,8 @@
 //
 // The child is this same program, exec'd afresh (never only forked: the
 // worker has threads, and a forked copy of a threaded process may not
-// call malloc safely), given one end of a socketpair. Over it travel
-// frames: a little-endian u32 length, then that many bytes of msgpack.
-//
-//   worker -> executor  WELCOME (once: the store, inline_max), then
-//                       TASKS holding one group of 1 to
-//                       SL_EXECUTOR_BATCH_MAX tasks, each time the slot
-//                       is idle
-//   executor -> worker  outcomes, as RESULT encodes them (with the job),
-//                       one after another in a frame: the batch's, in
-//                       its order, in one frame at its end, and in a
-//                       frame every SL_EXECUTOR_FLUSH_MS before that
+// call malloc safely), given one end of a socketpair, over which travel
+// the frames of worker/frame.h: tasks in, outcomes out.
 //
 // The executor runs the tasks with worker/run.h in order and answers; it
 // exits when the worker closes its end, and dies with the worker.
@@ -36,30 +27,16 @@ typedef struct {
     int fd;    // the worker's end of the socketpair; -1: none
 } sl__executor;
 
-// A frame being read: grown as needed, reused.
-typedef struct {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-} sl__frame;
-
-// Start an executor for the module cache dir and send it init (a WELCOME
-// message). The child's command line is `starling-worker --executor-fd N
-// --module-cache DIR --cache-bytes B [--module-allow FILE]`, N being its
-// end of the socket, B its input cache's budget (0: none); module_allow
-// is the worker's allow list of module hashes, or NULL.
+// Start an executor for the module cache dir and send it init (the init
+// frame's payload, worker/frame.h). The child's command line is
+// `starling-worker --executor-fd N --module-cache DIR --cache-bytes B
+// [--module-allow FILE]`, N being its end of the socket, B its input
+// cache's budget (0: none); module_allow is the worker's allow list of
+// module hashes, or NULL.
 sl_err sl__executor_start(sl__executor *ex, const char *module_cache,
                           const char *module_allow, size_t cache_bytes,
                           const void *init, size_t init_len,
                           char errbuf[SL_ERRSTR_LEN]);
-// Send one frame; blocks until written. SL_EIO when the child is gone.
-sl_err sl__frame_send(int fd, const void *buf, size_t len);
-// Read one frame of at most max bytes into f. A frame that does not
-// arrive whole within timeout_ms of its first byte, EOF, or a length over
-// max is SL_EIO (*eof tells EOF at a frame boundary apart).
-sl_err sl__frame_recv(int fd, sl__frame *f, size_t max, int timeout_ms,
-                      bool *eof);
-void sl__frame_fini(sl__frame *f);
 // Close the socket, stop the child and reap it, and describe how it ended
 // in how: "killed by signal 11 (Segmentation fault)", "exited with status
 // 1". With force it is killed (SIGKILL) at once; without, a child that

@@ -61,6 +61,7 @@
 #include "../serialize/msg.h"
 #include "../store/store.h"
 #include "executor.h"
+#include "frame.h"
 #include "loader.h"
 #include "registry.h"
 #include "run.h"
@@ -359,18 +360,8 @@ s_slots_start(sl__worker *self)
     if (self->processes) {
         // Executors start when a slot first gets a task: what they need
         // to know is in init.
-        sl__welcome m = {0};
-        m.heartbeat_ms = (uint32_t) self->heartbeat_ms;
-        m.inline_max = self->inline_max;
-        m.password.p = self->store_password;
-        m.password.len = (uint32_t) strlen(self->store_password);
-        m.n_stores = (uint32_t) self->store_opts.n_addrs;
-        for (uint32_t i = 0; i < m.n_stores; i++) {
-            m.stores[i].p = self->store_addrs[i];
-            m.stores[i].len = (uint32_t) strlen(self->store_addrs[i]);
-        }
         sl__mpw_reset(&self->init);
-        sl__msg_welcome(&self->init, &m);
+        sl__frame_init_encode(&self->init, &self->store_opts, self->inline_max);
     } else {
         rv = s_threads_start(self);
     }
