@@ -127,33 +127,20 @@ sl__executor_stop(sl__executor *ex, bool force, char *how, size_t how_len)
 // ---------------------------------------------------------------------
 // The child.
 
-// Decode a TASKS frame holding one group of 1 to SL_EXECUTOR_BATCH_MAX
-// tasks into ts; *n says how many.
+// Decode a batch frame into ts; *n says how many tasks it holds. Their
+// arguments stay where they are, in f, and are decoded once, to run.
 static sl_err
-s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__run_task *ts,
-               uint32_t *n)
+s_decode_batch(const sl__frame *f, sl__run_task *ts, uint32_t *n)
 {
-    sl__mpr r;
-    uint32_t type, nfields, n_groups;
     sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
     char errbuf[SL_ERRSTR_LEN];
-    sl__mpr_init(&r, f->data, f->len);
-    if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK ||
-        type != SL_MSG_TASKS ||
-        sl__tasks_decode(&r, lim, &n_groups, errbuf) != SL_OK ||
-        n_groups != 1 || sl__task_group_decode(&r, lim, &g, errbuf) != SL_OK ||
-        g.n_tasks == 0 || g.n_tasks > SL_EXECUTOR_BATCH_MAX) {
+    if (sl__frame_batch_decode(f->data, f->len, &g, items, errbuf) != SL_OK) {
+        sl__log_error("executor: the worker sent a malformed task: %s", errbuf);
         return SL_EPROTO;
     }
     for (*n = 0; *n < g.n_tasks; (*n)++) {
-        sl__task_item item;
-        if (sl__task_item_decode(&r, lim, &item, errbuf) != SL_OK) {
-            for (uint32_t i = 0; i < *n; i++) {
-                sl__run_task_clear(&ts[i]);
-            }
-            return SL_EPROTO;
-        }
-        sl__run_task_init(&ts[*n], &g, &item);
+        sl__run_task_init_view(&ts[*n], &g, &items[*n]);
     }
     return SL_OK;
 }
@@ -185,7 +172,7 @@ s_run_batch(sl__runner *runner, sl__run_task *ts, uint32_t n, int fd,
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        sl__run_task_clear(&ts[i]); // the argument buffers serve the next
+        sl__run_task_clear(&ts[i]); // their arguments lie in the frame
     }
     return rv;
 }
@@ -226,12 +213,11 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
     sl__mpw w;
     sl__mpw_init(&w);
     int status = 0;
-    sl__run_task *batch = sl__xcalloc(SL_EXECUTOR_BATCH_MAX, sizeof(*batch));
+    sl__run_task *batch = sl__xcalloc(SL_FRAME_BATCH_MAX, sizeof(*batch));
     while (sl__frame_recv(fd, &f, runner.limits.max_message, -1, &eof) ==
            SL_OK) {
         uint32_t n;
-        if (s_decode_tasks(&f, &runner.limits, batch, &n) != SL_OK) {
-            sl__log_error("executor: the worker sent a malformed task");
+        if (s_decode_batch(&f, batch, &n) != SL_OK) {
             status = 2;
             break;
         }
@@ -239,7 +225,7 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
             break; // the worker is gone
         }
     }
-    for (uint32_t i = 0; i < SL_EXECUTOR_BATCH_MAX; i++) {
+    for (uint32_t i = 0; i < SL_FRAME_BATCH_MAX; i++) {
         sl__run_task_fini(&batch[i]);
     }
     free(batch);

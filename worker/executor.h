@@ -18,8 +18,7 @@
 
 #include "../common/util.h"
 
-// Most tasks in one hand-off, and how often a batch reports its outcomes.
-#define SL_EXECUTOR_BATCH_MAX 256
+// How often a batch reports its outcomes.
 #define SL_EXECUTOR_FLUSH_MS 2
 
 typedef struct {

@@ -193,3 +193,119 @@ sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out)
     out->inline_max = m.inline_max;
     return SL_OK;
 }
+
+// ---------------------------------------------------------------------
+// The batch frame.
+
+void
+sl__frame_batch_begin(sl__mpw *w, uint64_t job, const char *function,
+                      size_t function_len, uint32_t time_limit_ms,
+                      uint32_t n_tasks)
+{
+    assert(w->buf.size == 0);
+    assert(n_tasks >= 1 && n_tasks <= SL_FRAME_BATCH_MAX);
+    msgpack_pack_array(&w->pk, 4);
+    msgpack_pack_uint64(&w->pk, job);
+    sl__mpw_strn(w, function, function_len);
+    msgpack_pack_uint32(&w->pk, time_limit_ms);
+    msgpack_pack_array(&w->pk, n_tasks);
+}
+
+void
+sl__frame_batch_task(sl__mpw *w, uint32_t index, uint32_t attempt,
+                     size_t arg_len)
+{
+    msgpack_pack_array(&w->pk, 3);
+    msgpack_pack_uint32(&w->pk, index);
+    msgpack_pack_uint32(&w->pk, attempt);
+    msgpack_pack_uint64(&w->pk, arg_len);
+}
+
+// Bytes to add at off to reach the next argument's place.
+static size_t
+s_pad(size_t off)
+{
+    return (SL_FRAME_ARG_ALIGN - off % SL_FRAME_ARG_ALIGN) % SL_FRAME_ARG_ALIGN;
+}
+
+void
+sl__frame_batch_arg(sl__mpw *w, const void *arg, size_t len)
+{
+    static const uint8_t zeros[SL_FRAME_ARG_ALIGN];
+    sl__mpw_raw(w, zeros, s_pad(w->buf.size));
+    sl__mpw_raw(w, arg, len);
+}
+
+static sl_err
+s_bad_batch(char *errbuf, const char *what)
+{
+    sl__fmt(errbuf, SL_ERRSTR_LEN, "malformed batch frame: %s", what);
+    return SL_EPROTO;
+}
+
+// The header's task entries; each item's arg is set to NULL and its
+// length checked against what the payload has at most.
+static sl_err
+s_batch_tasks(sl__mpr *r, sl__task_group *g, sl__task_item *items, char *errbuf)
+{
+    for (uint32_t i = 0; i < g->n_tasks; i++) {
+        uint32_t n;
+        uint64_t arg_len;
+        if (sl__mpr_array(r, &n) != 0 || n != 3 ||
+            sl__mpr_u32(r, &items[i].index) != 0 ||
+            sl__mpr_u32(r, &items[i].attempt) != 0 ||
+            sl__mpr_u64(r, &arg_len) != 0 || arg_len > sl__mpr_left(r)) {
+            return s_bad_batch(errbuf, "task entry");
+        }
+        items[i].arg = NULL;
+        items[i].arg_len = (size_t) arg_len;
+    }
+    return SL_OK;
+}
+
+// Point each item at its argument, after the header at off; they must
+// end where the payload does.
+static sl_err
+s_batch_args(const uint8_t *buf, size_t len, size_t off, sl__task_group *g,
+             sl__task_item *items, char *errbuf)
+{
+    for (uint32_t i = 0; i < g->n_tasks; i++) {
+        size_t pad = s_pad(off);
+        if (pad > len - off || items[i].arg_len > len - off - pad) {
+            return s_bad_batch(errbuf, "arguments past its end");
+        }
+        off += pad;
+        items[i].arg = buf + off;
+        off += items[i].arg_len;
+    }
+    if (off != len) {
+        return s_bad_batch(errbuf, "bytes after the last argument");
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__frame_batch_decode(const void *buf, size_t len, sl__task_group *g,
+                       sl__task_item *items, char errbuf[SL_ERRSTR_LEN])
+{
+    sl__mpr r;
+    uint32_t n;
+    const char *function;
+    sl__mpr_init(&r, buf, len);
+    if (sl__mpr_array(&r, &n) != 0 || n != 4 || sl__mpr_u64(&r, &g->job) != 0 ||
+        sl__mpr_str(&r, &function, &g->function.len) != 0 ||
+        sl__mpr_u32(&r, &g->time_limit_ms) != 0 ||
+        sl__mpr_array(&r, &g->n_tasks) != 0) {
+        return s_bad_batch(errbuf, "header");
+    }
+    g->function.p = function;
+    if (g->n_tasks == 0 || g->n_tasks > SL_FRAME_BATCH_MAX) {
+        return s_bad_batch(errbuf, "no task, or too many");
+    }
+    sl_err rv = s_batch_tasks(&r, g, items, errbuf);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    size_t off = (size_t) (r.p - (const uint8_t *) buf);
+    return s_batch_args(buf, len, off, g, items, errbuf);
+}

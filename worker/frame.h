@@ -5,17 +5,18 @@
 // Over the socketpair of an executor process (worker/executor.h) travel:
 //
 //   worker -> executor  the init frame, once: a WELCOME message (where the
-//                       store is, inline_max); then a TASKS holding one
-//                       group of 1 to SL_EXECUTOR_BATCH_MAX tasks, each
-//                       time the slot is idle
+//                       store is, inline_max); then a batch frame of 1 to
+//                       SL_FRAME_BATCH_MAX tasks of one job, each time
+//                       the slot is idle
 //   executor -> worker  outcomes, as RESULT encodes them (with the job),
 //                       one after another in a frame: the batch's, in
 //                       its order, in one frame at its end, and in a
 //                       frame every SL_EXECUTOR_FLUSH_MS before that
 //
-// Both ends are the same program. The length and the init frame have
-// codecs of plain buffers, so that tests and fuzzers need no processes;
-// sl__frame_send and sl__frame_recv move whole frames over the socket.
+// Both ends are the same program. The length, the init frame and the
+// batch frame have codecs of plain buffers, so that tests and fuzzers need
+// no processes; sl__frame_send and sl__frame_recv move whole frames over
+// the socket.
 #ifndef SL_WORKER_FRAME_H
 #define SL_WORKER_FRAME_H
 
@@ -24,7 +25,7 @@
 #include <stdint.h>
 
 #include "../common/util.h"
-#include "../serialize/mp.h"
+#include "../serialize/msg.h"
 #include "../store/store.h"
 
 // Bytes of a frame's length, before its payload.
@@ -70,5 +71,35 @@ void sl__frame_init_encode(sl__mpw *w, const sl__store_opts *store,
 // Decode an init frame's payload into *out. SL_EPROTO when it is no
 // WELCOME, or names more shards than a store has.
 sl_err sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out);
+
+// A batch frame: tasks of one job, to run in order. Its payload is a
+// msgpack header, [job, function, time_limit_ms, [[index, attempt,
+// arg_len], ...]], and then each task's argument as the scheduler sent it
+// (raw msgpack, untouched: the worker never decodes it), each starting
+// SL_FRAME_ARG_ALIGN-aligned in the payload, zero bytes padding the gaps.
+// The payload ends where the last argument does. So the executor finds
+// every argument without reading it, uses it where it lies, and decodes
+// it once, to run the task; and an argument lies as aligned as it would
+// in a buffer of its own, for the ndarrays in it that are used in place.
+#define SL_FRAME_BATCH_MAX 256
+#define SL_FRAME_ARG_ALIGN 16
+
+// Encoding: sl__frame_batch_begin for n_tasks tasks, sl__frame_batch_task
+// for each, then sl__frame_batch_arg for each, in the same order. w must
+// be empty at the begin: the alignment is counted from its first byte.
+void sl__frame_batch_begin(sl__mpw *w, uint64_t job, const char *function,
+                           size_t function_len, uint32_t time_limit_ms,
+                           uint32_t n_tasks);
+void sl__frame_batch_task(sl__mpw *w, uint32_t index, uint32_t attempt,
+                          size_t arg_len);
+void sl__frame_batch_arg(sl__mpw *w, const void *arg, size_t len);
+// Decode a batch frame's payload (buf SL_FRAME_ARG_ALIGN-aligned, as
+// malloc aligns): *g and g->n_tasks items, items having room for
+// SL_FRAME_BATCH_MAX. Each item's arg points into buf (valid while buf
+// is). SL_EPROTO, errbuf saying why, for a header that does not decode, a
+// batch of no task or more than SL_FRAME_BATCH_MAX, or arguments that do
+// not end where the payload does.
+sl_err sl__frame_batch_decode(const void *buf, size_t len, sl__task_group *g,
+                              sl__task_item *items, char errbuf[SL_ERRSTR_LEN]);
 
 #endif

@@ -16,19 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-sl__run_task_init(sl__run_task *t, const sl__task_group *g,
-                  const sl__task_item *item)
+// Fill t's task fields from g and item, keeping its argument buffer.
+static void
+s_task_set(sl__run_task *t, const sl__task_group *g, const sl__task_item *item)
 {
-    uint8_t *arg = t->arg;
+    uint8_t *buf = t->arg_buf;
     size_t cap = t->arg_cap;
-    size_t need = item->arg_len > 0 ? item->arg_len : 1;
-    if (arg == NULL || cap < need) {
-        free(arg);
-        arg = sl__xmalloc(need);
-        cap = need;
-    }
     memset(t, 0, sizeof(*t));
+    t->arg_buf = buf;
+    t->arg_cap = cap;
     t->job = g->job;
     t->index = item->index;
     t->attempt = item->attempt;
@@ -38,10 +34,30 @@ sl__run_task_init(sl__run_task *t, const sl__task_group *g,
                    : sizeof(t->function) - 1;
     memcpy(t->function, g->function.p, n);
     t->function[n] = '\0';
-    memcpy(arg, item->arg, item->arg_len);
-    t->arg = arg;
-    t->arg_cap = cap;
     t->arg_len = item->arg_len;
+}
+
+void
+sl__run_task_init(sl__run_task *t, const sl__task_group *g,
+                  const sl__task_item *item)
+{
+    size_t need = item->arg_len > 0 ? item->arg_len : 1;
+    if (t->arg_buf == NULL || t->arg_cap < need) {
+        free(t->arg_buf);
+        t->arg_buf = sl__xmalloc(need);
+        t->arg_cap = need;
+    }
+    s_task_set(t, g, item);
+    memcpy(t->arg_buf, item->arg, item->arg_len);
+    t->arg = t->arg_buf;
+}
+
+void
+sl__run_task_init_view(sl__run_task *t, const sl__task_group *g,
+                       const sl__task_item *item)
+{
+    s_task_set(t, g, item);
+    t->arg = item->arg;
 }
 
 void
@@ -51,9 +67,11 @@ sl__run_task_clear(sl__run_task *t)
     free(t->error);
     t->value = NULL;
     t->error = NULL;
+    t->arg = NULL;
+    t->arg_len = 0;
     if (t->arg_cap > SL_RUN_ARG_KEEP) {
-        free(t->arg);
-        t->arg = NULL;
+        free(t->arg_buf);
+        t->arg_buf = NULL;
         t->arg_cap = 0;
     }
 }
@@ -62,8 +80,8 @@ void
 sl__run_task_fini(sl__run_task *t)
 {
     sl__run_task_clear(t);
-    free(t->arg);
-    t->arg = NULL;
+    free(t->arg_buf);
+    t->arg_buf = NULL;
     t->arg_cap = 0;
 }
 
@@ -322,7 +340,8 @@ sl__runner_run(sl__runner *self, sl__run_task *t)
 {
     char errbuf[SL_ERRSTR_LEN];
     sl_value *args = NULL;
-    sl__blob *blob = sl__blob_new(t->arg, t->arg_len, s_blob_keep, NULL);
+    sl__blob *blob =
+        sl__blob_new((void *) t->arg, t->arg_len, s_blob_keep, NULL);
     const sl_kernel_def *k = NULL;
     t->stats.start_s = t->stats.end_s = sl__wall();
     t->stats.bytes_read = t->arg_len;

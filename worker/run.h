@@ -22,9 +22,10 @@ typedef struct {
     uint32_t attempt;       // attempt number
     uint32_t time_limit_ms; // 0: none
     char function[256];     // "module.kernel" or "<sha256>/<kernel>"
-    uint8_t *arg;           // raw msgpack argument, owned
+    const uint8_t *arg;     // raw msgpack argument: arg_buf, or borrowed
     size_t arg_len;         // its length
-    size_t arg_cap;         // bytes allocated at arg
+    uint8_t *arg_buf;       // owned copy of the argument, kept for reuse
+    size_t arg_cap;         // bytes allocated at arg_buf
     uint32_t status;        // outcome: SL_WIRE_*, 0 until run
     uint8_t *value;         // encoded result value (inline or ref), owned
     size_t value_len;       // its length
@@ -51,8 +52,14 @@ typedef struct {
 // costs no allocation.
 void sl__run_task_init(sl__run_task *t, const sl__task_group *g,
                        const sl__task_item *item);
-// Free t's outcome (result, error), keeping its argument buffer for the
-// next sl__run_task_init; one larger than SL_RUN_ARG_KEEP is freed too.
+// The same, with the argument borrowed: t->arg is item->arg, which must
+// stay valid until t is cleared (an executor's tasks point into the batch
+// frame they came in).
+void sl__run_task_init_view(sl__run_task *t, const sl__task_group *g,
+                            const sl__task_item *item);
+// Free t's outcome (result, error) and forget its argument, keeping its
+// argument buffer for the next sl__run_task_init; one larger than
+// SL_RUN_ARG_KEEP is freed too.
 void sl__run_task_clear(sl__run_task *t);
 // Free what t owns (argument, result, error); t itself is the caller's.
 void sl__run_task_fini(sl__run_task *t);

@@ -15,7 +15,7 @@
 // - Short tasks go to a slot in batches (one hand-off, one message back)
 //   instead of one at a time: the worker keeps a running average of each
 //   function's run time, and hands a slot as many consecutive tasks of
-//   one job as fit in S_BATCH_US, at most SL_EXECUTOR_BATCH_MAX and its
+//   one job as fit in S_BATCH_US, at most SL_FRAME_BATCH_MAX and its
 //   share of the FIFO among the free slots, but at least S_HANDOFF_US of
 //   work. A function not yet timed, a task with a time limit, and every
 //   task for S_CAREFUL_MS after an executor died under a batch go one at
@@ -254,9 +254,9 @@ s_batch_size(sl__worker *self, const s_item *head)
     if (e == NULL) {
         return 1;
     }
-    double us = e->us > S_BATCH_US / SL_EXECUTOR_BATCH_MAX
+    double us = e->us > S_BATCH_US / SL_FRAME_BATCH_MAX
                     ? e->us
-                    : S_BATCH_US / SL_EXECUTOR_BATCH_MAX;
+                    : S_BATCH_US / SL_FRAME_BATCH_MAX;
     uint32_t fit = S_BATCH_US / us >= 1 ? (uint32_t) (S_BATCH_US / us) : 1;
     uint32_t least = (uint32_t) (S_HANDOFF_US / us) + 1;
     uint32_t share =
@@ -838,14 +838,15 @@ s_executor_send(sl__worker *self, s_slot *slot, char *errbuf)
 {
     const sl__run_task *head = &slot->running->task;
     sl__mpw_reset(&self->w);
-    sl__msg_tasks_begin(&self->w, 1);
-    sl__msg_task_group(&self->w, head->job, head->function,
-                       strlen(head->function), head->time_limit_ms,
-                       slot->n_running);
+    sl__frame_batch_begin(&self->w, head->job, head->function,
+                          strlen(head->function), head->time_limit_ms,
+                          slot->n_running);
     for (const s_item *p = slot->running; p != NULL; p = p->next) {
-        const sl__run_task *t = &p->task;
-        sl__task_item item = {t->index, t->attempt, t->arg, t->arg_len};
-        sl__msg_task_item(&self->w, &item);
+        sl__frame_batch_task(&self->w, p->task.index, p->task.attempt,
+                             p->task.arg_len);
+    }
+    for (const s_item *p = slot->running; p != NULL; p = p->next) {
+        sl__frame_batch_arg(&self->w, p->task.arg, p->task.arg_len);
     }
     errbuf[0] = '\0';
     // A second try, with a fresh executor, when the old one is gone.
