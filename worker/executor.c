@@ -1,131 +1,28 @@
-// executor.c - executor processes: start and stop; and the child's loop.
+// executor.c - an executor process: the loop that runs a worker's batches.
 // SPDX-License-Identifier: MIT
+//
+// Design notes.
+// - An executor trusts its worker (it is the same program, and its
+//   parent): a frame that does not decode ends the process, status 2.
+// - One batch at a time, its tasks in order, each run by worker/run.h on
+//   its argument where it lies in the batch frame: nothing is copied or
+//   decoded before the task runs, and the frame is not read again until
+//   the batch is done.
+// - Outcomes go back as they pile up (SL_EXECUTOR_FLUSH_MS), so that the
+//   worker hears of a long batch as it goes and a death costs only the
+//   tasks whose outcomes it had not sent.
+// - The process ends when the worker closes its end (a failed read or
+//   write: the worker is gone); it dies with the worker anyway
+//   (PR_SET_PDEATHSIG, set by slots_process.c).
 #define _GNU_SOURCE
 #include "executor.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "../serialize/msg.h"
 #include "frame.h"
 #include "run.h"
-
-sl_err
-sl__executor_start(sl__executor *ex, const char *module_cache,
-                   const char *module_allow, size_t cache_bytes,
-                   const void *init, size_t init_len,
-                   char errbuf[SL_ERRSTR_LEN])
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "socketpair: %s", strerror(errno));
-        return SL_EIO;
-    }
-    // Everything the child needs is made before fork: between fork and
-    // exec it may only make async-signal-safe calls.
-    char fdarg[16], cachearg[24];
-    sl__fmt(fdarg, sizeof(fdarg), "%d", sv[1]);
-    sl__fmt(cachearg, sizeof(cachearg), "%zu", cache_bytes);
-    char *argv[] = {"starling-worker",
-                    "--executor-fd",
-                    fdarg,
-                    "--module-cache",
-                    (char *) module_cache,
-                    "--cache-bytes",
-                    cachearg,
-                    NULL,
-                    NULL,
-                    NULL};
-    if (module_allow != NULL) {
-        argv[7] = "--module-allow";
-        argv[8] = (char *) module_allow;
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "fork: %s", strerror(errno));
-        close(sv[0]);
-        close(sv[1]);
-        return SL_EIO;
-    }
-    if (pid == 0) {
-        // Die with the worker, even in the middle of a kernel.
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) {
-            _exit(126);
-        }
-        fcntl(sv[1], F_SETFD, 0); // keep this one across exec
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execv("/proc/self/exe", argv);
-        _exit(127);
-    }
-    close(sv[1]);
-    ex->pid = pid;
-    ex->fd = sv[0];
-    if (sl__frame_send(ex->fd, init, init_len) != SL_OK) {
-        char how[128];
-        sl__executor_stop(ex, true, how, sizeof(how));
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "executor %s at start", how);
-        return SL_EIO;
-    }
-    return SL_OK;
-}
-
-static void
-s_describe(int status, char *how, size_t how_len)
-{
-    if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
-        sl__fmt(how, how_len, "killed by signal %d (%s)", sig, strsignal(sig));
-    } else if (WIFEXITED(status)) {
-        sl__fmt(how, how_len, "exited with status %d", WEXITSTATUS(status));
-    } else {
-        sl__fmt(how, how_len, "ended (wait status %d)", status);
-    }
-}
-
-void
-sl__executor_stop(sl__executor *ex, bool force, char *how, size_t how_len)
-{
-    sl__strlcpy(how, "not running", how_len);
-    if (ex->fd >= 0) {
-        close(ex->fd);
-        ex->fd = -1;
-    }
-    if (ex->pid <= 0) {
-        return;
-    }
-    // One that closed its end may still be on its way out: give it a
-    // moment to end by itself, so that we report its own cause of death.
-    int status = 0;
-    pid_t got = waitpid(ex->pid, &status, WNOHANG);
-    for (int i = 0; !force && got == 0 && i < 20; i++) {
-        usleep(1000);
-        got = waitpid(ex->pid, &status, WNOHANG);
-    }
-    if (got == 0) {
-        kill(ex->pid, SIGKILL);
-        while ((got = waitpid(ex->pid, &status, 0)) < 0 && errno == EINTR) {
-        }
-    }
-    if (got == ex->pid) {
-        s_describe(status, how, how_len);
-    }
-    ex->pid = 0;
-}
-
-// ---------------------------------------------------------------------
-// The child.
 
 // Decode a batch frame into ts; *n says how many tasks it holds. Their
 // arguments stay where they are, in f, and are decoded once, to run.
