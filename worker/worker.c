@@ -31,6 +31,10 @@
 //   that first meets the module loads it through the loader (fetching it
 //   from the store with the slot's own connection), while the other slots
 //   go on with their tasks.
+// - A CANCEL stops what it names, queued or running: a running task's
+//   executor process is killed, and the task reported CANCELLED, at no
+//   attempt's cost. Slot threads cannot be stopped: their tasks run on,
+//   and the worker says so in its log, once.
 // - Nothing a task does can stop the worker: bad arguments, unknown
 //   functions, modules that cannot be loaded, failing kernels and store
 //   errors all end as outcomes.
@@ -134,7 +138,8 @@ struct sl__worker {
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts.addrs
     char store_password[256];                   // backing .password
     bool stopping;                              // SHUTDOWN received
-    sl_err failed; // why the worker stopped on its own, or SL_OK
+    bool said_unstoppable; // logged that running tasks cannot be stopped
+    sl_err failed;         // why the worker stopped on its own, or SL_OK
 };
 
 // ---------------------------------------------------------------------
@@ -550,11 +555,29 @@ s_on_tasks(sl__worker *self, sl__mpr *r)
     }
 }
 
-// CANCEL [job]: drop the queued tasks of a cancelled job, reporting each
-// CANCELLED (running ones finish). CANCEL [job, index]: stop that task,
-// queued or running, because a copy of it finished first; a running one
-// is stopped by the slots (an executor process is killed; in thread mode
-// it runs on, and its outcome is dropped by the scheduler).
+// A cancel found running tasks the slots cannot stop (kernels in threads):
+// say so, once, where the user running the worker sees it.
+static void
+s_warn_unstoppable(sl__worker *self, uint64_t job, uint32_t n, const char *why)
+{
+    if (self->said_unstoppable) {
+        return;
+    }
+    self->said_unstoppable = true;
+    sl__log_warn("cannot stop %u running task%s of job %016" PRIx64 " (%s): "
+                 "kernels run in %s here, and a running one cannot be "
+                 "stopped; %s to the end (said once)",
+                 n, n == 1 ? "" : "s", job, why, self->slot_ops->name,
+                 n == 1 ? "it runs" : "they run");
+}
+
+// CANCEL [job]: the client cancelled the job. CANCEL [job, index]: a copy
+// of that task finished first. Either way the tasks named are dropped from
+// the FIFO and stopped if running, each reported CANCELLED, so that its
+// credit comes back at once (an executor process is killed, and replaced
+// when its slot next has work). A task in a slot thread cannot be
+// stopped: it runs on, and its outcome goes to the scheduler as usual
+// (which drops it when a copy finished first).
 static void
 s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
 {
@@ -570,8 +593,12 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
     const char *why = one ? "cancelled: a copy of it finished first"
                           : "cancelled by the client";
     s_fifo_cancel(self, job, one, index, why);
-    if (one && self->slots != NULL) {
-        self->slot_ops->stop(self->slots, job, one, index, why);
+    if (self->slots == NULL) {
+        return;
+    }
+    uint32_t running = self->slot_ops->stop(self->slots, job, one, index, why);
+    if (running > 0) {
+        s_warn_unstoppable(self, job, running, why);
     }
 }
 
