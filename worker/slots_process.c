@@ -1,4 +1,4 @@
-// slots_process.c - the slots backend of executor processes, the worker's side.
+// slots_process.c - the slots backend of executor processes: the worker's side.
 // SPDX-License-Identifier: MIT
 //
 // Design notes.

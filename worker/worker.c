@@ -1,5 +1,4 @@
-// worker.c - starling-worker: the scheduler's tasks, run in S executor
-// slots.
+// worker.c - the worker's conversation with the scheduler, its FIFO, batches.
 // SPDX-License-Identifier: MIT
 //
 // Design notes.
@@ -41,15 +40,10 @@
 // - If the scheduler goes silent (or restarts: it then answers ERROR
 //   "unknown worker"), the worker sends READY again until it is welcomed;
 //   tasks in hand run on and their outcomes are sent when they end.
-// - With a certificate the DEALER is a CURVE client. A monitor tells us
-//   why a handshake failed, and we log that (once, then every
-//   S_REFUSED_QUIET_MS while it goes on). libzmq retries a connection that
-//   broke, but gives up on one the scheduler refused (a key not allowed,
-//   CURVE on one side only): we connect again every S_REJOIN_MS, so that a
-//   key added to the allow list later lets us in. On
-//   the first WELCOME the main thread tries the store once: a password the
-//   store refuses stops the worker with a clear error, since no task could
-//   use the store.
+// - The DEALER, CURVE and reconnecting after a refusal are the link's
+//   (worker/link.h). On the first WELCOME the main thread tries the store
+//   once: a password the store refuses stops the worker with a clear
+//   error, since no task could use the store.
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -60,19 +54,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/cert.h"
 #include "../serialize/msg.h"
 #include "../store/store.h"
+#include "link.h"
 #include "loader.h"
 #include "registry.h"
 #include "slots.h"
 
 #define SL_MAX_MSGS_PER_TURN 256
 #define SL_HEARTBEAT_LIVENESS 3
-// While the scheduler keeps refusing us, one log line in this long.
-#define S_REFUSED_QUIET_MS 30000
-// After a refused handshake, try again this much later.
-#define S_REJOIN_MS 2000
 // Batches: how much work (by the running average) one hand-off may hold,
 // how long batching stays off after an executor died under one, and how
 // many functions' run times are kept.
@@ -85,9 +75,8 @@
 #define S_HANDOFF_US 200.0
 // Items kept for reuse, at most (a worker holds slots + prefetch at once).
 #define S_POOL_MAX 8192
-// Poll items of the worker's own, before the slots' (the scheduler, and
-// its handshake monitor).
-#define S_POLL_OWN 2
+// Poll items of the worker's own, before the slots': the link's.
+#define S_POLL_OWN SL_LINK_POLL_ITEMS
 
 // The running average of one function's run time.
 typedef struct {
@@ -102,12 +91,7 @@ struct sl__worker {
     int n_slots;                   // executor slots
     int prefetch;                  // extra credit
     size_t cache_bytes;            // each slot's input cache budget
-    zsock_t *sched;                // DEALER to the scheduler
-    void *sched_raw;               // its libzmq handle
-    zsock_t *monitor;              // handshake failures of sched
-    bool curve;                    // sched is a CURVE client
-    int64_t refused_quiet_ms[3];   // per kind of failure: no log line before
-    int64_t rejoin_ms;             // connect again then; 0: no need
+    sl__link *link;                // to the scheduler
     const sl__slots_ops *slot_ops; // the slots backend
     sl__slots *slots;              // its slots; NULL before the 1st WELCOME
     int *free_slots;               // stack of idle slot numbers
@@ -427,12 +411,9 @@ s_assign(sl__worker *self)
 static void
 s_send(sl__worker *self)
 {
-    if (zmq_send(self->sched_raw, self->w.buf.data, self->w.buf.size,
-                 ZMQ_DONTWAIT) < 0) {
-        sl__log_debug("send to the scheduler failed: %s", zmq_strerror(errno));
-        return;
+    if (sl__link_send(self->link, self->w.buf.data, self->w.buf.size)) {
+        self->last_send_ms = sl__mono_ms();
     }
-    self->last_send_ms = sl__mono_ms();
 }
 
 static void
@@ -662,9 +643,7 @@ s_drain_sched(sl__worker *self)
 {
     for (int i = 0; i < SL_MAX_MSGS_PER_TURN; i++) {
         zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, self->sched_raw, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&msg);
+        if (!sl__link_recv(self->link, &msg)) {
             return;
         }
         self->last_recv_ms = sl__mono_ms();
@@ -687,8 +666,7 @@ s_run_timers(sl__worker *self)
         sl__log_warn("scheduler silent for %" PRId64 " ms; reconnecting to "
                      "%s",
                      now - self->last_recv_ms, self->opts.scheduler);
-        zsock_disconnect(self->sched, "%s", self->opts.scheduler);
-        zsock_connect(self->sched, "%s", self->opts.scheduler);
+        sl__link_redial(self->link);
         self->last_redial_ms = now;
         self->welcomed = false;
         self->last_ready_ms = 0;
@@ -704,50 +682,6 @@ s_run_timers(sl__worker *self)
     }
 }
 
-// Log why the scheduler refused our handshake, if it did: libzmq retries
-// by itself, and every few hundred ms, so the log gets a line now and then.
-static void
-s_drain_monitor(sl__worker *self)
-{
-    uint16_t event;
-    uint32_t value;
-    while (sl__cert_monitor_read(self->monitor, &event, &value)) {
-        // Each kind on its own clock: a hang-up (which side sees a
-        // mismatch first is a race) must not hide the refusal that says
-        // why.
-        int kind = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH       ? 0
-                   : event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? 1
-                                                                  : 2;
-        int64_t now = sl__mono_ms();
-        if (kind < 2 && self->rejoin_ms == 0) {
-            self->rejoin_ms = now + S_REJOIN_MS;
-        }
-        if (now < self->refused_quiet_ms[kind]) {
-            continue;
-        }
-        self->refused_quiet_ms[kind] = now + S_REFUSED_QUIET_MS;
-        char why[256];
-        sl__cert_handshake_why(event, value, self->curve, why, sizeof(why));
-        sl__log_error("cannot join the scheduler at %s: %s",
-                      self->opts.scheduler, why);
-    }
-}
-
-// Connect again after a refusal: libzmq does not, after one.
-static void
-s_rejoin(sl__worker *self)
-{
-    if (self->rejoin_ms == 0 || sl__mono_ms() < self->rejoin_ms) {
-        return;
-    }
-    self->rejoin_ms = 0;
-    zsock_disconnect(self->sched, "%s", self->opts.scheduler);
-    if (zsock_connect(self->sched, "%s", self->opts.scheduler) != 0) {
-        sl__log_warn("cannot connect to %s again: %s", self->opts.scheduler,
-                     zmq_strerror(zmq_errno()));
-    }
-}
-
 // Poll the scheduler, its handshake monitor and what the slots watch,
 // until something arrives, a slot's deadline passes or timeout_ms; then
 // let the slots collect what arrived.
@@ -756,8 +690,7 @@ s_poll(sl__worker *self, int timeout_ms)
 {
     zmq_pollitem_t *items = self->poll;
     int n = 0;
-    items[0] = (zmq_pollitem_t){self->sched_raw, 0, ZMQ_POLLIN, 0};
-    items[1] = (zmq_pollitem_t){zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0};
+    sl__link_poll_items(self->link, items);
     if (self->slots != NULL) {
         n = self->slot_ops->poll_items(self->slots, items + S_POLL_OWN,
                                        self->n_slots + 1, &timeout_ms);
@@ -771,9 +704,7 @@ s_poll(sl__worker *self, int timeout_ms)
             items[i].revents = 0;
         }
     }
-    if (items[1].revents & ZMQ_POLLIN) {
-        s_drain_monitor(self);
-    }
+    sl__link_on_poll(self->link, items);
     if (self->slots != NULL) {
         self->slot_ops->collect(self->slots, items + S_POLL_OWN, n);
     }
@@ -790,7 +721,7 @@ sl__worker_run(sl__worker *self)
         s_assign(self);
         s_flush_results(self);
         s_run_timers(self);
-        s_rejoin(self);
+        sl__link_rejoin(self->link);
     }
     sl__mpw_reset(&self->w);
     sl__msg_empty(&self->w, SL_MSG_BYE);
@@ -823,40 +754,6 @@ s_loader_start(sl__worker *self, char *errbuf)
         sl__log_warn("user modules will fail: %s", why);
     } else {
         sl__log_info("module cache %s", sl__loader_dir(self->loader));
-    }
-    return SL_OK;
-}
-
-// Make the DEALER a CURVE client when we have keys, and watch its
-// handshakes. Before it connects.
-static sl_err
-s_curve_start(sl__worker *self, char *errbuf)
-{
-    const sl__worker_opts *o = &self->opts;
-    char server_key[SL_CERT_KEY_LEN + 1];
-    zcert_t *cert = NULL;
-    sl_err rv;
-    if ((o->cert == NULL) != (o->server_cert == NULL)) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN,
-                "--cert and --server-cert go together: our certificate, and "
-                "the scheduler's public one");
-        return SL_EINVAL;
-    }
-    if (o->cert != NULL) {
-        if ((rv = sl__cert_load_secret(&cert, o->cert, errbuf)) != SL_OK ||
-            (rv = sl__cert_load_public(server_key, o->server_cert, errbuf)) !=
-                SL_OK) {
-            zcert_destroy(&cert);
-            return rv;
-        }
-        sl__cert_apply_client(self->sched, cert, server_key);
-        zcert_destroy(&cert);
-        self->curve = true;
-    }
-    if ((self->monitor = sl__cert_monitor_new(
-             self->sched, "worker", SL_CERT_HANDSHAKE_EVENTS)) == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot watch the scheduler socket");
-        return SL_EIO;
     }
     return SL_OK;
 }
@@ -896,29 +793,11 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     if ((rv = s_loader_start(self, errbuf)) != SL_OK) {
         goto fail;
     }
-    self->sched = zsock_new(ZMQ_DEALER);
-    if (self->sched == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot create sockets");
-        rv = SL_EIO;
+    sl__link_opts link = {opts->scheduler, opts->cert, opts->server_cert,
+                          self->limits.max_message};
+    if ((rv = sl__link_new(&self->link, &link, errbuf)) != SL_OK) {
         goto fail;
     }
-    zsock_set_linger(self->sched, 0);
-    zsock_set_maxmsgsize(self->sched, (int) self->limits.max_message);
-    zsock_set_rcvhwm(self->sched, 100000);
-    zsock_set_sndhwm(self->sched, 100000);
-    if ((rv = s_curve_start(self, errbuf)) != SL_OK) {
-        goto fail;
-    }
-    rv = SL_EIO;
-    if (zsock_connect(self->sched, "%s", opts->scheduler) < 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot connect to %s: %s",
-                opts->scheduler, zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    if (self->curve) {
-        sl__log_info("CURVE on: %s", opts->cert);
-    }
-    self->sched_raw = zsock_resolve(self->sched);
     *out = self;
     return SL_OK;
 
@@ -947,8 +826,7 @@ sl__worker_destroy(sl__worker **self_p)
         sl__run_task_fini(&it->task);
         free(it);
     }
-    sl__cert_monitor_destroy(self->sched, &self->monitor);
-    zsock_destroy(&self->sched);
+    sl__link_destroy(&self->link);
     sl__registry_destroy(&self->registry);
     sl__loader_destroy(&self->loader);
     sl__mpw_fini(&self->w);
