@@ -47,11 +47,10 @@ typedef struct {
 
 // Send one frame; blocks until written. SL_EIO when the peer is gone.
 sl_err sl__frame_send(int fd, const void *buf, size_t len);
-// Read one frame of at most max bytes into f. A header that does not come
-// whole within timeout_ms (-1: no limit) of the call, a payload that does
-// not come whole within 10 s of its header, EOF, or a length over max is
-// SL_EIO (*eof tells EOF at a frame boundary apart). f->data stays valid
-// until the next call.
+// Read one frame of at most max bytes into f. A header whose bytes stop
+// coming for timeout_ms (-1: no limit), a payload whose bytes stop coming
+// for 10 s, EOF, or a length over max is SL_EIO (*eof tells EOF at a
+// frame boundary apart). f->data stays valid until the next call.
 sl_err sl__frame_recv(int fd, sl__frame *f, size_t max, int timeout_ms,
                       bool *eof);
 void sl__frame_fini(sl__frame *f);

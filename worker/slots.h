@@ -39,7 +39,7 @@ struct sl__slot_task {
 
 // What a backend tells the worker. Every task given to a slot comes back
 // exactly once, through ran, ended or requeue; the worker owns it again
-// from that call on.
+// from that call on. The host copies what it keeps of the encoded bytes.
 typedef struct {
     void *ctx; // the worker, passed to each
     // it ran: its outcome is encoded (as RESULT carries it, with the job;
@@ -51,16 +51,19 @@ typedef struct {
     // it ended without running to its end (refused, lost with its
     // executor, timed out, stopped): its outcome is in it->task.
     void (*ended)(void *ctx, sl__slot_task *it);
-    // The n tasks of batch did not run (their executor went away under
-    // them): back to the front of the FIFO, in order, uncharged. careful:
-    // the executor died under them, so that tasks go one at a time for a
-    // while and the one that kills it is found.
+    // The n tasks of batch (a list) have no outcome: their executor went
+    // away under them (it died, or was killed to stop another task of the
+    // batch), or the slots are being destroyed. Back to the front of the
+    // FIFO, in order, uncharged. careful: the executor died under them, so
+    // tasks go one at a time for a while and the one that kills it is
+    // found.
     void (*requeue)(void *ctx, sl__slot_task *batch, uint32_t n, bool careful);
     // Slot is idle: it may be given a batch again.
     void (*idle)(void *ctx, int slot);
 } sl__slots_host;
 
-// What the slots need to run tasks. Borrowed: it must outlive them.
+// What the slots need to run tasks. create copies it; what it points to
+// must outlive the slots.
 typedef struct {
     int n_slots;                      // 1 to 4096
     const sl__registry *registry;     // built-in kernels
@@ -82,10 +85,12 @@ typedef struct {
     // NULL and nothing is left running.
     sl_err (*create)(sl__slots **out, const sl__slots_config *cfg,
                      const sl__slots_host *host, char errbuf[SL_ERRSTR_LEN]);
-    // Hand batch (n tasks of one job, 1 to SL_SLOTS_BATCH_MAX; a task with
-    // a time limit comes alone) to idle slot. The backend owns the tasks
-    // until it gives each back through the host; it may do so at once (a
-    // time limit it cannot enforce, an executor that cannot start).
+    // Hand batch (n tasks of one job, 1 to SL_SLOTS_BATCH_MAX, each with
+    // its slot field set; a task with a time limit comes alone) to idle
+    // slot. The backend owns the tasks until it gives each back through
+    // the host; it may do so at once (a time limit it cannot enforce, an
+    // executor that cannot start). The host's calls never give work back
+    // to the backend from within them.
     void (*give)(sl__slots *s, int slot, sl__slot_task *batch, uint32_t n);
     // Add to items (room for max) what the loop must watch, and return how
     // many; lower *timeout_ms to the nearest deadline.
