@@ -1,289 +1,43 @@
-// executor.c - executor processes: start, frames, stop; and the child's
-// loop.
+// executor.c - an executor process: the loop that runs a worker's batches.
 // SPDX-License-Identifier: MIT
+//
+// Design notes.
+// - An executor trusts its worker (it is the same program, and its
+//   parent): a frame that does not decode ends the process, status 2.
+// - One batch at a time, its tasks in order, each run by worker/run.h on
+//   its argument where it lies in the batch frame: nothing is copied or
+//   decoded before the task runs, and the frame is not read again until
+//   the batch is done.
+// - Outcomes go back as they pile up (SL_EXECUTOR_FLUSH_MS), so that the
+//   worker hears of a long batch as it goes and a death costs only the
+//   tasks whose outcomes it had not sent.
+// - The process ends when the worker closes its end (a failed read or
+//   write: the worker is gone); it dies with the worker anyway
+//   (PR_SET_PDEATHSIG, set by slots_process.c).
 #define _GNU_SOURCE
 #include "executor.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "../serialize/msg.h"
-#include "exec.h"
+#include "frame.h"
+#include "run.h"
 
-// A frame that has begun must arrive whole within this (the peer wrote it
-// in one go; only a wedged or hostile peer takes longer).
-#define SL_FRAME_TIMEOUT_MS 10000
-
-sl_err
-sl__frame_send(int fd, const void *buf, size_t len)
-{
-    uint8_t hdr[4] = {(uint8_t) len, (uint8_t) (len >> 8),
-                      (uint8_t) (len >> 16), (uint8_t) (len >> 24)};
-    struct iovec iov[2] = {{hdr, 4}, {(void *) buf, len}};
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-    size_t left = len + 4;
-    while (left > 0) {
-        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return SL_EIO;
-        }
-        left -= (size_t) n;
-        // Advance the iovecs past what was written.
-        while (n > 0 && mh.msg_iovlen > 0) {
-            size_t take = (size_t) n < mh.msg_iov->iov_len
-                              ? (size_t) n
-                              : mh.msg_iov->iov_len;
-            mh.msg_iov->iov_base = (uint8_t *) mh.msg_iov->iov_base + take;
-            mh.msg_iov->iov_len -= take;
-            n -= (ssize_t) take;
-            if (mh.msg_iov->iov_len == 0) {
-                mh.msg_iov++;
-                mh.msg_iovlen--;
-            }
-        }
-    }
-    return SL_OK;
-}
-
-// Read exactly len bytes; wait at most timeout_ms (-1: forever) for each
-// piece. Returns the bytes read before EOF, or -1 on error or timeout.
-static ssize_t
-s_read_full(int fd, uint8_t *buf, size_t len, int timeout_ms)
-{
-    size_t got = 0;
-    while (got < len) {
-        // Usually the bytes are there (the peer wrote the frame at once):
-        // take them without a poll first.
-        ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
-        if (n > 0) {
-            got += (size_t) n;
-            continue;
-        }
-        if (n == 0) {
-            return (ssize_t) got;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            return -1;
-        }
-        struct pollfd p = {fd, POLLIN, 0};
-        int rc = poll(&p, 1, timeout_ms);
-        if (rc == 0 || (rc < 0 && errno != EINTR)) {
-            return -1; // timed out, or broken
-        }
-    }
-    return (ssize_t) got;
-}
-
-sl_err
-sl__frame_recv(int fd, sl__frame *f, size_t max, int timeout_ms, bool *eof)
-{
-    uint8_t hdr[4];
-    *eof = false;
-    ssize_t n = s_read_full(fd, hdr, 4, timeout_ms);
-    if (n == 0) {
-        *eof = true;
-        return SL_EIO;
-    }
-    if (n != 4) {
-        return SL_EIO;
-    }
-    size_t len = (size_t) hdr[0] | (size_t) hdr[1] << 8 |
-                 (size_t) hdr[2] << 16 | (size_t) hdr[3] << 24;
-    if (len > max) {
-        return SL_EIO;
-    }
-    if (len > f->cap) {
-        f->data = sl__xrealloc(f->data, len);
-        f->cap = len;
-    }
-    if (s_read_full(fd, f->data, len, SL_FRAME_TIMEOUT_MS) != (ssize_t) len) {
-        return SL_EIO;
-    }
-    f->len = len;
-    return SL_OK;
-}
-
-void
-sl__frame_fini(sl__frame *f)
-{
-    free(f->data);
-    memset(f, 0, sizeof(*f));
-}
-
-sl_err
-sl__executor_start(sl__executor *ex, const char *module_cache,
-                   const char *module_allow, size_t cache_bytes,
-                   const void *init, size_t init_len,
-                   char errbuf[SL_ERRSTR_LEN])
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "socketpair: %s", strerror(errno));
-        return SL_EIO;
-    }
-    // Everything the child needs is made before fork: between fork and
-    // exec it may only make async-signal-safe calls.
-    char fdarg[16], cachearg[24];
-    sl__fmt(fdarg, sizeof(fdarg), "%d", sv[1]);
-    sl__fmt(cachearg, sizeof(cachearg), "%zu", cache_bytes);
-    char *argv[] = {"starling-worker",
-                    "--executor-fd",
-                    fdarg,
-                    "--module-cache",
-                    (char *) module_cache,
-                    "--cache-bytes",
-                    cachearg,
-                    NULL,
-                    NULL,
-                    NULL};
-    if (module_allow != NULL) {
-        argv[7] = "--module-allow";
-        argv[8] = (char *) module_allow;
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "fork: %s", strerror(errno));
-        close(sv[0]);
-        close(sv[1]);
-        return SL_EIO;
-    }
-    if (pid == 0) {
-        // Die with the worker, even in the middle of a kernel.
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) {
-            _exit(126);
-        }
-        fcntl(sv[1], F_SETFD, 0); // keep this one across exec
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execv("/proc/self/exe", argv);
-        _exit(127);
-    }
-    close(sv[1]);
-    ex->pid = pid;
-    ex->fd = sv[0];
-    if (sl__frame_send(ex->fd, init, init_len) != SL_OK) {
-        char how[128];
-        sl__executor_stop(ex, true, how, sizeof(how));
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "executor %s at start", how);
-        return SL_EIO;
-    }
-    return SL_OK;
-}
-
-static void
-s_describe(int status, char *how, size_t how_len)
-{
-    if (WIFSIGNALED(status)) {
-        int sig = WTERMSIG(status);
-        sl__fmt(how, how_len, "killed by signal %d (%s)", sig, strsignal(sig));
-    } else if (WIFEXITED(status)) {
-        sl__fmt(how, how_len, "exited with status %d", WEXITSTATUS(status));
-    } else {
-        sl__fmt(how, how_len, "ended (wait status %d)", status);
-    }
-}
-
-void
-sl__executor_stop(sl__executor *ex, bool force, char *how, size_t how_len)
-{
-    sl__strlcpy(how, "not running", how_len);
-    if (ex->fd >= 0) {
-        close(ex->fd);
-        ex->fd = -1;
-    }
-    if (ex->pid <= 0) {
-        return;
-    }
-    // One that closed its end may still be on its way out: give it a
-    // moment to end by itself, so that we report its own cause of death.
-    int status = 0;
-    pid_t got = waitpid(ex->pid, &status, WNOHANG);
-    for (int i = 0; !force && got == 0 && i < 20; i++) {
-        usleep(1000);
-        got = waitpid(ex->pid, &status, WNOHANG);
-    }
-    if (got == 0) {
-        kill(ex->pid, SIGKILL);
-        while ((got = waitpid(ex->pid, &status, 0)) < 0 && errno == EINTR) {
-        }
-    }
-    if (got == ex->pid) {
-        s_describe(status, how, how_len);
-    }
-    ex->pid = 0;
-}
-
-// ---------------------------------------------------------------------
-// The child.
-
+// Decode a batch frame into ts; *n says how many tasks it holds. Their
+// arguments stay where they are, in f, and are decoded once, to run.
 static sl_err
-s_decode_init(const sl__frame *f, sl__store_opts *opts, uint32_t *inline_max,
-              char addrs[][128], char *password, size_t password_len)
+s_decode_batch(const sl__frame *f, sl__run_task *ts, uint32_t *n)
 {
-    sl__mpr r;
-    uint32_t type, nfields;
-    sl__welcome m;
-    char errbuf[SL_ERRSTR_LEN];
-    sl__mpr_init(&r, f->data, f->len);
-    if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK ||
-        type != SL_MSG_WELCOME || sl__welcome_decode(&r, &m, errbuf) != SL_OK ||
-        m.n_stores > SL_STORE_MAX_SHARDS) {
-        return SL_EPROTO;
-    }
-    memset(opts, 0, sizeof(*opts));
-    opts->n_addrs = (int) m.n_stores;
-    for (uint32_t i = 0; i < m.n_stores; i++) {
-        sl__fmt(addrs[i], 128, "%.*s", (int) m.stores[i].len, m.stores[i].p);
-        opts->addrs[i] = addrs[i];
-    }
-    sl__fmt(password, password_len, "%.*s", (int) m.password.len, m.password.p);
-    opts->password = password;
-    *inline_max = m.inline_max;
-    return SL_OK;
-}
-
-// Decode a TASKS frame holding one group of 1 to SL_EXECUTOR_BATCH_MAX
-// tasks into ts; *n says how many.
-static sl_err
-s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__exec_task *ts,
-               uint32_t *n)
-{
-    sl__mpr r;
-    uint32_t type, nfields, n_groups;
     sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
     char errbuf[SL_ERRSTR_LEN];
-    sl__mpr_init(&r, f->data, f->len);
-    if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK ||
-        type != SL_MSG_TASKS ||
-        sl__tasks_decode(&r, lim, &n_groups, errbuf) != SL_OK ||
-        n_groups != 1 || sl__task_group_decode(&r, lim, &g, errbuf) != SL_OK ||
-        g.n_tasks == 0 || g.n_tasks > SL_EXECUTOR_BATCH_MAX) {
+    if (sl__frame_batch_decode(f->data, f->len, &g, items, errbuf) != SL_OK) {
+        sl__log_error("executor: the worker sent a malformed task: %s", errbuf);
         return SL_EPROTO;
     }
     for (*n = 0; *n < g.n_tasks; (*n)++) {
-        sl__task_item item;
-        if (sl__task_item_decode(&r, lim, &item, errbuf) != SL_OK) {
-            for (uint32_t i = 0; i < *n; i++) {
-                sl__exec_task_clear(&ts[i]);
-            }
-            return SL_EPROTO;
-        }
-        sl__exec_task_init(&ts[*n], &g, &item);
+        sl__run_task_init_view(&ts[*n], &g, &items[*n]);
     }
     return SL_OK;
 }
@@ -293,7 +47,8 @@ s_decode_tasks(const sl__frame *f, const sl__limits *lim, sl__exec_task *ts,
 // frame, so that the worker hears of a long batch as it goes. A task with
 // a time limit comes alone, and its outcome goes at once.
 static sl_err
-s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
+s_run_batch(sl__runner *runner, sl__run_task *ts, uint32_t n, int fd,
+            sl__mpw *w)
 {
     sl_err rv = SL_OK;
     double flushed = sl__wall();
@@ -301,8 +56,8 @@ s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
     // A failed send means the worker is gone: the rest is not run.
     for (uint32_t i = 0; i < n && rv == SL_OK; i++) {
         sl__outcome o;
-        sl__exec_run(ex, &ts[i]);
-        sl__exec_task_outcome(&ts[i], &o);
+        sl__runner_run(runner, &ts[i]);
+        sl__run_task_outcome(&ts[i], &o);
         sl__msg_outcome(w, &o, true);
         // The task's end time is the clock (reading it again for each
         // task showed in the profile); a task that never ran has none.
@@ -314,7 +69,7 @@ s_run_batch(sl__exec *ex, sl__exec_task *ts, uint32_t n, int fd, sl__mpw *w)
         }
     }
     for (uint32_t i = 0; i < n; i++) {
-        sl__exec_task_clear(&ts[i]); // the argument buffers serve the next
+        sl__run_task_clear(&ts[i]); // their arguments lie in the frame
     }
     return rv;
 }
@@ -324,16 +79,13 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
                   size_t cache_bytes)
 {
     sl__frame f = {0};
-    sl__store_opts store_opts;
-    char addrs[SL_STORE_MAX_SHARDS][128];
-    char password[256];
-    sl__exec ex = {0};
+    sl__frame_init init;
+    sl__runner runner = {0};
     bool eof;
     signal(SIGPIPE, SIG_IGN);
-    ex.limits = sl__limits_default;
-    if (sl__frame_recv(fd, &f, ex.limits.max_message, -1, &eof) != SL_OK ||
-        s_decode_init(&f, &store_opts, &ex.inline_max, addrs, password,
-                      sizeof(password)) != SL_OK) {
+    runner.limits = sl__limits_default;
+    if (sl__frame_recv(fd, &f, runner.limits.max_message, -1, &eof) != SL_OK ||
+        sl__frame_init_decode(f.data, f.len, &init) != SL_OK) {
         sl__log_error("executor: no usable start message from the worker");
         sl__frame_fini(&f);
         return 2;
@@ -350,32 +102,33 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
         sl__log_error("executor: %s", errbuf); // the worker read it first
         return 1;
     }
-    ex.registry = registry;
-    ex.loader = loader;
-    ex.store_opts = &store_opts;
-    ex.cache = cache_bytes > 0 ? sl__cache_new(cache_bytes) : NULL;
+    runner.registry = registry;
+    runner.loader = loader;
+    runner.store_opts = &init.store;
+    runner.inline_max = init.inline_max;
+    runner.cache = cache_bytes > 0 ? sl__cache_new(cache_bytes) : NULL;
     sl__mpw w;
     sl__mpw_init(&w);
     int status = 0;
-    sl__exec_task *batch = sl__xcalloc(SL_EXECUTOR_BATCH_MAX, sizeof(*batch));
-    while (sl__frame_recv(fd, &f, ex.limits.max_message, -1, &eof) == SL_OK) {
+    sl__run_task *batch = sl__xcalloc(SL_FRAME_BATCH_MAX, sizeof(*batch));
+    while (sl__frame_recv(fd, &f, runner.limits.max_message, -1, &eof) ==
+           SL_OK) {
         uint32_t n;
-        if (s_decode_tasks(&f, &ex.limits, batch, &n) != SL_OK) {
-            sl__log_error("executor: the worker sent a malformed task");
+        if (s_decode_batch(&f, batch, &n) != SL_OK) {
             status = 2;
             break;
         }
-        if (s_run_batch(&ex, batch, n, fd, &w) != SL_OK) {
+        if (s_run_batch(&runner, batch, n, fd, &w) != SL_OK) {
             break; // the worker is gone
         }
     }
-    for (uint32_t i = 0; i < SL_EXECUTOR_BATCH_MAX; i++) {
-        sl__exec_task_fini(&batch[i]);
+    for (uint32_t i = 0; i < SL_FRAME_BATCH_MAX; i++) {
+        sl__run_task_fini(&batch[i]);
     }
     free(batch);
     sl__mpw_fini(&w);
     sl__frame_fini(&f);
-    sl__exec_fini(&ex);
+    sl__runner_fini(&runner);
     sl__loader_destroy(&loader);
     sl__registry_destroy(&registry);
     close(fd);

@@ -1,73 +1,27 @@
-// executor.h - executor processes: a slot whose kernels run in a child
-// process, which the worker can kill (a task past its time limit) and
-// replace (a kernel that crashed), losing one task and never itself.
+// executor.h - an executor process: a slot's kernels run in a child
+// process, which the worker can kill (a task past its time limit, a task
+// stopped) and replace (a kernel that crashed), losing one task and never
+// itself.
 // SPDX-License-Identifier: MIT
 //
-// The child is this same program, exec'd afresh (never only forked: the
-// worker has threads, and a forked copy of a threaded process may not
-// call malloc safely), given one end of a socketpair. Over it travel
-// frames: a little-endian u32 length, then that many bytes of msgpack.
+// The child is this same program, exec'd afresh by the worker
+// (worker/slots_process.c) as `starling-worker --executor-fd N
+// --module-cache DIR --cache-bytes B [--module-allow FILE]`: N is its end
+// of a socketpair, over which travel the frames of worker/frame.h (the
+// init frame and batches in, outcomes out); B is its input cache's budget
+// (0: none); FILE is the worker's allow list of module hashes.
 //
-//   worker -> executor  WELCOME (once: the store, inline_max), then
-//                       TASKS holding one group of 1 to
-//                       SL_EXECUTOR_BATCH_MAX tasks, each time the slot
-//                       is idle
-//   executor -> worker  outcomes, as RESULT encodes them (with the job),
-//                       one after another in a frame: the batch's, in
-//                       its order, in one frame at its end, and in a
-//                       frame every SL_EXECUTOR_FLUSH_MS before that
-//
-// The executor runs the tasks with worker/exec.h in order and answers; it
+// The executor runs the tasks with worker/run.h in order and answers; it
 // exits when the worker closes its end, and dies with the worker.
 #ifndef SL_WORKER_EXECUTOR_H
 #define SL_WORKER_EXECUTOR_H
 
-#include <stdbool.h>
-#include <sys/types.h>
+#include <stddef.h>
 
-#include "../common/util.h"
-
-// Most tasks in one hand-off, and how often a batch reports its outcomes.
-#define SL_EXECUTOR_BATCH_MAX 256
+// How often a batch reports its outcomes.
 #define SL_EXECUTOR_FLUSH_MS 2
 
-typedef struct {
-    pid_t pid; // the child; 0: none
-    int fd;    // the worker's end of the socketpair; -1: none
-} sl__executor;
-
-// A frame being read: grown as needed, reused.
-typedef struct {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-} sl__frame;
-
-// Start an executor for the module cache dir and send it init (a WELCOME
-// message). The child's command line is `starling-worker --executor-fd N
-// --module-cache DIR --cache-bytes B [--module-allow FILE]`, N being its
-// end of the socket, B its input cache's budget (0: none); module_allow
-// is the worker's allow list of module hashes, or NULL.
-sl_err sl__executor_start(sl__executor *ex, const char *module_cache,
-                          const char *module_allow, size_t cache_bytes,
-                          const void *init, size_t init_len,
-                          char errbuf[SL_ERRSTR_LEN]);
-// Send one frame; blocks until written. SL_EIO when the child is gone.
-sl_err sl__frame_send(int fd, const void *buf, size_t len);
-// Read one frame of at most max bytes into f. A frame that does not
-// arrive whole within timeout_ms of its first byte, EOF, or a length over
-// max is SL_EIO (*eof tells EOF at a frame boundary apart).
-sl_err sl__frame_recv(int fd, sl__frame *f, size_t max, int timeout_ms,
-                      bool *eof);
-void sl__frame_fini(sl__frame *f);
-// Close the socket, stop the child and reap it, and describe how it ended
-// in how: "killed by signal 11 (Segmentation fault)", "exited with status
-// 1". With force it is killed (SIGKILL) at once; without, a child that
-// closed its end is given 20 ms to end by itself first, so that its own
-// cause of death is the one reported.
-void sl__executor_stop(sl__executor *ex, bool force, char *how, size_t how_len);
-
-// The child's side: serve tasks on fd until the worker closes it.
+// The child's side: serve batches on fd until the worker closes it.
 // Returns the process exit status.
 int sl__executor_main(int fd, const char *module_cache,
                       const char *module_allow, size_t cache_bytes);

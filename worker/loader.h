@@ -22,7 +22,7 @@
 #include <stdbool.h>
 
 #include "../common/sha256.h"
-#include "task.h"
+#include "kernel_api.h"
 
 typedef struct sl__loader sl__loader;
 

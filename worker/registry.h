@@ -7,7 +7,7 @@
 #ifndef SL_WORKER_REGISTRY_H
 #define SL_WORKER_REGISTRY_H
 
-#include "task.h"
+#include "kernel_api.h"
 
 typedef struct sl__registry sl__registry;
 

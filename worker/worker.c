@@ -1,78 +1,68 @@
-// worker.c - starling-worker: S executor slots fed by the scheduler.
+// worker.c - the worker's conversation with the scheduler, its FIFO, batches.
 // SPDX-License-Identifier: MIT
 //
 // Design notes.
 // - The main thread owns the DEALER to the scheduler. It keeps a FIFO of
 //   tasks received (up to slots + prefetch: the scheduler never sends
-//   more than that credit), hands each to a free slot, and batches the
+//   more than that credit), hands them to idle slots, and batches the
 //   slots' outcomes into one RESULT per loop turn.
-// - A slot is a thread with its own PAIR socket (tasks in), PUSH socket
-//   (outcomes out) and its own object-store connection: nothing is shared
-//   between slots but the read-only registry and the module loader, whose
-//   lock is taken only to look a module up (worker/loader.c). Items
-//   travel between threads as pointers; an item belongs to exactly one
-//   thread at a time (the one that last received its pointer).
+// - Where kernels run is the slots backend's business (worker/slots.h):
+//   a thread per slot (--executor thread), or an executor process per
+//   slot (the default). The worker holds a table of the backend's
+//   operations and never asks which it has.
 // - Short tasks go to a slot in batches (one hand-off, one message back)
 //   instead of one at a time: the worker keeps a running average of each
 //   function's run time, and hands a slot as many consecutive tasks of
-//   one job as fit in S_BATCH_US, at most SL_EXECUTOR_BATCH_MAX and its
+//   one job as fit in S_BATCH_US, at most SL_SLOTS_BATCH_MAX and its
 //   share of the FIFO among the free slots, but at least S_HANDOFF_US of
 //   work. A function not yet timed, a task with a time limit, and every
 //   task for S_CAREFUL_MS after an executor died under a batch go one at
 //   a time: a batch's death cannot say which task killed it, so its tasks
 //   run again alone, uncharged, and the one that kills its executor then
 //   is charged as usual.
-// - A slot decodes the argument, fetches every ref in it from the store,
-//   runs the kernel, and encodes the result: inline when it is at most
+// - A task's argument is never decoded here: its bytes are copied out of
+//   TASKS as the scheduler sent them, and a slot decodes them once, to
+//   run the task (worker/run.h): fetch every ref in it from the store,
+//   run the kernel, and encode the result: inline when it is at most
 //   inline_max bytes (from WELCOME), else stored under the task's result
 //   key with SET NX (the first result wins) and sent as a ref.
 // - A function "<sha256>/<kernel>" is a kernel of a user module: the slot
 //   that first meets the module loads it through the loader (fetching it
 //   from the store with the slot's own connection), while the other slots
 //   go on with their tasks.
+// - A CANCEL stops what it names, queued or running: a running task's
+//   executor process is killed, and the task reported CANCELLED, at no
+//   attempt's cost. Slot threads cannot be stopped: their tasks run on,
+//   and the worker says so in its log, once.
 // - Nothing a task does can stop the worker: bad arguments, unknown
 //   functions, modules that cannot be loaded, failing kernels and store
 //   errors all end as outcomes.
 // - If the scheduler goes silent (or restarts: it then answers ERROR
 //   "unknown worker"), the worker sends READY again until it is welcomed;
 //   tasks in hand run on and their outcomes are sent when they end.
-// - With a certificate the DEALER is a CURVE client. A monitor tells us
-//   why a handshake failed, and we log that (once, then every
-//   S_REFUSED_QUIET_MS while it goes on). libzmq retries a connection that
-//   broke, but gives up on one the scheduler refused (a key not allowed,
-//   CURVE on one side only): we connect again every S_REJOIN_MS, so that a
-//   key added to the allow list later lets us in. On
-//   the first WELCOME the main thread tries the store once: a password the
-//   store refuses stops the worker with a clear error, since no task could
-//   use the store.
+// - The DEALER, CURVE and reconnecting after a refusal are the link's
+//   (worker/link.h). On the first WELCOME the main thread tries the store
+//   once: a password the store refuses stops the worker with a clear
+//   error, since no task could use the store.
 #define _GNU_SOURCE
 #include "worker.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/cert.h"
 #include "../serialize/msg.h"
 #include "../store/store.h"
-#include "exec.h"
-#include "executor.h"
+#include "link.h"
 #include "loader.h"
 #include "registry.h"
+#include "slots.h"
 
 #define SL_MAX_MSGS_PER_TURN 256
 #define SL_HEARTBEAT_LIVENESS 3
-// An executor's outcome frame that has begun must be whole within this.
-#define SL_EXECUTOR_FRAME_MS 5000
-// While the scheduler keeps refusing us, one log line in this long.
-#define S_REFUSED_QUIET_MS 30000
-// After a refused handshake, try again this much later.
-#define S_REJOIN_MS 2000
 // Batches: how much work (by the running average) one hand-off may hold,
 // how long batching stays off after an executor died under one, and how
 // many functions' run times are kept.
@@ -85,13 +75,8 @@
 #define S_HANDOFF_US 200.0
 // Items kept for reuse, at most (a worker holds slots + prefetch at once).
 #define S_POOL_MAX 8192
-
-typedef struct s_item s_item;
-struct s_item {
-    sl__exec_task task; // the task and its outcome
-    int slot;           // slot running it, -1 when queued
-    s_item *next;       // FIFO link, then the next of the slot's batch
-};
+// Poll items of the worker's own, before the slots': the link's.
+#define S_POLL_OWN SL_LINK_POLL_ITEMS
 
 // The running average of one function's run time.
 typedef struct {
@@ -100,53 +85,26 @@ typedef struct {
     uint64_t used;      // when last updated (a counter), for replacement
 } s_estimate;
 
-typedef struct {
-    sl__worker *worker; // owner
-    int index;          // slot number
-    // --executor thread
-    pthread_t thread; // its thread
-    zsock_t *tasks;   // main's end of the slot's PAIR
-    sl__exec exec;    // the slot thread's executor state (its store)
-    bool started;     // thread running
-    // --executor process
-    sl__executor proc;   // the child; pid 0 until first needed
-    s_item *running;     // the batch it runs, in order, or NULL
-    uint32_t n_running;  // tasks in it
-    int64_t deadline_ms; // when that task's time is up; 0: no limit
-} s_slot;
-
 struct sl__worker {
-    sl__worker_opts opts;        // as given
-    char name[64];               // node name
-    int n_slots;                 // executor slots
-    int prefetch;                // extra credit
-    bool processes;              // kernels run in executor processes
-    size_t cache_bytes;          // each slot's input cache budget
-    zsock_t *sched;              // DEALER to the scheduler
-    void *sched_raw;             // its libzmq handle
-    zsock_t *monitor;            // handshake failures of sched
-    bool curve;                  // sched is a CURVE client
-    int64_t refused_quiet_ms[3]; // per kind of failure: no log line before
-    int64_t rejoin_ms;           // connect again then; 0: no need
-    zsock_t *results;            // PULL of outcomes from the slot threads
-    void *results_raw;           // its libzmq handle
-    char results_ep[64];         // inproc endpoint of results
-    s_slot *slots;               // n_slots entries
-    bool slots_started;          // after the first WELCOME
-    int *free_slots;             // stack of idle slot numbers
-    int n_free;                  // entries in free_slots
-    s_item *fifo_head;           // tasks waiting for a slot
-    s_item *fifo_tail;
+    sl__worker_opts opts;          // as given
+    char name[64];                 // node name
+    int n_slots;                   // executor slots
+    int prefetch;                  // extra credit
+    size_t cache_bytes;            // each slot's input cache budget
+    sl__link *link;                // to the scheduler
+    const sl__slots_ops *slot_ops; // the slots backend
+    sl__slots *slots;              // its slots; NULL before the 1st WELCOME
+    int *free_slots;               // stack of idle slot numbers
+    int n_free;                    // entries in free_slots
+    sl__slot_task *fifo_head;      // tasks waiting for a slot
+    sl__slot_task *fifo_tail;
     uint32_t n_fifo;                   // tasks in it
     s_estimate estimates[S_ESTIMATES]; // run times, by function
     uint64_t estimate_clock;           // counts updates
     int64_t careful_until_ms;          // no batches before this
-    s_item *pool;                      // items to reuse (s_item_destroy)
+    sl__slot_task *pool;               // items to reuse (s_item_destroy)
     uint32_t n_pool;                   // in it
-    zmq_pollitem_t *poll;              // 2 + n_slots poll entries
-    int *poll_slot;                    // slot of each entry after the first two
-    sl__frame frame;                   // an executor's outcome being read
-    sl__mpw init;                      // the start message for executors
+    zmq_pollitem_t *poll;              // S_POLL_OWN + n_slots + 1 entries
     sl__mpw w;                         // message writer
     sl__mpw out;                       // outcomes of this turn
     uint32_t n_out;                    // entries in out
@@ -164,41 +122,56 @@ struct sl__worker {
     char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts.addrs
     char store_password[256];                   // backing .password
     bool stopping;                              // SHUTDOWN received
-    uint64_t executors_lost;                    // children that died
-    uint64_t tasks_timed_out;                   // children we killed
-    sl_err failed; // why the worker stopped on its own, or SL_OK
+    bool said_unstoppable; // logged that running tasks cannot be stopped
+    sl_err failed;         // why the worker stopped on its own, or SL_OK
 };
 
 // ---------------------------------------------------------------------
 // Items.
 
+static sl__slot_task *
+s_item_new(sl__worker *self, const sl__task_group *g, const sl__task_item *t)
+{
+    sl__slot_task *it = self->pool;
+    if (it != NULL) {
+        self->pool = it->next;
+        self->n_pool--;
+    } else {
+        it = sl__xcalloc(1, sizeof(*it)); // zeroed: init allocates
+    }
+    sl__run_task_init(&it->task, g, t);
+    it->slot = -1;
+    it->next = NULL;
+    return it;
+}
+
 // An item is done with: back to the pool (argument buffer and all), so
 // that the next task costs no allocation, or freed when the pool is full.
 static void
-s_item_destroy(sl__worker *self, s_item **item_p)
+s_item_destroy(sl__worker *self, sl__slot_task **item_p)
 {
-    s_item *it = *item_p;
+    sl__slot_task *it = *item_p;
     if (it == NULL) {
         return;
     }
     *item_p = NULL;
     if (self->n_pool < S_POOL_MAX) {
-        sl__exec_task_clear(&it->task);
+        sl__run_task_clear(&it->task);
         it->next = self->pool;
         self->pool = it;
         self->n_pool++;
         return;
     }
-    sl__exec_task_fini(&it->task);
+    sl__run_task_fini(&it->task);
     free(it);
 }
 
 // Destroy a batch: it and every item after it.
 static void
-s_batch_destroy(sl__worker *self, s_item **head_p)
+s_batch_destroy(sl__worker *self, sl__slot_task **head_p)
 {
     while (*head_p != NULL) {
-        s_item *it = *head_p;
+        sl__slot_task *it = *head_p;
         *head_p = it->next;
         s_item_destroy(self, &it);
     }
@@ -243,7 +216,7 @@ s_estimate_add(sl__worker *self, const char *function, double start_s,
 
 // How many tasks the next hand-off to a free slot may hold.
 static uint32_t
-s_batch_size(sl__worker *self, const s_item *head)
+s_batch_size(sl__worker *self, const sl__slot_task *head)
 {
     if (head->task.time_limit_ms > 0 ||
         sl__mono_ms() < self->careful_until_ms) {
@@ -253,9 +226,9 @@ s_batch_size(sl__worker *self, const s_item *head)
     if (e == NULL) {
         return 1;
     }
-    double us = e->us > S_BATCH_US / SL_EXECUTOR_BATCH_MAX
+    double us = e->us > S_BATCH_US / SL_SLOTS_BATCH_MAX
                     ? e->us
-                    : S_BATCH_US / SL_EXECUTOR_BATCH_MAX;
+                    : S_BATCH_US / SL_SLOTS_BATCH_MAX;
     uint32_t fit = S_BATCH_US / us >= 1 ? (uint32_t) (S_BATCH_US / us) : 1;
     uint32_t least = (uint32_t) (S_HANDOFF_US / us) + 1;
     uint32_t share =
@@ -266,10 +239,10 @@ s_batch_size(sl__worker *self, const s_item *head)
 
 // Take the next batch off the FIFO: the head, and after it up to n - 1
 // more tasks of the same job without a time limit. Sets *count.
-static s_item *
+static sl__slot_task *
 s_batch_take(sl__worker *self, uint32_t n, uint32_t *count)
 {
-    s_item *head = self->fifo_head, *tail = head;
+    sl__slot_task *head = self->fifo_head, *tail = head;
     *count = 1;
     while (*count < n && tail->next != NULL &&
            tail->next->task.job == head->task.job &&
@@ -287,122 +260,148 @@ s_batch_take(sl__worker *self, uint32_t n, uint32_t *count)
 }
 
 // ---------------------------------------------------------------------
-// Slot threads (--executor thread).
+// The FIFO.
 
-static void *
-s_slot_main(void *arg)
+static void
+s_fifo_push(sl__worker *self, sl__slot_task *it)
 {
-    s_slot *slot = arg;
-    char ep[96];
-    sl__fmt(ep, sizeof(ep), "inproc://sl-slot-%p-%d", (void *) slot->worker,
-            slot->index);
-    zsock_t *tasks = zsock_new_pair(ep);
-    zsock_t *results = zsock_new_push(slot->worker->results_ep);
-    s_item *it;
-    while (tasks != NULL && results != NULL &&
-           zmq_recv(zsock_resolve(tasks), &it, sizeof(it), 0) ==
-               (int) sizeof(it) &&
-           it != NULL) {
-        for (s_item *p = it; p != NULL; p = p->next) {
-            sl__exec_run(&slot->exec, &p->task);
-        }
-        zmq_send(zsock_resolve(results), &it, sizeof(it), 0);
-    }
-    zsock_destroy(&tasks);
-    zsock_destroy(&results);
-    sl__exec_fini(&slot->exec);
-    return NULL;
-}
-
-static sl_err
-s_threads_start(sl__worker *self)
-{
-    // Slot threads block every signal (they inherit the mask), so that
-    // SIGTERM interrupts the main loop and never a slot's receive.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    sl_err rv = SL_OK;
-    for (int i = 0; i < self->n_slots && rv == SL_OK; i++) {
-        s_slot *slot = &self->slots[i];
-        char ep[96];
-        sl__fmt(ep, sizeof(ep), "@inproc://sl-slot-%p-%d", (void *) self, i);
-        slot->exec.registry = self->registry;
-        slot->exec.loader = self->loader;
-        slot->exec.store_opts = &self->store_opts;
-        slot->exec.limits = self->limits;
-        slot->exec.inline_max = self->inline_max;
-        slot->exec.cache =
-            self->cache_bytes > 0 ? sl__cache_new(self->cache_bytes) : NULL;
-        slot->tasks = zsock_new_pair(ep);
-        if (slot->tasks == NULL ||
-            pthread_create(&slot->thread, NULL, s_slot_main, slot) != 0) {
-            sl__log_error("cannot start slot %d", i);
-            rv = SL_ENOMEM;
-            break;
-        }
-        slot->started = true;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rv;
-}
-
-static sl_err
-s_slots_start(sl__worker *self)
-{
-    sl_err rv = SL_OK;
-    for (int i = 0; i < self->n_slots; i++) {
-        self->slots[i].worker = self;
-        self->slots[i].index = i;
-        self->slots[i].proc.fd = -1;
-    }
-    if (self->processes) {
-        // Executors start when a slot first gets a task: what they need
-        // to know is in init.
-        sl__welcome m = {0};
-        m.heartbeat_ms = (uint32_t) self->heartbeat_ms;
-        m.inline_max = self->inline_max;
-        m.password.p = self->store_password;
-        m.password.len = (uint32_t) strlen(self->store_password);
-        m.n_stores = (uint32_t) self->store_opts.n_addrs;
-        for (uint32_t i = 0; i < m.n_stores; i++) {
-            m.stores[i].p = self->store_addrs[i];
-            m.stores[i].len = (uint32_t) strlen(self->store_addrs[i]);
-        }
-        sl__mpw_reset(&self->init);
-        sl__msg_welcome(&self->init, &m);
+    it->next = NULL;
+    if (self->fifo_tail != NULL) {
+        self->fifo_tail->next = it;
     } else {
-        rv = s_threads_start(self);
+        self->fifo_head = it;
     }
-    for (int i = 0; i < self->n_slots && rv == SL_OK; i++) {
-        self->free_slots[self->n_free++] = i;
+    self->fifo_tail = it;
+    self->n_fifo++;
+}
+
+// Put the n tasks of batch back at the front of the FIFO, in their order.
+static void
+s_fifo_push_front(sl__worker *self, sl__slot_task *batch, uint32_t n)
+{
+    sl__slot_task *tail = batch;
+    for (tail->slot = -1; tail->next != NULL; tail = tail->next) {
+        tail->next->slot = -1;
     }
-    self->slots_started = rv == SL_OK;
-    if (rv == SL_OK) {
-        sl__log_info("%d slots started (kernels run in %s)", self->n_slots,
-                     self->processes ? "executor processes" : "threads");
+    tail->next = self->fifo_head;
+    self->fifo_head = batch;
+    if (self->fifo_tail == NULL) {
+        self->fifo_tail = tail;
     }
-    return rv;
+    self->n_fifo += n;
+}
+
+static void s_outcome_add(sl__worker *self, const sl__slot_task *it);
+
+// Drop the queued tasks of job (only task index, with one), each ending
+// CANCELLED with why.
+static void
+s_fifo_cancel(sl__worker *self, uint64_t job, bool one, uint32_t index,
+              const char *why)
+{
+    sl__slot_task **pp = &self->fifo_head;
+    self->fifo_tail = NULL;
+    while (*pp != NULL) {
+        sl__slot_task *it = *pp;
+        if (it->task.job == job && (!one || it->task.index == index)) {
+            *pp = it->next;
+            self->n_fifo--;
+            sl__run_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
+            s_outcome_add(self, it);
+            s_item_destroy(self, &it);
+        } else {
+            self->fifo_tail = it;
+            pp = &it->next;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// The slots: what the backend tells us (sl__slots_host), and handing
+// batches to idle slots.
+
+static void
+s_on_slot_ran(void *ctx, sl__slot_task *it, const uint8_t *encoded, size_t len)
+{
+    sl__worker *self = ctx;
+    if (encoded != NULL) {
+        sl__mpw_raw(&self->out, encoded, len); // checked by the backend
+        self->n_out++;
+    } else {
+        s_outcome_add(self, it);
+    }
+    s_estimate_add(self, it->task.function, it->task.stats.start_s,
+                   it->task.stats.end_s);
+    s_item_destroy(self, &it);
 }
 
 static void
-s_slots_stop(sl__worker *self)
+s_on_slot_ended(void *ctx, sl__slot_task *it)
 {
+    sl__worker *self = ctx;
+    s_outcome_add(self, it);
+    s_item_destroy(self, &it);
+}
+
+static void
+s_on_slot_requeue(void *ctx, sl__slot_task *batch, uint32_t n, bool careful)
+{
+    sl__worker *self = ctx;
+    s_fifo_push_front(self, batch, n);
+    if (careful) {
+        self->careful_until_ms = sl__mono_ms() + S_CAREFUL_MS;
+    }
+}
+
+static void
+s_on_slot_idle(void *ctx, int slot)
+{
+    sl__worker *self = ctx;
+    self->free_slots[self->n_free++] = slot;
+}
+
+// Start the slots, once the first WELCOME has said where the store is.
+static sl_err
+s_slots_start(sl__worker *self)
+{
+    sl__slots_config cfg = {
+        .n_slots = self->n_slots,
+        .registry = self->registry,
+        .loader = self->loader,
+        .module_allow = self->opts.module_allow,
+        .store_opts = &self->store_opts,
+        .limits = self->limits,
+        .inline_max = self->inline_max,
+        .cache_bytes = self->cache_bytes,
+    };
+    sl__slots_host host = {self, s_on_slot_ran, s_on_slot_ended,
+                           s_on_slot_requeue, s_on_slot_idle};
+    char errbuf[SL_ERRSTR_LEN];
+    sl_err rv = self->slot_ops->create(&self->slots, &cfg, &host, errbuf);
+    if (rv != SL_OK) {
+        sl__log_error("%s", errbuf);
+        return rv;
+    }
     for (int i = 0; i < self->n_slots; i++) {
-        s_slot *slot = &self->slots[i];
-        if (slot->started) {
-            s_item *stop = NULL;
-            zmq_send(zsock_resolve(slot->tasks), &stop, sizeof(stop), 0);
-            pthread_join(slot->thread, NULL);
-            slot->started = false;
+        self->free_slots[self->n_free++] = i;
+    }
+    sl__log_info("%d slots started (kernels run in %s)", self->n_slots,
+                 self->slot_ops->name);
+    return SL_OK;
+}
+
+static void
+s_assign(sl__worker *self)
+{
+    while (self->n_free > 0 && self->fifo_head != NULL) {
+        uint32_t n;
+        sl__slot_task *batch =
+            s_batch_take(self, s_batch_size(self, self->fifo_head), &n);
+        int slot = self->free_slots[--self->n_free];
+        for (sl__slot_task *p = batch; p != NULL; p = p->next) {
+            p->slot = slot;
         }
-        zsock_destroy(&slot->tasks);
-        if (slot->proc.pid > 0) {
-            char how[128];
-            sl__executor_stop(&slot->proc, true, how, sizeof(how));
-        }
-        s_batch_destroy(self, &slot->running);
-        slot->n_running = 0;
+        self->slot_ops->give(self->slots, slot, batch, n);
     }
 }
 
@@ -412,12 +411,9 @@ s_slots_stop(sl__worker *self)
 static void
 s_send(sl__worker *self)
 {
-    if (zmq_send(self->sched_raw, self->w.buf.data, self->w.buf.size,
-                 ZMQ_DONTWAIT) < 0) {
-        sl__log_debug("send to the scheduler failed: %s", zmq_strerror(errno));
-        return;
+    if (sl__link_send(self->link, self->w.buf.data, self->w.buf.size)) {
+        self->last_send_ms = sl__mono_ms();
     }
-    self->last_send_ms = sl__mono_ms();
 }
 
 static void
@@ -434,10 +430,10 @@ s_send_ready(sl__worker *self)
 }
 
 static void
-s_outcome_add(sl__worker *self, const s_item *it)
+s_outcome_add(sl__worker *self, const sl__slot_task *it)
 {
     sl__outcome o;
-    sl__exec_task_outcome(&it->task, &o);
+    sl__run_task_outcome(&it->task, &o);
     sl__msg_outcome(&self->out, &o, true);
     self->n_out++;
 }
@@ -492,7 +488,7 @@ s_on_welcome(sl__worker *self, sl__mpr *r)
     self->welcomed = true;
     self->heartbeat_ms = m.heartbeat_ms > 0 ? (int) m.heartbeat_ms : 1000;
     self->inline_max = m.inline_max;
-    if (self->slots_started) {
+    if (self->slots != NULL) {
         // A re-welcome after a silence or a scheduler restart: the store
         // is the same.
         sl__log_info("welcomed by the scheduler again");
@@ -511,59 +507,6 @@ s_on_welcome(sl__worker *self, sl__mpr *r)
     if (s_store_check(self) != SL_OK || s_slots_start(self) != SL_OK) {
         self->stopping = true;
     }
-}
-
-static void
-s_fifo_push(sl__worker *self, s_item *it)
-{
-    it->next = NULL;
-    if (self->fifo_tail != NULL) {
-        self->fifo_tail->next = it;
-    } else {
-        self->fifo_head = it;
-    }
-    self->fifo_tail = it;
-    self->n_fifo++;
-}
-
-// Put a slot's batch back at the front of the FIFO, in its order, and
-// free the slot.
-static void
-s_slot_requeue(sl__worker *self, s_slot *slot)
-{
-    s_item *head = slot->running;
-    if (head != NULL) {
-        s_item *tail = head;
-        for (tail->slot = -1; tail->next != NULL; tail = tail->next) {
-            tail->next->slot = -1;
-        }
-        tail->next = self->fifo_head;
-        self->fifo_head = head;
-        if (self->fifo_tail == NULL) {
-            self->fifo_tail = tail;
-        }
-        self->n_fifo += slot->n_running;
-    }
-    slot->running = NULL;
-    slot->n_running = 0;
-    slot->deadline_ms = 0;
-    self->free_slots[self->n_free++] = slot->index;
-}
-
-static s_item *
-s_item_new(sl__worker *self, const sl__task_group *g, const sl__task_item *t)
-{
-    s_item *it = self->pool;
-    if (it != NULL) {
-        self->pool = it->next;
-        self->n_pool--;
-    } else {
-        it = sl__xcalloc(1, sizeof(*it)); // zeroed: init allocates
-    }
-    sl__exec_task_init(&it->task, g, t);
-    it->slot = -1;
-    it->next = NULL;
-    return it;
 }
 
 static void
@@ -593,13 +536,29 @@ s_on_tasks(sl__worker *self, sl__mpr *r)
     }
 }
 
-static void s_slot_done(sl__worker *self, s_slot *slot);
+// A cancel found running tasks the slots cannot stop (kernels in threads):
+// say so, once, where the user running the worker sees it.
+static void
+s_warn_unstoppable(sl__worker *self, uint64_t job, uint32_t n, const char *why)
+{
+    if (self->said_unstoppable) {
+        return;
+    }
+    self->said_unstoppable = true;
+    sl__log_warn("cannot stop %u running task%s of job %016" PRIx64 " (%s): "
+                 "kernels run in %s here, and a running one cannot be "
+                 "stopped; %s to the end (said once)",
+                 n, n == 1 ? "" : "s", job, why, self->slot_ops->name,
+                 n == 1 ? "it runs" : "they run");
+}
 
-// CANCEL [job]: drop the queued tasks of a cancelled job, reporting each
-// CANCELLED (running ones finish). CANCEL [job, index]: stop that task,
-// queued or running, because a copy of it finished first; a running one
-// is stopped by killing its executor (in thread mode it runs on, and its
-// outcome is dropped by the scheduler).
+// CANCEL [job]: the client cancelled the job. CANCEL [job, index]: a copy
+// of that task finished first. Either way the tasks named are dropped from
+// the FIFO and stopped if running, each reported CANCELLED, so that its
+// credit comes back at once (an executor process is killed, and replaced
+// when its slot next has work). A task in a slot thread cannot be
+// stopped: it runs on, and its outcome goes to the scheduler as usual
+// (which drops it when a copy finished first).
 static void
 s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
 {
@@ -614,43 +573,13 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
     bool one = nfields == 2;
     const char *why = one ? "cancelled: a copy of it finished first"
                           : "cancelled by the client";
-    s_item **pp = &self->fifo_head;
-    self->fifo_tail = NULL;
-    while (*pp != NULL) {
-        s_item *it = *pp;
-        if (it->task.job == job && (!one || it->task.index == index)) {
-            *pp = it->next;
-            self->n_fifo--;
-            sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
-            s_outcome_add(self, it);
-            s_item_destroy(self, &it);
-        } else {
-            self->fifo_tail = it;
-            pp = &it->next;
-        }
+    s_fifo_cancel(self, job, one, index, why);
+    if (self->slots == NULL) {
+        return;
     }
-    for (int i = 0; one && self->processes && i < self->n_slots; i++) {
-        s_slot *slot = &self->slots[i];
-        for (s_item **p = &slot->running; *p != NULL; p = &(*p)->next) {
-            s_item *it = *p;
-            if (it->task.job != job || it->task.index != index) {
-                continue;
-            }
-            // Stop the executor; the rest of its batch runs again.
-            char how[128];
-            sl__executor_stop(&slot->proc, true, how, sizeof(how));
-            sl__log_info("task %016" PRIx64 "/%u: stopped (executor %s): a "
-                         "copy of it finished first",
-                         job, index, how);
-            *p = it->next;
-            slot->n_running--;
-            it->task.stats.end_s = sl__wall();
-            sl__exec_task_fail(&it->task, SL_WIRE_CANCELLED, "%s", why);
-            s_outcome_add(self, it);
-            s_item_destroy(self, &it);
-            s_slot_requeue(self, slot);
-            break;
-        }
+    uint32_t running = self->slot_ops->stop(self->slots, job, one, index, why);
+    if (running > 0) {
+        s_warn_unstoppable(self, job, running, why);
     }
 }
 
@@ -714,261 +643,12 @@ s_drain_sched(sl__worker *self)
 {
     for (int i = 0; i < SL_MAX_MSGS_PER_TURN; i++) {
         zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, self->sched_raw, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&msg);
+        if (!sl__link_recv(self->link, &msg)) {
             return;
         }
         self->last_recv_ms = sl__mono_ms();
         s_on_sched_msg(self, zmq_msg_data(&msg), zmq_msg_size(&msg));
         zmq_msg_close(&msg);
-    }
-}
-
-static void
-s_drain_results(sl__worker *self)
-{
-    s_item *it;
-    while (zmq_recv(self->results_raw, &it, sizeof(it), ZMQ_DONTWAIT) ==
-           (int) sizeof(it)) {
-        self->free_slots[self->n_free++] = it->slot;
-        for (s_item *p = it; p != NULL; p = p->next) {
-            s_outcome_add(self, p);
-            s_estimate_add(self, p->task.function, p->task.stats.start_s,
-                           p->task.stats.end_s);
-        }
-        s_batch_destroy(self, &it);
-    }
-}
-
-// ---------------------------------------------------------------------
-// Executor processes (--executor process).
-
-// Drop the first task of the slot's batch (its outcome is out), and free
-// the slot if that was the last.
-static void
-s_slot_pop(sl__worker *self, s_slot *slot)
-{
-    s_item *it = slot->running;
-    slot->running = it->next;
-    slot->n_running--;
-    s_item_destroy(self, &it);
-    if (slot->running == NULL) {
-        slot->deadline_ms = 0;
-        self->free_slots[self->n_free++] = slot->index;
-    }
-}
-
-// The first task of the slot's batch has ended (its outcome is in it):
-// add the outcome, and drop it.
-static void
-s_slot_done(sl__worker *self, s_slot *slot)
-{
-    s_outcome_add(self, slot->running);
-    s_slot_pop(self, slot);
-}
-
-// The slot's executor died (or broke its protocol) running its task: the
-// task is LOST, which costs it one attempt at the scheduler, and the slot
-// gets a new executor when it next has work.
-static void
-s_executor_lost(sl__worker *self, s_slot *slot, const char *why)
-{
-    char how[128];
-    pid_t pid = slot->proc.pid;
-    sl__executor_stop(&slot->proc, why != NULL, how, sizeof(how));
-    self->executors_lost++;
-    if (slot->n_running > 1) {
-        // Which task killed it? They run again alone, uncharged.
-        sl__log_warn("executor (pid %d) %s under a batch of %u tasks: they "
-                     "run again one at a time",
-                     (int) pid, why != NULL ? why : how, slot->n_running);
-        self->careful_until_ms = sl__mono_ms() + S_CAREFUL_MS;
-        s_slot_requeue(self, slot);
-        return;
-    }
-    sl__exec_task *t = &slot->running->task;
-    t->stats.end_s = sl__wall();
-    sl__exec_task_fail(t, SL_WIRE_LOST, "%s: executor (pid %d) %s", t->function,
-                       (int) pid, why != NULL ? why : how);
-    sl__log_warn("task %016" PRIx64 "/%u (%s): executor (pid %d) %s", t->job,
-                 t->index, t->function, (int) pid, why != NULL ? why : how);
-    s_slot_done(self, slot);
-}
-
-// Outcomes (or EOF) from the slot's executor: one or more, for the first
-// tasks of its batch, in order.
-static void
-s_on_executor(sl__worker *self, s_slot *slot)
-{
-    bool eof;
-    if (sl__frame_recv(slot->proc.fd, &self->frame, self->limits.max_message,
-                       SL_EXECUTOR_FRAME_MS, &eof) != SL_OK) {
-        s_executor_lost(self, slot, eof ? NULL : "sent a broken frame");
-        return;
-    }
-    // A kernel may have scribbled over its process: check each outcome
-    // before it joins a RESULT whose other outcomes it could spoil.
-    sl__mpr r;
-    sl__mpr_init(&r, self->frame.data, self->frame.len);
-    do {
-        sl__outcome o;
-        char errbuf[SL_ERRSTR_LEN];
-        const uint8_t *start = r.p;
-        if (slot->running == NULL) {
-            // More outcomes than tasks: the slot is free already, and
-            // its executor is not to be trusted with the next batch.
-            char how[128];
-            sl__executor_stop(&slot->proc, true, how, sizeof(how));
-            sl__log_warn("slot %d: its executor sent outcomes for tasks it "
-                         "was not given; stopped",
-                         slot->index);
-            self->executors_lost++;
-            return;
-        }
-        const sl__exec_task *t = &slot->running->task;
-        if (sl__outcome_decode(&r, &self->limits, true, &o, errbuf) != SL_OK ||
-            o.job != t->job || o.index != t->index || o.attempt != t->attempt ||
-            o.status == SL_WIRE_LOST) {
-            s_executor_lost(self, slot, "sent a malformed outcome");
-            return;
-        }
-        sl__mpw_raw(&self->out, start, (size_t) (r.p - start));
-        self->n_out++;
-        s_estimate_add(self, t->function, o.stats.start_s, o.stats.end_s);
-        s_slot_pop(self, slot);
-    } while (sl__mpr_left(&r) > 0);
-}
-
-// Send the batch to the slot's executor, starting one if the slot has
-// none. Returns false (errbuf says why) when none will take it.
-static bool
-s_executor_send(sl__worker *self, s_slot *slot, char *errbuf)
-{
-    const sl__exec_task *head = &slot->running->task;
-    sl__mpw_reset(&self->w);
-    sl__msg_tasks_begin(&self->w, 1);
-    sl__msg_task_group(&self->w, head->job, head->function,
-                       strlen(head->function), head->time_limit_ms,
-                       slot->n_running);
-    for (const s_item *p = slot->running; p != NULL; p = p->next) {
-        const sl__exec_task *t = &p->task;
-        sl__task_item item = {t->index, t->attempt, t->arg, t->arg_len};
-        sl__msg_task_item(&self->w, &item);
-    }
-    errbuf[0] = '\0';
-    // A second try, with a fresh executor, when the old one is gone.
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (slot->proc.pid <= 0 &&
-            sl__executor_start(&slot->proc, sl__loader_dir(self->loader),
-                               self->opts.module_allow, self->cache_bytes,
-                               self->init.buf.data, self->init.buf.size,
-                               errbuf) != SL_OK) {
-            continue;
-        }
-        if (sl__frame_send(slot->proc.fd, self->w.buf.data, self->w.buf.size) ==
-            SL_OK) {
-            return true;
-        }
-        char how[128];
-        sl__executor_stop(&slot->proc, false, how, sizeof(how));
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "executor %s", how);
-    }
-    sl__log_error("slot %d: cannot start an executor: %s", slot->index, errbuf);
-    return false;
-}
-
-// Kill the executors whose task is past its time limit.
-static void
-s_check_deadlines(sl__worker *self)
-{
-    int64_t now = sl__mono_ms();
-    for (int i = 0; i < self->n_slots; i++) {
-        s_slot *slot = &self->slots[i];
-        if (slot->running == NULL || slot->deadline_ms == 0 ||
-            now < slot->deadline_ms) {
-            continue;
-        }
-        char how[128];
-        sl__executor_stop(&slot->proc, true, how, sizeof(how));
-        sl__exec_task *t = &slot->running->task;
-        t->stats.end_s = sl__wall();
-        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s: timed out after %g s",
-                           t->function, t->time_limit_ms / 1000.0);
-        self->tasks_timed_out++;
-        s_slot_done(self, slot);
-    }
-}
-
-// How long the loop may wait before a deadline passes, at most cap ms.
-static int
-s_next_deadline(const sl__worker *self, int cap)
-{
-    int64_t now = sl__mono_ms();
-    int timeout = cap;
-    for (int i = 0; i < self->n_slots; i++) {
-        const s_slot *slot = &self->slots[i];
-        if (slot->running != NULL && slot->deadline_ms != 0) {
-            int64_t left = slot->deadline_ms - now;
-            if (left < timeout) {
-                timeout = left > 0 ? (int) left : 0;
-            }
-        }
-    }
-    return timeout;
-}
-
-// ---------------------------------------------------------------------
-// Handing tasks to slots.
-
-static void
-s_assign(sl__worker *self)
-{
-    while (self->n_free > 0 && self->fifo_head != NULL) {
-        uint32_t n;
-        s_item *batch =
-            s_batch_take(self, s_batch_size(self, self->fifo_head), &n);
-        s_slot *slot = &self->slots[self->free_slots[--self->n_free]];
-        for (s_item *p = batch; p != NULL; p = p->next) {
-            p->slot = slot->index;
-        }
-        if (!self->processes) {
-            if (batch->task.time_limit_ms > 0) { // alone in its batch
-                // A thread cannot be stopped: refuse rather than let a
-                // limit the job asked for go unenforced.
-                sl__exec_task_fail(&batch->task, SL_WIRE_ERROR,
-                                   "%s: this worker runs kernels in threads "
-                                   "(--executor thread) and cannot enforce "
-                                   "a time limit",
-                                   batch->task.function);
-                s_outcome_add(self, batch);
-                s_item_destroy(self, &batch);
-                self->free_slots[self->n_free++] = slot->index;
-                continue;
-            }
-            zmq_send(zsock_resolve(slot->tasks), &batch, sizeof(batch), 0);
-            continue;
-        }
-        slot->running = batch;
-        slot->n_running = n;
-        double now = sl__wall();
-        for (s_item *p = batch; p != NULL; p = p->next) {
-            p->task.stats.start_s = now;
-        }
-        char errbuf[SL_ERRSTR_LEN];
-        if (!s_executor_send(self, slot, errbuf)) {
-            while (slot->running != NULL) {
-                sl__exec_task *t = &slot->running->task;
-                t->stats.end_s = t->stats.start_s;
-                sl__exec_task_fail(t, SL_WIRE_LOST,
-                                   "cannot start an executor: %s", errbuf);
-                s_slot_done(self, slot);
-            }
-            continue;
-        }
-        slot->deadline_ms = batch->task.time_limit_ms > 0
-                                ? sl__mono_ms() + batch->task.time_limit_ms
-                                : 0;
     }
 }
 
@@ -986,8 +666,7 @@ s_run_timers(sl__worker *self)
         sl__log_warn("scheduler silent for %" PRId64 " ms; reconnecting to "
                      "%s",
                      now - self->last_recv_ms, self->opts.scheduler);
-        zsock_disconnect(self->sched, "%s", self->opts.scheduler);
-        zsock_connect(self->sched, "%s", self->opts.scheduler);
+        sl__link_redial(self->link);
         self->last_redial_ms = now;
         self->welcomed = false;
         self->last_ready_ms = 0;
@@ -1003,83 +682,31 @@ s_run_timers(sl__worker *self)
     }
 }
 
-// Log why the scheduler refused our handshake, if it did: libzmq retries
-// by itself, and every few hundred ms, so the log gets a line now and then.
-static void
-s_drain_monitor(sl__worker *self)
-{
-    uint16_t event;
-    uint32_t value;
-    while (sl__cert_monitor_read(self->monitor, &event, &value)) {
-        // Each kind on its own clock: a hang-up (which side sees a
-        // mismatch first is a race) must not hide the refusal that says
-        // why.
-        int kind = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH       ? 0
-                   : event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? 1
-                                                                  : 2;
-        int64_t now = sl__mono_ms();
-        if (kind < 2 && self->rejoin_ms == 0) {
-            self->rejoin_ms = now + S_REJOIN_MS;
-        }
-        if (now < self->refused_quiet_ms[kind]) {
-            continue;
-        }
-        self->refused_quiet_ms[kind] = now + S_REFUSED_QUIET_MS;
-        char why[256];
-        sl__cert_handshake_why(event, value, self->curve, why, sizeof(why));
-        sl__log_error("cannot join the scheduler at %s: %s",
-                      self->opts.scheduler, why);
-    }
-}
-
-// Connect again after a refusal: libzmq does not, after one.
-static void
-s_rejoin(sl__worker *self)
-{
-    if (self->rejoin_ms == 0 || sl__mono_ms() < self->rejoin_ms) {
-        return;
-    }
-    self->rejoin_ms = 0;
-    zsock_disconnect(self->sched, "%s", self->opts.scheduler);
-    if (zsock_connect(self->sched, "%s", self->opts.scheduler) != 0) {
-        sl__log_warn("cannot connect to %s again: %s", self->opts.scheduler,
-                     zmq_strerror(zmq_errno()));
-    }
-}
-
-// Poll the scheduler, its handshake monitor, the slot threads' outcomes
-// and every busy
-// executor, until something arrives, a deadline passes or timeout_ms.
+// Poll the scheduler, its handshake monitor and what the slots watch,
+// until something arrives, a slot's deadline passes or timeout_ms; then
+// let the slots collect what arrived.
 static void
 s_poll(sl__worker *self, int timeout_ms)
 {
     zmq_pollitem_t *items = self->poll;
-    int n = 3;
-    items[0] = (zmq_pollitem_t){self->sched_raw, 0, ZMQ_POLLIN, 0};
-    items[1] = (zmq_pollitem_t){self->results_raw, 0, ZMQ_POLLIN, 0};
-    items[2] = (zmq_pollitem_t){zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0};
-    for (int i = 0; self->processes && i < self->n_slots; i++) {
-        if (self->slots[i].running != NULL && self->slots[i].proc.fd >= 0) {
-            items[n] =
-                (zmq_pollitem_t){NULL, self->slots[i].proc.fd, ZMQ_POLLIN, 0};
-            self->poll_slot[n - 3] = i;
-            n++;
-        }
+    int n = 0;
+    sl__link_poll_items(self->link, items);
+    if (self->slots != NULL) {
+        n = self->slot_ops->poll_items(self->slots, items + S_POLL_OWN,
+                                       self->n_slots + 1, &timeout_ms);
     }
-    if (zmq_poll(items, n, s_next_deadline(self, timeout_ms)) < 0) {
+    if (zmq_poll(items, S_POLL_OWN + n, timeout_ms) < 0) {
         if (errno != EINTR) {
             sl__log_error("poll failed: %s", zmq_strerror(errno));
             self->stopping = true;
         }
-        return;
-    }
-    if (items[2].revents & ZMQ_POLLIN) {
-        s_drain_monitor(self);
-    }
-    for (int i = 3; i < n; i++) {
-        if (items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
-            s_on_executor(self, &self->slots[self->poll_slot[i - 3]]);
+        for (int i = 0; i < S_POLL_OWN + n; i++) {
+            items[i].revents = 0;
         }
+    }
+    sl__link_on_poll(self->link, items);
+    if (self->slots != NULL) {
+        self->slot_ops->collect(self->slots, items + S_POLL_OWN, n);
     }
 }
 
@@ -1091,12 +718,10 @@ sl__worker_run(sl__worker *self)
     while (!self->stopping && !zsys_interrupted) {
         s_poll(self, self->heartbeat_ms / 4 > 0 ? self->heartbeat_ms / 4 : 1);
         s_drain_sched(self);
-        s_drain_results(self);
-        s_check_deadlines(self);
         s_assign(self);
         s_flush_results(self);
         s_run_timers(self);
-        s_rejoin(self);
+        sl__link_rejoin(self->link);
     }
     sl__mpw_reset(&self->w);
     sl__msg_empty(&self->w, SL_MSG_BYE);
@@ -1133,40 +758,6 @@ s_loader_start(sl__worker *self, char *errbuf)
     return SL_OK;
 }
 
-// Make the DEALER a CURVE client when we have keys, and watch its
-// handshakes. Before it connects.
-static sl_err
-s_curve_start(sl__worker *self, char *errbuf)
-{
-    const sl__worker_opts *o = &self->opts;
-    char server_key[SL_CERT_KEY_LEN + 1];
-    zcert_t *cert = NULL;
-    sl_err rv;
-    if ((o->cert == NULL) != (o->server_cert == NULL)) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN,
-                "--cert and --server-cert go together: our certificate, and "
-                "the scheduler's public one");
-        return SL_EINVAL;
-    }
-    if (o->cert != NULL) {
-        if ((rv = sl__cert_load_secret(&cert, o->cert, errbuf)) != SL_OK ||
-            (rv = sl__cert_load_public(server_key, o->server_cert, errbuf)) !=
-                SL_OK) {
-            zcert_destroy(&cert);
-            return rv;
-        }
-        sl__cert_apply_client(self->sched, cert, server_key);
-        zcert_destroy(&cert);
-        self->curve = true;
-    }
-    if ((self->monitor = sl__cert_monitor_new(
-             self->sched, "worker", SL_CERT_HANDSHAKE_EVENTS)) == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot watch the scheduler socket");
-        return SL_EIO;
-    }
-    return SL_OK;
-}
-
 sl_err
 sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
                char errbuf[SL_ERRSTR_LEN])
@@ -1178,7 +769,7 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     self->prefetch = opts->prefetch >= 0                  ? opts->prefetch
                      : self->n_slots > SL_WORKER_PREFETCH ? self->n_slots
                                                           : SL_WORKER_PREFETCH;
-    self->processes = !opts->threads;
+    self->slot_ops = opts->threads ? &sl__slots_thread : &sl__slots_process;
     self->cache_bytes = opts->cache_mb >= 0
                             ? (size_t) opts->cache_mb << 20
                             : sl__cache_default_budget(self->n_slots);
@@ -1192,11 +783,9 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     }
     sl__mpw_init(&self->w);
     sl__mpw_init(&self->out);
-    sl__mpw_init(&self->init);
-    self->slots = sl__xcalloc((size_t) self->n_slots, sizeof(*self->slots));
     self->free_slots = sl__xcalloc((size_t) self->n_slots, sizeof(int));
-    self->poll = sl__xcalloc((size_t) self->n_slots + 3, sizeof(*self->poll));
-    self->poll_slot = sl__xcalloc((size_t) self->n_slots, sizeof(int));
+    self->poll = sl__xcalloc((size_t) self->n_slots + 1 + S_POLL_OWN,
+                             sizeof(*self->poll));
     if ((self->registry = sl__registry_new()) == NULL) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot build the kernel registry");
         goto fail;
@@ -1204,35 +793,11 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     if ((rv = s_loader_start(self, errbuf)) != SL_OK) {
         goto fail;
     }
-    sl__fmt(self->results_ep, sizeof(self->results_ep),
-            "inproc://sl-results-%p", (void *) self);
-    char bind_ep[80];
-    sl__fmt(bind_ep, sizeof(bind_ep), "@%s", self->results_ep);
-    self->results = zsock_new_pull(bind_ep);
-    self->sched = zsock_new(ZMQ_DEALER);
-    if (self->results == NULL || self->sched == NULL) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot create sockets");
-        rv = SL_EIO;
+    sl__link_opts link = {opts->scheduler, opts->cert, opts->server_cert,
+                          self->limits.max_message};
+    if ((rv = sl__link_new(&self->link, &link, errbuf)) != SL_OK) {
         goto fail;
     }
-    zsock_set_linger(self->sched, 0);
-    zsock_set_maxmsgsize(self->sched, (int) self->limits.max_message);
-    zsock_set_rcvhwm(self->sched, 100000);
-    zsock_set_sndhwm(self->sched, 100000);
-    if ((rv = s_curve_start(self, errbuf)) != SL_OK) {
-        goto fail;
-    }
-    rv = SL_EIO;
-    if (zsock_connect(self->sched, "%s", opts->scheduler) < 0) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot connect to %s: %s",
-                opts->scheduler, zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    if (self->curve) {
-        sl__log_info("CURVE on: %s", opts->cert);
-    }
-    self->sched_raw = zsock_resolve(self->sched);
-    self->results_raw = zsock_resolve(self->results);
     *out = self;
     return SL_OK;
 
@@ -1248,41 +813,26 @@ sl__worker_destroy(sl__worker **self_p)
     if (self == NULL) {
         return;
     }
-    s_slots_stop(self);
-    if (self->executors_lost > 0 || self->tasks_timed_out > 0) {
-        sl__log_info("%" PRIu64 " executor%s died under a task; %" PRIu64
-                     " task%s stopped at their time limit",
-                     self->executors_lost, self->executors_lost == 1 ? "" : "s",
-                     self->tasks_timed_out,
-                     self->tasks_timed_out == 1 ? "" : "s");
-    }
     // Outcomes of tasks that were running when we stopped are dropped: the
-    // scheduler re-queues them when it notices we are gone.
-    s_item *it;
-    while (self->results_raw != NULL &&
-           zmq_recv(self->results_raw, &it, sizeof(it), ZMQ_DONTWAIT) ==
-               (int) sizeof(it)) {
-        s_batch_destroy(self, &it);
+    // scheduler re-queues them when it notices we are gone. (The slots give
+    // them back to the FIFO.)
+    if (self->slot_ops != NULL) {
+        self->slot_ops->destroy(&self->slots);
     }
     s_batch_destroy(self, &self->fifo_head);
+    sl__slot_task *it;
     while ((it = self->pool) != NULL) {
         self->pool = it->next;
-        sl__exec_task_fini(&it->task);
+        sl__run_task_fini(&it->task);
         free(it);
     }
-    sl__cert_monitor_destroy(self->sched, &self->monitor);
-    zsock_destroy(&self->sched);
-    zsock_destroy(&self->results);
+    sl__link_destroy(&self->link);
     sl__registry_destroy(&self->registry);
     sl__loader_destroy(&self->loader);
     sl__mpw_fini(&self->w);
     sl__mpw_fini(&self->out);
-    sl__mpw_fini(&self->init);
-    sl__frame_fini(&self->frame);
-    free(self->slots);
     free(self->free_slots);
     free(self->poll);
-    free(self->poll_slot);
     free(self);
     *self_p = NULL;
 }

@@ -1,5 +1,5 @@
-// worker.h - starling-worker: executor slots fed by the scheduler, by
-// credit.
+// worker.h - starling-worker: executor slots (threads, or executor
+// processes: worker/slots.h) fed by the scheduler, by credit.
 // SPDX-License-Identifier: MIT
 #ifndef SL_WORKER_WORKER_H
 #define SL_WORKER_WORKER_H
@@ -14,7 +14,7 @@ typedef struct sl__worker sl__worker;
 
 typedef struct {
     const char *scheduler;    // the scheduler's worker endpoint
-    int slots;                // executor threads; 0: one per core
+    int slots;                // executor slots; 0: one per core
     int prefetch;             // tasks held beyond the slots, at most; <0:
                               // SL_WORKER_PREFETCH, or the slots if more
     const char *name;         // node name; NULL: the host name

@@ -13,6 +13,7 @@
 #include "fuzzutil.h"
 #include "serialize/msg.h"
 #include "store/manifest.h"
+#include "worker/frame.h"
 
 static const char *s_root; // the output directory
 
@@ -648,11 +649,56 @@ s_manifests(void)
     s_write_raw("manifest", raw, sizeof(raw) / sizeof(raw[0]));
 }
 
+// A frame_fuzz input: the decoder's byte (0 length, 1 init, 2 batch),
+// then the buffer.
+static void
+s_frame(const char *name, uint8_t which, const void *buf, size_t len)
+{
+    uint8_t *out = malloc(len + 1);
+    SL_FUZZ_CHECK(out != NULL);
+    out[0] = which;
+    memcpy(out + 1, buf, len);
+    s_write("frame", name, out, len + 1);
+    free(out);
+}
+
+// Frames between a worker and its executors (worker/frame.h).
+static void
+s_frames(sl__mpw *w)
+{
+    s_frame("length_ok", 0, "\x01\x10\x00\x00\x00", 5);
+    s_frame("length_over", 0, "\x00\xff\xff\xff\xff", 5);
+    sl__store_opts store = {.n_addrs = 2, .password = "pw"};
+    store.addrs[0] = "127.0.0.1:6379";
+    store.addrs[1] = "127.0.0.1:6380";
+    sl__mpw_reset(w);
+    sl__frame_init_encode(w, &store, 4096);
+    s_frame("init", 1, w->buf.data, w->buf.size);
+    static const char *args[] = {"\xc0", "\x81\xa2ms\xcd\x01\xf4",
+                                 "\xc1\xc1 not msgpack"};
+    static const size_t lens[] = {1, 7, 14};
+    for (uint32_t n = 1; n <= 3; n++) {
+        char name[32];
+        sl__mpw_reset(w);
+        sl__frame_batch_begin(w, 0x0102030405060708ull, "sys.sleep", 9,
+                              n == 1 ? 500 : 0, n);
+        for (uint32_t i = 0; i < n; i++) {
+            sl__frame_batch_task(w, i, 1, lens[i]);
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            sl__frame_batch_arg(w, args[i], lens[i]);
+        }
+        sl__fmt(name, sizeof(name), "batch_%u", n);
+        s_frame(name, 2, w->buf.data, w->buf.size);
+    }
+    s_frame("batch_short", 2, w->buf.data, w->buf.size - 1);
+}
+
 int
 main(int argc, char **argv)
 {
-    static const char *targets[] = {"value",   "msg",    "mp",
-                                    "ndarray", "module", "manifest"};
+    static const char *targets[] = {"value",  "msg",      "mp",   "ndarray",
+                                    "module", "manifest", "frame"};
     char path[4096];
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds DIR\n");
@@ -674,6 +720,7 @@ main(int argc, char **argv)
     s_msgs_worker(&w);
     s_msgs_past_limits(&w);
     s_msgs_malformed();
+    s_frames(&w);
     sl__mpw_fini(&w);
     s_mp();
     s_ndarrays();

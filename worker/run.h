@@ -1,19 +1,19 @@
-// exec.h - running one task: find its kernel, decode its argument, fetch
+// run.h - running one task: find its kernel, decode its argument, fetch
 // the refs in it, run the kernel, and encode (or store) its result.
 // SPDX-License-Identifier: MIT
 //
 // Both executor modes use this: a slot thread of the worker, and an
 // executor process (worker/executor.h). Nothing here talks to the
 // scheduler; whatever goes wrong ends as the task's outcome.
-#ifndef SL_WORKER_EXEC_H
-#define SL_WORKER_EXEC_H
+#ifndef SL_WORKER_RUN_H
+#define SL_WORKER_RUN_H
 
 #include "../serialize/msg.h"
 #include "../store/store.h"
 #include "cache.h"
+#include "kernel_api.h"
 #include "loader.h"
 #include "registry.h"
-#include "task.h"
 
 // One task and, once run, its outcome.
 typedef struct {
@@ -22,15 +22,16 @@ typedef struct {
     uint32_t attempt;       // attempt number
     uint32_t time_limit_ms; // 0: none
     char function[256];     // "module.kernel" or "<sha256>/<kernel>"
-    uint8_t *arg;           // raw msgpack argument, owned
+    const uint8_t *arg;     // raw msgpack argument: arg_buf, or borrowed
     size_t arg_len;         // its length
-    size_t arg_cap;         // bytes allocated at arg
+    uint8_t *arg_buf;       // owned copy of the argument, kept for reuse
+    size_t arg_cap;         // bytes allocated at arg_buf
     uint32_t status;        // outcome: SL_WIRE_*, 0 until run
     uint8_t *value;         // encoded result value (inline or ref), owned
     size_t value_len;       // its length
     char *error;            // error text, owned, or NULL
     sl__task_stats stats;   // times, FLOPs, bytes
-} sl__exec_task;
+} sl__run_task;
 
 // What running a task needs. One per thread or process: the store
 // connection is its own; registry and loader may be shared between
@@ -43,30 +44,36 @@ typedef struct {
     sl__limits limits;                // bounds on decoded values
     uint32_t inline_max;              // larger results go to the store
     sl__cache *cache;                 // objects fetched before; NULL: none
-} sl__exec;
+} sl__runner;
 
 // Fill t from a TASKS group and item (the argument is copied). t is
-// zeroed, or was used before and cleared (sl__exec_task_clear): its
+// zeroed, or was used before and cleared (sl__run_task_clear): its
 // argument buffer is then reused when it is large enough, so that a task
 // costs no allocation.
-void sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
-                        const sl__task_item *item);
-// Free t's outcome (result, error), keeping its argument buffer for the
-// next sl__exec_task_init; one larger than SL_EXEC_ARG_KEEP is freed too.
-void sl__exec_task_clear(sl__exec_task *t);
+void sl__run_task_init(sl__run_task *t, const sl__task_group *g,
+                       const sl__task_item *item);
+// The same, with the argument borrowed: t->arg is item->arg, which must
+// stay valid until t is cleared (an executor's tasks point into the batch
+// frame they came in).
+void sl__run_task_init_view(sl__run_task *t, const sl__task_group *g,
+                            const sl__task_item *item);
+// Free t's outcome (result, error) and forget its argument, keeping its
+// argument buffer for the next sl__run_task_init; one larger than
+// SL_RUN_ARG_KEEP is freed too.
+void sl__run_task_clear(sl__run_task *t);
 // Free what t owns (argument, result, error); t itself is the caller's.
-void sl__exec_task_fini(sl__exec_task *t);
+void sl__run_task_fini(sl__run_task *t);
 
-#define SL_EXEC_ARG_KEEP (64u << 10)
+#define SL_RUN_ARG_KEEP (64u << 10)
 // End t with status and a formatted error text.
-void sl__exec_task_fail(sl__exec_task *t, uint32_t status, const char *fmt, ...)
+void sl__run_task_fail(sl__run_task *t, uint32_t status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 // The outcome of t, as RESULT carries it (views into t).
-void sl__exec_task_outcome(const sl__exec_task *t, sl__outcome *o);
+void sl__run_task_outcome(const sl__run_task *t, sl__outcome *o);
 
 // Run t to its outcome. Never fails: errors are t's.
-void sl__exec_run(sl__exec *ex, sl__exec_task *t);
+void sl__runner_run(sl__runner *runner, sl__run_task *t);
 // Close the store connection and free the cache.
-void sl__exec_fini(sl__exec *ex);
+void sl__runner_fini(sl__runner *runner);
 
 #endif

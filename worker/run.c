@@ -1,4 +1,4 @@
-// exec.c - running one task to its outcome.
+// run.c - running one task to its outcome.
 // SPDX-License-Identifier: MIT
 //
 // The steps, each of which may end the task with an error instead: find
@@ -7,7 +7,7 @@
 // the object it names, run the kernel, and encode its result: inline when
 // it is at most inline_max bytes, else stored under the task's result key
 // with SET NX (the first result of a task wins) and sent as a ref.
-#include "exec.h"
+#include "run.h"
 
 #include "cache.h"
 
@@ -16,19 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
-                   const sl__task_item *item)
+// Fill t's task fields from g and item, keeping its argument buffer.
+static void
+s_task_set(sl__run_task *t, const sl__task_group *g, const sl__task_item *item)
 {
-    uint8_t *arg = t->arg;
+    uint8_t *buf = t->arg_buf;
     size_t cap = t->arg_cap;
-    size_t need = item->arg_len > 0 ? item->arg_len : 1;
-    if (arg == NULL || cap < need) {
-        free(arg);
-        arg = sl__xmalloc(need);
-        cap = need;
-    }
     memset(t, 0, sizeof(*t));
+    t->arg_buf = buf;
+    t->arg_cap = cap;
     t->job = g->job;
     t->index = item->index;
     t->attempt = item->attempt;
@@ -38,37 +34,59 @@ sl__exec_task_init(sl__exec_task *t, const sl__task_group *g,
                    : sizeof(t->function) - 1;
     memcpy(t->function, g->function.p, n);
     t->function[n] = '\0';
-    memcpy(arg, item->arg, item->arg_len);
-    t->arg = arg;
-    t->arg_cap = cap;
     t->arg_len = item->arg_len;
 }
 
 void
-sl__exec_task_clear(sl__exec_task *t)
+sl__run_task_init(sl__run_task *t, const sl__task_group *g,
+                  const sl__task_item *item)
+{
+    size_t need = item->arg_len > 0 ? item->arg_len : 1;
+    if (t->arg_buf == NULL || t->arg_cap < need) {
+        free(t->arg_buf);
+        t->arg_buf = sl__xmalloc(need);
+        t->arg_cap = need;
+    }
+    s_task_set(t, g, item);
+    memcpy(t->arg_buf, item->arg, item->arg_len);
+    t->arg = t->arg_buf;
+}
+
+void
+sl__run_task_init_view(sl__run_task *t, const sl__task_group *g,
+                       const sl__task_item *item)
+{
+    s_task_set(t, g, item);
+    t->arg = item->arg;
+}
+
+void
+sl__run_task_clear(sl__run_task *t)
 {
     free(t->value);
     free(t->error);
     t->value = NULL;
     t->error = NULL;
-    if (t->arg_cap > SL_EXEC_ARG_KEEP) {
-        free(t->arg);
-        t->arg = NULL;
+    t->arg = NULL;
+    t->arg_len = 0;
+    if (t->arg_cap > SL_RUN_ARG_KEEP) {
+        free(t->arg_buf);
+        t->arg_buf = NULL;
         t->arg_cap = 0;
     }
 }
 
 void
-sl__exec_task_fini(sl__exec_task *t)
+sl__run_task_fini(sl__run_task *t)
 {
-    sl__exec_task_clear(t);
-    free(t->arg);
-    t->arg = NULL;
+    sl__run_task_clear(t);
+    free(t->arg_buf);
+    t->arg_buf = NULL;
     t->arg_cap = 0;
 }
 
 void
-sl__exec_task_fail(sl__exec_task *t, uint32_t status, const char *fmt, ...)
+sl__run_task_fail(sl__run_task *t, uint32_t status, const char *fmt, ...)
 {
     char text[SL_TASK_ERROR_LEN];
     va_list ap;
@@ -81,7 +99,7 @@ sl__exec_task_fail(sl__exec_task *t, uint32_t status, const char *fmt, ...)
 }
 
 void
-sl__exec_task_outcome(const sl__exec_task *t, sl__outcome *o)
+sl__run_task_outcome(const sl__run_task *t, sl__outcome *o)
 {
     memset(o, 0, sizeof(*o));
     o->job = t->job;
@@ -96,46 +114,46 @@ sl__exec_task_outcome(const sl__exec_task *t, sl__outcome *o)
 }
 
 static sl__store *
-s_store(sl__exec *ex, char *errbuf)
+s_store(sl__runner *self, char *errbuf)
 {
-    if (ex->store == NULL) {
-        sl__store_connect(&ex->store, ex->store_opts, errbuf);
+    if (self->store == NULL) {
+        sl__store_connect(&self->store, self->store_opts, errbuf);
     }
-    return ex->store;
+    return self->store;
 }
 
 // Replace every ref below *v by the value it names, fetched from the store.
 static sl_err
-s_resolve_refs(sl__exec *ex, sl_value *v, sl__exec_task *t, char *errbuf)
+s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, char *errbuf)
 {
     sl_err rv = SL_OK;
     if (v->type == SL_LIST) {
         for (size_t i = 0; i < v->u.list.n && rv == SL_OK; i++) {
-            rv = s_resolve_refs(ex, v->u.list.items[i], t, errbuf);
+            rv = s_resolve_refs(self, v->u.list.items[i], t, errbuf);
         }
         return rv;
     }
     if (v->type == SL_MAP) {
         for (size_t i = 0; i < v->u.map.n && rv == SL_OK; i++) {
-            rv = s_resolve_refs(ex, v->u.map.vals[i], t, errbuf);
+            rv = s_resolve_refs(self, v->u.map.vals[i], t, errbuf);
         }
         return rv;
     }
     if (v->type != SL_REF) {
         return SL_OK;
     }
-    sl__store *store = s_store(ex, errbuf);
+    sl__store *store = s_store(self, errbuf);
     if (store == NULL) {
         return SL_ESTORE;
     }
     // From the input cache if this slot fetched the object before.
     sl__blob *blob = NULL;
     size_t off, len;
-    bool hit = ex->cache != NULL &&
-               sl__cache_get(ex->cache, v->u.ref.key, &blob, &off, &len);
+    bool hit = self->cache != NULL &&
+               sl__cache_get(self->cache, v->u.ref.key, &blob, &off, &len);
     if (hit) {
         sl__blob_retain(blob);
-    } else if ((rv = sl__store_get_blob(store, v, &ex->limits, &blob, &off,
+    } else if ((rv = sl__store_get_blob(store, v, &self->limits, &blob, &off,
                                         &len)) != SL_OK) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot fetch %s: %s", v->u.ref.key,
                 rv == SL_ENOTFOUND ? "no such object (expired or released?)"
@@ -143,11 +161,11 @@ s_resolve_refs(sl__exec *ex, sl_value *v, sl__exec_task *t, char *errbuf)
         return rv;
     }
     sl_value *got = NULL;
-    rv = sl__store_decode_blob(store, v, &ex->limits, blob, off, len, &got);
+    rv = sl__store_decode_blob(store, v, &self->limits, blob, off, len, &got);
     if (rv == SL_OK && !hit) {
         t->stats.bytes_read += v->u.ref.size; // a hit moved no bytes
-        if (ex->cache != NULL) {
-            sl__cache_put(ex->cache, v->u.ref.key, blob, off, len);
+        if (self->cache != NULL) {
+            sl__cache_put(self->cache, v->u.ref.key, blob, off, len);
         }
     }
     sl__blob_release(&blob);
@@ -166,7 +184,7 @@ s_resolve_refs(sl__exec *ex, sl_value *v, sl__exec_task *t, char *errbuf)
 
 // Encode the task's result ref as its value.
 static sl_err
-s_set_ref_value(sl__exec_task *t, const sl_value *ref)
+s_set_ref_value(sl__run_task *t, const sl_value *ref)
 {
     void *buf;
     size_t len;
@@ -181,10 +199,10 @@ s_set_ref_value(sl__exec_task *t, const sl_value *ref)
 // A large ndarray result goes to the store from where its elements lie
 // (sl__store_put_value writes them without a copy).
 static sl_err
-s_store_array_result(sl__exec *ex, sl__exec_task *t, const sl_value *result,
+s_store_array_result(sl__runner *self, sl__run_task *t, const sl_value *result,
                      char *errbuf)
 {
-    sl__store *store = s_store(ex, errbuf);
+    sl__store *store = s_store(self, errbuf);
     char key[SL_STORE_KEY_LEN];
     sl__store_result_key(key, t->job, t->index);
     sl_value *ref = NULL;
@@ -203,13 +221,14 @@ s_store_array_result(sl__exec *ex, sl__exec_task *t, const sl_value *result,
 }
 
 static sl_err
-s_store_result(sl__exec *ex, sl__exec_task *t, sl_value *result, char *errbuf)
+s_store_result(sl__runner *self, sl__run_task *t, sl_value *result,
+               char *errbuf)
 {
     void *buf;
     size_t len;
-    if (result->type == SL_NDARRAY && result->u.nd.nbytes >= ex->inline_max &&
+    if (result->type == SL_NDARRAY && result->u.nd.nbytes >= self->inline_max &&
         result->u.nd.nbytes >= SL_ENCODE_SPLIT_MIN) {
-        return s_store_array_result(ex, t, result, errbuf);
+        return s_store_array_result(self, t, result, errbuf);
     }
     sl_err rv = sl__value_encode(result, &buf, &len);
     if (rv != SL_OK) {
@@ -218,12 +237,12 @@ s_store_result(sl__exec *ex, sl__exec_task *t, sl_value *result, char *errbuf)
         return rv;
     }
     t->stats.bytes_written += len;
-    if (len <= ex->inline_max) {
+    if (len <= self->inline_max) {
         t->value = buf;
         t->value_len = len;
         return SL_OK;
     }
-    sl__store *store = s_store(ex, errbuf);
+    sl__store *store = s_store(self, errbuf);
     char key[SL_STORE_KEY_LEN];
     sl__store_result_key(key, t->job, t->index);
     if (store == NULL ||
@@ -250,7 +269,7 @@ s_blob_keep(void *ctx, void *data)
 }
 
 static void
-s_run_kernel(sl__exec *ex, sl__exec_task *t, const sl_kernel_def *k,
+s_run_kernel(sl__runner *self, sl__run_task *t, const sl_kernel_def *k,
              sl_value *args)
 {
     sl_task kt;
@@ -263,14 +282,14 @@ s_run_kernel(sl__exec *ex, sl__exec_task *t, const sl_kernel_def *k,
     t->stats.bytes_read += kt.bytes_read;
     t->stats.bytes_written += kt.bytes_written;
     if (rv != SL_OK) {
-        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s", kt.error);
+        sl__run_task_fail(t, SL_WIRE_ERROR, "%s", kt.error);
     } else {
         sl_value *result = sl__task_take_result(&kt);
         if (result == NULL) {
             result = sl_value_new_nil();
         }
-        if (s_store_result(ex, t, result, errbuf) != SL_OK) {
-            sl__exec_task_fail(t, SL_WIRE_ERROR, "%s", errbuf);
+        if (s_store_result(self, t, result, errbuf) != SL_OK) {
+            sl__run_task_fail(t, SL_WIRE_ERROR, "%s", errbuf);
         } else {
             t->status = SL_WIRE_OK;
         }
@@ -285,9 +304,9 @@ static sl_err
 s_fetch_module(void *ctx, const char *hash, void **buf_out, size_t *len_out,
                char errbuf[SL_ERRSTR_LEN])
 {
-    sl__exec *ex = ctx;
+    sl__runner *self = ctx;
     char key[SL_STORE_KEY_LEN];
-    sl__store *store = s_store(ex, errbuf);
+    sl__store *store = s_store(self, errbuf);
     if (store == NULL) {
         return SL_ESTORE;
     }
@@ -302,14 +321,14 @@ s_fetch_module(void *ctx, const char *hash, void **buf_out, size_t *len_out,
 // The kernel a task names: built in, or in a user module (loaded now if
 // this executor has not loaded it yet).
 static sl_err
-s_find_kernel(sl__exec *ex, const sl__exec_task *t, const sl_kernel_def **out,
-              char errbuf[SL_ERRSTR_LEN])
+s_find_kernel(sl__runner *self, const sl__run_task *t,
+              const sl_kernel_def **out, char errbuf[SL_ERRSTR_LEN])
 {
     if (sl__loader_is_module_function(t->function)) {
-        return sl__loader_find(ex->loader, t->function, s_fetch_module, ex, out,
-                               errbuf);
+        return sl__loader_find(self->loader, t->function, s_fetch_module, self,
+                               out, errbuf);
     }
-    if ((*out = sl__registry_find(ex->registry, t->function)) == NULL) {
+    if ((*out = sl__registry_find(self->registry, t->function)) == NULL) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "unknown function '%s'", t->function);
         return SL_ENOTFOUND;
     }
@@ -317,34 +336,35 @@ s_find_kernel(sl__exec *ex, const sl__exec_task *t, const sl_kernel_def **out,
 }
 
 void
-sl__exec_run(sl__exec *ex, sl__exec_task *t)
+sl__runner_run(sl__runner *self, sl__run_task *t)
 {
     char errbuf[SL_ERRSTR_LEN];
     sl_value *args = NULL;
-    sl__blob *blob = sl__blob_new(t->arg, t->arg_len, s_blob_keep, NULL);
+    sl__blob *blob =
+        sl__blob_new((void *) t->arg, t->arg_len, s_blob_keep, NULL);
     const sl_kernel_def *k = NULL;
     t->stats.start_s = t->stats.end_s = sl__wall();
     t->stats.bytes_read = t->arg_len;
-    if (s_find_kernel(ex, t, &k, errbuf) != SL_OK) {
-        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s", errbuf);
+    if (s_find_kernel(self, t, &k, errbuf) != SL_OK) {
+        sl__run_task_fail(t, SL_WIRE_ERROR, "%s", errbuf);
     } else if (blob == NULL) {
-        sl__exec_task_fail(t, SL_WIRE_ERROR, "out of memory");
-    } else if (sl__value_decode_buf(t->arg, t->arg_len, &ex->limits, blob,
+        sl__run_task_fail(t, SL_WIRE_ERROR, "out of memory");
+    } else if (sl__value_decode_buf(t->arg, t->arg_len, &self->limits, blob,
                                     &args, errbuf) != SL_OK) {
-        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s: malformed argument: %s",
-                           t->function, errbuf);
-    } else if (s_resolve_refs(ex, args, t, errbuf) != SL_OK) {
-        sl__exec_task_fail(t, SL_WIRE_ERROR, "%s: %s", t->function, errbuf);
+        sl__run_task_fail(t, SL_WIRE_ERROR, "%s: malformed argument: %s",
+                          t->function, errbuf);
+    } else if (s_resolve_refs(self, args, t, errbuf) != SL_OK) {
+        sl__run_task_fail(t, SL_WIRE_ERROR, "%s: %s", t->function, errbuf);
     } else {
-        s_run_kernel(ex, t, k, args);
+        s_run_kernel(self, t, k, args);
     }
     sl_value_destroy(&args);
     sl__blob_release(&blob);
 }
 
 void
-sl__exec_fini(sl__exec *ex)
+sl__runner_fini(sl__runner *self)
 {
-    sl__store_destroy(&ex->store);
-    sl__cache_destroy(&ex->cache);
+    sl__store_destroy(&self->store);
+    sl__cache_destroy(&self->cache);
 }

@@ -1,7 +1,8 @@
-// task.h - the context a kernel runs in (struct sl_task of kernel.h).
+// kernel_api.h - the context a kernel runs in (struct sl_task of kernel.h),
+// and the worker's side of it: a task prepared, and its result taken.
 // SPDX-License-Identifier: MIT
-#ifndef SL_WORKER_TASK_H
-#define SL_WORKER_TASK_H
+#ifndef SL_WORKER_KERNEL_API_H
+#define SL_WORKER_KERNEL_API_H
 
 #include <starling/kernel.h>
 

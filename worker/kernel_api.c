@@ -1,15 +1,16 @@
-// task.c - the task context a kernel runs in: arguments in, result and
+// kernel_api.c - the task context a kernel runs in: arguments in, result and
 // counters out (the sl_task_* half of the kernel ABI in kernel.h).
 // SPDX-License-Identifier: MIT
 //
 // Design notes.
-// - A task lives on the stack of one slot thread for one kernel call, so
-//   nothing here locks.
+// - A task lives on the stack of whoever runs it (a slot thread of the
+//   worker, or an executor process) for one kernel call, so nothing here
+//   locks.
 // - The task owns its result until sl__task_take_result; sl__task_fini
 //   frees whatever is left.
 // - sl_task_fail keeps the last message: a kernel that fails, then adds
 //   context, reports the context.
-#include "task.h"
+#include "kernel_api.h"
 
 #include <math.h>
 #include <stdarg.h>

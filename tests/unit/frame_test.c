@@ -1,0 +1,509 @@
+// frame_test.c - the frames between a worker and its executors, without
+// processes: lengths, frames over a socketpair of this process (whole,
+// cut short, over the limit), the init frame, and the batch frame, whose
+// arguments travel as the scheduler sent them; each decoder also fed
+// prefixes and garbage.
+// SPDX-License-Identifier: MIT
+#include "../worker/frame.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../serialize/codec.h"
+#include "testutil.h"
+
+// A connected pair: [0] the reader's end, [1] the writer's.
+static void
+s_pair(int sv[2])
+{
+    SL_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+}
+
+static void
+s_write(int fd, const void *buf, size_t len)
+{
+    SL_ASSERT(write(fd, buf, len) == (ssize_t) len);
+}
+
+static void
+test_frame_length(void)
+{
+    uint8_t hdr[SL_FRAME_HEADER];
+    size_t len = 0;
+    sl__frame_header(hdr, 0x01020304);
+    SL_ASSERT_EQ(hdr[0], 0x04); // little-endian
+    SL_ASSERT_EQ(hdr[3], 0x01);
+    SL_PASS(sl__frame_length(hdr, 0x01020304, &len));
+    SL_ASSERT_EQ(len, 0x01020304);
+    SL_FAILS(sl__frame_length(hdr, 0x01020303, &len), SL_ELIMIT);
+    sl__frame_header(hdr, 0);
+    SL_PASS(sl__frame_length(hdr, 0, &len));
+    SL_ASSERT_EQ(len, 0);
+}
+
+// Frames of several sizes, the empty one included, arrive as sent and in
+// order; the buffer is reused.
+static void
+test_frame_round_trip(void)
+{
+    int sv[2];
+    s_pair(sv);
+    static const size_t sizes[] = {5, 0, 4000, 1, 300};
+    uint8_t buf[4000];
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        buf[i] = (uint8_t) (i * 7 + 1);
+    }
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        SL_PASS(sl__frame_send(sv[1], buf, sizes[i]));
+    }
+    sl__frame f = {0};
+    bool eof = true;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        SL_PASS(sl__frame_recv(sv[0], &f, sizeof(buf), 1000, &eof));
+        SL_ASSERT(!eof);
+        SL_ASSERT_EQ(f.len, sizes[i]);
+        SL_ASSERT(f.len == 0 || memcmp(f.data, buf, f.len) == 0);
+    }
+    SL_ASSERT_EQ(f.cap, 4000);
+    // The writer closes at a frame boundary: EOF, told apart.
+    close(sv[1]);
+    SL_FAILS(sl__frame_recv(sv[0], &f, sizeof(buf), 1000, &eof), SL_EIO);
+    SL_ASSERT(eof);
+    sl__frame_fini(&f);
+    SL_ASSERT(f.data == NULL);
+    close(sv[0]);
+}
+
+// A frame cut short, in its header or in its payload, is an error and no
+// shorter frame; so is a header that does not come in time.
+static void
+test_frame_truncated(void)
+{
+    int sv[2];
+    sl__frame f = {0};
+    bool eof = true;
+    s_pair(sv);
+    s_write(sv[1], "\x0a\x00", 2); // half a header
+    close(sv[1]);
+    SL_FAILS(sl__frame_recv(sv[0], &f, 100, 1000, &eof), SL_EIO);
+    SL_ASSERT(!eof);
+    close(sv[0]);
+
+    s_pair(sv);
+    s_write(sv[1],
+            "\x0a\x00\x00\x00"
+            "abc",
+            7); // 3 bytes of 10
+    close(sv[1]);
+    SL_FAILS(sl__frame_recv(sv[0], &f, 100, 1000, &eof), SL_EIO);
+    SL_ASSERT(!eof);
+    close(sv[0]);
+
+    s_pair(sv); // nothing at all, the writer still there
+    SL_FAILS(sl__frame_recv(sv[0], &f, 100, 50, &eof), SL_EIO);
+    SL_ASSERT(!eof);
+    close(sv[0]);
+    close(sv[1]);
+    sl__frame_fini(&f);
+}
+
+// A length over the reader's limit is refused before anything is
+// allocated for it, however many bytes follow.
+static void
+test_frame_oversized(void)
+{
+    int sv[2];
+    sl__frame f = {0};
+    bool eof = true;
+    s_pair(sv);
+    s_write(sv[1],
+            "\xff\xff\xff\xff"
+            "abcd",
+            8);
+    SL_FAILS(sl__frame_recv(sv[0], &f, 1 << 20, 1000, &eof), SL_EIO);
+    SL_ASSERT(!eof);
+    SL_ASSERT(f.data == NULL);
+    SL_ASSERT_EQ(f.cap, 0);
+    close(sv[0]);
+    close(sv[1]);
+
+    s_pair(sv); // one byte over
+    SL_PASS(sl__frame_send(sv[1], "0123456789", 10));
+    SL_FAILS(sl__frame_recv(sv[0], &f, 9, 1000, &eof), SL_EIO);
+    SL_ASSERT(f.data == NULL);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+// A peer that is gone: sending fails (and raises no SIGPIPE).
+static void
+test_frame_send_closed(void)
+{
+    int sv[2];
+    s_pair(sv);
+    close(sv[0]);
+    SL_FAILS(sl__frame_send(sv[1], "x", 1), SL_EIO);
+    close(sv[1]);
+}
+
+static void
+test_init_round_trip(void)
+{
+    sl__store_opts store = {0};
+    store.addrs[0] = "127.0.0.1:6379";
+    store.addrs[1] = "10.0.0.2:6380";
+    store.n_addrs = 2;
+    store.password = "secret";
+    sl__mpw w;
+    sl__mpw_init(&w);
+    sl__frame_init_encode(&w, &store, 4096);
+    sl__frame_init init;
+    SL_PASS(sl__frame_init_decode(w.buf.data, w.buf.size, &init));
+    SL_ASSERT_EQ(init.store.n_addrs, 2);
+    SL_ASSERT_STR(init.store.addrs[0], "127.0.0.1:6379");
+    SL_ASSERT_STR(init.store.addrs[1], "10.0.0.2:6380");
+    SL_ASSERT_STR(init.store.password, "secret");
+    SL_ASSERT(init.store.addrs[1] == init.addrs[1]); // its own strings
+    SL_ASSERT_EQ(init.inline_max, 4096);
+
+    // No password: an empty one.
+    store.password = NULL;
+    store.n_addrs = 1;
+    sl__mpw_reset(&w);
+    sl__frame_init_encode(&w, &store, 7);
+    SL_PASS(sl__frame_init_decode(w.buf.data, w.buf.size, &init));
+    SL_ASSERT_STR(init.store.password, "");
+    SL_ASSERT_EQ(init.store.n_addrs, 1);
+
+    // Every prefix is refused (one byte short is a broken message).
+    for (size_t n = 0; n < w.buf.size; n++) {
+        SL_FAILS(sl__frame_init_decode(w.buf.data, n, &init), SL_EPROTO);
+    }
+    sl__mpw_fini(&w);
+}
+
+// Bytes that are no init frame are refused, whatever they hold.
+static void
+test_init_garbage(void)
+{
+    sl__frame_init init;
+    uint8_t buf[64];
+    unsigned seed = 12;
+    SL_FAILS(sl__frame_init_decode("", 0, &init), SL_EPROTO);
+    memset(buf, 0xc1, sizeof(buf)); // the byte msgpack never uses
+    SL_FAILS(sl__frame_init_decode(buf, sizeof(buf), &init), SL_EPROTO);
+    for (int round = 0; round < 10000; round++) {
+        size_t n = (size_t) rand_r(&seed) % sizeof(buf);
+        for (size_t i = 0; i < n; i++) {
+            buf[i] = (uint8_t) rand_r(&seed);
+        }
+        if (sl__frame_init_decode(buf, n, &init) == SL_OK) {
+            SL_ASSERT(init.store.n_addrs <= SL_STORE_MAX_SHARDS);
+        }
+    }
+}
+
+// A blob's free function for bytes the test frees itself.
+static void
+s_keep(void *ctx, void *data)
+{
+    (void) ctx;
+    (void) data;
+}
+
+// A batch of len_i-byte arguments, encoded into w (reset first).
+static void
+s_batch(sl__mpw *w, uint32_t n, const uint8_t *const *args, const size_t *lens)
+{
+    sl__mpw_reset(w);
+    sl__frame_batch_begin(w, 0x1122334455667788ull, "sys.echo", 8, 250, n);
+    for (uint32_t i = 0; i < n; i++) {
+        sl__frame_batch_task(w, 10 + i, 1 + i, lens[i]);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        sl__frame_batch_arg(w, args[i], lens[i]);
+    }
+}
+
+// What a decoder must promise of any batch it accepts: 1 to
+// SL_FRAME_BATCH_MAX tasks, and arguments inside the buffer, aligned.
+static void
+s_check_batch(const uint8_t *buf, size_t len, const sl__task_group *g,
+              const sl__task_item *items)
+{
+    SL_ASSERT(g->n_tasks >= 1 && g->n_tasks <= SL_FRAME_BATCH_MAX);
+    SL_ASSERT(g->function.p >= (const char *) buf &&
+              g->function.p + g->function.len <= (const char *) buf + len);
+    for (uint32_t i = 0; i < g->n_tasks; i++) {
+        SL_ASSERT(items[i].arg >= buf &&
+                  items[i].arg + items[i].arg_len <= buf + len);
+        SL_ASSERT_EQ((items[i].arg - buf) % SL_FRAME_ARG_ALIGN, 0);
+    }
+}
+
+// Arguments come out as they went in, where they lie in the frame, aligned:
+// bytes that are no msgpack at all (the frame never reads them), an empty
+// one, and lengths around the alignment.
+static void
+test_batch_round_trip(void)
+{
+    static const uint8_t junk[] = {0xc1, 0xc1, 0xff, 0x00, 0xdd};
+    uint8_t big[300];
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (uint8_t) (i * 31);
+    }
+    const uint8_t *args[] = {junk, (const uint8_t *) "", big, big + 1, junk};
+    const size_t lens[] = {sizeof(junk), 0, 16, sizeof(big) - 1, 1};
+    enum { N = 5 };
+    sl__mpw w;
+    sl__mpw_init(&w);
+    s_batch(&w, N, args, lens);
+    const uint8_t *buf = (const uint8_t *) w.buf.data;
+    sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    SL_PASS(sl__frame_batch_decode(buf, w.buf.size, &g, items, errbuf));
+    SL_ASSERT(g.job == 0x1122334455667788ull);
+    SL_ASSERT_EQ(g.function.len, 8);
+    SL_ASSERT(memcmp(g.function.p, "sys.echo", 8) == 0);
+    SL_ASSERT_EQ(g.time_limit_ms, 250);
+    SL_ASSERT_EQ(g.n_tasks, N);
+    s_check_batch(buf, w.buf.size, &g, items);
+    for (uint32_t i = 0; i < N; i++) {
+        SL_ASSERT_EQ(items[i].index, 10 + i);
+        SL_ASSERT_EQ(items[i].attempt, 1 + i);
+        SL_ASSERT_EQ(items[i].arg_len, lens[i]);
+        SL_ASSERT(memcmp(items[i].arg, args[i], lens[i]) == 0);
+    }
+    // The last argument ends the frame.
+    SL_ASSERT(items[N - 1].arg + lens[N - 1] == buf + w.buf.size);
+    sl__mpw_fini(&w);
+}
+
+// The life of an argument from the scheduler's TASKS to the executor: the
+// worker takes each argument's bytes out of TASKS (it walks them only to
+// find their end), the batch frame carries them, and the executor finds
+// them byte for byte the scheduler's, in place. Returns whether the
+// ndarray in the argument, decoded once where it lies, is used in place
+// (asserting that it is exactly when it would be from a buffer of its
+// own). pad_len shifts the ndarray's place in the argument.
+static bool
+s_argument_life(size_t pad_len)
+{
+    enum { N = 3 };
+    sl__mpw sched, batch;
+    sl__mpw_init(&sched);
+    sl__mpw_init(&batch);
+    char pad[16] = "xxxxxxxxxxxxxxx";
+    pad[pad_len] = '\0';
+    sl_value *arg = sl_value_new_map();
+    sl_value *s = sl_value_new_str(pad), *x;
+    int64_t shape[1] = {5};
+    double elems[5] = {1, 2, 3, 4, 5};
+    SL_PASS(sl_value_map_set(arg, "s", &s));
+    x = sl_value_new_ndarray(SL_F64, 1, shape, elems);
+    SL_PASS(sl_value_map_set(arg, "x", &x));
+    void *enc;
+    size_t enc_len;
+    SL_PASS(sl__value_encode(arg, &enc, &enc_len));
+    sl__msg_tasks_begin(&sched, 1);
+    sl__msg_task_group(&sched, 42, "blas.dot", 8, 0, N);
+    for (uint32_t i = 0; i < N; i++) {
+        sl__task_item item = {i, 1, enc, enc_len};
+        sl__msg_task_item(&sched, &item);
+    }
+    // The worker's side: TASKS read, arguments as the scheduler sent them.
+    sl__mpr r;
+    uint32_t type, nfields, n_groups;
+    sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, sched.buf.data, sched.buf.size);
+    SL_PASS(sl__msg_open(&r, &type, &nfields, errbuf));
+    SL_PASS(sl__tasks_decode(&r, &sl__limits_default, &n_groups, errbuf));
+    SL_PASS(sl__task_group_decode(&r, &sl__limits_default, &g, errbuf));
+    sl__frame_batch_begin(&batch, g.job, g.function.p, g.function.len,
+                          g.time_limit_ms, g.n_tasks);
+    for (uint32_t i = 0; i < N; i++) {
+        SL_PASS(
+            sl__task_item_decode(&r, &sl__limits_default, &items[i], errbuf));
+        SL_ASSERT_EQ(items[i].arg_len, enc_len);
+        sl__frame_batch_task(&batch, items[i].index, items[i].attempt,
+                             items[i].arg_len);
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        sl__frame_batch_arg(&batch, items[i].arg, items[i].arg_len);
+    }
+    // The executor's side.
+    const uint8_t *buf = (const uint8_t *) batch.buf.data;
+    SL_PASS(sl__frame_batch_decode(buf, batch.buf.size, &g, items, errbuf));
+    SL_ASSERT_EQ(g.n_tasks, N);
+    SL_ASSERT(g.job == 42);
+    for (uint32_t i = 0; i < N; i++) {
+        SL_ASSERT_EQ(items[i].arg_len, enc_len);
+        SL_ASSERT(memcmp(items[i].arg, enc, enc_len) == 0);
+        SL_ASSERT(items[i].arg > buf && items[i].arg < buf + batch.buf.size);
+    }
+    // Decoded where it lies, and from a buffer of its own.
+    uint8_t *own = malloc(enc_len);
+    SL_ASSERT(own != NULL);
+    memcpy(own, enc, enc_len);
+    sl__blob *in_frame =
+        sl__blob_new((void *) buf, batch.buf.size, s_keep, NULL);
+    sl__blob *in_own = sl__blob_new(own, enc_len, s_keep, NULL);
+    sl_value *a = NULL, *b = NULL;
+    SL_PASS(sl__value_decode_buf(items[1].arg, items[1].arg_len,
+                                 &sl__limits_default, in_frame, &a, errbuf));
+    SL_PASS(sl__value_decode_buf(own, enc_len, &sl__limits_default, in_own, &b,
+                                 errbuf));
+    const uint8_t *pa = sl_ndarray_cdata(sl_value_map_get(a, "x"));
+    const uint8_t *pb = sl_ndarray_cdata(sl_value_map_get(b, "x"));
+    bool in_place = pa >= buf && pa < buf + batch.buf.size;
+    SL_ASSERT_EQ(in_place, pb >= own && pb < own + enc_len);
+    if (in_place) {
+        SL_ASSERT_EQ(pa - items[1].arg, pb - own);
+    }
+    SL_ASSERT(memcmp(pa, elems, sizeof(elems)) == 0);
+    SL_ASSERT_STR(sl_value_str(sl_value_map_get(a, "s"), NULL), pad);
+    sl_value_destroy(&a);
+    sl_value_destroy(&b);
+    sl__blob_release(&in_frame);
+    sl__blob_release(&in_own);
+    free(own);
+    free(enc);
+    sl_value_destroy(&arg);
+    sl__mpw_fini(&sched);
+    sl__mpw_fini(&batch);
+    return in_place;
+}
+
+static void
+test_batch_carries_scheduler_bytes(void)
+{
+    int in_place = 0;
+    for (size_t pad = 0; pad < 8; pad++) { // the ndarray at each alignment
+        in_place += s_argument_life(pad);
+    }
+    SL_ASSERT(in_place >= 1);
+}
+
+// Every prefix of a batch frame is refused, and so are a batch of no task
+// or too many, an argument longer than the frame, and bytes after the
+// last argument.
+static void
+test_batch_truncated_and_oversized(void)
+{
+    const uint8_t *args[] = {(const uint8_t *) "\x93\x01\x02\x03",
+                             (const uint8_t *) "\xc0"};
+    const size_t lens[] = {4, 1};
+    sl__mpw w;
+    sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    s_batch(&w, 2, args, lens);
+    for (size_t n = 0; n < w.buf.size; n++) {
+        SL_FAILS(sl__frame_batch_decode(w.buf.data, n, &g, items, errbuf),
+                 SL_EPROTO);
+    }
+    // One byte more than the arguments.
+    sl__mpw_raw(&w, "\x00", 1);
+    SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+             SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "after the last argument");
+
+    // An argument that claims more than the frame holds.
+    sl__mpw_reset(&w);
+    sl__frame_batch_begin(&w, 1, "f", 1, 0, 1);
+    sl__frame_batch_task(&w, 0, 1, 1000);
+    sl__frame_batch_arg(&w, "\xc0", 1);
+    SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+             SL_EPROTO);
+
+    // A batch of no task, and one of SL_FRAME_BATCH_MAX + 1 (written by
+    // hand: the encoder refuses to).
+    for (uint32_t n = 0; n <= SL_FRAME_BATCH_MAX + 1;
+         n += SL_FRAME_BATCH_MAX + 1) {
+        sl__mpw_reset(&w);
+        msgpack_pack_array(&w.pk, 4);
+        msgpack_pack_uint64(&w.pk, 1);
+        sl__mpw_str(&w, "f");
+        msgpack_pack_uint32(&w.pk, 0);
+        msgpack_pack_array(&w.pk, n);
+        for (uint32_t i = 0; i < n; i++) {
+            msgpack_pack_array(&w.pk, 3);
+            msgpack_pack_uint32(&w.pk, i);
+            msgpack_pack_uint32(&w.pk, 1);
+            msgpack_pack_uint64(&w.pk, 0);
+        }
+        SL_FAILS(
+            sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+            SL_EPROTO);
+    }
+    sl__mpw_fini(&w);
+}
+
+// Random bytes, and valid frames with bytes changed: refused, or accepted
+// with every argument inside the frame.
+static void
+test_batch_garbage(void)
+{
+    const uint8_t *args[] = {(const uint8_t *) "\x81\xa1x\x01",
+                             (const uint8_t *) "\xc3",
+                             (const uint8_t *) "\xa5hello"};
+    const size_t lens[] = {4, 1, 6};
+    sl__mpw w;
+    sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    uint8_t *buf = malloc(256);
+    unsigned seed = 7;
+    size_t accepted = 0;
+    SL_ASSERT(buf != NULL);
+    sl__mpw_init(&w);
+    s_batch(&w, 3, args, lens);
+    SL_ASSERT(w.buf.size <= 256);
+    for (int round = 0; round < 20000; round++) {
+        size_t n;
+        if (round % 2 == 0) { // noise
+            n = (size_t) rand_r(&seed) % 256;
+            for (size_t i = 0; i < n; i++) {
+                buf[i] = (uint8_t) rand_r(&seed);
+            }
+        } else { // a real frame, one to three bytes changed
+            n = w.buf.size;
+            memcpy(buf, w.buf.data, n);
+            for (int k = 1 + rand_r(&seed) % 3; k > 0; k--) {
+                buf[(size_t) rand_r(&seed) % n] = (uint8_t) rand_r(&seed);
+            }
+        }
+        if (sl__frame_batch_decode(buf, n, &g, items, errbuf) == SL_OK) {
+            s_check_batch(buf, n, &g, items);
+            accepted++;
+        } else {
+            SL_ASSERT_HAS(errbuf, "malformed batch frame");
+        }
+    }
+    fprintf(stderr, "   %zu of 20000 changed frames still decode\n", accepted);
+    free(buf);
+    sl__mpw_fini(&w);
+}
+
+int
+main(void)
+{
+    signal(SIGPIPE, SIG_DFL); // sl__frame_send must not raise it
+    SL_RUN(test_frame_length);
+    SL_RUN(test_frame_round_trip);
+    SL_RUN(test_frame_truncated);
+    SL_RUN(test_frame_oversized);
+    SL_RUN(test_frame_send_closed);
+    SL_RUN(test_init_round_trip);
+    SL_RUN(test_init_garbage);
+    SL_RUN(test_batch_round_trip);
+    SL_RUN(test_batch_carries_scheduler_bytes);
+    SL_RUN(test_batch_truncated_and_oversized);
+    SL_RUN(test_batch_garbage);
+    return 0;
+}
