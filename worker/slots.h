@@ -32,9 +32,11 @@
 // Batches are lists, by next, in the order their tasks run.
 typedef struct sl__slot_task sl__slot_task;
 struct sl__slot_task {
-    sl__run_task task;   // the task and, once run, its outcome
-    int slot;            // the slot it was given to; -1 while queued
-    sl__slot_task *next; // the FIFO's next, then the next of its batch
+    sl__run_task task;    // the task and, once run, its outcome
+    int slot;             // the slot it was given to; -1 while queued
+    sl__slot_task *next;  // the FIFO's next, then the next of its batch
+    const char *stop_why; // a stop that could not stop it: why (static),
+                          // else NULL; main thread only
 };
 
 // What a backend tells the worker. Every task given to a slot comes back
@@ -102,8 +104,9 @@ typedef struct {
     void (*collect)(sl__slots *s, const zmq_pollitem_t *items, int n);
     // Stop the running tasks of job: every one, or, with one, the task
     // index. Each stopped task ends CANCELLED with why. Returns how many
-    // matching tasks are running and could not be stopped (they run to
-    // their end, and their outcomes go back as usual).
+    // matching tasks are running and could not be stopped: they run to
+    // their end, and then end CANCELLED too, saying they could not be
+    // stopped (why must be a static string).
     uint32_t (*stop)(sl__slots *s, uint64_t job, bool one, uint32_t index,
                      const char *why);
     // Stop every slot and free them. Tasks still held go back through

@@ -169,6 +169,25 @@ s_poll_items(sl__slots *self, zmq_pollitem_t *items, int max, int *timeout_ms)
     return 1;
 }
 
+// A task that a stop found running ran to its end all the same: it ends
+// CANCELLED, and its error says it could not be stopped, so that the user
+// who cancelled sees why its slot stayed busy (as a refused time limit
+// says so in the task's error).
+static void
+s_ran_unstopped(sl__slots *self, sl__slot_task *it)
+{
+    double s = it->task.stats.end_s - it->task.stats.start_s;
+    free(it->task.value); // a stored result stays until its TTL
+    it->task.value = NULL;
+    it->task.value_len = 0;
+    sl__run_task_fail(&it->task, SL_WIRE_CANCELLED,
+                      "%s, but it ran to its end (%.1f s): this worker runs "
+                      "kernels in threads (--executor thread), which cannot "
+                      "be stopped",
+                      it->stop_why, s > 0 ? s : 0);
+    self->host.ended(self->host.ctx, it);
+}
+
 // Batches back from the slot threads, each with its outcomes in it.
 static void
 s_collect(sl__slots *self, const zmq_pollitem_t *items, int n)
@@ -184,7 +203,11 @@ s_collect(sl__slots *self, const zmq_pollitem_t *items, int n)
         while (batch != NULL) {
             sl__slot_task *it = batch;
             batch = it->next;
-            self->host.ran(self->host.ctx, it, NULL, 0);
+            if (it->stop_why != NULL) {
+                s_ran_unstopped(self, it);
+            } else {
+                self->host.ran(self->host.ctx, it, NULL, 0);
+            }
         }
     }
 }
@@ -193,12 +216,14 @@ s_collect(sl__slots *self, const zmq_pollitem_t *items, int n)
 static uint32_t
 s_stop(sl__slots *self, uint64_t job, bool one, uint32_t index, const char *why)
 {
-    (void) why;
     uint32_t running = 0;
     for (int i = 0; i < self->cfg.n_slots; i++) {
-        for (const sl__slot_task *p = self->slots[i].running; p != NULL;
+        for (sl__slot_task *p = self->slots[i].running; p != NULL;
              p = p->next) {
-            running += p->task.job == job && (!one || p->task.index == index);
+            if (p->task.job == job && (!one || p->task.index == index)) {
+                p->stop_why = why; // the slot thread never reads this field
+                running++;
+            }
         }
     }
     return running;

@@ -142,6 +142,7 @@ s_item_new(sl__worker *self, const sl__task_group *g, const sl__task_item *t)
     sl__run_task_init(&it->task, g, t);
     it->slot = -1;
     it->next = NULL;
+    it->stop_why = NULL;
     return it;
 }
 

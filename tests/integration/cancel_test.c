@@ -2,15 +2,19 @@
 // a 2-slot cluster running kernels in executor processes, a job of two
 // ten-minute sys.sleep tasks cancelled after a second has its executors
 // killed, its tasks CANCELLED (no attempt charged) and its slots idle
-// within a second, and the next job runs at once; on one running kernels
-// in threads, which cannot be stopped, the tasks run to their end and the
-// worker's log says so, once.
+// within a second, and the next job runs at once; the same when the
+// client that submitted them is killed, once its grace period is over; on
+// one running kernels in threads, which cannot be stopped, the tasks run
+// to their end, then end CANCELLED saying so, and the worker's log says so
+// once.
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <starling/starling.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,10 +32,16 @@ s_now(void)
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
+// The scheduler forgets a vanished client after this (its default is 30 s).
+#define S_GRACE_MS 500
+
 static void
 s_start(const char *executor)
 {
-    sl__cluster_opts opts = {.workers = 1, .slots = 2, .executor = executor};
+    sl__cluster_opts opts = {.workers = 1,
+                             .slots = 2,
+                             .executor = executor,
+                             .client_grace_ms = S_GRACE_MS};
     SL_PASS(sl__harness_start_opts(&opts, &s_info));
     SL_PASS(sl_client_connect(&s_client, s_info.scheduler));
 }
@@ -160,9 +170,47 @@ test_cancel_stops_running_tasks(void)
     s_assert_noops(10, 3000);
 }
 
-// Slot threads cannot be stopped: cancelled running tasks run to their end
-// (and count as done), and the worker's log says so once, however many
-// cancels meet running tasks.
+// A client killed under its running tasks: once its grace period is over,
+// the scheduler cancels its jobs and the workers stop their running tasks
+// (before, they held their slots to the end). The client is a `starling
+// map` process, which finds the cluster through $STARLING_HOME as a user's
+// would.
+static void
+test_vanished_client_tasks_stopped(void)
+{
+    char starling[1024];
+    const char *bin = getenv("STARLING_BIN_DIR");
+    snprintf(starling, sizeof(starling), "%s/starling", bin ? bin : ".");
+    pid_t pid = fork();
+    SL_ASSERT(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        execl(starling, starling, "map", "sys.sleep", "--tasks", "2", "--arg",
+              "ms=600000", (char *) NULL);
+        _exit(127);
+    }
+    sl_cluster_status st;
+    double t0 = s_now();
+    do {
+        usleep(20 * 1000);
+        SL_PASS(sl_cluster_status_get(s_client, &st));
+        SL_ASSERT(s_now() - t0 < 10);
+    } while (st.busy < 2);
+    SL_ASSERT_EQ(kill(pid, SIGKILL), 0);
+    SL_ASSERT_EQ(waitpid(pid, NULL, 0), pid);
+    double took = s_until_idle(S_GRACE_MS / 1000.0 + 5);
+    fprintf(stderr,
+            "   a client killed under 2 running tasks: slots idle %.3f s "
+            "later (grace period %.1f s)\n",
+            took, S_GRACE_MS / 1000.0);
+    SL_ASSERT(took < S_GRACE_MS / 1000.0 + 1.5);
+    s_assert_noops(10, 3000);
+}
+
+// Slot threads cannot be stopped: cancelled running tasks run to their end,
+// then end CANCELLED with an error that says why their slots stayed busy,
+// and the worker's log says so once, however many cancels meet running
+// tasks.
 static void
 test_thread_mode_says_it_cannot_stop(void)
 {
@@ -174,8 +222,13 @@ test_thread_mode_says_it_cannot_stop(void)
     double took = s_now() - t0;
     for (size_t i = 0; i < 2; i++) {
         const sl_result *r = sl_job_result(s_client, job, i);
-        SL_ASSERT_EQ(r->status, SL_TASK_OK);
+        SL_ASSERT_EQ(r->status, SL_TASK_CANCELLED);
+        SL_ASSERT_HAS(r->error, "cancelled by the client, but it ran to its "
+                                "end");
+        SL_ASSERT_HAS(r->error, "cannot be stopped");
     }
+    fprintf(stderr, "   thread mode, task 0: %s\n",
+            sl_job_result(s_client, job, 0)->error);
     SL_ASSERT(took >= 2.4);
     sl_job_release(s_client, job);
     const char *warning = "cannot stop 2 running tasks of job";
@@ -197,6 +250,7 @@ main(void)
 {
     s_start(NULL); // executor processes, the default
     SL_RUN(test_cancel_stops_running_tasks);
+    SL_RUN(test_vanished_client_tasks_stopped);
     s_stop();
     s_start("thread");
     SL_RUN(test_thread_mode_says_it_cannot_stop);
