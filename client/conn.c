@@ -159,7 +159,7 @@ s_on_welcome(sl_client *c, sl__mpr *r)
 {
     sl__welcome m;
     char errbuf[SL_ERRSTR_LEN];
-    if (sl__welcome_decode(r, &m, errbuf) != SL_OK) {
+    if (sl__msg_welcome_decode(r, &m, errbuf) != SL_OK) {
         sl__client_err(c, SL_EPROTO, "scheduler: %s", errbuf);
         return;
     }
@@ -191,14 +191,14 @@ s_on_done(sl_client *c, sl__mpr *r)
     uint64_t id;
     uint32_t n;
     char errbuf[SL_ERRSTR_LEN];
-    if (sl__done_decode(r, &c->limits, &id, &n, errbuf) != SL_OK) {
+    if (sl__msg_done_decode(r, &c->limits, &id, &n, errbuf) != SL_OK) {
         sl__client_err(c, SL_EPROTO, "scheduler: %s", errbuf);
         return;
     }
     sl__client_job *job = sl__client_job_find(c, id);
     for (uint32_t i = 0; i < n && job != NULL; i++) {
         sl__outcome o;
-        if (sl__outcome_decode(r, &c->limits, false, &o, errbuf) != SL_OK) {
+        if (sl__msg_outcome_decode(r, &c->limits, false, &o, errbuf) != SL_OK) {
             sl__client_err(c, SL_EPROTO, "scheduler: %s", errbuf);
             return;
         }
@@ -211,7 +211,7 @@ s_on_error(sl_client *c, sl__mpr *r)
 {
     sl__error_msg m;
     char errbuf[SL_ERRSTR_LEN];
-    if (sl__error_decode(r, &m, errbuf) != SL_OK) {
+    if (sl__msg_error_decode(r, &m, errbuf) != SL_OK) {
         sl__client_err(c, SL_EPROTO, "scheduler: %s", errbuf);
         return;
     }
@@ -251,7 +251,7 @@ s_on_message(sl_client *c, const void *data, size_t len)
         s_on_error(c, &r);
         break;
     case SL_MSG_STATUS_REPLY:
-        if (sl__status_decode(&r, &c->status, errbuf) == SL_OK) {
+        if (sl__msg_status_reply_decode(&r, &c->status, errbuf) == SL_OK) {
             c->got_status = true;
         }
         break;

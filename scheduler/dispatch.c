@@ -29,7 +29,7 @@ sl__on_ready(sl__sched *self, sl__peer *w, sl__mpr *r)
 {
     sl__ready m;
     char why[SL_ERRSTR_LEN];
-    if (sl__ready_decode(r, &m, why) != SL_OK) {
+    if (sl__msg_ready_decode(r, &m, why) != SL_OK) {
         sl__peer_reject(self, w, SL_EPROTO, why, 0);
         return;
     }

@@ -303,7 +303,7 @@ s_submit_args(sl__sched *self, sl__job *job, sl__submit *m, const uint8_t *base,
         t->chunk = job->n_chunks;
         t->arg_off = (uint32_t) (start - base);
         t->arg_len = (uint32_t) len;
-        t->state = sl__submit_ended(m, i) ? SL_SCHED_DONE : SL_SCHED_QUEUED;
+        t->state = sl__msg_submit_ended(m, i) ? SL_SCHED_DONE : SL_SCHED_QUEUED;
         t->attempts = 0;
         *to_run += t->state == SL_SCHED_QUEUED;
     }
@@ -365,7 +365,7 @@ sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r, uint32_t nfields,
 {
     sl__submit m;
     char why[SL_ERRSTR_LEN];
-    sl_err rv = sl__submit_decode(r, &self->opts.limits, &m, why);
+    sl_err rv = sl__msg_submit_decode(r, &self->opts.limits, &m, why);
     if (rv != SL_OK) {
         sl__peer_reject(self, client, rv, why, 0);
         return;
@@ -431,7 +431,7 @@ sl__on_cancel(sl__sched *self, sl__peer *client, sl__mpr *r)
 {
     uint64_t id;
     char why[SL_ERRSTR_LEN];
-    if (sl__u64_decode(r, &id, why) != SL_OK) {
+    if (sl__msg_job_decode(r, &id, why) != SL_OK) {
         sl__peer_reject(self, client, SL_EPROTO, why, 0);
         return;
     }

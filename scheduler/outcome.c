@@ -193,14 +193,15 @@ sl__on_result(sl__sched *self, sl__peer *w, sl__mpr *r)
 {
     uint32_t n;
     char why[SL_ERRSTR_LEN];
-    if (sl__result_decode(r, &self->opts.limits, &n, why) != SL_OK) {
+    if (sl__msg_result_decode(r, &self->opts.limits, &n, why) != SL_OK) {
         sl__peer_reject(self, w, SL_EPROTO, why, 0);
         return;
     }
     sl__job *cache = NULL;
     for (uint32_t i = 0; i < n; i++) {
         sl__outcome o;
-        if (sl__outcome_decode(r, &self->opts.limits, true, &o, why) != SL_OK) {
+        if (sl__msg_outcome_decode(r, &self->opts.limits, true, &o, why) !=
+            SL_OK) {
             sl__peer_reject(self, w, SL_EPROTO, why, 0);
             return;
         }

@@ -127,7 +127,7 @@ sl__msg_welcome(sl__mpw *w, const sl__welcome *m)
 }
 
 sl_err
-sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf)
+sl__msg_welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf)
 {
     if (sl__mpr_u64(r, &m->session) != 0 ||
         sl__mpr_u32(r, &m->heartbeat_ms) != 0) {
@@ -182,8 +182,8 @@ sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
 }
 
 sl_err
-sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
-                  char *errbuf)
+sl__msg_submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
+                      char *errbuf)
 {
     uint32_t n;
     if (sl__mpr_u64(r, &m->job) != 0 || m->job == 0) {
@@ -256,7 +256,7 @@ sl__msg_error(sl__mpw *w, sl_err code, const char *text, uint64_t job)
 }
 
 sl_err
-sl__error_decode(sl__mpr *r, sl__error_msg *m, char *errbuf)
+sl__msg_error_decode(sl__mpr *r, sl__error_msg *m, char *errbuf)
 {
     if (sl__mpr_u32(r, &m->code) != 0 || s_strv(r, &m->text) != 0 ||
         sl__mpr_u64(r, &m->job) != 0) {
@@ -287,7 +287,7 @@ sl__msg_empty(sl__mpw *w, sl__msg_type type)
 }
 
 sl_err
-sl__u64_decode(sl__mpr *r, uint64_t *v, char *errbuf)
+sl__msg_job_decode(sl__mpr *r, uint64_t *v, char *errbuf)
 {
     if (sl__mpr_u64(r, v) != 0) {
         return s_bad(errbuf, "expected an unsigned integer");
@@ -306,7 +306,7 @@ sl__msg_ready(sl__mpw *w, const sl__ready *m)
 }
 
 sl_err
-sl__ready_decode(sl__mpr *r, sl__ready *m, char *errbuf)
+sl__msg_ready_decode(sl__mpr *r, sl__ready *m, char *errbuf)
 {
     if (sl__mpr_u32(r, &m->slots) != 0 || m->slots == 0 || m->slots > 4096 ||
         sl__mpr_u32(r, &m->prefetch) != 0 || m->prefetch > 4096) {
@@ -347,8 +347,8 @@ sl__msg_task_item(sl__mpw *w, const sl__task_item *t)
 }
 
 sl_err
-sl__tasks_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n_groups,
-                 char *errbuf)
+sl__msg_tasks_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n_groups,
+                     char *errbuf)
 {
     if (sl__mpr_array(r, n_groups) != 0 || *n_groups > lim->max_tasks) {
         return s_bad(errbuf, "TASKS groups");
@@ -357,8 +357,8 @@ sl__tasks_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n_groups,
 }
 
 sl_err
-sl__task_group_decode(sl__mpr *r, const sl__limits *lim, sl__task_group *g,
-                      char *errbuf)
+sl__msg_task_group_decode(sl__mpr *r, const sl__limits *lim, sl__task_group *g,
+                          char *errbuf)
 {
     uint32_t n;
     if (sl__mpr_array(r, &n) != 0 || n != 4 || sl__mpr_u64(r, &g->job) != 0 ||
@@ -371,8 +371,8 @@ sl__task_group_decode(sl__mpr *r, const sl__limits *lim, sl__task_group *g,
 }
 
 sl_err
-sl__task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
-                     char *errbuf)
+sl__msg_task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
+                         char *errbuf)
 {
     uint32_t n;
     if (sl__mpr_array(r, &n) != 0 || n != 3 || sl__mpr_u32(r, &t->index) != 0 ||
@@ -418,7 +418,8 @@ sl__msg_outcome(sl__mpw *w, const sl__outcome *o, bool with_job)
 }
 
 sl_err
-sl__result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n, char *errbuf)
+sl__msg_result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n,
+                      char *errbuf)
 {
     if (sl__mpr_array(r, n) != 0 || *n > lim->max_tasks) {
         return s_bad(errbuf, "RESULT list");
@@ -427,8 +428,8 @@ sl__result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n, char *errbuf)
 }
 
 sl_err
-sl__outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
-                   sl__outcome *o, char *errbuf)
+sl__msg_outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
+                       sl__outcome *o, char *errbuf)
 {
     uint32_t n;
     o->job = 0;
@@ -468,8 +469,8 @@ sl__msg_done_begin(sl__mpw *w, uint64_t job, uint32_t n)
 }
 
 sl_err
-sl__done_decode(sl__mpr *r, const sl__limits *lim, uint64_t *job, uint32_t *n,
-                char *errbuf)
+sl__msg_done_decode(sl__mpr *r, const sl__limits *lim, uint64_t *job,
+                    uint32_t *n, char *errbuf)
 {
     if (sl__mpr_u64(r, job) != 0 || sl__mpr_array(r, n) != 0 ||
         *n > lim->max_tasks) {
@@ -521,7 +522,7 @@ s_count(double d, uint64_t max)
 }
 
 sl_err
-sl__status_decode(sl__mpr *r, sl__status *s, char *errbuf)
+sl__msg_status_reply_decode(sl__mpr *r, sl__status *s, char *errbuf)
 {
     uint32_t n;
     memset(s, 0, sizeof(*s));

@@ -101,7 +101,7 @@ typedef struct {
     sl__strv stores[16];   // "host:port" of each shard
 } sl__welcome;
 void sl__msg_welcome(sl__mpw *w, const sl__welcome *m);
-sl_err sl__welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf);
+sl_err sl__msg_welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf);
 
 // SUBMIT [job, function, total, first,
 //         [time_limit, attempts, priority(, ended(, flags))], [arg...]]:
@@ -130,12 +130,12 @@ void sl__msg_resubmit_begin(sl__mpw *w, uint64_t job, const char *function,
                             uint32_t n_args);
 // Whether task i of a chunk is marked in its ended bitmap (NULL: no).
 static inline bool
-sl__submit_ended(const sl__submit *m, uint32_t i)
+sl__msg_submit_ended(const sl__submit *m, uint32_t i)
 {
     return m->ended != NULL && (m->ended[i / 8] >> (i % 8)) & 1;
 }
-sl_err sl__submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
-                         char *errbuf);
+sl_err sl__msg_submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
+                             char *errbuf);
 
 // ACCEPTED [job, first, count]
 void sl__msg_accepted(sl__mpw *w, uint64_t job, uint64_t first, uint32_t count);
@@ -146,7 +146,7 @@ typedef struct {
     sl__strv text;
     uint64_t job;
 } sl__error_msg;
-sl_err sl__error_decode(sl__mpr *r, sl__error_msg *m, char *errbuf);
+sl_err sl__msg_error_decode(sl__mpr *r, sl__error_msg *m, char *errbuf);
 
 // A message whose only field is a job id: CANCEL [job]; or
 // one with no fields: STATUS, BYE, HEARTBEAT, SHUTDOWN.
@@ -155,7 +155,8 @@ void sl__msg_empty(sl__mpw *w, sl__msg_type type);
 // CANCEL [job, index] (scheduler -> worker): stop that one task, queued or
 // running: a speculative copy of it finished first.
 void sl__msg_cancel_task(sl__mpw *w, uint64_t job, uint32_t index);
-sl_err sl__u64_decode(sl__mpr *r, uint64_t *v, char *errbuf);
+// The job id that opens CANCEL (both forms), after sl__msg_open.
+sl_err sl__msg_job_decode(sl__mpr *r, uint64_t *job, char *errbuf);
 
 // READY [slots, prefetch, node, pid]
 typedef struct {
@@ -165,7 +166,7 @@ typedef struct {
     uint32_t pid;      // process id
 } sl__ready;
 void sl__msg_ready(sl__mpw *w, const sl__ready *m);
-sl_err sl__ready_decode(sl__mpr *r, sl__ready *m, char *errbuf);
+sl_err sl__msg_ready_decode(sl__mpr *r, sl__ready *m, char *errbuf);
 
 // TASKS [[job, function, time_limit_ms, [[index, attempt, arg], ...]], ...]
 // Tasks are grouped by job so the function name travels once a group.
@@ -188,14 +189,14 @@ void sl__msg_task_group(sl__mpw *w, uint64_t job, const char *function,
                         size_t function_len, uint32_t time_limit_ms,
                         uint32_t n_tasks);
 void sl__msg_task_item(sl__mpw *w, const sl__task_item *t);
-// Decoding: sl__tasks_decode gives the number of groups; then for each,
-// sl__task_group_decode and n_tasks times sl__task_item_decode.
-sl_err sl__tasks_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n_groups,
-                        char *errbuf);
-sl_err sl__task_group_decode(sl__mpr *r, const sl__limits *lim,
-                             sl__task_group *g, char *errbuf);
-sl_err sl__task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
-                            char *errbuf);
+// Decoding: sl__msg_tasks_decode gives the number of groups; then for each,
+// sl__msg_task_group_decode and n_tasks times sl__msg_task_item_decode.
+sl_err sl__msg_tasks_decode(sl__mpr *r, const sl__limits *lim,
+                            uint32_t *n_groups, char *errbuf);
+sl_err sl__msg_task_group_decode(sl__mpr *r, const sl__limits *lim,
+                                 sl__task_group *g, char *errbuf);
+sl_err sl__msg_task_item_decode(sl__mpr *r, const sl__limits *lim,
+                                sl__task_item *t, char *errbuf);
 
 // RESULT [[job, index, attempt, status, value, error, stats...], ...] and
 // DONE [job, [[index, attempt, status, value, error, stats...], ...]].
@@ -213,13 +214,13 @@ typedef struct {
 } sl__outcome;
 void sl__msg_result_begin(sl__mpw *w, uint32_t n);
 void sl__msg_outcome(sl__mpw *w, const sl__outcome *o, bool with_job);
-sl_err sl__result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n,
-                         char *errbuf);
-sl_err sl__outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
-                          sl__outcome *o, char *errbuf);
+sl_err sl__msg_result_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n,
+                             char *errbuf);
+sl_err sl__msg_outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
+                              sl__outcome *o, char *errbuf);
 void sl__msg_done_begin(sl__mpw *w, uint64_t job, uint32_t n);
-sl_err sl__done_decode(sl__mpr *r, const sl__limits *lim, uint64_t *job,
-                       uint32_t *n, char *errbuf);
+sl_err sl__msg_done_decode(sl__mpr *r, const sl__limits *lim, uint64_t *job,
+                           uint32_t *n, char *errbuf);
 
 // STATUS_REPLY [{name: number, ...}]: the cluster snapshot as a map, so
 // fields can be added without a version bump.
@@ -229,6 +230,6 @@ typedef struct {
     double tasks_per_s, gflops, uptime_s;
 } sl__status;
 void sl__msg_status_reply(sl__mpw *w, const sl__status *s);
-sl_err sl__status_decode(sl__mpr *r, sl__status *s, char *errbuf);
+sl_err sl__msg_status_reply_decode(sl__mpr *r, sl__status *s, char *errbuf);
 
 #endif

@@ -176,7 +176,8 @@ sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out)
     char errbuf[SL_ERRSTR_LEN];
     sl__mpr_init(&r, buf, len);
     if (sl__msg_open(&r, &type, &nfields, errbuf) != SL_OK ||
-        type != SL_MSG_WELCOME || sl__welcome_decode(&r, &m, errbuf) != SL_OK ||
+        type != SL_MSG_WELCOME ||
+        sl__msg_welcome_decode(&r, &m, errbuf) != SL_OK ||
         m.n_stores > SL_STORE_MAX_SHARDS) {
         return SL_EPROTO;
     }

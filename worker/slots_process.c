@@ -287,7 +287,7 @@ s_on_executor(sl__slots *self, s_slot *slot)
             return;
         }
         const sl__run_task *t = &slot->running->task;
-        if (sl__outcome_decode(&r, &self->cfg.limits, true, &o, errbuf) !=
+        if (sl__msg_outcome_decode(&r, &self->cfg.limits, true, &o, errbuf) !=
                 SL_OK ||
             o.job != t->job || o.index != t->index || o.attempt != t->attempt ||
             o.status == SL_WIRE_LOST) {

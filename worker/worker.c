@@ -482,7 +482,7 @@ s_on_welcome(sl__worker *self, sl__mpr *r)
 {
     sl__welcome m;
     char errbuf[SL_ERRSTR_LEN];
-    if (sl__welcome_decode(r, &m, errbuf) != SL_OK) {
+    if (sl__msg_welcome_decode(r, &m, errbuf) != SL_OK) {
         sl__log_warn("scheduler: %s", errbuf);
         return;
     }
@@ -515,19 +515,20 @@ s_on_tasks(sl__worker *self, sl__mpr *r)
 {
     uint32_t n_groups;
     char errbuf[SL_ERRSTR_LEN];
-    if (sl__tasks_decode(r, &self->limits, &n_groups, errbuf) != SL_OK) {
+    if (sl__msg_tasks_decode(r, &self->limits, &n_groups, errbuf) != SL_OK) {
         sl__log_error("scheduler sent bad TASKS: %s", errbuf);
         return;
     }
     for (uint32_t g = 0; g < n_groups; g++) {
         sl__task_group group;
-        if (sl__task_group_decode(r, &self->limits, &group, errbuf) != SL_OK) {
+        if (sl__msg_task_group_decode(r, &self->limits, &group, errbuf) !=
+            SL_OK) {
             sl__log_error("scheduler sent bad TASKS: %s", errbuf);
             return;
         }
         for (uint32_t i = 0; i < group.n_tasks; i++) {
             sl__task_item item;
-            if (sl__task_item_decode(r, &self->limits, &item, errbuf) !=
+            if (sl__msg_task_item_decode(r, &self->limits, &item, errbuf) !=
                 SL_OK) {
                 sl__log_error("scheduler sent bad TASKS: %s", errbuf);
                 return;
@@ -566,7 +567,7 @@ s_on_cancel(sl__worker *self, sl__mpr *r, uint32_t nfields)
     uint64_t job;
     uint32_t index = 0;
     char errbuf[SL_ERRSTR_LEN];
-    if (sl__u64_decode(r, &job, errbuf) != SL_OK ||
+    if (sl__msg_job_decode(r, &job, errbuf) != SL_OK ||
         (nfields == 2 && sl__mpr_u32(r, &index) != 0)) {
         sl__log_warn("scheduler sent a malformed CANCEL");
         return;
@@ -589,7 +590,7 @@ s_on_error(sl__worker *self, sl__mpr *r)
 {
     sl__error_msg m;
     char errbuf[SL_ERRSTR_LEN];
-    if (sl__error_decode(r, &m, errbuf) != SL_OK) {
+    if (sl__msg_error_decode(r, &m, errbuf) != SL_OK) {
         return;
     }
     sl__log_warn("scheduler: %.*s", (int) m.text.len, m.text.p);

@@ -117,7 +117,7 @@ s_on_submit(sl__mpr *r)
 {
     sl__submit m;
     char why[SL_ERRSTR_LEN];
-    if (sl__submit_decode(r, s_lim, &m, why) != SL_OK) {
+    if (sl__msg_submit_decode(r, s_lim, &m, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return;
     }
@@ -149,7 +149,7 @@ s_on_u64(sl__mpr *r)
 {
     uint64_t id;
     char why[SL_ERRSTR_LEN];
-    if (sl__u64_decode(r, &id, why) != SL_OK) {
+    if (sl__msg_job_decode(r, &id, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
     }
 }
@@ -164,7 +164,7 @@ s_ready_round_trip(const sl__ready *m)
     sl__mpw_init(&w);
     sl__msg_ready(&w, m);
     s_reopen(&w, &r, SL_MSG_READY);
-    SL_FUZZ_CHECK(sl__ready_decode(&r, &m2, why) == SL_OK);
+    SL_FUZZ_CHECK(sl__msg_ready_decode(&r, &m2, why) == SL_OK);
     SL_FUZZ_CHECK(sl__mpr_left(&r) == 0);
     SL_FUZZ_CHECK(m2.slots == m->slots && m2.prefetch == m->prefetch &&
                   m2.pid == m->pid && s_same_strv(&m2.node, &m->node));
@@ -176,7 +176,7 @@ s_on_ready(sl__mpr *r)
 {
     sl__ready m;
     char why[SL_ERRSTR_LEN];
-    if (sl__ready_decode(r, &m, why) != SL_OK) {
+    if (sl__msg_ready_decode(r, &m, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return;
     }
@@ -199,8 +199,9 @@ s_outcome_round_trip(const sl__outcome *o, bool with_job)
     sl__msg_result_begin(&w, 1);
     sl__msg_outcome(&w, o, with_job);
     s_reopen(&w, &r, SL_MSG_RESULT);
-    SL_FUZZ_CHECK(sl__result_decode(&r, s_lim, &n, why) == SL_OK && n == 1);
-    SL_FUZZ_CHECK(sl__outcome_decode(&r, s_lim, with_job, &o2, why) == SL_OK);
+    SL_FUZZ_CHECK(sl__msg_result_decode(&r, s_lim, &n, why) == SL_OK && n == 1);
+    SL_FUZZ_CHECK(sl__msg_outcome_decode(&r, s_lim, with_job, &o2, why) ==
+                  SL_OK);
     SL_FUZZ_CHECK(sl__mpr_left(&r) == 0);
     SL_FUZZ_CHECK(o2.job == o->job && o2.index == o->index &&
                   o2.attempt == o->attempt && o2.status == o->status);
@@ -221,7 +222,7 @@ static bool
 s_outcome(sl__mpr *r, bool with_job, sl__outcome *o)
 {
     char why[SL_ERRSTR_LEN];
-    if (sl__outcome_decode(r, s_lim, with_job, o, why) != SL_OK) {
+    if (sl__msg_outcome_decode(r, s_lim, with_job, o, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return false;
     }
@@ -240,7 +241,7 @@ s_on_result(sl__mpr *r)
 {
     uint32_t n;
     char why[SL_ERRSTR_LEN];
-    if (sl__result_decode(r, s_lim, &n, why) != SL_OK) {
+    if (sl__msg_result_decode(r, s_lim, &n, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return;
     }
@@ -266,7 +267,7 @@ s_welcome_round_trip(const sl__welcome *m)
     sl__mpw_init(&w);
     sl__msg_welcome(&w, m);
     s_reopen(&w, &r, SL_MSG_WELCOME);
-    SL_FUZZ_CHECK(sl__welcome_decode(&r, &m2, why) == SL_OK);
+    SL_FUZZ_CHECK(sl__msg_welcome_decode(&r, &m2, why) == SL_OK);
     SL_FUZZ_CHECK(sl__mpr_left(&r) == 0);
     SL_FUZZ_CHECK(
         m2.session == m->session && m2.heartbeat_ms == m->heartbeat_ms &&
@@ -283,7 +284,7 @@ s_on_welcome(sl__mpr *r)
 {
     sl__welcome m;
     char why[SL_ERRSTR_LEN];
-    if (sl__welcome_decode(r, &m, why) != SL_OK) {
+    if (sl__msg_welcome_decode(r, &m, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return;
     }
@@ -304,14 +305,14 @@ s_on_tasks(sl__mpr *r)
 {
     uint32_t n_groups;
     char why[SL_ERRSTR_LEN];
-    if (sl__tasks_decode(r, s_lim, &n_groups, why) != SL_OK) {
+    if (sl__msg_tasks_decode(r, s_lim, &n_groups, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return;
     }
     SL_FUZZ_CHECK(n_groups <= s_lim->max_tasks);
     for (uint32_t g = 0; g < n_groups; g++) {
         sl__task_group group;
-        if (sl__task_group_decode(r, s_lim, &group, why) != SL_OK) {
+        if (sl__msg_task_group_decode(r, s_lim, &group, why) != SL_OK) {
             return;
         }
         SL_FUZZ_CHECK(group.n_tasks <= s_lim->max_tasks);
@@ -321,7 +322,7 @@ s_on_tasks(sl__mpr *r)
         s_print(&shown);
         for (uint32_t i = 0; i < group.n_tasks; i++) {
             sl__task_item item;
-            if (sl__task_item_decode(r, s_lim, &item, why) != SL_OK) {
+            if (sl__msg_task_item_decode(r, s_lim, &item, why) != SL_OK) {
                 return;
             }
             SL_FUZZ_CHECK(item.arg != NULL && item.arg_len > 0);
@@ -349,7 +350,7 @@ s_error_round_trip(const sl__error_msg *m)
     sl__mpw_init(&w);
     sl__msg_error(&w, (sl_err) m->code, text, m->job);
     s_reopen(&w, &r, SL_MSG_ERROR);
-    SL_FUZZ_CHECK(sl__error_decode(&r, &m2, why) == SL_OK);
+    SL_FUZZ_CHECK(sl__msg_error_decode(&r, &m2, why) == SL_OK);
     SL_FUZZ_CHECK(sl__mpr_left(&r) == 0);
     SL_FUZZ_CHECK(m2.code == m->code && m2.job == m->job &&
                   s_same_strv(&m2.text, &cut));
@@ -361,7 +362,7 @@ s_on_error(sl__mpr *r)
 {
     sl__error_msg m;
     char why[SL_ERRSTR_LEN];
-    if (sl__error_decode(r, &m, why) != SL_OK) {
+    if (sl__msg_error_decode(r, &m, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return;
     }
@@ -394,7 +395,7 @@ s_on_done(sl__mpr *r)
     uint64_t job;
     uint32_t n;
     char why[SL_ERRSTR_LEN];
-    if (sl__done_decode(r, s_lim, &job, &n, why) != SL_OK) {
+    if (sl__msg_done_decode(r, s_lim, &job, &n, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return;
     }
@@ -415,7 +416,7 @@ s_on_status_reply(sl__mpr *r)
     sl__mpw w;
     sl__mpr r2;
     char why[SL_ERRSTR_LEN];
-    if (sl__status_decode(r, &s, why) != SL_OK) {
+    if (sl__msg_status_reply_decode(r, &s, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
         return;
     }
@@ -423,7 +424,7 @@ s_on_status_reply(sl__mpr *r)
     sl__mpw_init(&w);
     sl__msg_status_reply(&w, &s);
     s_reopen(&w, &r2, SL_MSG_STATUS_REPLY);
-    SL_FUZZ_CHECK(sl__status_decode(&r2, &s2, why) == SL_OK);
+    SL_FUZZ_CHECK(sl__msg_status_reply_decode(&r2, &s2, why) == SL_OK);
     SL_FUZZ_CHECK(sl__mpr_left(&r2) == 0);
     SL_FUZZ_CHECK(memcmp(&s, &s2, sizeof(s)) == 0);
     sl__mpw_fini(&w);

@@ -98,14 +98,14 @@ s_check_done(sl__mpr *r, uint64_t job, uint8_t *seen)
     uint32_t n;
     char why[SL_ERRSTR_LEN];
     uint8_t want[S_ARG_BYTES];
-    SL_PASS(sl__done_decode(r, &sl__limits_default, &got_job, &n, why));
+    SL_PASS(sl__msg_done_decode(r, &sl__limits_default, &got_job, &n, why));
     SL_ASSERT(got_job == job);
     for (uint32_t k = 0; k < n; k++) {
         sl__outcome o;
         sl__mpr vr;
         sl_value *v = NULL;
         size_t len;
-        SL_PASS(sl__outcome_decode(r, &sl__limits_default, false, &o, why));
+        SL_PASS(sl__msg_outcome_decode(r, &sl__limits_default, false, &o, why));
         SL_ASSERT(o.index < S_TASKS && !seen[o.index]);
         SL_ASSERT_EQ(o.status, SL_WIRE_OK);
         seen[o.index] = 1;

@@ -263,7 +263,7 @@ s_recv_error(zsock_t *sock, char *text, size_t len)
     char why[SL_ERRSTR_LEN];
     sl__mpr_init(&r, zframe_data(f), zframe_size(f));
     SL_PASS(sl__msg_open(&r, &type, &nf, why));
-    SL_PASS(sl__error_decode(&r, &m, why));
+    SL_PASS(sl__msg_error_decode(&r, &m, why));
     sl__fmt(text, len, "%.*s", (int) m.text.len, m.text.p);
     zframe_destroy(&f);
     return (sl_err) m.code;
@@ -742,13 +742,13 @@ test_ndarray_mismatch(void)
         char why[SL_ERRSTR_LEN];
         sl__mpr_init(&r, zframe_data(f), zframe_size(f));
         SL_PASS(sl__msg_open(&r, &type, &nf, why));
-        SL_PASS(sl__done_decode(&r, &sl__limits_default, &job, &n, why));
+        SL_PASS(sl__msg_done_decode(&r, &sl__limits_default, &job, &n, why));
         SL_ASSERT_EQ(job, 0xa77a);
         for (uint32_t i = 0; i < n; i++, seen++) {
             sl__outcome out;
             char text[SL_ERRSTR_LEN];
-            SL_PASS(
-                sl__outcome_decode(&r, &sl__limits_default, false, &out, why));
+            SL_PASS(sl__msg_outcome_decode(&r, &sl__limits_default, false, &out,
+                                           why));
             SL_ASSERT_EQ(out.status, SL_WIRE_ERROR);
             sl__fmt(text, sizeof(text), "%.*s", (int) out.error.len,
                     out.error.p);

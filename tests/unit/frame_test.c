@@ -321,13 +321,13 @@ s_argument_life(size_t pad_len)
     char errbuf[SL_ERRSTR_LEN];
     sl__mpr_init(&r, sched.buf.data, sched.buf.size);
     SL_PASS(sl__msg_open(&r, &type, &nfields, errbuf));
-    SL_PASS(sl__tasks_decode(&r, &sl__limits_default, &n_groups, errbuf));
-    SL_PASS(sl__task_group_decode(&r, &sl__limits_default, &g, errbuf));
+    SL_PASS(sl__msg_tasks_decode(&r, &sl__limits_default, &n_groups, errbuf));
+    SL_PASS(sl__msg_task_group_decode(&r, &sl__limits_default, &g, errbuf));
     sl__frame_batch_begin(&batch, g.job, g.function.p, g.function.len,
                           g.time_limit_ms, g.n_tasks);
     for (uint32_t i = 0; i < N; i++) {
-        SL_PASS(
-            sl__task_item_decode(&r, &sl__limits_default, &items[i], errbuf));
+        SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &items[i],
+                                         errbuf));
         SL_ASSERT_EQ(items[i].arg_len, enc_len);
         sl__frame_batch_task(&batch, items[i].index, items[i].attempt,
                              items[i].arg_len);

@@ -42,7 +42,7 @@ s_walk_outcomes(sl__mpr *r, const sl__limits *lim, uint32_t n, bool with_job,
 {
     for (uint32_t i = 0; i < n; i++) {
         sl__outcome o;
-        sl_err rv = sl__outcome_decode(r, lim, with_job, &o, errbuf);
+        sl_err rv = sl__msg_outcome_decode(r, lim, with_job, &o, errbuf);
         if (rv != SL_OK) {
             return rv;
         }
@@ -54,13 +54,13 @@ static sl_err
 s_walk_tasks(sl__mpr *r, const sl__limits *lim, char *errbuf)
 {
     uint32_t n_groups;
-    sl_err rv = sl__tasks_decode(r, lim, &n_groups, errbuf);
+    sl_err rv = sl__msg_tasks_decode(r, lim, &n_groups, errbuf);
     for (uint32_t g = 0; g < n_groups && rv == SL_OK; g++) {
         sl__task_group group;
-        rv = sl__task_group_decode(r, lim, &group, errbuf);
+        rv = sl__msg_task_group_decode(r, lim, &group, errbuf);
         for (uint32_t i = 0; i < group.n_tasks && rv == SL_OK; i++) {
             sl__task_item item;
-            rv = sl__task_item_decode(r, lim, &item, errbuf);
+            rv = sl__msg_task_item_decode(r, lim, &item, errbuf);
         }
     }
     return rv;
@@ -70,7 +70,7 @@ static sl_err
 s_walk_submit(sl__mpr *r, const sl__limits *lim, char *errbuf)
 {
     sl__submit m;
-    sl_err rv = sl__submit_decode(r, lim, &m, errbuf);
+    sl_err rv = sl__msg_submit_decode(r, lim, &m, errbuf);
     for (uint32_t i = 0; i < m.n_args && rv == SL_OK; i++) {
         if (sl__mpr_skip(&m.args, lim->max_depth, NULL, NULL) != 0) {
             rv = SL_EPROTO;
@@ -95,7 +95,7 @@ s_walk_fields(sl__mpr *r, uint32_t type, const sl__limits *lim, char *errbuf)
                    : SL_EPROTO;
     case SL_MSG_WELCOME: {
         sl__welcome m;
-        return sl__welcome_decode(r, &m, errbuf);
+        return sl__msg_welcome_decode(r, &m, errbuf);
     }
     case SL_MSG_SUBMIT:
         return s_walk_submit(r, lim, errbuf);
@@ -106,27 +106,27 @@ s_walk_fields(sl__mpr *r, uint32_t type, const sl__limits *lim, char *errbuf)
                    : SL_EPROTO;
     case SL_MSG_ERROR: {
         sl__error_msg m;
-        return sl__error_decode(r, &m, errbuf);
+        return sl__msg_error_decode(r, &m, errbuf);
     }
     case SL_MSG_CANCEL:
-        return sl__u64_decode(r, &u, errbuf);
+        return sl__msg_job_decode(r, &u, errbuf);
     case SL_MSG_READY: {
         sl__ready m;
-        return sl__ready_decode(r, &m, errbuf);
+        return sl__msg_ready_decode(r, &m, errbuf);
     }
     case SL_MSG_TASKS:
         return s_walk_tasks(r, lim, errbuf);
     case SL_MSG_RESULT: {
-        sl_err rv = sl__result_decode(r, lim, &n, errbuf);
+        sl_err rv = sl__msg_result_decode(r, lim, &n, errbuf);
         return rv != SL_OK ? rv : s_walk_outcomes(r, lim, n, true, errbuf);
     }
     case SL_MSG_DONE: {
-        sl_err rv = sl__done_decode(r, lim, &u, &n, errbuf);
+        sl_err rv = sl__msg_done_decode(r, lim, &u, &n, errbuf);
         return rv != SL_OK ? rv : s_walk_outcomes(r, lim, n, false, errbuf);
     }
     case SL_MSG_STATUS_REPLY: {
         sl__status st;
-        return sl__status_decode(r, &st, errbuf);
+        return sl__msg_status_reply_decode(r, &st, errbuf);
     }
     default: // STATUS, BYE, HEARTBEAT, SHUTDOWN: no fields
         return SL_OK;
@@ -201,7 +201,7 @@ test_msg_welcome(void)
     sl__mpw_init(&w);
     sl__msg_welcome(&w, &m);
     s_open(&w, &r, SL_MSG_WELCOME, 5);
-    SL_PASS(sl__welcome_decode(&r, &got, errbuf));
+    SL_PASS(sl__msg_welcome_decode(&r, &got, errbuf));
     SL_ASSERT(got.session == m.session);
     SL_ASSERT_EQ(got.heartbeat_ms, 250);
     SL_ASSERT_EQ(got.inline_max, 4096);
@@ -225,7 +225,7 @@ test_msg_welcome(void)
         sl__mpw_str(&w, "");
         msgpack_pack_uint32(&w.pk, 0);
         s_open(&w, &r, SL_MSG_WELCOME, 5);
-        SL_FAILS(sl__welcome_decode(&r, &got, errbuf), SL_EPROTO);
+        SL_FAILS(sl__msg_welcome_decode(&r, &got, errbuf), SL_EPROTO);
         SL_ASSERT_HAS(errbuf, "stores");
     }
     sl__mpw_fini(&w);
@@ -264,18 +264,18 @@ test_msg_resubmit_ended(void)
         msgpack_pack_nil(&w.pk);
     }
     s_open(&w, &r, SL_MSG_SUBMIT, 6);
-    SL_PASS(sl__submit_decode(&r, &sl__limits_default, &m, errbuf));
+    SL_PASS(sl__msg_submit_decode(&r, &sl__limits_default, &m, errbuf));
     SL_ASSERT_EQ(m.n_args, 9);
     for (uint32_t i = 0; i < 9; i++) {
-        SL_ASSERT_EQ(sl__submit_ended(&m, i), i == 0 || i == 2 || i == 8);
+        SL_ASSERT_EQ(sl__msg_submit_ended(&m, i), i == 0 || i == 2 || i == 8);
     }
     // Without a bitmap nothing has ended.
     sl__mpw_reset(&w);
     sl__msg_submit_begin(&w, 9, "sys.noop", 20, 4, &o, 1);
     msgpack_pack_nil(&w.pk);
     s_open(&w, &r, SL_MSG_SUBMIT, 6);
-    SL_PASS(sl__submit_decode(&r, &sl__limits_default, &m, errbuf));
-    SL_ASSERT(m.ended == NULL && !sl__submit_ended(&m, 0));
+    SL_PASS(sl__msg_submit_decode(&r, &sl__limits_default, &m, errbuf));
+    SL_ASSERT(m.ended == NULL && !sl__msg_submit_ended(&m, 0));
     // A bitmap of the wrong length for the tasks is refused.
     sl__mpw_reset(&w);
     sl__msg_begin(&w, SL_MSG_SUBMIT, 6);
@@ -293,7 +293,8 @@ test_msg_resubmit_ended(void)
         msgpack_pack_nil(&w.pk);
     }
     s_open(&w, &r, SL_MSG_SUBMIT, 6);
-    SL_FAILS(sl__submit_decode(&r, &sl__limits_default, &m, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_submit_decode(&r, &sl__limits_default, &m, errbuf),
+             SL_EPROTO);
     SL_ASSERT_HAS(errbuf, "ended bitmap");
     sl__mpw_fini(&w);
 }
@@ -314,7 +315,7 @@ test_msg_submit(void)
     sl__mpw_init(&w);
     s_pack_submit(&w, 42, "blas.dgemm", 10, 4, args, 3);
     s_open(&w, &r, SL_MSG_SUBMIT, 6);
-    SL_PASS(sl__submit_decode(&r, &sl__limits_default, &m, errbuf));
+    SL_PASS(sl__msg_submit_decode(&r, &sl__limits_default, &m, errbuf));
     SL_ASSERT_EQ(m.job, 42);
     SL_ASSERT(s_strv_is(m.function, "blas.dgemm"));
     SL_ASSERT_EQ(m.total, 10);
@@ -353,7 +354,7 @@ s_submit_rv(sl__mpw *w, const sl__limits *lim, char *errbuf)
     sl__mpr r;
     sl__submit m;
     s_open(w, &r, SL_MSG_SUBMIT, 6);
-    return sl__submit_decode(&r, lim, &m, errbuf);
+    return sl__msg_submit_decode(&r, lim, &m, errbuf);
 }
 
 static void
@@ -451,7 +452,7 @@ test_msg_error(void)
     sl__mpw_init(&w);
     sl__msg_error(&w, SL_ELIMIT, "too many tasks", 99);
     s_open(&w, &r, SL_MSG_ERROR, 3);
-    SL_PASS(sl__error_decode(&r, &m, errbuf));
+    SL_PASS(sl__msg_error_decode(&r, &m, errbuf));
     SL_ASSERT_EQ(m.code, SL_ELIMIT);
     SL_ASSERT(s_strv_is(m.text, "too many tasks"));
     SL_ASSERT_EQ(m.job, 99);
@@ -463,7 +464,7 @@ test_msg_error(void)
     msgpack_pack_nil(&w.pk);
     msgpack_pack_uint64(&w.pk, 0);
     s_open(&w, &r, SL_MSG_ERROR, 3);
-    SL_FAILS(sl__error_decode(&r, &m, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_error_decode(&r, &m, errbuf), SL_EPROTO);
     sl__mpw_fini(&w);
 }
 
@@ -477,7 +478,7 @@ test_msg_cancel_and_empty(void)
     sl__mpw_init(&w);
     sl__msg_job(&w, SL_MSG_CANCEL, UINT64_MAX);
     s_open(&w, &r, SL_MSG_CANCEL, 1);
-    SL_PASS(sl__u64_decode(&r, &job, errbuf));
+    SL_PASS(sl__msg_job_decode(&r, &job, errbuf));
     SL_ASSERT(job == UINT64_MAX);
     s_check_truncations(&w);
     static const sl__msg_type empty[] = {SL_MSG_STATUS, SL_MSG_BYE,
@@ -495,7 +496,7 @@ test_msg_cancel_and_empty(void)
     sl__msg_begin(&w, SL_MSG_CANCEL, 1);
     msgpack_pack_int64(&w.pk, -1);
     s_open(&w, &r, SL_MSG_CANCEL, 1);
-    SL_FAILS(sl__u64_decode(&r, &job, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_job_decode(&r, &job, errbuf), SL_EPROTO);
     sl__mpw_fini(&w);
 }
 
@@ -509,7 +510,7 @@ test_msg_ready(void)
     sl__mpw_init(&w);
     sl__msg_ready(&w, &m);
     s_open(&w, &r, SL_MSG_READY, 4);
-    SL_PASS(sl__ready_decode(&r, &got, errbuf));
+    SL_PASS(sl__msg_ready_decode(&r, &got, errbuf));
     SL_ASSERT_EQ(got.slots, 8);
     SL_ASSERT_EQ(got.prefetch, 4);
     SL_ASSERT(s_strv_is(got.node, "node-a"));
@@ -523,7 +524,7 @@ test_msg_ready(void)
         sl__mpw_reset(&w);
         sl__msg_ready(&w, &bad);
         s_open(&w, &r, SL_MSG_READY, 4);
-        SL_FAILS(sl__ready_decode(&r, &got, errbuf),
+        SL_FAILS(sl__msg_ready_decode(&r, &got, errbuf),
                  cases[i][2] ? SL_OK : SL_EPROTO);
     }
     sl__mpw_fini(&w);
@@ -556,22 +557,23 @@ test_msg_tasks(void)
     uint32_t n_groups;
     sl__task_group g;
     sl__task_item t;
-    SL_PASS(sl__tasks_decode(&r, &sl__limits_default, &n_groups, errbuf));
+    SL_PASS(sl__msg_tasks_decode(&r, &sl__limits_default, &n_groups, errbuf));
     SL_ASSERT_EQ(n_groups, 2);
-    SL_PASS(sl__task_group_decode(&r, &sl__limits_default, &g, errbuf));
+    SL_PASS(sl__msg_task_group_decode(&r, &sl__limits_default, &g, errbuf));
     SL_ASSERT_EQ(g.job, 1);
     SL_ASSERT(s_strv_is(g.function, "sys.noop"));
     SL_ASSERT_EQ(g.time_limit_ms, 0);
     SL_ASSERT_EQ(g.n_tasks, 2);
     for (int i = 0; i < 3; i++) {
         if (i == 2) {
-            SL_PASS(sl__task_group_decode(&r, &sl__limits_default, &g, errbuf));
+            SL_PASS(
+                sl__msg_task_group_decode(&r, &sl__limits_default, &g, errbuf));
             SL_ASSERT_EQ(g.job, 2);
             SL_ASSERT(s_strv_is(g.function, "bench.gemm_flops"));
             SL_ASSERT_EQ(g.time_limit_ms, 5000);
             SL_ASSERT_EQ(g.n_tasks, 1);
         }
-        SL_PASS(sl__task_item_decode(&r, &sl__limits_default, &t, errbuf));
+        SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &t, errbuf));
         SL_ASSERT_EQ(t.index, items[i].index);
         SL_ASSERT_EQ(t.attempt, items[i].attempt);
         SL_ASSERT_EQ(t.arg_len, items[i].arg_len);
@@ -601,25 +603,25 @@ test_msg_tasks_limits(void)
         msgpack_pack_nil(&w.pk);
     }
     s_open(&w, &r, SL_MSG_TASKS, 1);
-    SL_FAILS(sl__tasks_decode(&r, &lim, &n, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_tasks_decode(&r, &lim, &n, errbuf), SL_EPROTO);
     sl__mpw_reset(&w);
     sl__msg_tasks_begin(&w, 1);
     sl__msg_task_group(&w, 1, "f", 1, 0, 3);
     s_open(&w, &r, SL_MSG_TASKS, 1);
-    SL_PASS(sl__tasks_decode(&r, &lim, &n, errbuf));
-    SL_FAILS(sl__task_group_decode(&r, &lim, &g, errbuf), SL_EPROTO);
+    SL_PASS(sl__msg_tasks_decode(&r, &lim, &n, errbuf));
+    SL_FAILS(sl__msg_task_group_decode(&r, &lim, &g, errbuf), SL_EPROTO);
     // An item whose argument nests too deep, or with a field missing.
     sl__mpw_reset(&w);
     sl__task_item item = {0, 1, deep, sizeof(deep)};
     sl__msg_task_item(&w, &item);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
-    SL_FAILS(sl__task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
     sl__mpw_reset(&w);
     msgpack_pack_array(&w.pk, 2);
     msgpack_pack_uint32(&w.pk, 0);
     msgpack_pack_uint32(&w.pk, 1);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
-    SL_FAILS(sl__task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
     sl__mpw_fini(&w);
 }
 
@@ -694,10 +696,11 @@ test_msg_result(void)
         sl__msg_outcome(&w, &s_outcomes[i], true);
     }
     s_open(&w, &r, SL_MSG_RESULT, 1);
-    SL_PASS(sl__result_decode(&r, &sl__limits_default, &n, errbuf));
+    SL_PASS(sl__msg_result_decode(&r, &sl__limits_default, &n, errbuf));
     SL_ASSERT_EQ(n, S_N_OUTCOMES);
     for (size_t i = 0; i < S_N_OUTCOMES; i++) {
-        SL_PASS(sl__outcome_decode(&r, &sl__limits_default, true, &o, errbuf));
+        SL_PASS(
+            sl__msg_outcome_decode(&r, &sl__limits_default, true, &o, errbuf));
         s_check_outcome(&o, &s_outcomes[i], true);
     }
     SL_ASSERT_EQ(sl__mpr_left(&r), 0);
@@ -706,7 +709,7 @@ test_msg_result(void)
     sl__limits lim = sl__limits_default;
     lim.max_tasks = S_N_OUTCOMES - 1;
     s_open(&w, &r, SL_MSG_RESULT, 1);
-    SL_FAILS(sl__result_decode(&r, &lim, &n, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_result_decode(&r, &lim, &n, errbuf), SL_EPROTO);
     sl__mpw_fini(&w);
 }
 
@@ -725,20 +728,21 @@ test_msg_outcome_malformed(void)
         sl__mpw_reset(&w);
         sl__msg_outcome(&w, &bad, true);
         sl__mpr_init(&r, w.buf.data, w.buf.size);
-        SL_FAILS(sl__outcome_decode(&r, &sl__limits_default, true, &o, errbuf),
-                 SL_EPROTO);
+        SL_FAILS(
+            sl__msg_outcome_decode(&r, &sl__limits_default, true, &o, errbuf),
+            SL_EPROTO);
         SL_ASSERT_HAS(errbuf, "status");
     }
     // A RESULT outcome (with job) read as a DONE one, and the reverse.
     sl__mpw_reset(&w);
     sl__msg_outcome(&w, &s_outcomes[0], true);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
-    SL_FAILS(sl__outcome_decode(&r, &sl__limits_default, false, &o, errbuf),
+    SL_FAILS(sl__msg_outcome_decode(&r, &sl__limits_default, false, &o, errbuf),
              SL_EPROTO);
     sl__mpw_reset(&w);
     sl__msg_outcome(&w, &s_outcomes[0], false);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
-    SL_FAILS(sl__outcome_decode(&r, &sl__limits_default, true, &o, errbuf),
+    SL_FAILS(sl__msg_outcome_decode(&r, &sl__limits_default, true, &o, errbuf),
              SL_EPROTO);
     // Error text that is neither a string nor nil.
     sl__mpw_reset(&w);
@@ -752,7 +756,7 @@ test_msg_outcome_malformed(void)
         msgpack_pack_uint32(&w.pk, 0);
     }
     sl__mpr_init(&r, w.buf.data, w.buf.size);
-    SL_FAILS(sl__outcome_decode(&r, &sl__limits_default, false, &o, errbuf),
+    SL_FAILS(sl__msg_outcome_decode(&r, &sl__limits_default, false, &o, errbuf),
              SL_EPROTO);
     SL_ASSERT_HAS(errbuf, "error text");
     sl__mpw_fini(&w);
@@ -773,11 +777,12 @@ test_msg_done(void)
         sl__msg_outcome(&w, &s_outcomes[i], false);
     }
     s_open(&w, &r, SL_MSG_DONE, 2);
-    SL_PASS(sl__done_decode(&r, &sl__limits_default, &job, &n, errbuf));
+    SL_PASS(sl__msg_done_decode(&r, &sl__limits_default, &job, &n, errbuf));
     SL_ASSERT_EQ(job, 7);
     SL_ASSERT_EQ(n, 3);
     for (size_t i = 0; i < 3; i++) {
-        SL_PASS(sl__outcome_decode(&r, &sl__limits_default, false, &o, errbuf));
+        SL_PASS(
+            sl__msg_outcome_decode(&r, &sl__limits_default, false, &o, errbuf));
         s_check_outcome(&o, &s_outcomes[i], false);
     }
     SL_ASSERT_EQ(sl__mpr_left(&r), 0);
@@ -785,7 +790,7 @@ test_msg_done(void)
     sl__limits lim = sl__limits_default;
     lim.max_tasks = 2;
     s_open(&w, &r, SL_MSG_DONE, 2);
-    SL_FAILS(sl__done_decode(&r, &lim, &job, &n, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_done_decode(&r, &lim, &job, &n, errbuf), SL_EPROTO);
     sl__mpw_fini(&w);
 }
 
@@ -801,7 +806,7 @@ test_msg_status_reply(void)
     sl__mpw_init(&w);
     sl__msg_status_reply(&w, &s);
     s_open(&w, &r, SL_MSG_STATUS_REPLY, 1);
-    SL_PASS(sl__status_decode(&r, &got, errbuf));
+    SL_PASS(sl__msg_status_reply_decode(&r, &got, errbuf));
     SL_ASSERT_EQ(got.workers, 3);
     SL_ASSERT_EQ(got.slots, 24);
     SL_ASSERT_EQ(got.busy, 20);
@@ -845,7 +850,7 @@ test_msg_status_reply_odd(void)
     sl__mpw_str(&w, "new_field");
     msgpack_pack_uint32(&w.pk, 1);
     s_open(&w, &r, SL_MSG_STATUS_REPLY, 1);
-    SL_PASS(sl__status_decode(&r, &got, errbuf));
+    SL_PASS(sl__msg_status_reply_decode(&r, &got, errbuf));
     SL_ASSERT_EQ(got.workers, 0);
     SL_ASSERT_EQ(got.slots, UINT32_MAX);
     SL_ASSERT_EQ(got.busy, 0);
@@ -861,12 +866,12 @@ test_msg_status_reply_odd(void)
     sl__mpw_str(&w, "workers");
     sl__mpw_str(&w, "three");
     s_open(&w, &r, SL_MSG_STATUS_REPLY, 1);
-    SL_FAILS(sl__status_decode(&r, &got, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_status_reply_decode(&r, &got, errbuf), SL_EPROTO);
     sl__mpw_reset(&w);
     sl__msg_begin(&w, SL_MSG_STATUS_REPLY, 1);
     msgpack_pack_array(&w.pk, 0);
     s_open(&w, &r, SL_MSG_STATUS_REPLY, 1);
-    SL_FAILS(sl__status_decode(&r, &got, errbuf), SL_EPROTO);
+    SL_FAILS(sl__msg_status_reply_decode(&r, &got, errbuf), SL_EPROTO);
     sl__mpw_fini(&w);
 }
 

@@ -237,15 +237,15 @@ s_tasks_sent(uint64_t key, s_item *items, size_t cap, size_t *n_msgs)
         uint32_t type, nfields, groups;
         sl__mpr_init(&r, s->data, s->len);
         SL_PASS(sl__msg_open(&r, &type, &nfields, why));
-        SL_PASS(sl__tasks_decode(&r, &sl__limits_default, &groups, why));
+        SL_PASS(sl__msg_tasks_decode(&r, &sl__limits_default, &groups, why));
         for (uint32_t g = 0; g < groups; g++) {
             sl__task_group group;
-            SL_PASS(
-                sl__task_group_decode(&r, &sl__limits_default, &group, why));
+            SL_PASS(sl__msg_task_group_decode(&r, &sl__limits_default, &group,
+                                              why));
             for (uint32_t t = 0; t < group.n_tasks; t++) {
                 sl__task_item item;
-                SL_PASS(
-                    sl__task_item_decode(&r, &sl__limits_default, &item, why));
+                SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &item,
+                                                 why));
                 SL_ASSERT(n < cap);
                 items[n++] = (s_item){group.job, item.index, item.attempt};
             }
@@ -655,10 +655,10 @@ test_lost_worker_requeues_then_fails(void)
     sl__outcome o;
     sl__mpr_init(&r, fx.sent[0].data, fx.sent[0].len);
     SL_PASS(sl__msg_open(&r, &type, &nfields, why));
-    SL_PASS(sl__done_decode(&r, &sl__limits_default, &id, &n, why));
+    SL_PASS(sl__msg_done_decode(&r, &sl__limits_default, &id, &n, why));
     SL_ASSERT_EQ(id, 1);
     SL_ASSERT_EQ(n, 1);
-    SL_PASS(sl__outcome_decode(&r, &sl__limits_default, false, &o, why));
+    SL_PASS(sl__msg_outcome_decode(&r, &sl__limits_default, false, &o, why));
     SL_ASSERT_EQ(o.index, 0);
     SL_ASSERT_EQ(o.attempt, 2);
     SL_ASSERT_EQ(o.status, SL_WIRE_FAILED);
