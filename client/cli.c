@@ -43,12 +43,12 @@ static const sl__cli_command *const s_commands[] = {
     // bench: the benchmark runner gets its own row (issue: bench).
 };
 
-#define SL_CLI_N_COMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))
+#define S_CLI_N_COMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))
 
 static const sl__cli_command *
 s_command_find(const char *name)
 {
-    for (size_t i = 0; i < SL_CLI_N_COMMANDS; i++) {
+    for (size_t i = 0; i < S_CLI_N_COMMANDS; i++) {
         if (strcmp(s_commands[i]->name, name) == 0) {
             return s_commands[i];
         }
@@ -65,7 +65,7 @@ s_usage(FILE *out)
                  "on every core.\n"
                  "\n"
                  "Commands:\n");
-    for (size_t i = 0; i < SL_CLI_N_COMMANDS; i++) {
+    for (size_t i = 0; i < S_CLI_N_COMMANDS; i++) {
         fprintf(out, "  %-8s %s\n", s_commands[i]->name,
                 s_commands[i]->summary);
     }

@@ -4,7 +4,7 @@
 // Design notes.
 // - A frame is read whole or not at all: a length over the reader's
 //   maximum is refused before anything is allocated for it, and a frame
-//   cut short (EOF, or a stall past SL_FRAME_TIMEOUT_MS) is an error, not
+//   cut short (EOF, or a stall past S_FRAME_TIMEOUT_MS) is an error, not
 //   a shorter frame. Either way the caller gives up on the peer: after a
 //   bad frame there is no telling where the next one starts.
 // - Nothing here trusts the payload: decoders check every field against
@@ -24,7 +24,7 @@
 
 // A frame that has begun must arrive whole within this (the peer wrote it
 // in one go; only a wedged or hostile peer takes longer).
-#define SL_FRAME_TIMEOUT_MS 10000
+#define S_FRAME_TIMEOUT_MS 10000
 
 void
 sl__frame_header(uint8_t hdr[SL_FRAME_HEADER], size_t len)
@@ -133,7 +133,7 @@ sl__frame_recv(int fd, sl__frame *f, size_t max, int timeout_ms, bool *eof)
         f->data = sl__xrealloc(f->data, len);
         f->cap = len;
     }
-    if (s_read_full(fd, f->data, len, SL_FRAME_TIMEOUT_MS) != (ssize_t) len) {
+    if (s_read_full(fd, f->data, len, S_FRAME_TIMEOUT_MS) != (ssize_t) len) {
         return SL_EIO;
     }
     f->len = len;

@@ -61,8 +61,8 @@
 #include "registry.h"
 #include "slots.h"
 
-#define SL_MAX_MSGS_PER_TURN 256
-#define SL_HEARTBEAT_LIVENESS 3
+#define S_MAX_MSGS_PER_TURN 256
+#define S_HEARTBEAT_LIVENESS 3
 // Batches: how much work (by the running average) one hand-off may hold,
 // how long batching stays off after an executor died under one, and how
 // many functions' run times are kept.
@@ -643,7 +643,7 @@ s_on_sched_msg(sl__worker *self, const void *data, size_t len)
 static void
 s_drain_sched(sl__worker *self)
 {
-    for (int i = 0; i < SL_MAX_MSGS_PER_TURN; i++) {
+    for (int i = 0; i < S_MAX_MSGS_PER_TURN; i++) {
         zmq_msg_t msg;
         if (!sl__link_recv(self->link, &msg)) {
             return;
@@ -659,8 +659,8 @@ s_run_timers(sl__worker *self)
 {
     int64_t now = sl__mono_ms();
     int64_t hb = self->heartbeat_ms;
-    bool silent = now - self->last_recv_ms > SL_HEARTBEAT_LIVENESS * hb;
-    if (silent && now - self->last_redial_ms > SL_HEARTBEAT_LIVENESS * hb) {
+    bool silent = now - self->last_recv_ms > S_HEARTBEAT_LIVENESS * hb;
+    if (silent && now - self->last_redial_ms > S_HEARTBEAT_LIVENESS * hb) {
         // Messages queued on a dead connection wait behind TCP's backoff
         // (minutes, after a long partition): drop the connection and dial
         // again. What is dropped is stale: the scheduler has given our

@@ -25,17 +25,17 @@
 #include "../../common/cert.h"
 #include "../../common/proc.h"
 
-#define SL_HARNESS_TIMEOUT_MS 60000
-#define SL_HARNESS_KILL_WAIT_MS 5000
-#define SL_HARNESS_LOG_TAIL 4096
+#define S_HARNESS_TIMEOUT_MS 60000
+#define S_HARNESS_KILL_WAIT_MS 5000
+#define S_HARNESS_LOG_TAIL 4096
 // Processes a test may start besides the cluster's.
-#define SL_HARNESS_EXTRA 16
+#define S_HARNESS_EXTRA 16
 
 static struct {
-    bool active;                   // a cluster is up
-    bool atexit_set;               // s_atexit is registered
-    sl__cluster_info info;         // what sl__cluster_up reported
-    pid_t extra[SL_HARNESS_EXTRA]; // processes of sl__harness_spawn, or 0
+    bool active;                  // a cluster is up
+    bool atexit_set;              // s_atexit is registered
+    sl__cluster_info info;        // what sl__cluster_up reported
+    pid_t extra[S_HARNESS_EXTRA]; // processes of sl__harness_spawn, or 0
 } s_h;
 
 // ---------------------------------------------------------------------
@@ -44,20 +44,20 @@ static struct {
 static void
 s_dump_log(const char *path)
 {
-    char buf[SL_HARNESS_LOG_TAIL + 1];
+    char buf[S_HARNESS_LOG_TAIL + 1];
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         return;
     }
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
-    fseek(f, size > SL_HARNESS_LOG_TAIL ? size - SL_HARNESS_LOG_TAIL : 0,
+    fseek(f, size > S_HARNESS_LOG_TAIL ? size - S_HARNESS_LOG_TAIL : 0,
           SEEK_SET);
-    size_t n = fread(buf, 1, SL_HARNESS_LOG_TAIL, f);
+    size_t n = fread(buf, 1, S_HARNESS_LOG_TAIL, f);
     fclose(f);
     buf[n] = '\0';
     fprintf(stderr, "---- %s%s\n%s\n", path,
-            size > SL_HARNESS_LOG_TAIL ? " (tail)" : "", buf);
+            size > S_HARNESS_LOG_TAIL ? " (tail)" : "", buf);
 }
 
 // Print the end of every process's log: what a failed test needs to show.
@@ -132,7 +132,7 @@ sl__harness_start_opts(const sl__cluster_opts *given, sl__cluster_info *info)
     sl__cluster_opts opts = *given;
     opts.home = home;
     opts.bin_dir = getenv("STARLING_BIN_DIR");
-    opts.timeout_ms = SL_HARNESS_TIMEOUT_MS;
+    opts.timeout_ms = S_HARNESS_TIMEOUT_MS;
     rv = sl__cluster_up(&opts, &s_h.info, NULL, errbuf);
     if (rv != SL_OK) {
         fprintf(stderr, "harness: cluster up failed: %s\n", errbuf);
@@ -156,7 +156,7 @@ sl__harness_stop(void)
     if (!s_h.active) {
         return;
     }
-    for (int i = 0; i < SL_HARNESS_EXTRA; i++) {
+    for (int i = 0; i < S_HARNESS_EXTRA; i++) {
         if (s_h.extra[i] > 0) {
             sl__harness_stop_pid(s_h.extra[i], NULL);
         }
@@ -192,7 +192,7 @@ s_kill_wait(pid_t pid)
 {
     kill(pid, SIGKILL);
     sl__watch_forget(pid);
-    int64_t deadline = sl__mono_ms() + SL_HARNESS_KILL_WAIT_MS;
+    int64_t deadline = sl__mono_ms() + S_HARNESS_KILL_WAIT_MS;
     while (sl__proc_alive(pid)) {
         if (sl__mono_ms() > deadline) {
             return SL_ETIMEDOUT;
@@ -271,10 +271,10 @@ sl__harness_spawn(char **argv, const char *log_name, pid_t *pid_out)
     char errbuf[SL_ERRSTR_LEN];
     const char *bin = getenv("STARLING_BIN_DIR");
     int slot = 0;
-    while (slot < SL_HARNESS_EXTRA && s_h.extra[slot] != 0) {
+    while (slot < S_HARNESS_EXTRA && s_h.extra[slot] != 0) {
         slot++;
     }
-    if (!s_h.active || slot == SL_HARNESS_EXTRA || bin == NULL) {
+    if (!s_h.active || slot == S_HARNESS_EXTRA || bin == NULL) {
         return SL_EINVAL;
     }
     snprintf(exe, sizeof(exe), "%s/%s", bin, argv[0]);
@@ -294,7 +294,7 @@ sl__harness_spawn(char **argv, const char *log_name, pid_t *pid_out)
 static void
 s_extra_forget(pid_t pid)
 {
-    for (int i = 0; i < SL_HARNESS_EXTRA; i++) {
+    for (int i = 0; i < S_HARNESS_EXTRA; i++) {
         if (s_h.extra[i] == pid) {
             s_h.extra[i] = 0;
         }
@@ -319,12 +319,12 @@ sl__harness_stop_pid(pid_t pid, int *status_out)
         return SL_EINVAL;
     }
     kill(pid, SIGTERM);
-    if (sl__harness_wait_pid(pid, SL_HARNESS_KILL_WAIT_MS, status_out) ==
+    if (sl__harness_wait_pid(pid, S_HARNESS_KILL_WAIT_MS, status_out) ==
         SL_OK) {
         return SL_OK;
     }
     kill(pid, SIGKILL);
-    return sl__harness_wait_pid(pid, SL_HARNESS_KILL_WAIT_MS, status_out);
+    return sl__harness_wait_pid(pid, S_HARNESS_KILL_WAIT_MS, status_out);
 }
 
 static zsock_t *
