@@ -97,16 +97,6 @@ typedef struct {
     double open_s;            // time to dlopen and check the module
 } s_load;
 
-static sl_err __attribute__((format(printf, 3, 4)))
-s_fail(char *errbuf, sl_err rv, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, SL_ERRSTR_LEN, fmt, ap);
-    va_end(ap);
-    return rv;
-}
-
 // ---------------------------------------------------------------------
 // The cache directory.
 
@@ -127,55 +117,21 @@ sl__loader_default_dir(char *buf, size_t size)
     return buf[0] != '\0';
 }
 
-// mkdir -p, each new directory 0700.
-static sl_err
-s_mkdirs(const char *dir, char *errbuf)
-{
-    char path[PATH_MAX];
-    sl__strlcpy(path, dir, sizeof(path));
-    for (char *p = path + 1;; p++) {
-        bool last = *p == '\0';
-        if (*p != '/' && !last) {
-            continue;
-        }
-        *p = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            return s_fail(errbuf, SL_EIO, "cannot make %s: %s", path,
-                          strerror(errno));
-        }
-        if (last) {
-            return SL_OK;
-        }
-        *p = '/';
-    }
-}
-
 sl_err
 sl__loader_check(sl__loader *loader, char errbuf[SL_ERRSTR_LEN])
 {
-    struct stat st;
     const char *dir = loader->dir;
     if (dir[0] == '\0') {
-        return s_fail(errbuf, SL_EINVAL,
-                      "no module cache directory (give --module-cache, or "
-                      "set $STARLING_MODULE_CACHE or $HOME)");
+        return sl__errf(errbuf, SL_EINVAL,
+                        "no module cache directory (give --module-cache, or "
+                        "set $STARLING_MODULE_CACHE or $HOME)");
     }
-    sl_err rv = s_mkdirs(dir, errbuf);
+    sl_err rv = sl__mkdirs(dir, errbuf);
     if (rv != SL_OK) {
         return rv;
     }
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        return s_fail(errbuf, SL_EIO, "module cache %s is not a directory",
-                      dir);
-    }
-    if (st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
-        return s_fail(errbuf, SL_EINVAL,
-                      "module cache %s must be ours and writable by no one "
-                      "else (mode %03o, owner %u): use a private directory",
-                      dir, (unsigned) (st.st_mode & 0777),
-                      (unsigned) st.st_uid);
-    }
-    return SL_OK;
+    return sl__dir_check("module cache", dir, 022, "use a private directory",
+                         errbuf);
 }
 
 // ---------------------------------------------------------------------
@@ -189,8 +145,8 @@ s_hash_file(const char *path, char hex[SL_SHA256_HEX_LEN + 1], size_t *size,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return errno == ENOENT ? SL_ENOTFOUND
-                               : s_fail(errbuf, SL_EIO, "cannot open %s: %s",
-                                        path, strerror(errno));
+                               : sl__errf(errbuf, SL_EIO, "cannot open %s: %s",
+                                          path, strerror(errno));
     }
     uint8_t *buf = sl__xmalloc(S_READ_CHUNK);
     uint8_t digest[SL_SHA256_LEN];
@@ -203,8 +159,8 @@ s_hash_file(const char *path, char hex[SL_SHA256_HEX_LEN + 1], size_t *size,
         *size += n > 0 ? (size_t) n : 0;
     }
     sl_err rv = n == 0 ? SL_OK
-                       : s_fail(errbuf, SL_EIO, "cannot read %s: %s", path,
-                                strerror(errno));
+                       : sl__errf(errbuf, SL_EIO, "cannot read %s: %s", path,
+                                  strerror(errno));
     close(fd);
     free(buf);
     sl__sha256_final(&h, digest);
@@ -238,12 +194,12 @@ s_write_file(const char *path, const void *buf, size_t len, char *errbuf)
             (unsigned long long) sl__rand64());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        return s_fail(errbuf, SL_EIO, "cannot create %s: %s", tmp,
-                      strerror(errno));
+        return sl__errf(errbuf, SL_EIO, "cannot create %s: %s", tmp,
+                        strerror(errno));
     }
     sl_err rv = s_write_all(fd, buf, len);
     if (close(fd) != 0 || rv != SL_OK || rename(tmp, path) != 0) {
-        s_fail(errbuf, SL_EIO, "cannot write %s: %s", path, strerror(errno));
+        sl__errf(errbuf, SL_EIO, "cannot write %s: %s", path, strerror(errno));
         unlink(tmp);
         return SL_EIO;
     }
@@ -288,15 +244,15 @@ s_verify(s_load *ld, const void *buf, size_t len, char *errbuf)
     sl__sha256_hex(buf, len, hex);
     ld->verify_s = sl__mono() - t0;
     if (strcmp(hex, ld->hash) != 0) {
-        return s_fail(errbuf, SL_EPROTO,
-                      "module %.*s: the store's copy hashes to %.*s, not to "
-                      "its name: refusing it",
-                      S_SHORT, ld->hash, S_SHORT, hex);
+        return sl__errf(errbuf, SL_EPROTO,
+                        "module %.*s: the store's copy hashes to %.*s, not to "
+                        "its name: refusing it",
+                        S_SHORT, ld->hash, S_SHORT, hex);
     }
     if (!s_is_elf(buf, len)) {
-        return s_fail(errbuf, SL_EINVAL,
-                      "module %.*s is not a shared object (no ELF header)",
-                      S_SHORT, ld->hash);
+        return sl__errf(errbuf, SL_EINVAL,
+                        "module %.*s is not a shared object (no ELF header)",
+                        S_SHORT, ld->hash);
     }
     return SL_OK;
 }
@@ -310,17 +266,17 @@ s_from_store(s_load *ld, sl__loader_fetch_fn fetch, void *ctx, char *errbuf)
     sl_err rv = fetch(ctx, ld->hash, &buf, &len, errbuf);
     ld->fetch_s = sl__mono() - t0;
     if (rv == SL_ENOTFOUND) {
-        return s_fail(errbuf, rv,
-                      "module %.*s is not in the store: register it "
-                      "(sl_module_register) before running its kernels; "
-                      "a module unused for 30 days expires",
-                      S_SHORT, ld->hash);
+        return sl__errf(errbuf, rv,
+                        "module %.*s is not in the store: register it "
+                        "(sl_module_register) before running its kernels; "
+                        "a module unused for 30 days expires",
+                        S_SHORT, ld->hash);
     }
     if (rv != SL_OK) {
         char why[SL_ERRSTR_LEN];
         sl__strlcpy(why, errbuf, sizeof(why));
-        return s_fail(errbuf, rv, "module %.*s: cannot fetch it: %s", S_SHORT,
-                      ld->hash, why);
+        return sl__errf(errbuf, rv, "module %.*s: cannot fetch it: %s", S_SHORT,
+                        ld->hash, why);
     }
     ld->fetched = true;
     ld->bytes = len;
@@ -342,20 +298,20 @@ s_check_def(const s_load *ld, const sl_module_def *def, char *errbuf)
     // Only the first field is read before the version is known to match:
     // another ABI may lay the rest out differently.
     if (def->abi_version != SL_KERNEL_ABI_VERSION) {
-        return s_fail(errbuf, SL_EINVAL,
-                      "module %.*s is built for kernel ABI %d; this worker "
-                      "runs ABI %d: rebuild it against this starling",
-                      S_SHORT, ld->hash, def->abi_version,
-                      SL_KERNEL_ABI_VERSION);
+        return sl__errf(errbuf, SL_EINVAL,
+                        "module %.*s is built for kernel ABI %d; this worker "
+                        "runs ABI %d: rebuild it against this starling",
+                        S_SHORT, ld->hash, def->abi_version,
+                        SL_KERNEL_ABI_VERSION);
     }
     sl__registry *reg = sl__registry_new_empty();
     if (reg == NULL) {
-        return s_fail(errbuf, SL_ENOMEM, "out of memory");
+        return sl__errf(errbuf, SL_ENOMEM, "out of memory");
     }
     sl_err rv = sl__registry_add(reg, def, why);
     sl__registry_destroy(&reg);
     if (rv != SL_OK) {
-        return s_fail(errbuf, rv, "module %.*s: %s", S_SHORT, ld->hash, why);
+        return sl__errf(errbuf, rv, "module %.*s: %s", S_SHORT, ld->hash, why);
     }
     return SL_OK;
 }
@@ -367,18 +323,18 @@ s_open(s_load *ld, char *errbuf)
     void *handle = dlopen(ld->path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
         const char *why = dlerror();
-        return s_fail(errbuf, SL_EINVAL,
-                      "module %.*s is not a loadable shared object: %s",
-                      S_SHORT, ld->hash, why != NULL ? why : "dlopen failed");
+        return sl__errf(errbuf, SL_EINVAL,
+                        "module %.*s is not a loadable shared object: %s",
+                        S_SHORT, ld->hash, why != NULL ? why : "dlopen failed");
     }
     const sl_module_def *def = dlsym(handle, "starling_module");
     sl_err rv = SL_OK;
     if (def == NULL) {
-        rv = s_fail(errbuf, SL_EINVAL,
-                    "module %.*s has no \"starling_module\" symbol: it must "
-                    "define `const sl_module_def starling_module` "
-                    "(starling/kernel.h) with default visibility",
-                    S_SHORT, ld->hash);
+        rv = sl__errf(errbuf, SL_EINVAL,
+                      "module %.*s has no \"starling_module\" symbol: it must "
+                      "define `const sl_module_def starling_module` "
+                      "(starling/kernel.h) with default visibility",
+                      S_SHORT, ld->hash);
     } else {
         rv = s_check_def(ld, def, errbuf);
     }
@@ -417,8 +373,8 @@ s_load_module(sl__loader *loader, s_load *ld, sl__loader_fetch_fn fetch,
     char why[SL_ERRSTR_LEN];
     sl_err rv = sl__loader_check(loader, why);
     if (rv != SL_OK) {
-        return s_fail(errbuf, rv, "cannot load module %.*s: %s", S_SHORT,
-                      ld->hash, why);
+        return sl__errf(errbuf, rv, "cannot load module %.*s: %s", S_SHORT,
+                        ld->hash, why);
     }
     sl__fmt(ld->path, sizeof(ld->path), "%s/%s.so", loader->dir, ld->hash);
     rv = s_from_cache(ld, errbuf);
@@ -519,9 +475,9 @@ s_kernel(const s_module *m, const char *name, const sl_kernel_def **out,
         sl__fmt(list + used, sizeof(list) - used, "%s%s", i > 0 ? ", " : "",
                 def->kernels[i].name);
     }
-    return s_fail(errbuf, SL_ENOTFOUND,
-                  "module '%s' (%.*s) has no kernel '%s'; it has: %s",
-                  def->name, S_SHORT, m->hash, name, list);
+    return sl__errf(errbuf, SL_ENOTFOUND,
+                    "module '%s' (%.*s) has no kernel '%s'; it has: %s",
+                    def->name, S_SHORT, m->hash, name, list);
 }
 
 bool
@@ -584,8 +540,8 @@ sl__loader_allow_file(sl__loader *loader, const char *path,
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        return s_fail(errbuf, SL_EIO, "cannot read module allow list %s: %s",
-                      path, strerror(errno));
+        return sl__errf(errbuf, SL_EIO, "cannot read module allow list %s: %s",
+                        path, strerror(errno));
     }
     char *line = NULL;
     size_t cap = 0, n = 0, len = 0;
@@ -595,10 +551,10 @@ sl__loader_allow_file(sl__loader *loader, const char *path,
         n++;
         int kind = s_allow_line(line, hex);
         if (kind < 0) {
-            rv = s_fail(errbuf, SL_EINVAL,
-                        "module allow list %s, line %zu: want the 64 hex "
-                        "digits of a module's SHA-256",
-                        path, n);
+            rv = sl__errf(errbuf, SL_EINVAL,
+                          "module allow list %s, line %zu: want the 64 hex "
+                          "digits of a module's SHA-256",
+                          path, n);
         } else if (kind > 0) {
             loader->allowed = sl__xrealloc(
                 loader->allowed, (len + 1) * sizeof(*loader->allowed));
@@ -631,16 +587,16 @@ sl__loader_find(sl__loader *loader, const char *function,
     bool mine;
     if (!sl__loader_is_module_function(function) ||
         function[SL_SHA256_HEX_LEN + 1] == '\0') {
-        return s_fail(errbuf, SL_EINVAL,
-                      "'%s' is not a module kernel name "
-                      "(<64 hex digits of SHA-256>/<kernel>)",
-                      function != NULL ? function : "(null)");
+        return sl__errf(errbuf, SL_EINVAL,
+                        "'%s' is not a module kernel name "
+                        "(<64 hex digits of SHA-256>/<kernel>)",
+                        function != NULL ? function : "(null)");
     }
     if (!s_allowed(loader, function)) {
-        return s_fail(errbuf, SL_EAUTH,
-                      "module %.*s is not in this worker's module allow list "
-                      "(%s)",
-                      SL_SHA256_HEX_LEN, function, loader->allow_path);
+        return sl__errf(errbuf, SL_EAUTH,
+                        "module %.*s is not in this worker's module allow list "
+                        "(%s)",
+                        SL_SHA256_HEX_LEN, function, loader->allow_path);
     }
     pthread_mutex_lock(&loader->lock);
     s_module *m = s_claim(loader, function, &mine);
