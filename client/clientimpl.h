@@ -71,39 +71,37 @@ struct sl__client_module {
 };
 
 struct sl_client {
-    zsock_t *sock;                              // DEALER to the scheduler
-    void *raw;                                  // its libzmq handle
-    char endpoint[256];                         // where it connects
-    char client_cert[512];                      // our certificate; "": none
-    char server_cert[512];                      // the scheduler's
-    zsock_t *monitor;                           // handshakes, while joining
-    uint64_t session;                           // from WELCOME
-    int heartbeat_ms;                           // from WELCOME
-    uint32_t inline_max;                        // from WELCOME
-    sl__store *store;                           // made on first use
-    sl__store_opts store_opts;                  // from WELCOME
-    char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts
-    char store_password[256];                   // likewise
-    bool welcomed;                              // WELCOME received
-    bool rejoining;             // the scheduler forgot us: HELLO sent again
-    int64_t hello_ms;           // when the last HELLO went out
-    unsigned epoch;             // rejoins begun: jobs of older epochs resubmit
-    bool put_objects;           // sl_put was used: clean up at the end
-    uint64_t put_seq;           // last object number
-    sl__client_job *jobs;       // every job not released
-    sl__client_module *modules; // modules registered, by short name
-    sl__mpw w;                  // message writer
-    sl__limits limits;          // decoding bounds
-    int64_t last_send_ms;       // for heartbeats
-    int64_t last_recv_ms;       // when the scheduler was last heard
-    int64_t asked_ms;           // since when a STATUS or HELLO that the
-                                // scheduler answers is unanswered; 0: none
-    bool silent_noted;          // "not answering" said; "reconnected" due
-    bool got_status;            // a STATUS_REPLY arrived
-    sl__status status;          // the last one
-    int spin_max_us;            // sl_client_set_spin; 0: never spin
-    int spin_us;                // sl_wait's poll before sleeping, adaptive
-    char errstr[SL_ERRSTR_LEN]; // detail of the last error
+    zsock_t *sock;               // DEALER to the scheduler
+    void *raw;                   // its libzmq handle
+    char endpoint[256];          // where it connects
+    char client_cert[512];       // our certificate; "": none
+    char server_cert[512];       // the scheduler's
+    zsock_t *monitor;            // handshakes, while joining
+    uint64_t session;            // from WELCOME
+    int heartbeat_ms;            // from WELCOME
+    uint32_t inline_max;         // from WELCOME
+    sl__store *store;            // made on first use
+    sl__store_where store_where; // from WELCOME
+    bool welcomed;               // WELCOME received
+    bool rejoining;              // the scheduler forgot us: HELLO sent again
+    int64_t hello_ms;            // when the last HELLO went out
+    unsigned epoch;              // rejoins begun: jobs of older epochs resubmit
+    bool put_objects;            // sl_put was used: clean up at the end
+    uint64_t put_seq;            // last object number
+    sl__client_job *jobs;        // every job not released
+    sl__client_module *modules;  // modules registered, by short name
+    sl__mpw w;                   // message writer
+    sl__limits limits;           // decoding bounds
+    int64_t last_send_ms;        // for heartbeats
+    int64_t last_recv_ms;        // when the scheduler was last heard
+    int64_t asked_ms;            // since when a STATUS or HELLO that the
+                                 // scheduler answers is unanswered; 0: none
+    bool silent_noted;           // "not answering" said; "reconnected" due
+    bool got_status;             // a STATUS_REPLY arrived
+    sl__status status;           // the last one
+    int spin_max_us;             // sl_client_set_spin; 0: never spin
+    int spin_us;                 // sl_wait's poll before sleeping, adaptive
+    char errstr[SL_ERRSTR_LEN];  // detail of the last error
 };
 
 // ---------------------------------------------------------------------

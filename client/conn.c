@@ -169,15 +169,7 @@ s_on_welcome(sl_client *c, sl__mpr *r)
     }
     c->heartbeat_ms = m.heartbeat_ms > 0 ? (int) m.heartbeat_ms : 1000;
     c->inline_max = m.inline_max;
-    c->store_opts.n_addrs = (int) m.n_stores;
-    for (uint32_t i = 0; i < m.n_stores; i++) {
-        sl__fmt(c->store_addrs[i], sizeof(c->store_addrs[i]), "%.*s",
-                (int) m.stores[i].len, m.stores[i].p);
-        c->store_opts.addrs[i] = c->store_addrs[i];
-    }
-    sl__fmt(c->store_password, sizeof(c->store_password), "%.*s",
-            (int) m.password.len, m.password.p);
-    c->store_opts.password = c->store_password;
+    sl__store_where_from_welcome(&c->store_where, &m);
     c->welcomed = true;
     if (c->rejoining) {
         c->rejoining = false;
@@ -478,7 +470,7 @@ s_handshake_check(sl_client *c, int *silent)
 static sl_err
 s_store_probe(sl_client *c)
 {
-    sl__store_opts probe = c->store_opts;
+    sl__store_opts probe = c->store_where.opts;
     sl__store *store = NULL;
     char errbuf[SL_ERRSTR_LEN];
     probe.timeout_ms = S_STORE_PROBE_MS;

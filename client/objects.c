@@ -37,7 +37,8 @@ sl__client_store(sl_client *c, sl__store **out)
             return sl__client_err(c, SL_ECLOSED,
                                   "not connected to a scheduler");
         }
-        if (sl__store_connect(&c->store, &c->store_opts, errbuf) != SL_OK) {
+        if (sl__store_connect(&c->store, &c->store_where.opts, errbuf) !=
+            SL_OK) {
             return sl__client_err(c, SL_ESTORE, "%s", errbuf);
         }
     }

@@ -22,6 +22,7 @@
 #define SL_STORE_STORE_H
 
 #include "../serialize/codec.h"
+#include "../serialize/msg.h"
 
 #define SL_STORE_MAX_SHARDS 16
 #define SL_STORE_CHUNK_DEFAULT (4u << 20)
@@ -38,6 +39,21 @@ typedef struct {
     size_t chunk_bytes;   // split objects above this; 0: the default
     int timeout_ms;       // connect and command timeout; 0: 10 s
 } sl__store_opts;
+
+// Where the store is, as a WELCOME names it (the scheduler tells clients
+// and workers): the options, and the strings they point to. Filled in
+// place, so it must not be copied or moved after (copy opts instead: its
+// pointers stay valid while this lives).
+typedef struct {
+    sl__store_opts opts;                  // points into addrs and password
+    char addrs[SL_STORE_MAX_SHARDS][128]; // "host:port" of each shard
+    char password[256];                   // "" for none
+} sl__store_where;
+
+// Fill where from m's shards and password (copied; a longer string than
+// its field is cut, a shard past SL_STORE_MAX_SHARDS left out). The other
+// options are zero: their defaults.
+void sl__store_where_from_welcome(sl__store_where *where, const sl__welcome *m);
 
 // Connect to every shard (and AUTH). On error *out is NULL and errbuf says
 // which shard failed and why. A wrong or missing password is SL_EAUTH (it

@@ -104,7 +104,7 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
     }
     runner.registry = registry;
     runner.loader = loader;
-    runner.store_opts = &init.store;
+    runner.store_opts = &init.store.opts;
     runner.inline_max = init.inline_max;
     runner.cache = cache_bytes > 0 ? sl__cache_new(cache_bytes) : NULL;
     sl__mpw w;

@@ -181,16 +181,7 @@ sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out)
         m.n_stores > SL_STORE_MAX_SHARDS) {
         return SL_EPROTO;
     }
-    memset(out, 0, sizeof(*out));
-    out->store.n_addrs = (int) m.n_stores;
-    for (uint32_t i = 0; i < m.n_stores; i++) {
-        sl__fmt(out->addrs[i], sizeof(out->addrs[i]), "%.*s",
-                (int) m.stores[i].len, m.stores[i].p);
-        out->store.addrs[i] = out->addrs[i];
-    }
-    sl__fmt(out->password, sizeof(out->password), "%.*s", (int) m.password.len,
-            m.password.p);
-    out->store.password = out->password;
+    sl__store_where_from_welcome(&out->store, &m);
     out->inline_max = m.inline_max;
     return SL_OK;
 }

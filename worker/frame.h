@@ -58,10 +58,8 @@ void sl__frame_fini(sl__frame *f);
 // The init frame, decoded. Its store options point into the struct
 // itself: do not copy it.
 typedef struct {
-    sl__store_opts store;                 // where the store is
-    uint32_t inline_max;                  // larger results go to the store
-    char addrs[SL_STORE_MAX_SHARDS][128]; // backing store.addrs
-    char password[256];                   // backing store.password
+    sl__store_where store; // where the store is
+    uint32_t inline_max;   // larger results go to the store
 } sl__frame_init;
 
 // Write the init frame's payload: a WELCOME of store and inline_max.

@@ -118,10 +118,8 @@ struct sl__worker {
     int64_t last_send_ms;              // last message to it
     int64_t last_ready_ms;             // last READY sent
     int64_t last_redial_ms;            // last reconnect after a silence
-    sl__store_opts store_opts;         // from WELCOME
-    char store_addrs[SL_STORE_MAX_SHARDS][128]; // backing store_opts.addrs
-    char store_password[256];                   // backing .password
-    bool stopping;                              // SHUTDOWN received
+    sl__store_where store;             // from WELCOME
+    bool stopping;                     // SHUTDOWN received
     bool said_unstoppable; // logged that running tasks cannot be stopped
     sl_err failed;         // why the worker stopped on its own, or SL_OK
 };
@@ -370,7 +368,7 @@ s_slots_start(sl__worker *self)
         .registry = self->registry,
         .loader = self->loader,
         .module_allow = self->opts.module_allow,
-        .store_opts = &self->store_opts,
+        .store_opts = &self->store.opts,
         .limits = self->limits,
         .inline_max = self->inline_max,
         .cache_bytes = self->cache_bytes,
@@ -462,7 +460,7 @@ s_store_check(sl__worker *self)
 {
     sl__store *store = NULL;
     char errbuf[SL_ERRSTR_LEN];
-    sl_err rv = sl__store_connect(&store, &self->store_opts, errbuf);
+    sl_err rv = sl__store_connect(&store, &self->store.opts, errbuf);
     sl__store_destroy(&store);
     if (rv == SL_EAUTH) {
         sl__log_error("%s: the scheduler gave a password the store refuses; "
@@ -495,16 +493,8 @@ s_on_welcome(sl__worker *self, sl__mpr *r)
         sl__log_info("welcomed by the scheduler again");
         return;
     }
-    self->store_opts.n_addrs = (int) m.n_stores;
-    for (uint32_t i = 0; i < m.n_stores; i++) {
-        sl__fmt(self->store_addrs[i], sizeof(self->store_addrs[i]), "%.*s",
-                (int) m.stores[i].len, m.stores[i].p);
-        self->store_opts.addrs[i] = self->store_addrs[i];
-    }
-    sl__fmt(self->store_password, sizeof(self->store_password), "%.*s",
-            (int) m.password.len, m.password.p);
-    self->store_opts.password = self->store_password;
-    sl__log_info("welcomed by the scheduler; store %s", self->store_addrs[0]);
+    sl__store_where_from_welcome(&self->store, &m);
+    sl__log_info("welcomed by the scheduler; store %s", self->store.addrs[0]);
     if (s_store_check(self) != SL_OK || s_slots_start(self) != SL_OK) {
         self->stopping = true;
     }

@@ -43,19 +43,19 @@ s_init(const uint8_t *buf, size_t len)
     if (sl__frame_init_decode(buf, len, &a) != SL_OK) {
         return;
     }
-    SL_FUZZ_CHECK(a.store.n_addrs >= 0 &&
-                  a.store.n_addrs <= SL_STORE_MAX_SHARDS);
-    SL_FUZZ_CHECK(a.store.password == a.password);
+    SL_FUZZ_CHECK(a.store.opts.n_addrs >= 0 &&
+                  a.store.opts.n_addrs <= SL_STORE_MAX_SHARDS);
+    SL_FUZZ_CHECK(a.store.opts.password == a.store.password);
     sl__mpw w;
     sl__mpw_init(&w);
-    sl__frame_init_encode(&w, &a.store, a.inline_max);
+    sl__frame_init_encode(&w, &a.store.opts, a.inline_max);
     SL_FUZZ_CHECK(sl__frame_init_decode(w.buf.data, w.buf.size, &b) == SL_OK);
-    SL_FUZZ_CHECK(b.store.n_addrs == a.store.n_addrs);
+    SL_FUZZ_CHECK(b.store.opts.n_addrs == a.store.opts.n_addrs);
     SL_FUZZ_CHECK(b.inline_max == a.inline_max);
-    SL_FUZZ_CHECK(strcmp(b.password, a.password) == 0);
-    for (int i = 0; i < a.store.n_addrs; i++) {
-        SL_FUZZ_CHECK(a.store.addrs[i] == a.addrs[i]);
-        SL_FUZZ_CHECK(strcmp(b.addrs[i], a.addrs[i]) == 0);
+    SL_FUZZ_CHECK(strcmp(b.store.password, a.store.password) == 0);
+    for (int i = 0; i < a.store.opts.n_addrs; i++) {
+        SL_FUZZ_CHECK(a.store.opts.addrs[i] == a.store.addrs[i]);
+        SL_FUZZ_CHECK(strcmp(b.store.addrs[i], a.store.addrs[i]) == 0);
     }
     sl__mpw_fini(&w);
 }

@@ -160,11 +160,12 @@ test_init_round_trip(void)
     sl__frame_init_encode(&w, &store, 4096);
     sl__frame_init init;
     SL_PASS(sl__frame_init_decode(w.buf.data, w.buf.size, &init));
-    SL_ASSERT_EQ(init.store.n_addrs, 2);
-    SL_ASSERT_STR(init.store.addrs[0], "127.0.0.1:6379");
-    SL_ASSERT_STR(init.store.addrs[1], "10.0.0.2:6380");
-    SL_ASSERT_STR(init.store.password, "secret");
-    SL_ASSERT(init.store.addrs[1] == init.addrs[1]); // its own strings
+    SL_ASSERT_EQ(init.store.opts.n_addrs, 2);
+    SL_ASSERT_STR(init.store.opts.addrs[0], "127.0.0.1:6379");
+    SL_ASSERT_STR(init.store.opts.addrs[1], "10.0.0.2:6380");
+    SL_ASSERT_STR(init.store.opts.password, "secret");
+    SL_ASSERT(init.store.opts.addrs[1] ==
+              init.store.addrs[1]); // its own strings
     SL_ASSERT_EQ(init.inline_max, 4096);
 
     // No password: an empty one.
@@ -173,8 +174,8 @@ test_init_round_trip(void)
     sl__mpw_reset(&w);
     sl__frame_init_encode(&w, &store, 7);
     SL_PASS(sl__frame_init_decode(w.buf.data, w.buf.size, &init));
-    SL_ASSERT_STR(init.store.password, "");
-    SL_ASSERT_EQ(init.store.n_addrs, 1);
+    SL_ASSERT_STR(init.store.opts.password, "");
+    SL_ASSERT_EQ(init.store.opts.n_addrs, 1);
 
     // Every prefix is refused (one byte short is a broken message).
     for (size_t n = 0; n < w.buf.size; n++) {
@@ -199,7 +200,7 @@ test_init_garbage(void)
             buf[i] = (uint8_t) rand_r(&seed);
         }
         if (sl__frame_init_decode(buf, n, &init) == SL_OK) {
-            SL_ASSERT(init.store.n_addrs <= SL_STORE_MAX_SHARDS);
+            SL_ASSERT(init.store.opts.n_addrs <= SL_STORE_MAX_SHARDS);
         }
     }
 }
