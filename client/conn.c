@@ -422,19 +422,11 @@ static sl_err
 s_curve_start(sl_client *c)
 {
     char errbuf[SL_ERRSTR_LEN];
-    char server_key[SL_CERT_KEY_LEN + 1];
-    zcert_t *cert = NULL;
     sl_err rv;
-    if (c->client_cert[0] != '\0') {
-        if ((rv = sl__cert_load_secret(&cert, c->client_cert, errbuf)) !=
-                SL_OK ||
-            (rv = sl__cert_load_public(server_key, c->server_cert, errbuf)) !=
-                SL_OK) {
-            zcert_destroy(&cert);
-            return sl__client_err(c, rv, "%s", errbuf);
-        }
-        sl__cert_apply_client(c->sock, cert, server_key);
-        zcert_destroy(&cert);
+    if (c->client_cert[0] != '\0' &&
+        (rv = sl__cert_apply_client(c->sock, c->client_cert, c->server_cert,
+                                    errbuf)) != SL_OK) {
+        return sl__client_err(c, rv, "%s", errbuf);
     }
     if ((c->monitor = sl__cert_monitor_new(c->sock, "client",
                                            SL_CERT_HANDSHAKE_EVENTS)) == NULL) {

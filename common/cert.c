@@ -244,11 +244,22 @@ sl__cert_load_public(char key[SL_CERT_KEY_LEN + 1], const char *path,
     return SL_OK;
 }
 
-void
-sl__cert_apply_client(zsock_t *sock, zcert_t *cert, const char *server_key)
+sl_err
+sl__cert_apply_client(zsock_t *sock, const char *secret_path,
+                      const char *server_path, char errbuf[SL_ERRSTR_LEN])
 {
+    char server_key[SL_CERT_KEY_LEN + 1];
+    zcert_t *cert = NULL;
+    sl_err rv;
+    if ((rv = sl__cert_load_secret(&cert, secret_path, errbuf)) != SL_OK ||
+        (rv = sl__cert_load_public(server_key, server_path, errbuf)) != SL_OK) {
+        zcert_destroy(&cert);
+        return rv;
+    }
     zcert_apply(cert, sock);
     zsock_set_curve_serverkey(sock, server_key);
+    zcert_destroy(&cert);
+    return SL_OK;
 }
 
 // ---------------------------------------------------------------------

@@ -47,10 +47,13 @@ sl_err sl__cert_load_secret(zcert_t **out, const char *path,
 sl_err sl__cert_load_public(char key[SL_CERT_KEY_LEN + 1], const char *path,
                             char errbuf[SL_ERRSTR_LEN]);
 
-// Make sock (before it connects) a CURVE client with cert's keys, of the
-// server whose public key is server_key (Z85 text). cert is borrowed.
-void sl__cert_apply_client(zsock_t *sock, zcert_t *cert,
-                           const char *server_key);
+// Make sock (before it connects) a CURVE client with the keys of the
+// certificate at secret_path (as sl__cert_load_secret takes it), of the
+// server whose public certificate is at server_path. On error errbuf says
+// which file and why, and sock is unchanged.
+sl_err sl__cert_apply_client(zsock_t *sock, const char *secret_path,
+                             const char *server_path,
+                             char errbuf[SL_ERRSTR_LEN]);
 
 // Handshake failures, as a socket monitor reports them.
 #define SL_CERT_HANDSHAKE_EVENTS            \

@@ -22,8 +22,8 @@
 // After a refused handshake, try again this much later.
 #define S_REJOIN_MS 2000
 
-struct sl__link {
-    sl__link_opts opts;          // as given
+struct sl__worker_link {
+    sl__worker_link_opts opts;   // as given
     zsock_t *sched;              // DEALER to the scheduler
     void *sched_raw;             // its libzmq handle
     zsock_t *monitor;            // handshake failures of sched
@@ -35,11 +35,9 @@ struct sl__link {
 // Make the DEALER a CURVE client when we have keys, and watch its
 // handshakes. Before it connects.
 static sl_err
-s_curve_start(sl__link *self, char *errbuf)
+s_curve_start(sl__worker_link *self, char *errbuf)
 {
-    const sl__link_opts *o = &self->opts;
-    char server_key[SL_CERT_KEY_LEN + 1];
-    zcert_t *cert = NULL;
+    const sl__worker_link_opts *o = &self->opts;
     sl_err rv;
     if ((o->cert == NULL) != (o->server_cert == NULL)) {
         sl__fmt(errbuf, SL_ERRSTR_LEN,
@@ -48,14 +46,10 @@ s_curve_start(sl__link *self, char *errbuf)
         return SL_EINVAL;
     }
     if (o->cert != NULL) {
-        if ((rv = sl__cert_load_secret(&cert, o->cert, errbuf)) != SL_OK ||
-            (rv = sl__cert_load_public(server_key, o->server_cert, errbuf)) !=
-                SL_OK) {
-            zcert_destroy(&cert);
+        if ((rv = sl__cert_apply_client(self->sched, o->cert, o->server_cert,
+                                        errbuf)) != SL_OK) {
             return rv;
         }
-        sl__cert_apply_client(self->sched, cert, server_key);
-        zcert_destroy(&cert);
         self->curve = true;
     }
     if ((self->monitor = sl__cert_monitor_new(
@@ -67,10 +61,10 @@ s_curve_start(sl__link *self, char *errbuf)
 }
 
 sl_err
-sl__link_new(sl__link **out, const sl__link_opts *opts,
-             char errbuf[SL_ERRSTR_LEN])
+sl__worker_link_new(sl__worker_link **out, const sl__worker_link_opts *opts,
+                    char errbuf[SL_ERRSTR_LEN])
 {
-    sl__link *self = sl__xcalloc(1, sizeof(*self));
+    sl__worker_link *self = sl__xcalloc(1, sizeof(*self));
     sl_err rv = SL_EIO;
     self->opts = *opts;
     *out = NULL;
@@ -99,14 +93,14 @@ sl__link_new(sl__link **out, const sl__link_opts *opts,
     return SL_OK;
 
 fail:
-    sl__link_destroy(&self);
+    sl__worker_link_destroy(&self);
     return rv;
 }
 
 void
-sl__link_destroy(sl__link **self_p)
+sl__worker_link_destroy(sl__worker_link **self_p)
 {
-    sl__link *self = *self_p;
+    sl__worker_link *self = *self_p;
     if (self == NULL) {
         return;
     }
@@ -117,13 +111,14 @@ sl__link_destroy(sl__link **self_p)
 }
 
 bool
-sl__link_curve(const sl__link *self)
+sl__worker_link_curve(const sl__worker_link *self)
 {
     return self->curve;
 }
 
 void
-sl__link_poll_items(sl__link *self, zmq_pollitem_t items[SL_LINK_POLL_ITEMS])
+sl__worker_link_poll_items(sl__worker_link *self,
+                           zmq_pollitem_t items[SL_LINK_POLL_ITEMS])
 {
     items[0] = (zmq_pollitem_t){self->sched_raw, 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){zsock_resolve(self->monitor), 0, ZMQ_POLLIN, 0};
@@ -132,7 +127,7 @@ sl__link_poll_items(sl__link *self, zmq_pollitem_t items[SL_LINK_POLL_ITEMS])
 // Log why the scheduler refused our handshake, if it did: libzmq retries
 // by itself, and every few hundred ms, so the log gets a line now and then.
 static void
-s_drain_monitor(sl__link *self)
+s_drain_monitor(sl__worker_link *self)
 {
     uint16_t event;
     uint32_t value;
@@ -159,7 +154,8 @@ s_drain_monitor(sl__link *self)
 }
 
 void
-sl__link_on_poll(sl__link *self, const zmq_pollitem_t items[SL_LINK_POLL_ITEMS])
+sl__worker_link_on_poll(sl__worker_link *self,
+                        const zmq_pollitem_t items[SL_LINK_POLL_ITEMS])
 {
     if (items[1].revents & ZMQ_POLLIN) {
         s_drain_monitor(self);
@@ -167,7 +163,7 @@ sl__link_on_poll(sl__link *self, const zmq_pollitem_t items[SL_LINK_POLL_ITEMS])
 }
 
 bool
-sl__link_send(sl__link *self, const void *buf, size_t len)
+sl__worker_link_send(sl__worker_link *self, const void *buf, size_t len)
 {
     if (zmq_send(self->sched_raw, buf, len, ZMQ_DONTWAIT) < 0) {
         sl__log_debug("send to the scheduler failed: %s", zmq_strerror(errno));
@@ -177,7 +173,7 @@ sl__link_send(sl__link *self, const void *buf, size_t len)
 }
 
 bool
-sl__link_recv(sl__link *self, zmq_msg_t *msg)
+sl__worker_link_recv(sl__worker_link *self, zmq_msg_t *msg)
 {
     zmq_msg_init(msg);
     if (zmq_msg_recv(msg, self->sched_raw, ZMQ_DONTWAIT) < 0) {
@@ -188,14 +184,14 @@ sl__link_recv(sl__link *self, zmq_msg_t *msg)
 }
 
 void
-sl__link_redial(sl__link *self)
+sl__worker_link_redial(sl__worker_link *self)
 {
     zsock_disconnect(self->sched, "%s", self->opts.endpoint);
     zsock_connect(self->sched, "%s", self->opts.endpoint);
 }
 
 void
-sl__link_rejoin(sl__link *self)
+sl__worker_link_rejoin(sl__worker_link *self)
 {
     if (self->rejoin_ms == 0 || sl__mono_ms() < self->rejoin_ms) {
         return;

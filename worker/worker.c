@@ -91,7 +91,7 @@ struct sl__worker {
     int n_slots;                   // executor slots
     int prefetch;                  // extra credit
     size_t cache_bytes;            // each slot's input cache budget
-    sl__link *link;                // to the scheduler
+    sl__worker_link *link;         // to the scheduler
     const sl__slots_ops *slot_ops; // the slots backend
     sl__slots *slots;              // its slots; NULL before the 1st WELCOME
     int *free_slots;               // stack of idle slot numbers
@@ -410,7 +410,7 @@ s_assign(sl__worker *self)
 static void
 s_send(sl__worker *self)
 {
-    if (sl__link_send(self->link, self->w.buf.data, self->w.buf.size)) {
+    if (sl__worker_link_send(self->link, self->w.buf.data, self->w.buf.size)) {
         self->last_send_ms = sl__mono_ms();
     }
 }
@@ -635,7 +635,7 @@ s_drain_sched(sl__worker *self)
 {
     for (int i = 0; i < S_MAX_MSGS_PER_TURN; i++) {
         zmq_msg_t msg;
-        if (!sl__link_recv(self->link, &msg)) {
+        if (!sl__worker_link_recv(self->link, &msg)) {
             return;
         }
         self->last_recv_ms = sl__mono_ms();
@@ -658,7 +658,7 @@ s_run_timers(sl__worker *self)
         sl__log_warn("scheduler silent for %" PRId64 " ms; reconnecting to "
                      "%s",
                      now - self->last_recv_ms, self->opts.scheduler);
-        sl__link_redial(self->link);
+        sl__worker_link_redial(self->link);
         self->last_redial_ms = now;
         self->welcomed = false;
         self->last_ready_ms = 0;
@@ -682,7 +682,7 @@ s_poll(sl__worker *self, int timeout_ms)
 {
     zmq_pollitem_t *items = self->poll;
     int n = 0;
-    sl__link_poll_items(self->link, items);
+    sl__worker_link_poll_items(self->link, items);
     if (self->slots != NULL) {
         n = self->slot_ops->poll_items(self->slots, items + S_POLL_OWN,
                                        self->n_slots + 1, &timeout_ms);
@@ -696,7 +696,7 @@ s_poll(sl__worker *self, int timeout_ms)
             items[i].revents = 0;
         }
     }
-    sl__link_on_poll(self->link, items);
+    sl__worker_link_on_poll(self->link, items);
     if (self->slots != NULL) {
         self->slot_ops->collect(self->slots, items + S_POLL_OWN, n);
     }
@@ -713,7 +713,7 @@ sl__worker_run(sl__worker *self)
         s_assign(self);
         s_flush_results(self);
         s_run_timers(self);
-        sl__link_rejoin(self->link);
+        sl__worker_link_rejoin(self->link);
     }
     sl__mpw_reset(&self->w);
     sl__msg_empty(&self->w, SL_MSG_BYE);
@@ -785,9 +785,9 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     if ((rv = s_loader_start(self, errbuf)) != SL_OK) {
         goto fail;
     }
-    sl__link_opts link = {opts->scheduler, opts->cert, opts->server_cert,
-                          self->limits.max_message};
-    if ((rv = sl__link_new(&self->link, &link, errbuf)) != SL_OK) {
+    sl__worker_link_opts link = {opts->scheduler, opts->cert, opts->server_cert,
+                                 self->limits.max_message};
+    if ((rv = sl__worker_link_new(&self->link, &link, errbuf)) != SL_OK) {
         goto fail;
     }
     *out = self;
@@ -818,7 +818,7 @@ sl__worker_destroy(sl__worker **self_p)
         sl__run_task_fini(&it->task);
         free(it);
     }
-    sl__link_destroy(&self->link);
+    sl__worker_link_destroy(&self->link);
     sl__registry_destroy(&self->registry);
     sl__loader_destroy(&self->loader);
     sl__mpw_fini(&self->w);

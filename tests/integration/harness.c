@@ -333,7 +333,6 @@ s_dealer(const char *role, bool slow)
     bool worker = strcmp(role, "worker") == 0;
     const char *ep = worker ? s_h.info.workers_endpoint : s_h.info.scheduler;
     char path[1024];
-    char key[SL_CERT_KEY_LEN + 1];
     char errbuf[SL_ERRSTR_LEN];
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     if (!s_h.active || sock == NULL) {
@@ -346,18 +345,14 @@ s_dealer(const char *role, bool slow)
         zsock_set_rcvbuf(sock, 4096);
     }
     if (s_h.info.client_cert[0] != '\0') {
-        zcert_t *cert = NULL;
         snprintf(path, sizeof(path), "%s/keys/%s_secret", s_h.info.home,
                  worker ? "worker" : "client");
-        if (sl__cert_load_secret(&cert, path, errbuf) != SL_OK ||
-            sl__cert_load_public(key, s_h.info.server_cert, errbuf) != SL_OK) {
+        if (sl__cert_apply_client(sock, path, s_h.info.server_cert, errbuf) !=
+            SL_OK) {
             fprintf(stderr, "harness: %s\n", errbuf);
-            zcert_destroy(&cert);
             zsock_destroy(&sock);
             return NULL;
         }
-        sl__cert_apply_client(sock, cert, key);
-        zcert_destroy(&cert);
     }
     if (zsock_connect(sock, "%s", ep) != 0) {
         zsock_destroy(&sock);
