@@ -112,6 +112,8 @@ s_parse(int argc, char **argv, s_args *args, sl__bench_ctx *ctx)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *prog = "starling-bench";
+    int64_t n;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -128,13 +130,22 @@ s_parse(int argc, char **argv, s_args *args, sl__bench_ctx *ctx)
             args->csv = NULL;
             break;
         case 'w':
-            ctx->shape.procs = atoi(optarg);
+            if (!sl__parse_flag(prog, "--workers", optarg, 1, 1024, &n)) {
+                return 2;
+            }
+            ctx->shape.procs = (int) n;
             break;
         case 's':
-            ctx->shape.slots = atoi(optarg);
+            if (!sl__parse_flag(prog, "--slots", optarg, 1, 4096, &n)) {
+                return 2;
+            }
+            ctx->shape.slots = (int) n;
             break;
         case 'p':
-            ctx->shape.prefetch = atoi(optarg);
+            if (!sl__parse_flag(prog, "--prefetch", optarg, 0, INT32_MAX, &n)) {
+                return 2;
+            }
+            ctx->shape.prefetch = (int) n;
             break;
         case 'x':
             if (strcmp(optarg, "thread") != 0 &&
@@ -148,7 +159,10 @@ s_parse(int argc, char **argv, s_args *args, sl__bench_ctx *ctx)
             ctx->perf_path = optarg;
             break;
         case 'r':
-            ctx->rounds = atoi(optarg);
+            if (!sl__parse_flag(prog, "--rounds", optarg, 1, 1000, &n)) {
+                return 2;
+            }
+            ctx->rounds = (int) n;
             break;
         case 'h':
             s_usage(stdout);

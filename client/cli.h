@@ -37,10 +37,6 @@ typedef struct {
     const char *home;      // --home DIR, or NULL
 } sl__cli_target;
 
-// Parse a whole decimal integer in [min, max].
-bool sl__cli_parse_ll(const char *s, long long min, long long max,
-                      long long *out);
-bool sl__cli_parse_int(const char *s, int min, int max, int *out);
 // getopt_long with our own message for a bad option. Returns the option,
 // -1 at the end, or '?' after saying what was wrong.
 int sl__cli_getopt(int argc, char **argv, const struct option *longopts);

@@ -112,16 +112,21 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
         {NULL, 0, NULL, 0},
     };
     const sl__cli_command *cmd = &sl__cli_up;
+    int64_t n;
     int c;
     while ((c = sl__cli_getopt(argc, argv, longopts)) != -1) {
-        if (c == 'w' && !sl__cli_parse_int(optarg, 1, SL_CLUSTER_MAX_WORKERS,
-                                           &opts->workers)) {
-            return sl__cli_usage_error(cmd, "--workers takes 1 to 1024, not %s",
-                                       optarg);
-        } else if (c == 's' &&
-                   !sl__cli_parse_int(optarg, 1, 4096, &opts->slots)) {
-            return sl__cli_usage_error(cmd, "--slots takes 1 to 4096, not %s",
-                                       optarg);
+        if (c == 'w') {
+            if (!sl__parse_int(optarg, 1, SL_CLUSTER_MAX_WORKERS, &n)) {
+                return sl__cli_usage_error(
+                    cmd, "--workers takes 1 to 1024, not %s", optarg);
+            }
+            opts->workers = (int) n;
+        } else if (c == 's') {
+            if (!sl__parse_int(optarg, 1, 4096, &n)) {
+                return sl__cli_usage_error(
+                    cmd, "--slots takes 1 to 4096, not %s", optarg);
+            }
+            opts->slots = (int) n;
         } else if (c == 'H') {
             opts->home = optarg;
         } else if (c == 'a') {
@@ -139,12 +144,11 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
         } else if (c == 'I') {
             opts->insecure = true;
         } else if (c == 'C') {
-            int mb;
-            if (!sl__cli_parse_int(optarg, 0, 1 << 30, &mb)) {
+            if (!sl__parse_int(optarg, 0, 1 << 30, &n)) {
                 return sl__cli_usage_error(
                     cmd, "--cache-mb takes 0 or more, not %s", optarg);
             }
-            opts->cache_mb = mb > 0 ? mb : -1;
+            opts->cache_mb = n > 0 ? (int) n : -1;
         } else if (c == 'M' && !s_path_set(&opts->module_allow, optarg)) {
             return sl__cli_usage_error(cmd, "--module-allow %s: %s", optarg,
                                        strerror(errno));

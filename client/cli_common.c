@@ -17,31 +17,6 @@
 // ---------------------------------------------------------------------
 // Small helpers.
 
-bool
-sl__cli_parse_ll(const char *s, long long min, long long max, long long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (s[0] == '\0' || isspace((unsigned char) s[0]) || *end != '\0' ||
-        errno != 0 || v < min || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-bool
-sl__cli_parse_int(const char *s, int min, int max, int *out)
-{
-    long long v;
-    if (!sl__cli_parse_ll(s, min, max, &v)) {
-        return false;
-    }
-    *out = (int) v;
-    return true;
-}
-
 int
 sl__cli_getopt(int argc, char **argv, const struct option *longopts)
 {

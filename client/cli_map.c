@@ -40,9 +40,9 @@ typedef struct {
 static sl_value *
 s_value_parse(const char *s)
 {
-    long long i;
+    int64_t i;
     char *end = NULL;
-    if (sl__cli_parse_ll(s, LLONG_MIN, LLONG_MAX, &i)) {
+    if (sl__parse_int(s, INT64_MIN, INT64_MAX, &i)) {
         return sl_value_new_int(i);
     }
     double d = strtod(s, &end);
@@ -78,9 +78,9 @@ s_arg_add(sl_value *map, const char *pair)
 static int
 s_map_opt(int c, s_map_opts *m, const sl__cli_command *cmd)
 {
-    long long n;
+    int64_t n;
     if (c == 't') {
-        if (!sl__cli_parse_ll(optarg, 1, S_MAX_TASKS, &n)) {
+        if (!sl__parse_int(optarg, 1, S_MAX_TASKS, &n)) {
             return sl__cli_usage_error(
                 cmd, "--tasks takes 1 to 100000000, not %s", optarg);
         }

@@ -3,7 +3,9 @@
 #define _GNU_SOURCE
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,11 +209,25 @@ sl__parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (s[0] == '\0' || *end != '\0' || errno == ERANGE || v < min || v > max) {
+    if (s[0] == '\0' || isspace((unsigned char) s[0]) || *end != '\0' ||
+        errno == ERANGE || v < min || v > max) {
         return false;
     }
     *out = v;
     return true;
+}
+
+bool
+sl__parse_flag(const char *prog, const char *flag, const char *arg, int64_t min,
+               int64_t max, int64_t *out)
+{
+    if (sl__parse_int(arg, min, max, out)) {
+        return true;
+    }
+    fprintf(stderr,
+            "%s: %s takes a number from %" PRId64 " to %" PRId64 ", not %s\n",
+            prog, flag, min, max, arg);
+    return false;
 }
 
 sl_err

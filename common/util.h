@@ -90,10 +90,15 @@ sl_err sl__errf(char errbuf[SL_ERRSTR_LEN], sl_err rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 // Parse s as a whole decimal integer within [min, max] into *out: no
-// trailing characters, no overflow, no empty string. false (and *out
-// untouched) otherwise. For command-line numbers, where atoi would take
-// "12x" as 12 and "x" as 0.
+// leading space, no trailing characters, no overflow, no empty string. false
+// (and *out untouched) otherwise. For command-line numbers, where atoi would
+// take "12x" as 12 and "x" as 0.
 bool sl__parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+// sl__parse_int for the value of a program's flag: when arg is no such
+// number, say so on stderr ("PROG: FLAG takes a number from MIN to MAX,
+// not ARG") and return false.
+bool sl__parse_flag(const char *prog, const char *flag, const char *arg,
+                    int64_t min, int64_t max, int64_t *out);
 
 // mkdir -p: make dir and its missing parents, each new one mode 0700.
 // SL_OK when dir exists (or was made) and is a directory.

@@ -157,22 +157,6 @@ s_store_check(const sl__sched_opts *opts)
     return 0;
 }
 
-// The number of option flag: a whole number from min to max, or a line on
-// stderr that says so and false.
-static bool
-s_number(const char *flag, const char *arg, int64_t min, int64_t max,
-         int64_t *out)
-{
-    if (sl__parse_int(arg, min, max, out)) {
-        return true;
-    }
-    fprintf(stderr,
-            "starling-scheduler: %s takes a number from %" PRId64 " to %" PRId64
-            "\n",
-            flag, min, max);
-    return false;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -227,38 +211,44 @@ main(int argc, char **argv)
             opts.endpoints_file = optarg;
             break;
         case 'b':
-            if (!s_number("--heartbeat-ms", optarg, 1, INT32_MAX, &n)) {
+            if (!sl__parse_flag("starling-scheduler", "--heartbeat-ms", optarg,
+                                1, INT32_MAX, &n)) {
                 return 2;
             }
             opts.heartbeat_ms = (int) n;
             break;
         case 'g':
-            if (!s_number("--client-grace-ms", optarg, 0, INT32_MAX, &n)) {
+            if (!sl__parse_flag("starling-scheduler", "--client-grace-ms",
+                                optarg, 0, INT32_MAX, &n)) {
                 return 2;
             }
             opts.client_grace_ms = (int) n;
             break;
         case 'i':
-            if (!s_number("--inline-max", optarg, 0, UINT32_MAX, &n)) {
+            if (!sl__parse_flag("starling-scheduler", "--inline-max", optarg, 0,
+                                UINT32_MAX, &n)) {
                 return 2;
             }
             opts.inline_max = (uint32_t) n;
             break;
         case 'M':
-            if (!s_number("--max-message (bytes)", optarg, S_MIN_MESSAGE,
-                          (int64_t) sl__limits_default.max_message, &n)) {
+            if (!sl__parse_flag("starling-scheduler", "--max-message (bytes)",
+                                optarg, S_MIN_MESSAGE,
+                                (int64_t) sl__limits_default.max_message, &n)) {
                 return 2;
             }
             opts.limits.max_message = (size_t) n;
             break;
         case 'J':
-            if (!s_number("--max-client-jobs", optarg, 1, UINT32_MAX, &n)) {
+            if (!sl__parse_flag("starling-scheduler", "--max-client-jobs",
+                                optarg, 1, UINT32_MAX, &n)) {
                 return 2;
             }
             opts.max_client_jobs = (uint32_t) n;
             break;
         case 'H':
-            if (!s_number("--send-hwm", optarg, 1, INT32_MAX, &n)) {
+            if (!sl__parse_flag("starling-scheduler", "--send-hwm", optarg, 1,
+                                INT32_MAX, &n)) {
                 return 2;
             }
             opts.send_hwm = (int) n;

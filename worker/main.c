@@ -12,6 +12,9 @@
 #include "executor.h"
 #include "worker.h"
 
+// The program's name in what it says about its flags.
+#define S_PROG "starling-worker"
+
 static void
 s_usage(FILE *out)
 {
@@ -96,6 +99,7 @@ main(int argc, char **argv)
     sl__worker_opts opts = {.prefetch = -1, .cache_mb = -1};
     size_t cache_bytes = 0; // an executor's, from its worker
     int executor_fd = -1;
+    int64_t n;
     int c;
     sl__log_init("starling-worker");
     // Keep freed heap memory instead of handing it back to the kernel after
@@ -111,10 +115,17 @@ main(int argc, char **argv)
             opts.scheduler = optarg;
             break;
         case 'n':
-            opts.slots = atoi(optarg);
+            if (!sl__parse_flag(S_PROG, "--slots", optarg, 0, 4096, &n)) {
+                return 2;
+            }
+            opts.slots = (int) n;
             break;
         case 'p':
-            opts.prefetch = atoi(optarg);
+            if (!sl__parse_flag(S_PROG, "--prefetch", optarg, 0, INT32_MAX,
+                                &n)) {
+                return 2;
+            }
+            opts.prefetch = (int) n;
             break;
         case 'N':
             opts.name = optarg;
@@ -132,21 +143,28 @@ main(int argc, char **argv)
             opts.threads = strcmp(optarg, "thread") == 0;
             break;
         case 'X':
-            executor_fd = atoi(optarg);
+            if (!sl__parse_flag(S_PROG, "--executor-fd", optarg, 0, INT32_MAX,
+                                &n)) {
+                return 2;
+            }
+            executor_fd = (int) n;
             break;
         case 'a':
             opts.module_allow = optarg;
             break;
         case 'c':
-            opts.cache_mb = atol(optarg);
-            if (opts.cache_mb < 0) {
-                fprintf(stderr, "starling-worker: --cache-mb takes 0 (no "
-                                "cache) or more\n");
+            if (!sl__parse_flag(S_PROG, "--cache-mb (0: no cache)", optarg, 0,
+                                1 << 30, &n)) {
                 return 2;
             }
+            opts.cache_mb = (long) n;
             break;
         case 'B':
-            cache_bytes = (size_t) strtoull(optarg, NULL, 10);
+            if (!sl__parse_flag(S_PROG, "--cache-bytes", optarg, 0, INT64_MAX,
+                                &n)) {
+                return 2;
+            }
+            cache_bytes = (size_t) n;
             break;
         case 'C':
             opts.cert = optarg;
@@ -169,9 +187,8 @@ main(int argc, char **argv)
         return sl__executor_main(executor_fd, opts.module_cache,
                                  opts.module_allow, cache_bytes);
     }
-    if (opts.scheduler == NULL || opts.slots < 0 || opts.slots > 4096) {
-        fprintf(stderr, "starling-worker: --scheduler is required; --slots "
-                        "takes 1 to 4096\n");
+    if (opts.scheduler == NULL) {
+        fprintf(stderr, "starling-worker: --scheduler is required\n");
         s_usage(stderr);
         return 2;
     }

@@ -96,6 +96,20 @@ run "$starling" keygen --out "$keys" --force alice
 run "$starling" keygen "bad/name"
 [ "$rc" -eq 2 ] || fail "keygen of a bad name exited $rc, want 2"
 
+# --- numbers in flags: a number with junk after it, or out of range, is
+# refused with exit 2 and the flag's range (atoi took "2x" as 2 and "x" as
+# 0), by each program.
+for cmd in "$starling up --slots 2x" "$starling up --workers 0" \
+    "$bin/starling-worker --scheduler tcp://127.0.0.1:1 --slots 2x" \
+    "$bin/starling-worker --scheduler tcp://127.0.0.1:1 --prefetch -1" \
+    "$bin/starling-scheduler --store 127.0.0.1:1 --heartbeat-ms x" \
+    "$bin/starling-scheduler --store 127.0.0.1:1 --client-grace-ms ' 5'"; do
+    eval run "$cmd"
+    [ "$rc" -eq 2 ] || fail "$cmd exited $rc, want 2"
+    grep -Eq "takes (a number from )?-?[0-9]+ to [0-9]+" <<<"$out" ||
+        fail "$cmd: no range in the refusal: $out"
+done
+
 # --- up (with keys, by default), and up again.
 run "$starling" up --workers 2 --slots 1
 [ "$rc" -eq 0 ] || fail "starling up exited $rc"
