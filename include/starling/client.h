@@ -167,8 +167,12 @@ SL_EXPORT sl_err sl_map_reduce(sl_client *c, const char *map_function,
 SL_EXPORT sl_err sl_wait(sl_client *c, const sl_job *jobs, size_t n_jobs,
                          sl_wait_mode mode, int timeout_ms);
 
-// Ask the scheduler to cancel what has not run yet. Tasks not yet started
-// end CANCELLED; tasks already running finish normally.
+// Cancel a job: its tasks end CANCELLED. Those not yet started end at
+// once; running ones are stopped (their executor process is killed and
+// its slot is free again within a second). A worker that runs kernels in
+// threads (--executor thread) cannot stop one: it runs to its end, then
+// ends CANCELLED with an error that says so. Returns once the request is
+// sent; sl_wait gives the outcomes.
 SL_EXPORT sl_err sl_job_cancel(sl_client *c, sl_job job);
 
 // Number of tasks in the job, and how many have ended.

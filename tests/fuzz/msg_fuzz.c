@@ -6,8 +6,9 @@
 // Design notes. One frame is handled by every process that could receive
 // its type, in the order that process reads it: scheduler/sched.c
 // (s_on_message: HELLO, SUBMIT and its args, CANCEL, READY, RESULT),
-// worker/worker.c (s_on_sched_msg: WELCOME, TASKS and each argument
-// decoded with a blob, CANCEL, ERROR) and client/conn.c (s_on_message:
+// worker/worker.c (s_on_sched_msg: WELCOME, TASKS, CANCEL, ERROR; and
+// each TASKS argument decoded with a blob, as the executor that runs it
+// does) and client/conn.c (s_on_message:
 // WELCOME, DONE and each OK value decoded, ERROR, STATUS_REPLY). That runs
 // twice, under the default limits and under tight ones. Oracles:
 // - Every view a decoder returns (strings, raw values, the args reader)
