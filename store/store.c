@@ -99,23 +99,6 @@ s_configure(sl__store *store, const sl__store_opts *opts)
     return SL_OK;
 }
 
-void
-sl__store_where_from_welcome(sl__store_where *where, const sl__welcome *m)
-{
-    memset(where, 0, sizeof(*where));
-    uint32_t n =
-        m->n_stores < SL_STORE_MAX_SHARDS ? m->n_stores : SL_STORE_MAX_SHARDS;
-    for (uint32_t i = 0; i < n; i++) {
-        sl__fmt(where->addrs[i], sizeof(where->addrs[i]), "%.*s",
-                (int) m->stores[i].len, m->stores[i].p);
-        where->opts.addrs[i] = where->addrs[i];
-    }
-    where->opts.n_addrs = (int) n;
-    sl__fmt(where->password, sizeof(where->password), "%.*s",
-            (int) m->password.len, m->password.p);
-    where->opts.password = where->password;
-}
-
 sl_err
 sl__store_connect(sl__store **out, const sl__store_opts *opts,
                   char errbuf[SL_ERRSTR_LEN])
