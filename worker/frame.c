@@ -196,11 +196,9 @@ sl__frame_batch_begin(sl__mpw *w, uint64_t job, const char *function,
 {
     assert(w->buf.size == 0);
     assert(n_tasks >= 1 && n_tasks <= SL_FRAME_BATCH_MAX);
-    msgpack_pack_array(&w->pk, 4);
-    msgpack_pack_uint64(&w->pk, job);
-    sl__mpw_strn(w, function, function_len);
-    msgpack_pack_uint32(&w->pk, time_limit_ms);
-    msgpack_pack_array(&w->pk, n_tasks);
+    // The header is laid out as a TASKS group: job, function, time limit,
+    // then the tasks (here [index, attempt, arg_len] each).
+    sl__msg_task_group(w, job, function, function_len, time_limit_ms, n_tasks);
 }
 
 void
