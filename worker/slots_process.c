@@ -2,11 +2,17 @@
 // SPDX-License-Identifier: MIT
 //
 // Design notes.
-// - Each slot has an executor process (worker/executor.h), started when
-//   the slot first has work, and again after the last one went away. A
-//   batch goes to it in one frame (worker/frame.h); its outcomes come back
-//   in frames, in the batch's order, and the loop polls the sockets of
-//   busy executors beside the scheduler's.
+// - Each slot has an executor process (worker/executor.h), started with
+//   the slots when the worker has no more slots than cores (the shape
+//   `starling up` makes), else when the slot first has work, and again
+//   when it next has work after the last one went away. Started with the
+//   slots, the exec, the dynamic loading and OpenBLAS's set-up (about
+//   7 ms on the development VM) are done before the first batch arrives,
+//   not inside the first map; a worker of many slots, which
+//   hands short tasks to as few of them as it can, starts only the
+//   executors it uses. A batch goes to it in one frame (worker/frame.h);
+//   its outcomes come back in frames, in the batch's order, and the loop
+//   polls the sockets of busy executors beside the scheduler's.
 // - The executor is not trusted: a kernel may have scribbled over its
 //   process. Each outcome must decode and name the next task of the
 //   batch and the attempt it was sent before it joins a RESULT, where it
@@ -365,11 +371,29 @@ s_check_deadlines(sl__slots *self)
 
 static void s_destroy(sl__slots **self_p);
 
+// Start every slot's executor now, if the slots fit the cores. One that
+// cannot start is only a warning: the slot tries again with its first
+// batch, which fails if it still cannot.
+static void
+s_executors_start_early(sl__slots *self)
+{
+    char errbuf[SL_ERRSTR_LEN];
+    if (self->cfg.n_slots > sl__ncpus()) {
+        return;
+    }
+    for (int i = 0; i < self->cfg.n_slots; i++) {
+        if (s_executor_start(self, &self->slots[i], errbuf) != SL_OK) {
+            sl__log_warn("slot %d: cannot start an executor yet: %s", i,
+                         errbuf);
+        }
+    }
+}
+
 static sl_err
 s_create(sl__slots **out, const sl__slots_config *cfg,
          const sl__slots_host *host, char errbuf[SL_ERRSTR_LEN])
 {
-    (void) errbuf; // executors start when a slot first has work
+    (void) errbuf; // an executor that cannot start fails its slot's tasks
     sl__slots *self = sl__xcalloc(1, sizeof(*self));
     self->cfg = *cfg;
     self->host = *host;
@@ -383,6 +407,7 @@ s_create(sl__slots **out, const sl__slots_config *cfg,
     sl__mpw_init(&self->w);
     // What every executor needs to know.
     sl__frame_init_encode(&self->init, cfg->store_opts, cfg->inline_max);
+    s_executors_start_early(self);
     *out = self;
     return SL_OK;
 }
