@@ -71,9 +71,17 @@ sl__client_send(sl_client *c)
                        c->endpoint);
         return;
     }
-    if (zmq_send(c->raw, c->w.buf.data, c->w.buf.size, 0) < 0) {
+    // Never blocking: the socket has no high-water mark, so a send that
+    // would block means libzmq has no connection for us at all. It drops
+    // the one it made when the scheduler refuses our handshake (no key, or
+    // one it does not know); a blocking send after that waited for ever
+    // (seen under ASan, where the refusal can beat the first HELLO). The
+    // caller's wait then finds the refusal through the handshake monitor.
+    if (zmq_send(c->raw, c->w.buf.data, c->w.buf.size, ZMQ_DONTWAIT) < 0) {
         sl__client_err(c, SL_ECLOSED, "send to %s failed: %s", c->endpoint,
-                       zmq_strerror(errno));
+                       errno == EAGAIN ? "no connection (the scheduler "
+                                         "refused our handshake?)"
+                                       : zmq_strerror(errno));
         return;
     }
     c->last_send_ms = sl__mono_ms();
