@@ -157,7 +157,7 @@ s_flush_job(sl__sched *self, sl__job *job)
     if (client != NULL && job->n_pending > 0) {
         sl__mpw_reset(&self->w);
         sl__msg_done_begin(&self->w, job->id, job->n_pending);
-        sl__mpw_raw(&self->w, job->done_buf.buf.data, job->done_buf.buf.size);
+        sl__mpw_append(&self->w, &job->done_buf);
         sl__peer_send(self, client, &self->w);
         job->done_ms = self->now_ms;
     }

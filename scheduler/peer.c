@@ -200,14 +200,7 @@ s_send_held(sl__sched *self, sl__peer *peer)
 void
 sl__peer_send(sl__sched *self, sl__peer *peer, sl__mpw *w)
 {
-    if (sl__mpw_failed(w)) {
-        // As sl__xmalloc: a daemon out of memory stops rather than send a
-        // message with a hole in it (a DONE missing outcomes is results
-        // lost; clients resubmit to a restarted scheduler).
-        sl__log_error("out of memory packing a message for %s %s", s_role(peer),
-                      peer->name);
-        abort();
-    }
+    sl__mpw_xcheck(w); // clients resubmit to a restarted scheduler
     if (peer->held != NULL) {
         s_hold(self, peer, w->buf.data, w->buf.size);
         return;

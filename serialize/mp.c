@@ -2,7 +2,10 @@
 // SPDX-License-Identifier: MIT
 #include "mp.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "../common/util.h"
 
 static inline uint16_t
 s_be16(const uint8_t *p)
@@ -556,6 +559,22 @@ bool
 sl__mpw_failed(const sl__mpw *w)
 {
     return w->failed;
+}
+
+void
+sl__mpw_append(sl__mpw *w, const sl__mpw *src)
+{
+    s_write(w, src->buf.data, src->buf.size);
+    w->failed = w->failed || src->failed;
+}
+
+void
+sl__mpw_xcheck(const sl__mpw *w)
+{
+    if (w->failed) {
+        sl__log_error("out of memory packing a message");
+        abort();
+    }
 }
 
 void

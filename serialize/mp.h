@@ -92,6 +92,14 @@ void sl__mpw_fini(sl__mpw *w);
 void sl__mpw_reset(sl__mpw *w);
 // Whether a write since the last reset found no memory.
 bool sl__mpw_failed(const sl__mpw *w);
+// Append what src packed to w, and src's failure with it: a message built
+// from a buffer of parts is as broken as its parts.
+void sl__mpw_append(sl__mpw *w, const sl__mpw *src);
+// For the daemons, before they send or store what w packed: when a write
+// found no memory, log and abort, as sl__xmalloc does, rather than let a
+// message with a hole in it go out (a DONE or RESULT missing outcomes is
+// results lost). The library checks sl__mpw_failed and returns SL_ENOMEM.
+void sl__mpw_xcheck(const sl__mpw *w);
 void sl__mpw_str(sl__mpw *w, const char *s);
 void sl__mpw_strn(sl__mpw *w, const char *s, size_t len);
 void sl__mpw_bin(sl__mpw *w, const void *b, size_t len);

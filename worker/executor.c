@@ -63,6 +63,7 @@ s_run_batch(sl__runner *runner, sl__run_task *ts, uint32_t n, int fd,
         // task showed in the profile); a task that never ran has none.
         double now = ts[i].stats.end_s > 0 ? ts[i].stats.end_s : sl__wall();
         if (i + 1 == n || (now - flushed) * 1000 >= SL_EXECUTOR_FLUSH_MS) {
+            sl__mpw_xcheck(w);
             rv = sl__frame_send(fd, w->buf.data, w->buf.size);
             sl__mpw_reset(w);
             flushed = now;

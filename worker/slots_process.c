@@ -332,6 +332,7 @@ s_batch_send(sl__slots *self, s_slot *slot, char *errbuf)
         if (slot->pid <= 0 && s_executor_start(self, slot, errbuf) != SL_OK) {
             continue;
         }
+        sl__mpw_xcheck(&self->w);
         if (sl__frame_send(slot->fd, self->w.buf.data, self->w.buf.size) ==
             SL_OK) {
             return true;
@@ -407,6 +408,7 @@ s_create(sl__slots **out, const sl__slots_config *cfg,
     sl__mpw_init(&self->w);
     // What every executor needs to know.
     sl__frame_init_encode(&self->init, cfg->store_opts, cfg->inline_max);
+    sl__mpw_xcheck(&self->init);
     s_executors_start_early(self);
     *out = self;
     return SL_OK;

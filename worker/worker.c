@@ -410,6 +410,7 @@ s_assign(sl__worker *self)
 static void
 s_send(sl__worker *self)
 {
+    sl__mpw_xcheck(&self->w);
     if (sl__worker_link_send(self->link, self->w.buf.data, self->w.buf.size)) {
         self->last_send_ms = sl__mono_ms();
     }
@@ -445,7 +446,7 @@ s_flush_results(sl__worker *self)
     }
     sl__mpw_reset(&self->w);
     sl__msg_result_begin(&self->w, self->n_out);
-    sl__mpw_raw(&self->w, self->out.buf.data, self->out.buf.size);
+    sl__mpw_append(&self->w, &self->out);
     s_send(self);
     sl__mpw_reset(&self->out);
     self->n_out = 0;

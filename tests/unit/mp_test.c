@@ -710,11 +710,24 @@ test_mp_writer_out_of_memory(void)
     SL_ASSERT(sl__mpw_failed(&w));
     sl__mpw_str(&w, "after"); // this one fits, but the message is broken
     SL_ASSERT(sl__mpw_failed(&w));
+    // A message built from a failed buffer of parts is failed too.
+    sl__mpw whole;
+    sl__mpw_init(&whole);
+    sl__mpw_str(&whole, "header");
+    sl__mpw_append(&whole, &w);
+    SL_ASSERT(sl__mpw_failed(&whole));
+    sl__mpw_fini(&whole);
     sl_value *v = sl_value_new_int(7);
     SL_ASSERT_EQ(sl__value_pack(&w, v), SL_ENOMEM);
     sl__mpw_reset(&w);
     SL_ASSERT(!sl__mpw_failed(&w));
     SL_PASS(sl__value_pack(&w, v));
+    sl__mpw_init(&whole);
+    sl__mpw_append(&whole, &w); // the same bytes, and no failure
+    SL_ASSERT(!sl__mpw_failed(&whole));
+    SL_ASSERT_EQ(whole.buf.size, w.buf.size);
+    SL_ASSERT(memcmp(whole.buf.data, w.buf.data, w.buf.size) == 0);
+    sl__mpw_fini(&whole);
     sl_value_destroy(&v);
     sl__mpw_fini(&w);
 }
