@@ -1,0 +1,1019 @@
+// tier.c - the node's object tier (tier.h): files on a tmpfs, mapped.
+// SPDX-License-Identifier: MIT
+//
+// Design notes.
+// - The budget is counted in ctl, a shared page every process of the node
+//   maps: writers add an object's size before they fill it and take it off
+//   when it goes. The count can drift when a process dies between the two,
+//   so sl__tier_sweep counts again from the files, with ctl's flock held
+//   exclusively; writers hold it shared from their count to their link, so
+//   a recount never sees half of a write.
+// - An object file never changes once linked under its key, except for the
+//   flags word of its header (pwrite), which the hash does not cover.
+// - Readers bump the mtime of what they map: that is the eviction order.
+#define _GNU_SOURCE
+#include "tier.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define S_MAGIC "SLOBJ\0\0\1"
+#define S_CTL_MAGIC "SLTIER\0\1"
+#define S_VERSION 1u
+#define S_HDR_BYTES 256u
+#define S_KEY_MAX 96u
+#define S_ALIGN 64u
+
+// The header of an object file, at offset 0.
+typedef struct {
+    char magic[8];
+    uint32_t version;
+    uint32_t flags;     // SL_TIER_*; not hashed, may change
+    uint64_t data_off;  // where the data starts
+    uint64_t data_len;  // its bytes: data_off + data_len is the file's size
+    uint64_t hash;      // XXH3-64 of the data
+    int64_t expires_s;  // unix time after which it is gone; 0: never
+    char key[S_KEY_MAX]; // NUL-terminated
+} s_hdr;
+_Static_assert(sizeof(s_hdr) <= S_HDR_BYTES, "header fits its bytes");
+
+// The shared control page.
+typedef struct {
+    char magic[8];
+    _Atomic uint64_t budget;
+    _Atomic uint64_t used;    // bytes of objects and writes under way
+    _Atomic uint64_t objects; // sealed objects
+} s_ctl;
+
+struct sl__tier {
+    char path[512]; // the tier's directory
+    char node[64];
+    int dir_fd;
+    int ctl_fd;   // flock: shared by writers, exclusive by a recount
+    int alive_fd; // our shared flock: the tier is in use
+    int writing;  // segments begun and not yet sealed or dropped
+    s_ctl *ctl;
+    uint64_t seq; // names this process's writes
+    sl__tier_spill_fn spill;
+    void *spill_ctx;
+    char errstr[SL_ERRSTR_LEN];
+};
+
+struct sl__tier_seg {
+    int fd;
+    char tmp[64]; // its name while it is written
+    uint8_t *map; // the whole file, writable
+    size_t map_len;
+    size_t data_off, data_len;
+};
+
+static sl_err
+s_err(sl__tier *t, sl_err rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static sl_err
+s_err(sl__tier *t, sl_err rv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->errstr, sizeof(t->errstr), fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+static const char *
+s_base(const char *base)
+{
+    if (base == NULL || *base == '\0') {
+        base = getenv("STARLING_TIER_DIR");
+    }
+    return base != NULL && *base != '\0' ? base : "/dev/shm";
+}
+
+static void
+s_user_dir(char *buf, size_t size, const char *base)
+{
+    snprintf(buf, size, "%s/starling-%u", s_base(base), (unsigned) getuid());
+}
+
+static void
+s_node_name(char *buf, size_t size, const char *node)
+{
+    size_t i = 0;
+    for (; node != NULL && node[i] != '\0' && i + 1 < size; i++) {
+        char ch = node[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+                  ch == '_';
+        buf[i] = ok ? ch : '_';
+    }
+    buf[i] = '\0';
+    if (i == 0) {
+        sl__strlcpy(buf, "node", size);
+    }
+}
+
+static bool
+s_cluster_ok(const char *cluster)
+{
+    size_t n = cluster != NULL ? strlen(cluster) : 0;
+    if (n == 0 || n > 32) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = cluster[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+s_key_ok(const char *key)
+{
+    size_t n = key != NULL ? strlen(key) : 0;
+    if (n == 0 || n >= S_KEY_MAX || key[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = key[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == ':' || ch == '#' ||
+                  ch == '.' || ch == '-' || ch == '_';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static uint64_t
+s_default_budget(const char *path)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    uint64_t budget = (uint64_t) pages * (uint64_t) page /
+                      SL_TIER_BUDGET_RAM_DIV;
+    struct statvfs vfs;
+    if (statvfs(path, &vfs) == 0) {
+        uint64_t half = (uint64_t) vfs.f_blocks * vfs.f_frsize / 2;
+        budget = half > 0 && half < budget ? half : budget;
+    }
+    return budget;
+}
+
+// Open ctl (making it with create), map it, and check its magic.
+static sl_err
+s_ctl_open(sl__tier *t, bool create, uint64_t budget)
+{
+    int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+    t->ctl_fd = openat(t->dir_fd, "ctl", flags, 0600);
+    if (t->ctl_fd < 0) {
+        return errno == ENOENT
+                   ? s_err(t, SL_ENOTFOUND, "%s: no object tier here", t->path)
+                   : s_err(t, SL_EIO, "%s/ctl: %s", t->path, strerror(errno));
+    }
+    // Whoever makes ctl fills it under the exclusive lock; others wait.
+    flock(t->ctl_fd, LOCK_EX);
+    struct stat st;
+    sl_err rv = SL_OK;
+    if (fstat(t->ctl_fd, &st) != 0 ||
+        (st.st_size == 0 && ftruncate(t->ctl_fd, 4096) != 0)) {
+        rv = s_err(t, SL_EIO, "%s/ctl: %s", t->path, strerror(errno));
+    } else if (st.st_size != 0 && st.st_size != 4096) {
+        rv = s_err(t, SL_EPROTO, "%s/ctl: %lld bytes, not a tier's", t->path,
+                   (long long) st.st_size);
+    } else if ((t->ctl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+                              t->ctl_fd, 0)) == MAP_FAILED) {
+        t->ctl = NULL;
+        rv = s_err(t, SL_EIO, "%s/ctl: mmap: %s", t->path, strerror(errno));
+    } else if (st.st_size == 0 || memcmp(t->ctl->magic, S_CTL_MAGIC, 8) != 0) {
+        bool fresh = true;
+        for (size_t i = 0; i < sizeof(t->ctl->magic); i++) {
+            fresh = fresh && t->ctl->magic[i] == 0;
+        }
+        if (!fresh) {
+            rv = s_err(t, SL_EPROTO, "%s/ctl: not a tier's", t->path);
+        } else {
+            memcpy(t->ctl->magic, S_CTL_MAGIC, 8);
+            atomic_store(&t->ctl->budget, budget > 0 ? budget
+                                                     : s_default_budget(
+                                                           t->path));
+        }
+    }
+    if (rv == SL_OK && budget > 0) {
+        atomic_store(&t->ctl->budget, budget);
+    }
+    flock(t->ctl_fd, LOCK_UN);
+    return rv;
+}
+
+sl_err
+sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
+              char errbuf[SL_ERRSTR_LEN])
+{
+    *out = NULL;
+    if (!s_cluster_ok(opts->cluster)) {
+        return sl__errf(errbuf, SL_EINVAL, "object tier: bad cluster id '%s'",
+                        opts->cluster != NULL ? opts->cluster : "");
+    }
+    sl__tier *t = sl__xcalloc(1, sizeof(*t));
+    t->dir_fd = t->ctl_fd = t->alive_fd = -1;
+    s_node_name(t->node, sizeof(t->node), opts->node);
+    char user[400];
+    s_user_dir(user, sizeof(user), opts->base);
+    snprintf(t->path, sizeof(t->path), "%s/%s.%s", user, opts->cluster,
+             t->node);
+    sl_err rv = SL_OK;
+    struct stat st;
+    if (!opts->create && stat(t->path, &st) != 0) {
+        rv = sl__errf(errbuf, SL_ENOTFOUND, "%s: no object tier here",
+                      t->path);
+    } else if (opts->create &&
+               ((rv = sl__dir_private(user, errbuf)) != SL_OK ||
+                (rv = sl__dir_private(t->path, errbuf)) != SL_OK)) {
+        // errbuf says which
+    } else if (!opts->create &&
+               ((rv = sl__dir_check("object tier", user, 077, NULL, errbuf)) !=
+                    SL_OK ||
+                (rv = sl__dir_check("object tier", t->path, 077, NULL,
+                                    errbuf)) != SL_OK)) {
+        // errbuf says which
+    }
+    for (int tries = 0; rv == SL_OK; tries++) {
+        t->dir_fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (t->dir_fd < 0) {
+            rv = sl__errf(errbuf, SL_EIO, "%s: %s", t->path, strerror(errno));
+            break;
+        }
+        t->alive_fd = openat(t->dir_fd, "alive", O_RDWR | O_CREAT | O_CLOEXEC,
+                             0600);
+        if (t->alive_fd < 0 || flock(t->alive_fd, LOCK_SH) != 0 ||
+            fstat(t->alive_fd, &st) != 0) {
+            rv = sl__errf(errbuf, SL_EIO, "%s/alive: %s", t->path,
+                          strerror(errno));
+            break;
+        }
+        if (st.st_nlink > 0) {
+            break;
+        }
+        // sl__tier_remove_dead took it away while we waited: again.
+        close(t->alive_fd);
+        close(t->dir_fd);
+        t->alive_fd = t->dir_fd = -1;
+        if (tries == 3 || !opts->create ||
+            (rv = sl__dir_private(t->path, errbuf)) != SL_OK) {
+            rv = rv != SL_OK ? rv
+                             : sl__errf(errbuf, SL_ENOTFOUND,
+                                        "%s: removed while opened", t->path);
+            break;
+        }
+    }
+    if (rv == SL_OK && (rv = s_ctl_open(t, opts->create, opts->budget)) !=
+                           SL_OK) {
+        sl__strlcpy(errbuf, t->errstr, SL_ERRSTR_LEN);
+    }
+    if (rv != SL_OK) {
+        sl__tier_close(&t);
+        return rv;
+    }
+    *out = t;
+    return SL_OK;
+}
+
+void
+sl__tier_close(sl__tier **tier_p)
+{
+    sl__tier *t = *tier_p;
+    if (t == NULL) {
+        return;
+    }
+    if (t->ctl != NULL) {
+        munmap(t->ctl, 4096);
+    }
+    if (t->ctl_fd >= 0) {
+        close(t->ctl_fd);
+    }
+    if (t->alive_fd >= 0) {
+        close(t->alive_fd); // drops our flock
+    }
+    if (t->dir_fd >= 0) {
+        close(t->dir_fd);
+    }
+    free(t);
+    *tier_p = NULL;
+}
+
+const char *
+sl__tier_path(const sl__tier *tier)
+{
+    return tier->path;
+}
+
+const char *
+sl__tier_node(const sl__tier *tier)
+{
+    return tier->node;
+}
+
+const char *
+sl__tier_errstr(const sl__tier *tier)
+{
+    return tier->errstr;
+}
+
+void
+sl__tier_set_spill(sl__tier *tier, sl__tier_spill_fn fn, void *ctx)
+{
+    tier->spill = fn;
+    tier->spill_ctx = ctx;
+}
+
+// ---------------------------------------------------------------------
+// Reading headers and files.
+
+static int64_t
+s_now_s(void)
+{
+    return (int64_t) time(NULL);
+}
+
+// Read the header of the object file fd (of st_size bytes) and check what
+// can be checked without the data. Returns NULL or what is wrong.
+static const char *
+s_hdr_read(int fd, off_t st_size, s_hdr *h)
+{
+    if (st_size < (off_t) S_HDR_BYTES) {
+        return "shorter than its header";
+    }
+    if (pread(fd, h, sizeof(*h), 0) != (ssize_t) sizeof(*h)) {
+        return "cannot read its header";
+    }
+    if (memcmp(h->magic, S_MAGIC, 8) != 0) {
+        return "not an object (bad magic)";
+    }
+    if (h->version != S_VERSION) {
+        return "written by another version";
+    }
+    if (memchr(h->key, '\0', sizeof(h->key)) == NULL) {
+        return "its key is not terminated";
+    }
+    if (h->data_off < S_HDR_BYTES || h->data_off > (uint64_t) st_size ||
+        h->data_len != (uint64_t) st_size - h->data_off) {
+        return "its size does not match its header (truncated?)";
+    }
+    return NULL;
+}
+
+static bool
+s_expired(const s_hdr *h, int64_t now)
+{
+    return h->expires_s != 0 && h->expires_s < now;
+}
+
+// Unlink name and take size off the count.
+static void
+s_unlink_counted(sl__tier *t, const char *name, uint64_t size, bool object)
+{
+    if (unlinkat(t->dir_fd, name, 0) == 0) {
+        atomic_fetch_sub(&t->ctl->used, size);
+        if (object) {
+            atomic_fetch_sub(&t->ctl->objects, 1);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Eviction.
+
+typedef struct {
+    char name[S_KEY_MAX];
+    struct timespec mtime;
+    uint64_t size;
+} s_victim;
+
+static int
+s_victim_cmp(const void *a, const void *b)
+{
+    const s_victim *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec) {
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    }
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec) {
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    }
+    return 0;
+}
+
+// Give the object under name, which exists only here, to the spill
+// callback, and mark it spilled.
+static bool
+s_spill(sl__tier *t, const char *name)
+{
+    sl__blob *blob = NULL;
+    const void *data;
+    size_t len;
+    if (t->spill == NULL || sl__tier_get(t, name, &blob, &data, &len) != SL_OK) {
+        return false;
+    }
+    int fd = openat(t->dir_fd, name, O_RDONLY | O_CLOEXEC);
+    s_hdr h;
+    struct stat st;
+    int ttl = 0;
+    if (fd >= 0 && fstat(fd, &st) == 0 && s_hdr_read(fd, st.st_size, &h) ==
+                                              NULL) {
+        int64_t left = h.expires_s - s_now_s();
+        ttl = h.expires_s == 0 ? 0 : left > 1 ? (int) left : 1;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    bool ok = t->spill(t->spill_ctx, name, data, len, ttl) == SL_OK;
+    sl__blob_release(&blob);
+    return ok && sl__tier_add_flags(t, name, SL_TIER_SPILLED) == SL_OK;
+}
+
+// Free at least need bytes, least recently used first. Called with ctl's
+// flock held shared; returns whether enough went.
+static bool
+s_evict(sl__tier *t, uint64_t need)
+{
+    DIR *d = fdopendir(dup(t->dir_fd));
+    if (d == NULL) {
+        return false;
+    }
+    rewinddir(d);
+    s_victim *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "ctl") == 0 ||
+            strcmp(e->d_name, "alive") == 0 || strlen(e->d_name) >= S_KEY_MAX ||
+            fstatat(t->dir_fd, e->d_name, &st, 0) != 0) {
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            v = sl__xrealloc(v, cap * sizeof(*v));
+        }
+        sl__strlcpy(v[n].name, e->d_name, sizeof(v[n].name));
+        v[n].mtime = st.st_mtim;
+        v[n].size = (uint64_t) st.st_size;
+        n++;
+    }
+    closedir(d);
+    qsort(v, n, sizeof(*v), s_victim_cmp);
+    uint64_t freed = 0;
+    for (size_t i = 0; i < n && freed < need; i++) {
+        unsigned flags = 0;
+        if (!sl__tier_has(t, v[i].name, &flags)) {
+            continue;
+        }
+        if ((flags & (SL_TIER_SPILLED | SL_TIER_CACHED)) == 0 &&
+            !s_spill(t, v[i].name)) {
+            continue; // the only copy, and it could not be spilled
+        }
+        if (unlinkat(t->dir_fd, v[i].name, 0) == 0) {
+            atomic_fetch_sub(&t->ctl->used, v[i].size);
+            atomic_fetch_sub(&t->ctl->objects, 1);
+            freed += v[i].size;
+        }
+    }
+    free(v);
+    return freed >= need;
+}
+
+// Count size against the budget, evicting when it would be passed.
+static sl_err
+s_reserve(sl__tier *t, uint64_t size)
+{
+    uint64_t budget = atomic_load(&t->ctl->budget);
+    uint64_t used = atomic_fetch_add(&t->ctl->used, size) + size;
+    if (used <= budget) {
+        return SL_OK;
+    }
+    if (size <= budget && s_evict(t, used - budget) &&
+        atomic_load(&t->ctl->used) <= budget) {
+        return SL_OK;
+    }
+    used = atomic_fetch_sub(&t->ctl->used, size) - size;
+    return s_err(t, SL_ELIMIT,
+                 "the object tier of node %s is full: %.1f MiB more would "
+                 "pass its budget of %.1f MiB (%.1f MiB in use by objects "
+                 "that cannot be evicted); --tier-budget sets it",
+                 t->node, (double) size / (1 << 20),
+                 (double) budget / (1 << 20), (double) used / (1 << 20));
+}
+
+// ---------------------------------------------------------------------
+// Writing.
+
+// ctl's shared flock, held while this process has a write under way.
+static void
+s_write_lock(sl__tier *t)
+{
+    if (t->writing++ == 0) {
+        flock(t->ctl_fd, LOCK_SH);
+    }
+}
+
+static void
+s_write_unlock(sl__tier *t)
+{
+    if (--t->writing == 0) {
+        flock(t->ctl_fd, LOCK_UN);
+    }
+}
+
+sl_err
+sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
+               sl__tier_seg **out)
+{
+    *out = NULL;
+    if (aligned_at > len || len > SIZE_MAX - 2 * S_HDR_BYTES) {
+        return s_err(tier, SL_EINVAL, "bad object size %zu", len);
+    }
+    size_t off = S_HDR_BYTES;
+    off += (S_ALIGN - (off + aligned_at) % S_ALIGN) % S_ALIGN;
+    size_t total = off + len;
+    s_write_lock(tier);
+    sl_err rv = s_reserve(tier, total);
+    if (rv != SL_OK) {
+        s_write_unlock(tier);
+        return rv;
+    }
+    sl__tier_seg *s = sl__xcalloc(1, sizeof(*s));
+    snprintf(s->tmp, sizeof(s->tmp), ".w%ld.%llu", (long) getpid(),
+             (unsigned long long) ++tier->seq);
+    s->data_off = off;
+    s->data_len = len;
+    s->map_len = total;
+    s->fd = openat(tier->dir_fd, s->tmp,
+                   O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (s->fd < 0 || ftruncate(s->fd, (off_t) total) != 0) {
+        rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, s->tmp,
+                   strerror(errno));
+    } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED,
+                              s->fd, 0)) == MAP_FAILED) {
+        s->map = NULL;
+        rv = s_err(tier, errno == ENOMEM ? SL_ENOMEM : SL_EIO,
+                   "mmap of %zu bytes: %s", total, strerror(errno));
+    }
+    if (rv != SL_OK) {
+        sl__tier_abort(tier, &s);
+        return rv;
+    }
+    *out = s; // ctl stays locked shared until the seal or the abort
+    return SL_OK;
+}
+
+void *
+sl__tier_seg_data(sl__tier_seg *seg)
+{
+    return seg->map + seg->data_off;
+}
+
+size_t
+sl__tier_seg_len(const sl__tier_seg *seg)
+{
+    return seg->data_len;
+}
+
+void
+sl__tier_abort(sl__tier *tier, sl__tier_seg **seg_p)
+{
+    sl__tier_seg *s = *seg_p;
+    if (s == NULL) {
+        return;
+    }
+    if (s->map != NULL) {
+        munmap(s->map, s->map_len);
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+    unlinkat(tier->dir_fd, s->tmp, 0);
+    atomic_fetch_sub(&tier->ctl->used, s->map_len);
+    s_write_unlock(tier);
+    free(s);
+    *seg_p = NULL;
+}
+
+static void
+s_unmap_blob(void *ctx, void *data)
+{
+    munmap(data, (size_t) (uintptr_t) ctx);
+}
+
+sl_err
+sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key,
+              int ttl_s, unsigned flags, bool nx, bool *stored_out,
+              sl__blob **blob_out)
+{
+    sl__tier_seg *s = *seg_p;
+    if (stored_out != NULL) {
+        *stored_out = false;
+    }
+    if (blob_out != NULL) {
+        *blob_out = NULL;
+    }
+    if (!s_key_ok(key)) {
+        sl__tier_abort(tier, seg_p);
+        return s_err(tier, SL_EINVAL, "'%s' cannot name an object",
+                     key != NULL ? key : "");
+    }
+    s_hdr h = {0};
+    memcpy(h.magic, S_MAGIC, 8);
+    h.version = S_VERSION;
+    h.flags = flags;
+    h.data_off = s->data_off;
+    h.data_len = s->data_len;
+    h.hash = XXH3_64bits(s->map + s->data_off, s->data_len);
+    h.expires_s = ttl_s > 0 ? s_now_s() + ttl_s : 0;
+    sl__strlcpy(h.key, key, sizeof(h.key));
+    memcpy(s->map, &h, sizeof(h));
+    sl_err rv = SL_OK;
+    bool stored = false;
+    if (linkat(tier->dir_fd, s->tmp, tier->dir_fd, key, 0) == 0) {
+        stored = true;
+    } else if (errno != EEXIST) {
+        rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                   strerror(errno));
+    } else if (!nx) {
+        // Replace: rename over the old one, whose bytes go off the count.
+        struct stat st;
+        uint64_t old = fstatat(tier->dir_fd, key, &st, 0) == 0
+                           ? (uint64_t) st.st_size
+                           : 0;
+        if (renameat(tier->dir_fd, s->tmp, tier->dir_fd, key) != 0) {
+            rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                       strerror(errno));
+        } else {
+            atomic_fetch_sub(&tier->ctl->used, old);
+            atomic_fetch_sub(&tier->ctl->objects, 1);
+            stored = true;
+        }
+    }
+    if (!stored || rv != SL_OK) {
+        sl__tier_abort(tier, seg_p);
+        return rv;
+    }
+    unlinkat(tier->dir_fd, s->tmp, 0); // a no-op after a rename
+    atomic_fetch_add(&tier->ctl->objects, 1);
+    s_write_unlock(tier);
+    close(s->fd);
+    if (blob_out != NULL && mprotect(s->map, s->map_len, PROT_READ) == 0 &&
+        (*blob_out = sl__blob_new(s->map, s->map_len, s_unmap_blob,
+                                  (void *) (uintptr_t) s->map_len)) != NULL) {
+        // the blob unmaps it
+    } else {
+        munmap(s->map, s->map_len);
+    }
+    if (stored_out != NULL) {
+        *stored_out = true;
+    }
+    free(s);
+    *seg_p = NULL;
+    return SL_OK;
+}
+
+sl_err
+sl__tier_put(sl__tier *tier, const char *key, const void *data, size_t len,
+             size_t aligned_at, int ttl_s, unsigned flags, bool nx,
+             bool *stored_out)
+{
+    sl__tier_seg *s = NULL;
+    sl_err rv = sl__tier_begin(tier, len, aligned_at, &s);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    memcpy(sl__tier_seg_data(s), data, len);
+    return sl__tier_seal(tier, &s, key, ttl_s, flags, nx, stored_out, NULL);
+}
+
+// ---------------------------------------------------------------------
+// Reading.
+
+sl_err
+sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
+             const void **data, size_t *len)
+{
+    *blob_out = NULL;
+    if (!s_key_ok(key)) {
+        return s_err(tier, SL_ENOTFOUND, "'%s' cannot name an object", key);
+    }
+    int fd = openat(tier->dir_fd, key, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? s_err(tier, SL_ENOTFOUND, "no object %s", key)
+                               : s_err(tier, SL_EIO, "%s/%s: %s", tier->path,
+                                       key, strerror(errno));
+    }
+    struct stat st;
+    s_hdr h;
+    const char *bad = NULL;
+    uint8_t *map = NULL;
+    if (fstat(fd, &st) != 0) {
+        bad = "cannot stat it";
+    } else if ((bad = s_hdr_read(fd, st.st_size, &h)) == NULL) {
+        if (strcmp(h.key, key) != 0) {
+            bad = "it holds another key";
+        } else if (s_expired(&h, s_now_s())) {
+            close(fd);
+            sl__tier_delete(tier, key);
+            return s_err(tier, SL_ENOTFOUND, "object %s expired", key);
+        } else if ((map = mmap(NULL, (size_t) st.st_size, PROT_READ,
+                               MAP_SHARED | MAP_POPULATE, fd, 0)) ==
+                   MAP_FAILED) {
+            map = NULL;
+            close(fd);
+            return s_err(tier, errno == ENOMEM ? SL_ENOMEM : SL_EIO,
+                         "mmap of %s: %s", key, strerror(errno));
+        } else if (XXH3_64bits(map + h.data_off, h.data_len) != h.hash) {
+            bad = "its bytes do not match its hash";
+        }
+    }
+    if (bad == NULL) {
+        futimens(fd, NULL); // recently used
+    }
+    close(fd);
+    if (bad != NULL) {
+        if (map != NULL) {
+            munmap(map, (size_t) st.st_size);
+        }
+        sl__tier_delete(tier, key);
+        return s_err(tier, SL_EPROTO, "object %s in %s is damaged: %s", key,
+                     tier->path, bad);
+    }
+    *blob_out = sl__blob_new(map, (size_t) st.st_size, s_unmap_blob,
+                             (void *) (uintptr_t) st.st_size);
+    if (*blob_out == NULL) {
+        munmap(map, (size_t) st.st_size);
+        return s_err(tier, SL_ENOMEM, "out of memory");
+    }
+    *data = map + h.data_off;
+    *len = h.data_len;
+    return SL_OK;
+}
+
+bool
+sl__tier_has(sl__tier *tier, const char *key, unsigned *flags_out)
+{
+    if (!s_key_ok(key)) {
+        return false;
+    }
+    int fd = openat(tier->dir_fd, key, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    s_hdr h;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0 &&
+              s_hdr_read(fd, st.st_size, &h) == NULL &&
+              !s_expired(&h, s_now_s());
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (ok && flags_out != NULL) {
+        *flags_out = h.flags;
+    }
+    return ok;
+}
+
+sl_err
+sl__tier_add_flags(sl__tier *tier, const char *key, unsigned flags)
+{
+    if (!s_key_ok(key)) {
+        return s_err(tier, SL_ENOTFOUND, "no object %s", key);
+    }
+    int fd = openat(tier->dir_fd, key, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    s_hdr h;
+    sl_err rv = SL_OK;
+    if (fd < 0 || fstat(fd, &st) != 0 ||
+        s_hdr_read(fd, st.st_size, &h) != NULL) {
+        rv = s_err(tier, SL_ENOTFOUND, "no object %s", key);
+    } else {
+        uint32_t f = h.flags | flags;
+        if (pwrite(fd, &f, sizeof(f), offsetof(s_hdr, flags)) !=
+            (ssize_t) sizeof(f)) {
+            rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                       strerror(errno));
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return rv;
+}
+
+sl_err
+sl__tier_delete(sl__tier *tier, const char *key)
+{
+    struct stat st;
+    if (!s_key_ok(key) || fstatat(tier->dir_fd, key, &st, 0) != 0) {
+        return s_err(tier, SL_ENOTFOUND, "no object %s", key);
+    }
+    if (unlinkat(tier->dir_fd, key, 0) != 0) {
+        return errno == ENOENT ? s_err(tier, SL_ENOTFOUND, "no object %s", key)
+                               : s_err(tier, SL_EIO, "%s/%s: %s", tier->path,
+                                       key, strerror(errno));
+    }
+    atomic_fetch_sub(&tier->ctl->used, (uint64_t) st.st_size);
+    atomic_fetch_sub(&tier->ctl->objects, 1);
+    return SL_OK;
+}
+
+size_t
+sl__tier_delete_prefix(sl__tier *tier, const char *prefix)
+{
+    DIR *d = fdopendir(dup(tier->dir_fd));
+    size_t n = 0, plen = strlen(prefix);
+    if (d == NULL || plen == 0) {
+        if (d != NULL) {
+            closedir(d);
+        }
+        return 0;
+    }
+    rewinddir(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, plen) == 0 &&
+            sl__tier_delete(tier, e->d_name) == SL_OK) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+void
+sl__tier_usage_get(sl__tier *tier, sl__tier_usage *out)
+{
+    out->objects = atomic_load(&tier->ctl->objects);
+    out->bytes = atomic_load(&tier->ctl->used);
+    out->budget = atomic_load(&tier->ctl->budget);
+}
+
+// ---------------------------------------------------------------------
+// Housekeeping.
+
+// Whether the writer of the temporary ".w<pid>.<n>" is gone.
+static bool
+s_writer_dead(const char *name)
+{
+    long pid = strtol(name + 2, NULL, 10);
+    return pid > 0 && kill((pid_t) pid, 0) != 0 && errno == ESRCH;
+}
+
+size_t
+sl__tier_sweep(sl__tier *tier)
+{
+    DIR *d = fdopendir(dup(tier->dir_fd));
+    if (d == NULL) {
+        return 0;
+    }
+    // With ctl's exclusive flock no write is under way, and the count can
+    // be made again from the files; a write in progress (a client filling
+    // an array) only puts that off to a later sweep.
+    bool recount = tier->writing == 0 && flock(tier->ctl_fd,
+                                               LOCK_EX | LOCK_NB) == 0;
+    rewinddir(d);
+    uint64_t used = 0, objects = 0;
+    size_t removed = 0;
+    int64_t now = s_now_s();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        const char *name = e->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+            strcmp(name, "ctl") == 0 || strcmp(name, "alive") == 0 ||
+            fstatat(tier->dir_fd, name, &st, 0) != 0) {
+            continue;
+        }
+        if (strncmp(name, ".w", 2) == 0) {
+            if (recount || s_writer_dead(name)) {
+                unlinkat(tier->dir_fd, name, 0);
+                removed++;
+            }
+            continue;
+        }
+        int fd = openat(tier->dir_fd, name, O_RDONLY | O_CLOEXEC);
+        s_hdr h;
+        bool keep = fd >= 0 && s_hdr_read(fd, st.st_size, &h) == NULL &&
+                    strcmp(h.key, name) == 0 && !s_expired(&h, now);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (!keep) {
+            if (recount) {
+                unlinkat(tier->dir_fd, name, 0);
+            } else {
+                s_unlink_counted(tier, name, (uint64_t) st.st_size, true);
+            }
+            removed++;
+        } else {
+            used += (uint64_t) st.st_size;
+            objects++;
+        }
+    }
+    closedir(d);
+    if (recount) {
+        atomic_store(&tier->ctl->used, used);
+        atomic_store(&tier->ctl->objects, objects);
+        flock(tier->ctl_fd, LOCK_UN);
+    }
+    return removed;
+}
+
+// Remove the files of the tier directory path and the directory.
+static sl_err
+s_remove_dir(const char *path, char errbuf[SL_ERRSTR_LEN])
+{
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return errno == ENOENT ? SL_OK
+                               : sl__errf(errbuf, SL_EIO, "%s: %s", path,
+                                          strerror(errno));
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            unlinkat(dirfd(d), e->d_name, 0);
+        }
+    }
+    closedir(d);
+    if (rmdir(path) != 0 && errno != ENOENT) {
+        return sl__errf(errbuf, SL_EIO, "%s: %s", path, strerror(errno));
+    }
+    return SL_OK;
+}
+
+int
+sl__tier_remove_dead(const char *base, char errbuf[SL_ERRSTR_LEN])
+{
+    char user[400], path[700], ebuf[SL_ERRSTR_LEN];
+    s_user_dir(user, sizeof(user), base);
+    DIR *d = opendir(user);
+    int removed = 0;
+    bool failed = false;
+    if (d == NULL) {
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", user, e->d_name);
+        char alive[720];
+        snprintf(alive, sizeof(alive), "%s/alive", path);
+        int fd = open(alive, O_RDWR | O_CLOEXEC);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            close(fd); // in use
+            continue;
+        }
+        // Held exclusively (or never opened): no process uses it. The
+        // lock is kept until the files are gone, so that an opener waits,
+        // then sees its alive file unlinked and starts again.
+        sl_err rv = s_remove_dir(path, ebuf);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (rv == SL_OK) {
+            removed++;
+        } else if (!failed && errbuf != NULL) {
+            sl__strlcpy(errbuf, ebuf, SL_ERRSTR_LEN);
+            failed = true;
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+sl_err
+sl__tier_remove(const char *base, const char *cluster, const char *node,
+                char errbuf[SL_ERRSTR_LEN])
+{
+    char user[400], path[600], name[64];
+    if (!s_cluster_ok(cluster)) {
+        return sl__errf(errbuf, SL_EINVAL, "object tier: bad cluster id '%s'",
+                        cluster != NULL ? cluster : "");
+    }
+    s_user_dir(user, sizeof(user), base);
+    s_node_name(name, sizeof(name), node);
+    snprintf(path, sizeof(path), "%s/%s.%s", user, cluster, name);
+    return s_remove_dir(path, errbuf);
+}
