@@ -117,6 +117,7 @@ sl_client_destroy(sl_client **c_p)
         free(m);
     }
     sl__store_destroy(&c->store);
+    sl__tier_close(&c->tier);
     sl__mpw_fini(&c->w);
     free(c);
     *c_p = NULL;

@@ -19,6 +19,7 @@
 
 #include "../common/sha256.h"
 #include "../serialize/msg.h"
+#include "../store/node.h"
 #include "../store/store.h"
 
 // How long connecting, and a status request, wait for the scheduler.
@@ -82,6 +83,8 @@ struct sl_client {
     uint32_t inline_max;         // from WELCOME
     sl__store *store;            // made on first use
     sl__store_where store_where; // from WELCOME
+    sl__tier *tier;              // this node's object tier, or NULL: none
+    sl__node node;               // objects over store and tier, with store
     bool welcomed;               // WELCOME received
     bool rejoining;              // the scheduler forgot us: HELLO sent again
     int64_t hello_ms;            // when the last HELLO went out
@@ -163,8 +166,11 @@ void sl__client_close(sl_client *c);
 // ---------------------------------------------------------------------
 // objects.c: the object store.
 
-// c's store connection, made on first use. Borrowed from c.
+// c's store connection, made on first use, and c's view of the objects
+// (its node's tier when the node has one, opened then too). Borrowed
+// from c.
 sl_err sl__client_store(sl_client *c, sl__store **out);
+sl_err sl__client_node(sl_client *c, sl__node **out);
 // Delete every stored object whose key starts with prefix (a warning on
 // failure: their TTL frees them anyway).
 void sl__client_delete_prefix(sl_client *c, const char *prefix);

@@ -164,6 +164,7 @@ sl__client_job_outcome(sl_client *c, sl__client_job *job, const sl__outcome *o)
     r->pub.flops = o->stats.flops;
     r->pub.bytes_read = o->stats.bytes_read;
     r->pub.bytes_written = o->stats.bytes_written;
+    r->pub.bytes_mapped = o->stats.bytes_mapped;
     r->pub.attempts = o->attempt;
     sl__client_task_end(job, o->index, status, text);
 }
@@ -214,6 +215,7 @@ sl_job_stats_get(const sl_client *c, sl_job job, sl_job_stats *out)
         out->flops += r->flops;
         out->bytes_read += r->bytes_read;
         out->bytes_written += r->bytes_written;
+        out->bytes_mapped += r->bytes_mapped;
     }
     double end = j->done == j->n ? j->finished : sl__mono();
     out->wall_s = end > j->submitted ? end - j->submitted : 0;

@@ -28,6 +28,35 @@
 // far below what would strain the store.
 #define S_MODULE_MAX_BYTES (1u << 30)
 
+// This node's name: $STARLING_NODE, else the host name.
+static void
+s_node_name(char *buf, size_t size)
+{
+    const char *env = getenv("STARLING_NODE");
+    if (env != NULL && *env != '\0') {
+        sl__strlcpy(buf, env, size);
+    } else if (gethostname(buf, size - 1) != 0) {
+        sl__strlcpy(buf, "localhost", size);
+    }
+    buf[size - 1] = '\0';
+}
+
+// Open the node's tier, if a worker of the cluster on this node made one:
+// then large puts stay on the node, and tasks here read them in place.
+static void
+s_open_tier(sl_client *c)
+{
+    char errbuf[SL_ERRSTR_LEN], node[65];
+    s_node_name(node, sizeof(node));
+    sl__tier_opts o = {.cluster = c->node.cluster, .node = node};
+    sl_err rv = sl__tier_open(&c->tier, &o, errbuf);
+    if (rv == SL_OK) {
+        c->node.tier = c->tier;
+    } else if (rv != SL_ENOTFOUND) {
+        sl__log_warn("not using this node's object tier: %s", errbuf);
+    }
+}
+
 sl_err
 sl__client_store(sl_client *c, sl__store **out)
 {
@@ -41,39 +70,52 @@ sl__client_store(sl_client *c, sl__store **out)
             SL_OK) {
             return sl__client_err(c, SL_ESTORE, "%s", errbuf);
         }
+        if (sl__node_init(&c->node, c->store, NULL) != SL_OK) {
+            sl_err rv = sl__client_err(c, SL_ESTORE, "%s", c->node.errstr);
+            sl__store_destroy(&c->store);
+            return rv;
+        }
+        s_open_tier(c);
     }
     *out = c->store;
     return SL_OK;
 }
 
+sl_err
+sl__client_node(sl_client *c, sl__node **out)
+{
+    sl__store *store;
+    sl_err rv = sl__client_store(c, &store);
+    *out = rv == SL_OK ? &c->node : NULL;
+    return rv;
+}
+
 void
 sl__client_delete_prefix(sl_client *c, const char *prefix)
 {
-    sl__store *store = NULL;
-    if (sl__client_store(c, &store) == SL_OK &&
-        sl__store_delete_prefix(store, prefix) != SL_OK) {
-        sl__log_warn("cannot free objects %s*: %s", prefix,
-                     sl__store_errstr(store));
+    sl__node *node = NULL;
+    if (sl__client_node(c, &node) == SL_OK &&
+        sl__node_delete_prefix(node, prefix) != SL_OK) {
+        sl__log_warn("cannot free objects %s*: %s", prefix, node->errstr);
     }
 }
 
 sl_err
 sl_put(sl_client *c, const sl_value *v, sl_value **ref_out)
 {
-    sl__store *store = NULL;
+    sl__node *node = NULL;
     sl_err rv;
     if (c == NULL || v == NULL || ref_out == NULL) {
         return SL_EINVAL;
     }
-    if ((rv = sl__client_store(c, &store)) != SL_OK) {
+    if ((rv = sl__client_node(c, &node)) != SL_OK) {
         return rv;
     }
     char key[SL_STORE_KEY_LEN];
     sl__store_object_key(key, c->session, ++c->put_seq);
     c->put_objects = true;
-    if ((rv = sl__store_put_value(store, key, v, false, ref_out)) != SL_OK) {
-        return sl__client_err(c, rv, "put %s: %s", key,
-                              sl__store_errstr(store));
+    if ((rv = sl__node_put_value(node, key, v, 0, ref_out)) != SL_OK) {
+        return sl__client_err(c, rv, "%s", node->errstr);
     }
     return SL_OK;
 }
@@ -81,18 +123,17 @@ sl_put(sl_client *c, const sl_value *v, sl_value **ref_out)
 sl_err
 sl_get(sl_client *c, const sl_value *ref, sl_value **out)
 {
-    sl__store *store = NULL;
+    sl__node *node = NULL;
     sl_err rv;
     if (c == NULL || sl_value_type(ref) != SL_REF || out == NULL) {
         return SL_EINVAL;
     }
-    if ((rv = sl__client_store(c, &store)) != SL_OK) {
+    if ((rv = sl__client_node(c, &node)) != SL_OK) {
         return rv;
     }
-    if ((rv = sl__store_get_value(store, ref, &c->limits, out)) != SL_OK) {
+    if ((rv = sl__node_get_value(node, ref, &c->limits, out)) != SL_OK) {
         return sl__client_err(c, rv, "get %s: %s", sl_ref_key(ref),
-                              rv == SL_ENOTFOUND ? "no such object"
-                                                 : sl__store_errstr(store));
+                              node->errstr);
     }
     return SL_OK;
 }
@@ -313,9 +354,9 @@ static sl_err
 s_pack_stored(sl_client *c, sl__client_job *job, size_t index, const char *name,
               const sl_value *v)
 {
-    sl__store *store = NULL;
+    sl__node *node = NULL;
     sl_value *ref = NULL;
-    sl_err rv = sl__client_store(c, &store);
+    sl_err rv = sl__client_node(c, &node);
     if (rv != SL_OK) {
         return rv;
     }
@@ -324,9 +365,9 @@ s_pack_stored(sl_client *c, sl__client_job *job, size_t index, const char *name,
     size_t len = strlen(key);
     sl__fmt(key + len, sizeof(key) - len, "a%zu.%.100s", index, name);
     job->stored_objects = true;
-    if ((rv = sl__store_put_value(store, key, v, false, &ref)) != SL_OK) {
+    if ((rv = sl__node_put_value(node, key, v, 0, &ref)) != SL_OK) {
         return sl__client_err(c, rv, "put argument %s of task %zu: %s", name,
-                              index, sl__store_errstr(store));
+                              index, node->errstr);
     }
     rv = sl__value_pack(&c->w, ref);
     sl_value_destroy(&ref);

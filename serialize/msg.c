@@ -393,7 +393,7 @@ sl__msg_result_begin(sl__mpw *w, uint32_t n)
 void
 sl__msg_outcome(sl__mpw *w, const sl__outcome *o, bool with_job)
 {
-    msgpack_pack_array(&w->pk, with_job ? 11 : 10);
+    msgpack_pack_array(&w->pk, with_job ? 12 : 11);
     if (with_job) {
         msgpack_pack_uint64(&w->pk, o->job);
     }
@@ -415,6 +415,7 @@ sl__msg_outcome(sl__mpw *w, const sl__outcome *o, bool with_job)
     msgpack_pack_double(&w->pk, o->stats.flops);
     msgpack_pack_uint64(&w->pk, o->stats.bytes_read);
     msgpack_pack_uint64(&w->pk, o->stats.bytes_written);
+    msgpack_pack_uint64(&w->pk, o->stats.bytes_mapped);
 }
 
 sl_err
@@ -433,7 +434,7 @@ sl__msg_outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
 {
     uint32_t n;
     o->job = 0;
-    if (sl__mpr_array(r, &n) != 0 || n != (with_job ? 11u : 10u)) {
+    if (sl__mpr_array(r, &n) != 0 || n != (with_job ? 12u : 11u)) {
         return s_bad(errbuf, "outcome is not an array of the right size");
     }
     if (with_job && sl__mpr_u64(r, &o->job) != 0) {
@@ -454,7 +455,8 @@ sl__msg_outcome_decode(sl__mpr *r, const sl__limits *lim, bool with_job,
         sl__mpr_f64(r, &o->stats.end_s) != 0 ||
         sl__mpr_f64(r, &o->stats.flops) != 0 ||
         sl__mpr_u64(r, &o->stats.bytes_read) != 0 ||
-        sl__mpr_u64(r, &o->stats.bytes_written) != 0) {
+        sl__mpr_u64(r, &o->stats.bytes_written) != 0 ||
+        sl__mpr_u64(r, &o->stats.bytes_mapped) != 0) {
         return s_bad(errbuf, "outcome statistics");
     }
     return SL_OK;

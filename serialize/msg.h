@@ -78,6 +78,7 @@ typedef struct {
     double flops;           // counted by the kernel
     uint64_t bytes_read;    // args, refs, kernel reads
     uint64_t bytes_written; // result, stores, kernel writes
+    uint64_t bytes_mapped;  // refs read in place from the node's tier
 } sl__task_stats;
 
 // Read [version, type, ...] and leave r at the first field. SL_EPROTO for

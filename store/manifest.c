@@ -23,6 +23,7 @@
 
 #define S_MAGIC "\xc1SLCK"
 #define S_MAGIC_LEN 5
+#define S_LOC_MAGIC "\xc1SLLO"
 
 static void
 s_le32(uint8_t *p, uint32_t v)
@@ -109,4 +110,41 @@ sl__manifest_chunk_len(const sl__manifest *m, uint32_t i)
 {
     return i + 1 < m->n ? (size_t) m->chunk
                         : (size_t) (m->total - (uint64_t) i * m->chunk);
+}
+
+// A location:
+//   0xc1 "SLLO"  u64 size  u64 hash  u8 node length  node bytes
+// 22 bytes and the node's name (1 to 64 bytes).
+size_t
+sl__location_encode(const sl__location *loc, uint8_t out[SL_LOCATION_MAX])
+{
+    size_t n = strnlen(loc->node, SL_LOCATION_NODE_MAX);
+    memcpy(out, S_LOC_MAGIC, S_MAGIC_LEN);
+    s_le64(out + 5, loc->size);
+    s_le64(out + 13, loc->hash);
+    out[21] = (uint8_t) n;
+    memcpy(out + 22, loc->node, n);
+    return 22 + n;
+}
+
+bool
+sl__location_lookalike(const void *buf, size_t len)
+{
+    return len >= 22 && len <= SL_LOCATION_MAX &&
+           memcmp(buf, S_LOC_MAGIC, S_MAGIC_LEN) == 0;
+}
+
+bool
+sl__location_decode(const void *buf, size_t len, sl__location *out)
+{
+    const uint8_t *p = buf;
+    if (!sl__location_lookalike(buf, len) || p[21] == 0 ||
+        (size_t) p[21] != len - 22 || memchr(p + 22, '\0', p[21]) != NULL) {
+        return false;
+    }
+    out->size = s_get_le(p + 5, 8);
+    out->hash = s_get_le(p + 13, 8);
+    memcpy(out->node, p + 22, p[21]);
+    out->node[p[21]] = '\0';
+    return true;
 }

@@ -1,5 +1,7 @@
-// manifest.h - chunk manifests: the 25 bytes under the key of an object
-// that the store keeps in chunks.
+// manifest.h - the records the store keeps under a key instead of the
+// object: a chunk manifest (the 25 bytes under the key of an object kept
+// in chunks), and a location (where an object that lives in a node's
+// object tier is: store/tier.h).
 // SPDX-License-Identifier: MIT
 //
 // A plain buffer in and out, no connection: store.c writes and reads
@@ -41,5 +43,26 @@ bool sl__manifest_decode(const void *buf, size_t len, sl__manifest *out);
 // planned: m->chunk for every chunk but the last, the rest (at least 1)
 // for the last.
 size_t sl__manifest_chunk_len(const sl__manifest *m, uint32_t i);
+
+// A location: the object lives in the tier of node, size bytes of data
+// whose XXH3-64 is hash.
+#define SL_LOCATION_NODE_MAX 64
+#define SL_LOCATION_MAX (22 + SL_LOCATION_NODE_MAX)
+typedef struct {
+    uint64_t size;
+    uint64_t hash;
+    char node[SL_LOCATION_NODE_MAX + 1];
+} sl__location;
+
+// Write loc into out; returns its length. A node name longer than
+// SL_LOCATION_NODE_MAX is cut.
+size_t sl__location_encode(const sl__location *loc,
+                           uint8_t out[SL_LOCATION_MAX]);
+// Whether buf could be a location (its magic and a length in range): the
+// store keeps an object like that in chunks, as a manifest lookalike.
+bool sl__location_lookalike(const void *buf, size_t len);
+// Read the location in buf: true when it is one whose node name's length
+// agrees with buf's and is 1 to SL_LOCATION_NODE_MAX bytes, without NUL.
+bool sl__location_decode(const void *buf, size_t len, sl__location *out);
 
 #endif

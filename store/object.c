@@ -269,8 +269,9 @@ sl__object_put(sl__conn *shard, void *arg)
     // Only a one-piece object can be 25 bytes (a split one is 64 KiB and
     // more): the manifest check needs no copy.
     if (sl__span_len(&a->data) > a->chunk_bytes ||
-        (a->data.n[1] == 0 &&
-         sl__manifest_lookalike(a->data.p[0], a->data.n[0]))) {
+        (a->data.n[1] == 0 && !a->record &&
+         (sl__manifest_lookalike(a->data.p[0], a->data.n[0]) ||
+          sl__location_lookalike(a->data.p[0], a->data.n[0])))) {
         return s_put_chunked(shard, a);
     }
     return s_set(shard, a->key, &a->data, a->ttl, a->nx, &a->stored);
@@ -409,6 +410,7 @@ sl__object_get(sl__conn *shard, void *arg)
     sl__manifest m;
     a->buf = NULL;
     a->off = 0;
+    a->located = false;
     sl__sink sink = {.pad = a->for_value, .max_len = a->max_len};
     sl_err rv = sl__conn_call(shard, 2, argv, lens, NULL, &sink, &r);
     if (rv != SL_OK) {
@@ -427,6 +429,8 @@ sl__object_get(sl__conn *shard, void *arg)
                     "store %s: GET %s: unexpected reply "
                     "type %d",
                     shard->addr, a->key, r->type);
+    } else if (a->loc != NULL && sl__location_decode(r->str, r->len, a->loc)) {
+        a->located = true; // no bytes: the caller goes to the node
     } else if (sl__manifest_decode(r->str, r->len, &m)) {
         rv = s_get_chunks(shard, a, &m);
     } else if ((rv = s_alloc(shard, a, r->len)) == SL_OK) {
@@ -619,5 +623,59 @@ sl__object_delete_matching(sl__conn *shard, void *arg)
         }
         freeReplyObject(r);
     } while (rv == SL_OK && strcmp(cursor, "0") != 0);
+    return rv;
+}
+
+// ---------------------------------------------------------------------
+// Lists: the wants of a node (store/node.c).
+
+sl_err
+sl__object_push(sl__conn *shard, void *arg)
+{
+    sl__object_list_args *a = arg;
+    const char *argv[] = {"RPUSH", a->list, a->item};
+    size_t lens[] = {5, strlen(a->list), strlen(a->item)};
+    redisReply *r;
+    sl_err rv = s_call(shard, 3, argv, lens, &r);
+    if (rv == SL_OK) {
+        if (r->type != REDIS_REPLY_INTEGER) {
+            rv = s_fail(shard, SL_ESTORE, "store %s: RPUSH %s: %s", shard->addr,
+                        a->list,
+                        r->type == REDIS_REPLY_ERROR ? r->str
+                                                     : "unexpected reply");
+        }
+        freeReplyObject(r);
+    }
+    if (rv == SL_OK) {
+        bool found;
+        rv = s_expire(shard, a->list, a->ttl, &found);
+    }
+    return rv;
+}
+
+sl_err
+sl__object_pop(sl__conn *shard, void *arg)
+{
+    sl__object_list_args *a = arg;
+    const char *argv[] = {"BLPOP", a->list, a->ttl};
+    size_t lens[] = {5, strlen(a->list), strlen(a->ttl)};
+    redisReply *r;
+    a->item_out[0] = '\0';
+    sl_err rv = s_call(shard, 3, argv, lens, &r);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        if (r->element[1]->len < sizeof(a->item_out)) {
+            memcpy(a->item_out, r->element[1]->str, r->element[1]->len);
+            a->item_out[r->element[1]->len] = '\0';
+        }
+    } else if (r->type != REDIS_REPLY_NIL) {
+        rv = s_fail(shard, SL_ESTORE, "store %s: BLPOP %s: %s", shard->addr,
+                    a->list,
+                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    }
+    freeReplyObject(r);
     return rv;
 }

@@ -11,6 +11,7 @@
 #define SL_STORE_OBJECT_H
 
 #include "conn.h"
+#include "manifest.h"
 
 // What sl__object_put stores.
 typedef struct {
@@ -19,17 +20,21 @@ typedef struct {
     bool nx;            // only if the key is free
     const char *ttl;    // seconds, in decimal
     size_t chunk_bytes; // split objects above this
+    bool record;        // data is the store's own record (a location):
+                        // never chunked as a lookalike
     bool stored;        // out: whether this call stored it
 } sl__object_put_args;
 
 // What sl__object_get fetches, and where to.
 typedef struct {
-    const char *key; // what to fetch
-    size_t max_len;  // refuse objects larger than this
-    bool for_value;  // place a top-level ndarray's elements aligned
-    uint8_t *buf;    // out: the 64-byte aligned buffer (free() it)
-    size_t off;      // out: where the object starts in buf
-    size_t len;      // out: its bytes
+    const char *key;   // what to fetch
+    size_t max_len;    // refuse objects larger than this
+    bool for_value;    // place a top-level ndarray's elements aligned
+    sl__location *loc; // when not NULL, a location under the key fills it
+    bool located;      // out: it did (and buf is NULL)
+    uint8_t *buf;      // out: the 64-byte aligned buffer (free() it)
+    size_t off;        // out: where the object starts in buf
+    size_t len;        // out: its bytes
 } sl__object_get_args;
 
 // What sl__object_touch refreshes.
@@ -54,5 +59,18 @@ sl_err sl__object_touch(sl__conn *shard, void *arg);
 // UNLINK every key of the shard that matches arg, a SCAN MATCH pattern
 // (a const char *), a page of SCAN at a time.
 sl_err sl__object_delete_matching(sl__conn *shard, void *arg);
+
+// A list of keys, and an item of it.
+typedef struct {
+    const char *list;   // the list's key
+    const char *item;   // push: what to append
+    const char *ttl;    // push: the list's TTL; pop: seconds to wait
+    char item_out[128]; // pop: the first item, or "" when none came
+} sl__object_list_args;
+
+// RPUSH an item (an sl__object_list_args) and reset the list's TTL.
+sl_err sl__object_push(sl__conn *shard, void *arg);
+// BLPOP the first item, waiting up to ttl seconds for one.
+sl_err sl__object_pop(sl__conn *shard, void *arg);
 
 #endif

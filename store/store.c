@@ -220,7 +220,7 @@ sl__store_get(sl__store *store, const char *key, int shard, void **buf_out,
                                       "key")
                              : SL_EINVAL;
     }
-    sl__object_get_args a = {key, SIZE_MAX, false, NULL, 0, 0};
+    sl__object_get_args a = {.key = key, .max_len = SIZE_MAX};
     sl_err rv = s_get(store, shard, &a);
     if (rv == SL_OK) {
         *buf_out = a.buf;
@@ -274,20 +274,24 @@ s_buf_free(void *ctx, void *data)
 }
 
 sl_err
-sl__store_get_blob(sl__store *store, const sl_value *ref, const sl__limits *lim,
-                   sl__blob **blob_out, size_t *off, size_t *len)
+sl__store_get_located(sl__store *store, const sl_value *ref,
+                      const sl__limits *lim, sl__blob **blob_out, size_t *off,
+                      size_t *len, sl__location *loc)
 {
     if (store == NULL || ref == NULL || ref->type != SL_REF ||
-        blob_out == NULL || off == NULL || len == NULL) {
+        blob_out == NULL || off == NULL || len == NULL || loc == NULL) {
         return store != NULL
                    ? s_fail(store, SL_EINVAL, "store: get needs a ref")
                    : SL_EINVAL;
     }
+    *blob_out = NULL;
     lim = lim != NULL ? lim : &sl__limits_default;
-    sl__object_get_args a = {
-        ref->u.ref.key, lim->max_message, true, NULL, 0, 0};
+    sl__object_get_args a = {.key = ref->u.ref.key,
+                             .max_len = lim->max_message,
+                             .for_value = true,
+                             .loc = loc};
     sl_err rv = s_get(store, ref->u.ref.shard, &a);
-    if (rv != SL_OK) {
+    if (rv != SL_OK || a.located) {
         return rv;
     }
     // The blob owns the buffer; values decoded in place hold it.
@@ -300,6 +304,75 @@ sl__store_get_blob(sl__store *store, const sl_value *ref, const sl__limits *lim,
     *off = a.off;
     *len = a.len;
     return SL_OK;
+}
+
+sl_err
+sl__store_get_blob(sl__store *store, const sl_value *ref, const sl__limits *lim,
+                   sl__blob **blob_out, size_t *off, size_t *len)
+{
+    sl__location loc;
+    sl_err rv =
+        sl__store_get_located(store, ref, lim, blob_out, off, len, &loc);
+    if (rv == SL_OK && *blob_out == NULL) {
+        rv = s_fail(store, SL_ENOTFOUND,
+                    "store: %s lives in the object tier of node %s, which "
+                    "this process does not reach",
+                    ref->u.ref.key, loc.node);
+    }
+    return rv;
+}
+
+sl_err
+sl__store_put_location(sl__store *store, const char *key,
+                       const sl__location *loc, bool nx, int ttl_s,
+                       bool *stored_out)
+{
+    uint8_t rec[SL_LOCATION_MAX];
+    size_t n = sl__location_encode(loc, rec);
+    char ttl[24];
+    sl__fmt(ttl, sizeof(ttl), "%d", ttl_s);
+    sl__object_put_args a = {.key = key,
+                             .data = sl__span_of(rec, n),
+                             .nx = nx,
+                             .ttl = ttl_s > 0 ? ttl : store->ttl_arg,
+                             .chunk_bytes = store->chunk_bytes,
+                             .record = true};
+    sl__conn *shard = &store->shards[sl__store_shard_of(store, key)];
+    sl_err rv = sl__conn_retry(shard, sl__object_put, &a);
+    if (stored_out != NULL) {
+        *stored_out = rv == SL_OK && a.stored;
+    }
+    return rv;
+}
+
+int
+sl__store_ttl(const sl__store *store)
+{
+    return atoi(store->ttl_arg);
+}
+
+sl_err
+sl__store_push(sl__store *store, const char *list, const char *item, int ttl_s)
+{
+    char ttl[24];
+    sl__fmt(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 60);
+    sl__object_list_args a = {.list = list, .item = item, .ttl = ttl};
+    sl__conn *shard = &store->shards[sl__store_shard_of(store, list)];
+    return sl__conn_retry(shard, sl__object_push, &a);
+}
+
+sl_err
+sl__store_pop(sl__store *store, const char *list, int wait_ms,
+              char item_out[128])
+{
+    char wait[24];
+    wait_ms = wait_ms > 0 ? wait_ms : 1000;
+    sl__fmt(wait, sizeof(wait), "%d.%03d", wait_ms / 1000, wait_ms % 1000);
+    sl__object_list_args a = {.list = list, .ttl = wait};
+    sl__conn *shard = &store->shards[sl__store_shard_of(store, list)];
+    sl_err rv = sl__conn_retry(shard, sl__object_pop, &a);
+    sl__strlcpy(item_out, rv == SL_OK ? a.item_out : "", 128);
+    return rv;
 }
 
 sl_err

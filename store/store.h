@@ -23,6 +23,7 @@
 
 #include "../serialize/codec.h"
 #include "../serialize/msg.h"
+#include "manifest.h"
 
 #define SL_STORE_MAX_SHARDS 16
 #define SL_STORE_CHUNK_DEFAULT (4u << 20)
@@ -100,6 +101,26 @@ sl_err sl__store_get_value(sl__store *store, const sl_value *ref,
 sl_err sl__store_get_blob(sl__store *store, const sl_value *ref,
                           const sl__limits *lim, sl__blob **blob_out,
                           size_t *off, size_t *len);
+// sl__store_get_blob, where the key may hold a location instead: then
+// SL_OK with *blob_out NULL and *loc filled (sl__store_get_blob makes that
+// an SL_ENOTFOUND that names the node).
+sl_err sl__store_get_located(sl__store *store, const sl_value *ref,
+                             const sl__limits *lim, sl__blob **blob_out,
+                             size_t *off, size_t *len, sl__location *loc);
+// Store loc under key (with nx, only if the key is free), for ttl_s
+// seconds (0: the store's).
+sl_err sl__store_put_location(sl__store *store, const char *key,
+                              const sl__location *loc, bool nx, int ttl_s,
+                              bool *stored_out);
+// The store's TTL in seconds.
+int sl__store_ttl(const sl__store *store);
+// Append item to the list under key list, which lives ttl_s seconds more
+// (0: 60); take the first item of a list, waiting up to wait_ms (0: 1000)
+// for one ("" when none came).
+sl_err sl__store_push(sl__store *store, const char *list, const char *item,
+                      int ttl_s);
+sl_err sl__store_pop(sl__store *store, const char *list, int wait_ms,
+                     char item_out[128]);
 sl_err sl__store_decode_blob(sl__store *store, const sl_value *ref,
                              const sl__limits *lim, sl__blob *blob, size_t off,
                              size_t len, sl_value **out);

@@ -32,8 +32,8 @@
 #ifndef SL_STORE_TIER_H
 #define SL_STORE_TIER_H
 
-#include "../serialize/value.h"
 #include "../common/util.h"
+#include "../serialize/value.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -84,6 +84,9 @@ sl_err sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
                       sl__tier_seg **out);
 void *sl__tier_seg_data(sl__tier_seg *seg);
 size_t sl__tier_seg_len(const sl__tier_seg *seg);
+// The XXH3-64 hash of the data, as the seal will record it: the data must
+// not change after this call.
+uint64_t sl__tier_seg_hash(sl__tier_seg *seg);
 
 // Seal the object under key (a store key: [A-Za-z0-9:#._-], not starting
 // with '.'), for ttl_s seconds, with flags. With nx the first object under
@@ -94,6 +97,10 @@ size_t sl__tier_seg_len(const sl__tier_seg *seg);
 sl_err sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key,
                      int ttl_s, unsigned flags, bool nx, bool *stored_out,
                      sl__blob **blob_out);
+// The name a tier gives node (as sl__tier_node would).
+void sl__tier_node_name(char *buf, size_t size, const char *node);
+// Whether key can name an object of a tier.
+bool sl__tier_key_ok(const char *key);
 // Drop an object that was not sealed. Accepts NULL.
 void sl__tier_abort(sl__tier *tier, sl__tier_seg **seg_p);
 

@@ -107,6 +107,8 @@ sl__executor_main(int fd, const char *module_cache, const char *module_allow,
     runner.loader = loader;
     runner.store_opts = &init.store.opts;
     runner.inline_max = init.inline_max;
+    runner.tier_cluster = init.tier_cluster;
+    runner.tier_node = init.tier_node;
     runner.cache = cache_bytes > 0 ? sl__cache_new(cache_bytes) : NULL;
     sl__mpw w;
     sl__mpw_init(&w);

@@ -152,7 +152,8 @@ sl__frame_fini(sl__frame *f)
 
 void
 sl__frame_init_encode(sl__mpw *w, const sl__store_opts *store,
-                      uint32_t inline_max)
+                      uint32_t inline_max, const char *tier_cluster,
+                      const char *tier_node)
 {
     sl__welcome m = {0};
     m.inline_max = inline_max;
@@ -165,6 +166,8 @@ sl__frame_init_encode(sl__mpw *w, const sl__store_opts *store,
         m.stores[i].len = (uint32_t) strlen(store->addrs[i]);
     }
     sl__msg_welcome(w, &m);
+    sl__mpw_str(w, tier_cluster != NULL ? tier_cluster : "");
+    sl__mpw_str(w, tier_node != NULL ? tier_node : "");
 }
 
 sl_err
@@ -183,6 +186,18 @@ sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out)
     }
     sl__store_where_from_welcome(&out->store, &m);
     out->inline_max = m.inline_max;
+    const char *cluster, *node;
+    uint32_t cluster_len, node_len;
+    if (sl__mpr_str(&r, &cluster, &cluster_len) != 0 ||
+        sl__mpr_str(&r, &node, &node_len) != 0 ||
+        cluster_len >= sizeof(out->tier_cluster) ||
+        node_len >= sizeof(out->tier_node)) {
+        return SL_EPROTO;
+    }
+    memcpy(out->tier_cluster, cluster, cluster_len);
+    out->tier_cluster[cluster_len] = '\0';
+    memcpy(out->tier_node, node, node_len);
+    out->tier_node[node_len] = '\0';
     return SL_OK;
 }
 

@@ -60,11 +60,15 @@ void sl__frame_fini(sl__frame *f);
 typedef struct {
     sl__store_where store; // where the store is
     uint32_t inline_max;   // larger results go to the store
+    char tier_cluster[33]; // the node's object tier: the cluster's id,
+    char tier_node[65];    // and the node's name ("": no tier)
 } sl__frame_init;
 
-// Write the init frame's payload: a WELCOME of store and inline_max.
+// Write the init frame's payload: a WELCOME of store and inline_max, then
+// the tier's cluster id and node name (two strings, "" for none).
 void sl__frame_init_encode(sl__mpw *w, const sl__store_opts *store,
-                           uint32_t inline_max);
+                           uint32_t inline_max, const char *tier_cluster,
+                           const char *tier_node);
 // Decode an init frame's payload into *out. SL_EPROTO when it is no
 // WELCOME, or names more shards than a store has.
 sl_err sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out);

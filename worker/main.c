@@ -32,7 +32,9 @@ s_usage(FILE *out)
             "                   256, or the slots if more; the "
             "scheduler sends\n"
             "                   about 20 ms of work per slot ahead)\n"
-            "  --name NAME      node name (default: the host name)\n"
+            "  --name NAME      this worker's name (default: the host name);\n"
+            "                   its node is the part before a '/', so that\n"
+            "                   host/0 and host/1 share host's object tier\n"
             "  --executor MODE  where kernels run: 'process' (default), one\n"
             "                   executor process per slot, which the\n"
             "                   worker kills at a task's time limit and\n"
@@ -49,6 +51,14 @@ s_usage(FILE *out)
             "                   N MiB, for later tasks that name them\n"
             "                   (default: an eighth of the memory over the\n"
             "                   cores, or the slots if more; 0: keep none)\n"
+            "  --tier-budget-mb N\n"
+            "                   the node's object tier (shared memory that\n"
+            "                   the node's clients and tasks put large\n"
+            "                   objects in and map them from) holds up to\n"
+            "                   N MiB; the first worker of a node makes it\n"
+            "                   (default: a quarter of the memory, at most\n"
+            "                   half of /dev/shm; 0: no tier, every object\n"
+            "                   goes through the store)\n"
             "  --module-allow FILE\n"
             "                   load only the modules whose SHA-256 (64 hex\n"
             "                   digits) is a line of FILE\n"
@@ -91,12 +101,14 @@ main(int argc, char **argv)
         {"module-allow", required_argument, NULL, 'a'},
         {"cache-mb", required_argument, NULL, 'c'},
         {"cache-bytes", required_argument, NULL, 'B'},
+        {"tier-budget-mb", required_argument, NULL, 'T'},
         {"cert", required_argument, NULL, 'C'},
         {"server-cert", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    sl__worker_opts opts = {.prefetch = -1, .cache_mb = -1};
+    sl__worker_opts opts = {
+        .prefetch = -1, .cache_mb = -1, .tier_budget_mb = -1};
     size_t cache_bytes = 0; // an executor's, from its worker
     int executor_fd = -1;
     int64_t n;
@@ -165,6 +177,13 @@ main(int argc, char **argv)
                 return 2;
             }
             cache_bytes = (size_t) n;
+            break;
+        case 'T':
+            if (!sl__parse_flag(S_PROG, "--tier-budget-mb (0: no tier)", optarg,
+                                0, 1 << 30, &n)) {
+                return 2;
+            }
+            opts.tier_budget_mb = (long) n;
             break;
         case 'C':
             opts.cert = optarg;

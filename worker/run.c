@@ -122,6 +122,34 @@ s_store(sl__runner *self, char *errbuf)
     return self->store;
 }
 
+// Objects, over the store and the node's tier (opened on first use; a
+// tier that cannot be opened is a warning, and the store serves alone).
+static sl__node *
+s_node(sl__runner *self, char *errbuf)
+{
+    sl__store *store = s_store(self, errbuf);
+    if (store == NULL) {
+        return NULL;
+    }
+    if (!self->node_ready) {
+        if (self->tier == NULL && self->tier_node != NULL &&
+            self->tier_node[0] != '\0') {
+            sl__tier_opts o = {.cluster = self->tier_cluster,
+                               .node = self->tier_node};
+            char tbuf[SL_ERRSTR_LEN];
+            if (sl__tier_open(&self->tier, &o, tbuf) != SL_OK) {
+                sl__log_warn("no object tier: %s", tbuf);
+            }
+        }
+        if (sl__node_init(&self->node, store, self->tier) != SL_OK) {
+            sl__strlcpy(errbuf, self->node.errstr, SL_ERRSTR_LEN);
+            return NULL;
+        }
+        self->node_ready = true;
+    }
+    return &self->node;
+}
+
 // Replace every ref below *v by the value it names, fetched from the store.
 static sl_err
 s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, char *errbuf)
@@ -142,28 +170,36 @@ s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, char *errbuf)
     if (v->type != SL_REF) {
         return SL_OK;
     }
-    sl__store *store = s_store(self, errbuf);
-    if (store == NULL) {
+    sl__node *node = s_node(self, errbuf);
+    if (node == NULL) {
         return SL_ESTORE;
     }
-    // From the input cache if this slot fetched the object before.
+    // From the input cache if this slot fetched (or mapped) the object
+    // before, else from the node's tier (mapped in place) or the store.
     sl__blob *blob = NULL;
     size_t off, len;
+    bool copied = false;
     bool hit = self->cache != NULL &&
                sl__cache_get(self->cache, v->u.ref.key, &blob, &off, &len);
     if (hit) {
         sl__blob_retain(blob);
-    } else if ((rv = sl__store_get_blob(store, v, &self->limits, &blob, &off,
-                                        &len)) != SL_OK) {
+    } else if ((rv = sl__node_get_blob(node, v, &self->limits, &blob, &off,
+                                       &len, &copied)) != SL_OK) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot fetch %s: %s", v->u.ref.key,
-                rv == SL_ENOTFOUND ? "no such object (expired or released?)"
-                                   : sl__store_errstr(store));
+                node->errstr);
         return rv;
     }
     sl_value *got = NULL;
-    rv = sl__store_decode_blob(store, v, &self->limits, blob, off, len, &got);
+    rv = sl__store_decode_blob(node->store, v, &self->limits, blob, off, len,
+                               &got);
     if (rv == SL_OK && !hit) {
-        t->stats.bytes_read += v->u.ref.size; // a hit moved no bytes
+        // Bytes copied here count as read, a mapping as mapped; a hit (the
+        // slot's input cache) moved and mapped nothing new.
+        if (copied) {
+            t->stats.bytes_read += v->u.ref.size;
+        } else {
+            t->stats.bytes_mapped += v->u.ref.size;
+        }
         if (self->cache != NULL) {
             sl__cache_put(self->cache, v->u.ref.key, blob, off, len);
         }
@@ -171,7 +207,7 @@ s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, char *errbuf)
     sl__blob_release(&blob);
     if (rv != SL_OK) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot decode %s: %s", v->u.ref.key,
-                sl__store_errstr(store));
+                sl__store_errstr(node->store));
         return rv;
     }
     // Swap the fetched value into the ref's node, then free the ref.
@@ -196,21 +232,34 @@ s_set_ref_value(sl__run_task *t, const sl_value *ref)
     return rv;
 }
 
-// A large ndarray result goes to the store from where its elements lie
-// (sl__store_put_value writes them without a copy).
+// Where a result goes: the node's tier when the job's client is on this
+// node (it maps the result in place), else the store.
+static unsigned
+s_result_flags(const sl__runner *self, const sl__run_task *t)
+{
+    char home[sizeof(t->home)];
+    sl__tier_node_name(home, sizeof(home), t->home);
+    bool here = self->tier != NULL && t->home[0] != '\0' &&
+                strcmp(home, sl__tier_node(self->tier)) == 0;
+    return SL_NODE_NX | (here ? 0 : SL_NODE_STORE);
+}
+
+// A large ndarray result goes from where its elements lie (to the store
+// without a copy; into the tier with one).
 static sl_err
 s_store_array_result(sl__runner *self, sl__run_task *t, const sl_value *result,
                      char *errbuf)
 {
-    sl__store *store = s_store(self, errbuf);
+    sl__node *node = s_node(self, errbuf);
     char key[SL_STORE_KEY_LEN];
     sl__store_result_key(key, t->job, t->index);
     sl_value *ref = NULL;
-    if (store == NULL ||
-        sl__store_put_value(store, key, result, true, &ref) != SL_OK) {
-        if (store != NULL) {
+    if (node == NULL ||
+        sl__node_put_value(node, key, result, s_result_flags(self, t), &ref) !=
+            SL_OK) {
+        if (node != NULL) {
             sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot store the result: %s",
-                    sl__store_errstr(store));
+                    node->errstr);
         }
         return SL_ESTORE;
     }
@@ -242,20 +291,21 @@ s_store_result(sl__runner *self, sl__run_task *t, sl_value *result,
         t->value_len = len;
         return SL_OK;
     }
-    sl__store *store = s_store(self, errbuf);
+    sl__node *node = s_node(self, errbuf);
     char key[SL_STORE_KEY_LEN];
     sl__store_result_key(key, t->job, t->index);
-    if (store == NULL ||
-        (rv = sl__store_put(store, key, buf, len, true, NULL)) != SL_OK) {
-        if (store != NULL) {
+    sl_value *ref = NULL;
+    if (node == NULL ||
+        (rv = sl__node_put_encoded(node, key, buf, len, s_result_flags(self, t),
+                                   &ref)) != SL_OK) {
+        if (node != NULL) {
             sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot store the result: %s",
-                    sl__store_errstr(store));
+                    node->errstr);
         }
         free(buf);
         return SL_ESTORE;
     }
     free(buf);
-    sl_value *ref = sl__value_new_ref(key, len, sl__store_shard_of(store, key));
     rv = s_set_ref_value(t, ref);
     sl_value_destroy(&ref);
     return rv;
@@ -367,4 +417,6 @@ sl__runner_fini(sl__runner *self)
 {
     sl__store_destroy(&self->store);
     sl__cache_destroy(&self->cache);
+    sl__tier_close(&self->tier);
+    self->node_ready = false;
 }

@@ -9,6 +9,7 @@
 #define SL_WORKER_RUN_H
 
 #include "../serialize/msg.h"
+#include "../store/node.h"
 #include "../store/store.h"
 #include "cache.h"
 #include "kernel_api.h"
@@ -22,6 +23,7 @@ typedef struct {
     uint32_t attempt;       // attempt number
     uint32_t time_limit_ms; // 0: none
     char function[256];     // "module.kernel" or "<sha256>/<kernel>"
+    char home[65];          // the node of the job's client ("": unknown)
     const uint8_t *arg;     // raw msgpack argument: arg_buf, or borrowed
     size_t arg_len;         // its length
     uint8_t *arg_buf;       // owned copy of the argument, kept for reuse
@@ -44,6 +46,11 @@ typedef struct {
     sl__limits limits;                // bounds on decoded values
     uint32_t inline_max;              // larger results go to the store
     sl__cache *cache;                 // objects fetched before; NULL: none
+    const char *tier_cluster;         // the node's object tier: cluster
+    const char *tier_node;            // id and node name; NULL or "": none
+    sl__tier *tier;                   // opened on first use
+    sl__node node;                    // objects over store and tier
+    bool node_ready;                  // node is set up
 } sl__runner;
 
 // Fill t from a TASKS group and item (the argument is copied). t is

@@ -75,6 +75,8 @@ typedef struct {
     sl__limits limits;                // bounds on decoded values
     uint32_t inline_max;              // larger results go to the store
     size_t cache_bytes;               // each slot's input cache; 0: none
+    const char *tier_cluster;         // the node's object tier: cluster id
+    const char *tier_node;            // and node name; NULL or "": none
 } sl__slots_config;
 
 typedef struct sl__slots sl__slots; // one backend's slots

@@ -407,7 +407,8 @@ s_create(sl__slots **out, const sl__slots_config *cfg,
     sl__mpw_init(&self->init);
     sl__mpw_init(&self->w);
     // What every executor needs to know.
-    sl__frame_init_encode(&self->init, cfg->store_opts, cfg->inline_max);
+    sl__frame_init_encode(&self->init, cfg->store_opts, cfg->inline_max,
+                          cfg->tier_cluster, cfg->tier_node);
     sl__mpw_xcheck(&self->init);
     s_executors_start_early(self);
     *out = self;

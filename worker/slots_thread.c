@@ -85,6 +85,8 @@ s_slot_start(sl__slots *self, s_slot *slot)
     slot->runner.store_opts = cfg->store_opts;
     slot->runner.limits = cfg->limits;
     slot->runner.inline_max = cfg->inline_max;
+    slot->runner.tier_cluster = cfg->tier_cluster;
+    slot->runner.tier_node = cfg->tier_node;
     slot->runner.cache =
         cfg->cache_bytes > 0 ? sl__cache_new(cfg->cache_bytes) : NULL;
     s_slot_endpoint(ep, sizeof(ep), slot, true);

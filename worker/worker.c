@@ -60,6 +60,7 @@
 #include "loader.h"
 #include "registry.h"
 #include "slots.h"
+#include "tier_agent.h"
 
 #define S_MAX_MSGS_PER_TURN 256
 #define S_HEARTBEAT_LIVENESS 3
@@ -119,6 +120,7 @@ struct sl__worker {
     int64_t last_ready_ms;             // last READY sent
     int64_t last_redial_ms;            // last reconnect after a silence
     sl__store_where store;             // from WELCOME
+    sl__tier_agent *tier;              // the node's object tier, or NULL
     bool stopping;                     // SHUTDOWN received
     bool said_unstoppable; // logged that running tasks cannot be stopped
     sl_err failed;         // why the worker stopped on its own, or SL_OK
@@ -372,6 +374,10 @@ s_slots_start(sl__worker *self)
         .limits = self->limits,
         .inline_max = self->inline_max,
         .cache_bytes = self->cache_bytes,
+        .tier_cluster =
+            self->tier != NULL ? sl__tier_agent_cluster(self->tier) : NULL,
+        .tier_node =
+            self->tier != NULL ? sl__tier_agent_node(self->tier) : NULL,
     };
     sl__slots_host host = {self, s_on_slot_ran, s_on_slot_ended,
                            s_on_slot_requeue, s_on_slot_idle};
@@ -476,6 +482,38 @@ s_store_check(sl__worker *self)
     return SL_OK;
 }
 
+// Make or open the node's object tier. Without one (no /dev/shm, a store
+// that cannot be reached yet, --tier-budget-mb 0) every object goes
+// through the store, as on a node of a cluster without tiers.
+static void
+s_tier_start(sl__worker *self)
+{
+    char errbuf[SL_ERRSTR_LEN];
+    long mb = self->opts.tier_budget_mb;
+    if (mb == 0) {
+        sl__log_info("no object tier (--tier-budget-mb 0)");
+        return;
+    }
+    // The node is the name up to a '/': "host/3" is worker 3 of node host
+    // (as `starling up` names its workers), and shares host's tier.
+    char node[sizeof(self->name)];
+    sl__strlcpy(node, self->name, sizeof(node));
+    node[strcspn(node, "/")] = '\0';
+    uint64_t budget = mb > 0 ? (uint64_t) mb << 20 : 0;
+    if (sl__tier_agent_start(&self->tier, &self->store.opts, node, budget,
+                             errbuf) != SL_OK) {
+        sl__log_warn("no object tier: %s (every object goes through the "
+                     "store)",
+                     errbuf);
+        return;
+    }
+    sl__tier_usage u;
+    sl__tier_agent_usage(self->tier, &u);
+    sl__log_info("object tier %s: %.0f MiB budget, %llu objects",
+                 sl__tier_agent_path(self->tier), (double) u.budget / (1 << 20),
+                 (unsigned long long) u.objects);
+}
+
 static void
 s_on_welcome(sl__worker *self, sl__mpr *r)
 {
@@ -496,7 +534,12 @@ s_on_welcome(sl__worker *self, sl__mpr *r)
     }
     sl__store_where_from_welcome(&self->store, &m);
     sl__log_info("welcomed by the scheduler; store %s", self->store.addrs[0]);
-    if (s_store_check(self) != SL_OK || s_slots_start(self) != SL_OK) {
+    if (s_store_check(self) != SL_OK) {
+        self->stopping = true;
+        return;
+    }
+    s_tier_start(self);
+    if (s_slots_start(self) != SL_OK) {
         self->stopping = true;
     }
 }
@@ -813,6 +856,7 @@ sl__worker_destroy(sl__worker **self_p)
         self->slot_ops->destroy(&self->slots);
     }
     s_batch_destroy(self, &self->fifo_head);
+    sl__tier_agent_stop(&self->tier);
     sl__slot_task *it;
     while ((it = self->pool) != NULL) {
         self->pool = it->next;

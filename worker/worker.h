@@ -29,6 +29,9 @@ typedef struct {
     const char *server_cert;  // the scheduler's public certificate
     long cache_mb;            // each slot's input cache (worker/cache.h),
                               // MiB; <0: sl__cache_default_budget; 0: none
+    long tier_budget_mb;      // the node's object tier (store/tier.h),
+                              // MiB; <0: the tier's or the default; 0:
+                              // none (every object through the store)
 } sl__worker_opts;
 
 // Create the worker and connect (ZeroMQ connects in the background; the

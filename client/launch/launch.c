@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../store/tier.h"
 #include "daemons.h"
 #include "record.h"
 #include "watch.h"
@@ -276,6 +277,22 @@ s_up_recorded(const sl__cluster_opts *opts, sl__cluster_info *info,
     return rv;
 }
 
+// Remove the object tiers (store/tier.h) that no live process holds: what
+// the processes of a cluster that stopped, or crashed, left in /dev/shm.
+static void
+s_tiers_clean(void)
+{
+    char errbuf[SL_ERRSTR_LEN] = "";
+    int n = sl__tier_remove_dead(NULL, errbuf);
+    if (errbuf[0] != '\0') {
+        sl__log_warn("object tiers: %s", errbuf);
+    }
+    if (n > 0) {
+        sl__log_info("removed %d object tier%s that no process used", n,
+                     n == 1 ? "" : "s");
+    }
+}
+
 sl_err
 sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
                sl__cluster_up_report *report, char errbuf[SL_ERRSTR_LEN])
@@ -307,6 +324,7 @@ sl__cluster_up(const sl__cluster_opts *opts, sl__cluster_info *info,
     }
     // sl__cluster_read may have filled info from a broken record.
     memset(info, 0, sizeof(*info));
+    s_tiers_clean();
     sl__strlcpy(info->home, home, sizeof(info->home));
     info->slots = l.slots;
     if ((rv = s_start_all(&l)) != SL_OK) {
@@ -354,6 +372,7 @@ sl__cluster_down(const char *home, char errbuf[SL_ERRSTR_LEN])
         goto done;
     }
     sl__record_remove(info->home);
+    s_tiers_clean();
 done:
     sl__record_unlock(&lock);
     free(info);

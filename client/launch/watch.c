@@ -468,8 +468,15 @@ sl_err
 sl__watch_dir_new(char *buf, size_t len, const char *prefix)
 {
     const char *tmp = getenv("TMPDIR");
-    sl__fmt(buf, len, "%s/%s.XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp",
-            prefix);
+    return sl__watch_dir_new_in(buf, len, tmp != NULL && tmp[0] ? tmp : "/tmp",
+                                prefix);
+}
+
+sl_err
+sl__watch_dir_new_in(char *buf, size_t len, const char *parent,
+                     const char *prefix)
+{
+    sl__fmt(buf, len, "%s/%s.XXXXXX", parent, prefix);
     if (strlen(buf) >= S_PATH_LEN || mkdtemp(buf) == NULL) {
         buf[0] = '\0';
         return SL_EIO;

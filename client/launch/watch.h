@@ -71,6 +71,9 @@ void sl__watch_forget(pid_t pid);
 // Make a new directory $TMPDIR/prefix.XXXXXX (default /tmp), mode 0700,
 // into buf of len bytes, registered for removal.
 sl_err sl__watch_dir_new(char *buf, size_t len, const char *prefix);
+// The same under parent.
+sl_err sl__watch_dir_new_in(char *buf, size_t len, const char *parent,
+                            const char *prefix);
 // rm -rf dir, and forget it. Accepts "".
 void sl__watch_dir_remove(const char *dir);
 

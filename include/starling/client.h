@@ -73,10 +73,13 @@ typedef struct {
     double start_s;         // wall clock (Unix seconds) when the kernel began
     double end_s;           // and when it ended
     double flops;           // floating-point operations the kernel counted
-    uint64_t bytes_read;    // arguments, refs fetched (not those found in
-                            // the worker's input cache), kernel reads
+    uint64_t bytes_read;    // arguments, refs copied to the worker (from
+                            // the store or another node; not those found
+                            // in the worker's input cache), kernel reads
     uint64_t bytes_written; // result, objects stored, kernel writes
     uint32_t attempts;      // runs it took (1 unless a worker was lost)
+    uint64_t bytes_mapped;  // refs the kernel read in place from the
+                            // node's object tier, with no copy
 } sl_result;
 
 typedef struct {
@@ -92,6 +95,7 @@ typedef struct {
     double gflops;          // flops / wall_s / 1e9: aggregate throughput
     uint64_t bytes_read;    // sum over tasks
     uint64_t bytes_written; // sum over tasks
+    uint64_t bytes_mapped;  // sum over tasks
 } sl_job_stats;
 
 // Connect to the scheduler at endpoint ("tcp://host:port" or "ipc://path").

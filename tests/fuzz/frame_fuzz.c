@@ -48,10 +48,13 @@ s_init(const uint8_t *buf, size_t len)
     SL_FUZZ_CHECK(a.store.opts.password == a.store.password);
     sl__mpw w;
     sl__mpw_init(&w);
-    sl__frame_init_encode(&w, &a.store.opts, a.inline_max);
+    sl__frame_init_encode(&w, &a.store.opts, a.inline_max, a.tier_cluster,
+                          a.tier_node);
     SL_FUZZ_CHECK(sl__frame_init_decode(w.buf.data, w.buf.size, &b) == SL_OK);
     SL_FUZZ_CHECK(b.store.opts.n_addrs == a.store.opts.n_addrs);
     SL_FUZZ_CHECK(b.inline_max == a.inline_max);
+    SL_FUZZ_CHECK(strcmp(b.tier_cluster, a.tier_cluster) == 0);
+    SL_FUZZ_CHECK(strcmp(b.tier_node, a.tier_node) == 0);
     SL_FUZZ_CHECK(strcmp(b.store.password, a.store.password) == 0);
     for (int i = 0; i < a.store.opts.n_addrs; i++) {
         SL_FUZZ_CHECK(a.store.opts.addrs[i] == a.store.addrs[i]);

@@ -672,7 +672,7 @@ s_frames(sl__mpw *w)
     store.addrs[0] = "127.0.0.1:6379";
     store.addrs[1] = "127.0.0.1:6380";
     sl__mpw_reset(w);
-    sl__frame_init_encode(w, &store, 4096);
+    sl__frame_init_encode(w, &store, 4096, "5eed", "seed-node");
     s_frame("init", 1, w->buf.data, w->buf.size);
     static const char *args[] = {"\xc0", "\x81\xa2ms\xcd\x01\xf4",
                                  "\xc1\xc1 not msgpack"};

@@ -213,7 +213,8 @@ s_outcome_round_trip(const sl__outcome *o, bool with_job)
                   sl__fuzz_same_bits(o2.stats.end_s, o->stats.end_s) &&
                   sl__fuzz_same_bits(o2.stats.flops, o->stats.flops) &&
                   o2.stats.bytes_read == o->stats.bytes_read &&
-                  o2.stats.bytes_written == o->stats.bytes_written);
+                  o2.stats.bytes_written == o->stats.bytes_written &&
+                  o2.stats.bytes_mapped == o->stats.bytes_mapped);
     sl__mpw_fini(&w);
 }
 

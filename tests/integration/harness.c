@@ -33,6 +33,7 @@
 
 static struct {
     bool active;                  // a cluster is up
+    char tier_dir[700];           // $STARLING_TIER_DIR of the test, or ""
     bool atexit_set;              // s_atexit is registered
     sl__cluster_info info;        // what sl__cluster_up reported
     pid_t extra[S_HARNESS_EXTRA]; // processes of sl__harness_spawn, or 0
@@ -126,6 +127,14 @@ sl__harness_start_opts(const sl__cluster_opts *given, sl__cluster_info *info)
     setenv("STARLING_MODULE_CACHE", cache, 1);
     // Clients of this test find the cluster (and its keys) here.
     setenv("STARLING_HOME", home, 1);
+    // The nodes' object tiers of the test's cluster, on a tmpfs like the
+    // real ones (its home when there is no /dev/shm), removed with it.
+    if (s_h.tier_dir[0] == '\0' &&
+        sl__watch_dir_new_in(s_h.tier_dir, sizeof(s_h.tier_dir), "/dev/shm",
+                             "starling-test") != SL_OK) {
+        snprintf(s_h.tier_dir, sizeof(s_h.tier_dir), "%s/tiers", home);
+    }
+    setenv("STARLING_TIER_DIR", s_h.tier_dir, 1);
     unsetenv("STARLING_SCHEDULER");
     unsetenv("STARLING_CLIENT_CERT");
     unsetenv("STARLING_SERVER_CERT");
@@ -169,6 +178,10 @@ sl__harness_stop(void)
         fprintf(stderr, "harness: cluster down: %s\n", errbuf);
     }
     sl__watch_dir_remove(s_h.info.home);
+    if (strncmp(s_h.tier_dir, "/dev/shm/", 9) == 0) {
+        sl__watch_dir_remove(s_h.tier_dir);
+    }
+    s_h.tier_dir[0] = '\0';
     if (down) {
         sl__watch_done();
     }

@@ -216,14 +216,14 @@ put_double(uint8_t *p, double d)
 
 // An outcome "OK, nil" for this task, as an executor writes it
 // (serialize/PROTOCOL.md: [job, index, attempt, status, value, error,
-// start, end, flops, bytes read, bytes written]).
+// start, end, flops, bytes read, bytes written, bytes mapped]).
 static uint8_t *
 put_outcome(uint8_t *p, sl_task *t)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     double wall = (double) now.tv_sec + (double) now.tv_nsec * 1e-9;
-    *p++ = 0x9b;
+    *p++ = 0x9c;
     *p++ = 0xcf;
     p = put_be(p, sl_task_job_id(t), 8);
     *p++ = 0xce;
@@ -236,6 +236,7 @@ put_outcome(uint8_t *p, sl_task *t)
     p = put_double(p, wall);
     p = put_double(p, wall);
     p = put_double(p, 0);
+    *p++ = 0x00;
     *p++ = 0x00;
     *p++ = 0x00;
     return p;

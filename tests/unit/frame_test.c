@@ -157,7 +157,7 @@ test_init_round_trip(void)
     store.password = "secret";
     sl__mpw w;
     sl__mpw_init(&w);
-    sl__frame_init_encode(&w, &store, 4096);
+    sl__frame_init_encode(&w, &store, 4096, "c0ffee", "node-1");
     sl__frame_init init;
     SL_PASS(sl__frame_init_decode(w.buf.data, w.buf.size, &init));
     SL_ASSERT_EQ(init.store.opts.n_addrs, 2);
@@ -167,15 +167,19 @@ test_init_round_trip(void)
     SL_ASSERT(init.store.opts.addrs[1] ==
               init.store.addrs[1]); // its own strings
     SL_ASSERT_EQ(init.inline_max, 4096);
+    SL_ASSERT_STR(init.tier_cluster, "c0ffee");
+    SL_ASSERT_STR(init.tier_node, "node-1");
 
-    // No password: an empty one.
+    // No password: an empty one; no tier: empty names.
     store.password = NULL;
     store.n_addrs = 1;
     sl__mpw_reset(&w);
-    sl__frame_init_encode(&w, &store, 7);
+    sl__frame_init_encode(&w, &store, 7, "", "");
     SL_PASS(sl__frame_init_decode(w.buf.data, w.buf.size, &init));
     SL_ASSERT_STR(init.store.opts.password, "");
     SL_ASSERT_EQ(init.store.opts.n_addrs, 1);
+    SL_ASSERT_STR(init.tier_cluster, "");
+    SL_ASSERT_STR(init.tier_node, "");
 
     // Every prefix is refused (one byte short is a broken message).
     for (size_t n = 0; n < w.buf.size; n++) {

@@ -645,6 +645,7 @@ s_check_outcome(const sl__outcome *got, const sl__outcome *want, bool with_job)
     SL_ASSERT(got->stats.flops == want->stats.flops);
     SL_ASSERT(got->stats.bytes_read == want->stats.bytes_read);
     SL_ASSERT(got->stats.bytes_written == want->stats.bytes_written);
+    SL_ASSERT(got->stats.bytes_mapped == want->stats.bytes_mapped);
 }
 
 static const uint8_t s_int_value[] = {0xcd, 0x12, 0x34};
@@ -660,7 +661,7 @@ static const sl__outcome s_outcomes[] = {
      s_int_value,
      sizeof(s_int_value),
      {"", 0},
-     {1700000000.25, 1700000001.5, 2e9, 1024, 8}},
+     {1700000000.25, 1700000001.5, 2e9, 1024, 8, 1u << 28}},
     {7,
      1,
      2,
@@ -668,8 +669,15 @@ static const sl__outcome s_outcomes[] = {
      s_ref_value,
      sizeof(s_ref_value),
      {"", 0},
-     {1.0, 2.0, 0, UINT64_MAX, 1ull << 40}},
-    {7, 2, 1, SL_WIRE_ERROR, NULL, 0, {"kernel said no", 14}, {3, 4, 0, 0, 0}},
+     {1.0, 2.0, 0, UINT64_MAX, 1ull << 40, UINT64_MAX - 1}},
+    {7,
+     2,
+     1,
+     SL_WIRE_ERROR,
+     NULL,
+     0,
+     {"kernel said no", 14},
+     {3, 4, 0, 0, 0, 0}},
     {8,
      UINT32_MAX,
      3,
@@ -677,8 +685,8 @@ static const sl__outcome s_outcomes[] = {
      NULL,
      0,
      {"worker lost", 11},
-     {0, 0, 0, 0, 0}},
-    {8, 4, 0, SL_WIRE_CANCELLED, NULL, 0, {"cancelled", 9}, {0, 0, 0, 0, 0}},
+     {0, 0, 0, 0, 0, 0}},
+    {8, 4, 0, SL_WIRE_CANCELLED, NULL, 0, {"cancelled", 9}, {0, 0, 0, 0, 0, 0}},
 };
 #define S_N_OUTCOMES (sizeof(s_outcomes) / sizeof(s_outcomes[0]))
 
@@ -746,13 +754,13 @@ test_msg_outcome_malformed(void)
              SL_EPROTO);
     // Error text that is neither a string nor nil.
     sl__mpw_reset(&w);
-    msgpack_pack_array(&w.pk, 10);
+    msgpack_pack_array(&w.pk, 11);
     msgpack_pack_uint32(&w.pk, 0);
     msgpack_pack_uint32(&w.pk, 1);
     msgpack_pack_uint32(&w.pk, SL_WIRE_ERROR);
     msgpack_pack_nil(&w.pk);
     msgpack_pack_int(&w.pk, 5);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         msgpack_pack_uint32(&w.pk, 0);
     }
     sl__mpr_init(&r, w.buf.data, w.buf.size);

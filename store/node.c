@@ -1,0 +1,397 @@
+// node.c - objects where they live (node.h): this node's tier, or the store.
+// SPDX-License-Identifier: MIT
+//
+// Design notes.
+//
+// Order. A put seals the object in the tier first and then stores its
+// location, so that a reader who finds the location finds the object; a
+// put with NX that loses in the store (a speculative copy of a task that
+// finished on another node first) takes its tier copy away again.
+//
+// Wants. An object of another node crosses once, through the store: the
+// reader appends the key to "sl:want:<cluster>:<node>", a worker of that
+// node copies the object over its location in the store (and marks it
+// spilled, so the tier may evict it later), and the reader, which polls
+// the key meanwhile, fetches it and caches it in its own tier. The store
+// is already the authenticated path between nodes; see
+// docs/ARCHITECTURE.md ("Objects") for why not node to node.
+//
+// Loss. A location names a node whose tier holds the only copy. Those
+// are a client's own puts and the results of its jobs' tasks that ran on
+// its node (results of tasks on other nodes go to the store): if that
+// node dies, so did the client. Eviction never drops an only copy
+// without spilling it to the store first (tier.h).
+#define _GNU_SOURCE
+#include "node.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_CLUSTER_KEY "sl:cluster"
+#define S_CLUSTER_TTL (30 * 24 * 3600)
+
+static sl_err __attribute__((format(printf, 3, 4)))
+s_fail(sl__node *n, sl_err rv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n->errstr, sizeof(n->errstr), fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+static bool
+s_cluster_ok(const char *buf, size_t len)
+{
+    if (len == 0 || len > 32) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!((buf[i] >= '0' && buf[i] <= '9') ||
+              (buf[i] >= 'a' && buf[i] <= 'z'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+sl_err
+sl__node_cluster_id(sl__store *store, char out[33])
+{
+    for (int tries = 0; tries < 2; tries++) {
+        void *buf = NULL;
+        size_t len = 0;
+        sl_err rv = sl__store_get(store, S_CLUSTER_KEY, -1, &buf, &len);
+        if (rv == SL_OK && s_cluster_ok(buf, len)) {
+            memcpy(out, buf, len);
+            out[len] = '\0';
+            free(buf);
+            return sl__store_touch(store, S_CLUSTER_KEY, S_CLUSTER_TTL);
+        }
+        free(buf);
+        if (rv != SL_OK && rv != SL_ENOTFOUND) {
+            return rv;
+        }
+        // None yet (or a broken one): the first process to store one wins.
+        char id[17];
+        snprintf(id, sizeof(id), "%016llx", (unsigned long long) sl__rand64());
+        rv = sl__store_put_ttl(store, S_CLUSTER_KEY, id, 16, rv == SL_ENOTFOUND,
+                               S_CLUSTER_TTL, NULL);
+        if (rv != SL_OK) {
+            return rv;
+        }
+    }
+    return SL_ESTORE;
+}
+
+sl_err
+sl__node_init(sl__node *n, sl__store *store, sl__tier *tier)
+{
+    memset(n, 0, sizeof(*n));
+    n->store = store;
+    n->tier = tier;
+    sl_err rv = sl__node_cluster_id(store, n->cluster);
+    if (rv != SL_OK) {
+        return s_fail(n, rv, "cannot read the cluster's id: %s",
+                      sl__store_errstr(store));
+    }
+    return SL_OK;
+}
+
+// The tier's spill: the only copy goes to the store before it is evicted.
+static sl_err
+s_spill(void *ctx, const char *key, const void *data, size_t len, int ttl_s)
+{
+    sl__node *n = ctx;
+    return sl__store_put_ttl(n->store, key, data, len, false, ttl_s, NULL);
+}
+
+// Where the elements of a top-level ndarray start in its encoding: past
+// the ext marker, length and type (so its ext payload, which starts with
+// the array's own 8-byte-multiple header, lands 64-byte aligned).
+static size_t
+s_ext_header(const uint8_t *p, size_t len)
+{
+    switch (len > 0 ? p[0] : 0) {
+    case 0xc7:
+        return 3;
+    case 0xc8:
+        return 4;
+    case 0xc9:
+        return 6;
+    default:
+        return 0;
+    }
+}
+
+// Seal head + tail under key in the tier, then store its location.
+static sl_err
+s_tier_put(sl__node *n, const char *key, const void *head, size_t head_len,
+           const void *tail, size_t tail_len, size_t aligned_at, unsigned flags,
+           sl_value **ref_out)
+{
+    bool nx = (flags & SL_NODE_NX) != 0, stored = false;
+    int ttl = sl__store_ttl(n->store);
+    sl__tier_seg *seg = NULL;
+    sl__tier_set_spill(n->tier, s_spill, n);
+    sl_err rv = sl__tier_begin(n->tier, head_len + tail_len, aligned_at, &seg);
+    if (rv != SL_OK) {
+        return s_fail(n, rv, "put %s: %s", key, sl__tier_errstr(n->tier));
+    }
+    uint8_t *dst = sl__tier_seg_data(seg);
+    memcpy(dst, head, head_len);
+    if (tail_len > 0) {
+        memcpy(dst + head_len, tail, tail_len);
+    }
+    sl__location loc = {.size = head_len + tail_len,
+                        .hash = sl__tier_seg_hash(seg)};
+    sl__strlcpy(loc.node, sl__tier_node(n->tier), sizeof(loc.node));
+    rv = sl__tier_seal(n->tier, &seg, key, ttl, 0, nx, &stored, NULL);
+    if (rv != SL_OK) {
+        return s_fail(n, rv, "put %s: %s", key, sl__tier_errstr(n->tier));
+    }
+    if (stored) {
+        bool located = false;
+        rv = sl__store_put_location(n->store, key, &loc, nx, ttl, &located);
+        if (rv != SL_OK || !located) {
+            sl__tier_delete(n->tier, key); // the store has another's
+        }
+        if (rv != SL_OK) {
+            return s_fail(n, rv, "put %s: %s", key, sl__store_errstr(n->store));
+        }
+    }
+    *ref_out =
+        sl__value_new_ref(key, loc.size, sl__store_shard_of(n->store, key));
+    return *ref_out != NULL ? SL_OK : s_fail(n, SL_ENOMEM, "out of memory");
+}
+
+// Whether a value of len bytes goes to the tier.
+static bool
+s_to_tier(const sl__node *n, const char *key, size_t len, unsigned flags)
+{
+    if (n->tier == NULL || (flags & SL_NODE_STORE) != 0 ||
+        len < SL_NODE_TIER_MIN || !sl__tier_key_ok(key)) {
+        return false;
+    }
+    sl__tier_usage u;
+    sl__tier_usage_get(n->tier, &u);
+    return len < u.budget / 2; // a larger one would evict everything
+}
+
+sl_err
+sl__node_put_value(sl__node *n, const char *key, const sl_value *v,
+                   unsigned flags, sl_value **ref_out)
+{
+    void *head = NULL;
+    const void *tail;
+    size_t head_len, tail_len;
+    sl_err rv = sl__value_encode_split(v, &head, &head_len, &tail, &tail_len);
+    if (rv != SL_OK) {
+        return s_fail(n, rv, "put %s: cannot encode the value: %s", key,
+                      sl_strerror(rv));
+    }
+    if (s_to_tier(n, key, head_len + tail_len, flags)) {
+        // A split ndarray's elements (the tail) start 64-byte aligned.
+        size_t at = tail_len > 0 ? head_len : s_ext_header(head, head_len);
+        rv = s_tier_put(n, key, head, head_len, tail, tail_len, at, flags,
+                        ref_out);
+    } else if ((rv = sl__store_put_value(n->store, key, v,
+                                         (flags & SL_NODE_NX) != 0, ref_out)) !=
+               SL_OK) {
+        s_fail(n, rv, "put %s: %s", key, sl__store_errstr(n->store));
+    }
+    free(head);
+    return rv;
+}
+
+sl_err
+sl__node_put_encoded(sl__node *n, const char *key, const void *buf, size_t len,
+                     unsigned flags, sl_value **ref_out)
+{
+    if (s_to_tier(n, key, len, flags)) {
+        return s_tier_put(n, key, buf, len, NULL, 0, s_ext_header(buf, len),
+                          flags, ref_out);
+    }
+    sl_err rv =
+        sl__store_put(n->store, key, buf, len, (flags & SL_NODE_NX) != 0, NULL);
+    if (rv != SL_OK) {
+        return s_fail(n, rv, "put %s: %s", key, sl__store_errstr(n->store));
+    }
+    *ref_out = sl__value_new_ref(key, len, sl__store_shard_of(n->store, key));
+    return *ref_out != NULL ? SL_OK : s_fail(n, SL_ENOMEM, "out of memory");
+}
+
+static void
+s_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void
+s_want_list(char *buf, size_t size, const char *cluster, const char *node)
+{
+    snprintf(buf, size, "sl:want:%s:%s", cluster, node);
+}
+
+// Keep a copy of an object fetched from elsewhere in the tier, so that the
+// node's next reader maps it. Best effort: a full tier just does not.
+static void
+s_cache(sl__node *n, const char *key, const uint8_t *data, size_t len)
+{
+    if (n->tier != NULL && len >= SL_NODE_TIER_MIN && sl__tier_key_ok(key) &&
+        !sl__tier_has(n->tier, key, NULL)) {
+        sl__tier_set_spill(n->tier, s_spill, n);
+        sl__tier_put(n->tier, key, data, len, s_ext_header(data, len),
+                     sl__store_ttl(n->store), SL_TIER_CACHED, true, NULL);
+    }
+}
+
+sl_err
+sl__node_get_blob(sl__node *n, const sl_value *ref, const sl__limits *lim,
+                  sl__blob **blob_out, size_t *off, size_t *len,
+                  bool *copied_out)
+{
+    const char *key = sl_ref_key(ref);
+    bool copied = false;
+    sl_err rv;
+    *blob_out = NULL;
+    if (key == NULL) {
+        return s_fail(n, SL_EINVAL, "get needs a ref");
+    }
+    if (n->tier != NULL) {
+        const void *data;
+        rv = sl__tier_get(n->tier, key, blob_out, &data, len);
+        if (rv == SL_OK) {
+            *off = (size_t) ((const uint8_t *) data -
+                             (const uint8_t *) (*blob_out)->data);
+            if (copied_out != NULL) {
+                *copied_out = false;
+            }
+            return SL_OK;
+        }
+        if (rv == SL_EPROTO) {
+            sl__log_warn("%s; fetching it from the store",
+                         sl__tier_errstr(n->tier));
+        }
+    }
+    int wait_ms = n->want_wait_ms > 0 ? n->want_wait_ms : SL_NODE_WANT_WAIT_MS;
+    int waited = 0, nap = 1;
+    bool asked = false;
+    for (;;) {
+        sl__location loc;
+        rv =
+            sl__store_get_located(n->store, ref, lim, blob_out, off, len, &loc);
+        if (rv != SL_OK) {
+            return s_fail(n, rv, "%s",
+                          rv == SL_ENOTFOUND
+                              ? "no such object (expired or released?)"
+                              : sl__store_errstr(n->store));
+        }
+        if (*blob_out != NULL) {
+            copied = true;
+            s_cache(n, key, (const uint8_t *) (*blob_out)->data + *off, *len);
+            break;
+        }
+        if (n->tier != NULL && strcmp(loc.node, sl__tier_node(n->tier)) == 0) {
+            return s_fail(n, SL_ENOTFOUND,
+                          "no such object in this node's tier (released?)");
+        }
+        if (!asked) {
+            char list[SL_STORE_KEY_LEN + 48];
+            s_want_list(list, sizeof(list), n->cluster, loc.node);
+            if ((rv = sl__store_push(n->store, list, key, 0)) != SL_OK) {
+                return s_fail(n, rv, "cannot ask node %s for it: %s", loc.node,
+                              sl__store_errstr(n->store));
+            }
+            asked = true;
+        }
+        if (waited >= wait_ms) {
+            return s_fail(n, SL_ETIMEDOUT,
+                          "it lives on node %s, which did not send it in "
+                          "%d s (are its workers down?)",
+                          loc.node, wait_ms / 1000);
+        }
+        s_sleep_ms(nap);
+        waited += nap;
+        nap = nap < 32 ? nap * 2 : 50;
+    }
+    if (copied_out != NULL) {
+        *copied_out = copied;
+    }
+    return SL_OK;
+}
+
+sl_err
+sl__node_get_value(sl__node *n, const sl_value *ref, const sl__limits *lim,
+                   sl_value **out)
+{
+    sl__blob *blob = NULL;
+    size_t off = 0, len = 0;
+    sl_err rv = sl__node_get_blob(n, ref, lim, &blob, &off, &len, NULL);
+    if (rv == SL_OK) {
+        if ((rv = sl__store_decode_blob(n->store, ref, lim, blob, off, len,
+                                        out)) != SL_OK) {
+            s_fail(n, rv, "%s", sl__store_errstr(n->store));
+        }
+        sl__blob_release(&blob);
+    }
+    return rv;
+}
+
+sl_err
+sl__node_delete_prefix(sl__node *n, const char *prefix)
+{
+    if (n->tier != NULL) {
+        sl__tier_delete_prefix(n->tier, prefix);
+    }
+    sl_err rv = sl__store_delete_prefix(n->store, prefix);
+    if (rv != SL_OK) {
+        s_fail(n, rv, "%s", sl__store_errstr(n->store));
+    }
+    return rv;
+}
+
+sl_err
+sl__node_serve_want(sl__node *n, int wait_ms, bool *served_out)
+{
+    char list[SL_STORE_KEY_LEN + 48], key[128];
+    if (served_out != NULL) {
+        *served_out = false;
+    }
+    if (n->tier == NULL) {
+        return s_fail(n, SL_EINVAL, "no tier to serve from");
+    }
+    s_want_list(list, sizeof(list), n->cluster, sl__tier_node(n->tier));
+    sl_err rv = sl__store_pop(n->store, list, wait_ms, key);
+    if (rv != SL_OK) {
+        return s_fail(n, rv, "%s", sl__store_errstr(n->store));
+    }
+    if (key[0] == '\0') {
+        return SL_OK;
+    }
+    if (served_out != NULL) {
+        *served_out = true;
+    }
+    unsigned flags = 0;
+    if (!sl__tier_has(n->tier, key, &flags) || (flags & SL_TIER_SPILLED) != 0) {
+        return SL_OK; // released, or in the store already
+    }
+    sl__blob *blob = NULL;
+    const void *data;
+    size_t len;
+    if ((rv = sl__tier_get(n->tier, key, &blob, &data, &len)) != SL_OK) {
+        return s_fail(n, rv, "%s", sl__tier_errstr(n->tier));
+    }
+    rv = sl__store_put(n->store, key, data, len, false, NULL);
+    sl__blob_release(&blob);
+    if (rv != SL_OK) {
+        return s_fail(n, rv, "cannot send %s: %s", key,
+                      sl__store_errstr(n->store));
+    }
+    sl__tier_add_flags(n->tier, key, SL_TIER_SPILLED);
+    return SL_OK;
+}
