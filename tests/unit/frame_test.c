@@ -218,7 +218,8 @@ static void
 s_batch(sl__mpw *w, uint32_t n, const uint8_t *const *args, const size_t *lens)
 {
     sl__mpw_reset(w);
-    sl__frame_batch_begin(w, 0x1122334455667788ull, "sys.echo", 8, 250, n);
+    sl__frame_batch_begin(w, 0x1122334455667788ull, "sys.echo", 8, 250,
+                          "node-7", 6, n);
     for (uint32_t i = 0; i < n; i++) {
         sl__frame_batch_task(w, 10 + i, 1 + i, lens[i]);
     }
@@ -236,6 +237,10 @@ s_check_batch(const uint8_t *buf, size_t len, const sl__task_group *g,
     SL_ASSERT(g->n_tasks >= 1 && g->n_tasks <= SL_FRAME_BATCH_MAX);
     SL_ASSERT(g->function.p >= (const char *) buf &&
               g->function.p + g->function.len <= (const char *) buf + len);
+    SL_ASSERT(g->home.p >= (const char *) buf &&
+              g->home.p + g->home.len <= (const char *) buf + len);
+    SL_ASSERT(g->home.len <= SL_NODE_NAME_MAX &&
+              memchr(g->home.p, 0, g->home.len) == NULL);
     for (uint32_t i = 0; i < g->n_tasks; i++) {
         SL_ASSERT(items[i].arg >= buf &&
                   items[i].arg + items[i].arg_len <= buf + len);
@@ -269,6 +274,8 @@ test_batch_round_trip(void)
     SL_ASSERT_EQ(g.function.len, 8);
     SL_ASSERT(memcmp(g.function.p, "sys.echo", 8) == 0);
     SL_ASSERT_EQ(g.time_limit_ms, 250);
+    SL_ASSERT_EQ(g.home.len, 6);
+    SL_ASSERT(memcmp(g.home.p, "node-7", 6) == 0);
     SL_ASSERT_EQ(g.n_tasks, N);
     s_check_batch(buf, w.buf.size, &g, items);
     for (uint32_t i = 0; i < N; i++) {
@@ -309,7 +316,7 @@ s_argument_life(size_t pad_len)
     size_t enc_len;
     SL_PASS(sl__value_encode(arg, &enc, &enc_len));
     sl__msg_tasks_begin(&sched, 1);
-    sl__msg_task_group(&sched, 42, "blas.dot", 8, 0, N);
+    sl__msg_task_group(&sched, 42, "blas.dot", 8, 0, "client-node", 11, N);
     for (uint32_t i = 0; i < N; i++) {
         sl__task_item item = {i, 1, enc, enc_len};
         sl__msg_task_item(&sched, &item);
@@ -325,7 +332,7 @@ s_argument_life(size_t pad_len)
     SL_PASS(sl__msg_tasks_decode(&r, &sl__limits_default, &n_groups, errbuf));
     SL_PASS(sl__msg_task_group_decode(&r, &sl__limits_default, &g, errbuf));
     sl__frame_batch_begin(&batch, g.job, g.function.p, g.function.len,
-                          g.time_limit_ms, g.n_tasks);
+                          g.time_limit_ms, g.home.p, g.home.len, g.n_tasks);
     for (uint32_t i = 0; i < N; i++) {
         SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &items[i],
                                          errbuf));
@@ -341,6 +348,8 @@ s_argument_life(size_t pad_len)
     SL_PASS(sl__frame_batch_decode(buf, batch.buf.size, &g, items, errbuf));
     SL_ASSERT_EQ(g.n_tasks, N);
     SL_ASSERT(g.job == 42);
+    SL_ASSERT_EQ(g.home.len, 11); // the job's client's node, as TASKS gave it
+    SL_ASSERT(memcmp(g.home.p, "client-node", 11) == 0);
     for (uint32_t i = 0; i < N; i++) {
         SL_ASSERT_EQ(items[i].arg_len, enc_len);
         SL_ASSERT(memcmp(items[i].arg, enc, enc_len) == 0);
@@ -390,8 +399,8 @@ test_batch_carries_scheduler_bytes(void)
 }
 
 // Every prefix of a batch frame is refused, and so are a batch of no task
-// or too many, an argument longer than the frame, and bytes after the
-// last argument.
+// or too many, an argument longer than the frame, bytes after the last
+// argument, a home that is no node name, and a header without a home.
 static void
 test_batch_truncated_and_oversized(void)
 {
@@ -416,7 +425,7 @@ test_batch_truncated_and_oversized(void)
 
     // An argument that claims more than the frame holds.
     sl__mpw_reset(&w);
-    sl__frame_batch_begin(&w, 1, "f", 1, 0, 1);
+    sl__frame_batch_begin(&w, 1, "f", 1, 0, "", 0, 1);
     sl__frame_batch_task(&w, 0, 1, 1000);
     sl__frame_batch_arg(&w, "\xc0", 1);
     SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
@@ -427,10 +436,11 @@ test_batch_truncated_and_oversized(void)
     for (uint32_t n = 0; n <= SL_FRAME_BATCH_MAX + 1;
          n += SL_FRAME_BATCH_MAX + 1) {
         sl__mpw_reset(&w);
-        msgpack_pack_array(&w.pk, 4);
+        msgpack_pack_array(&w.pk, 5);
         msgpack_pack_uint64(&w.pk, 1);
         sl__mpw_str(&w, "f");
         msgpack_pack_uint32(&w.pk, 0);
+        sl__mpw_str(&w, "");
         msgpack_pack_array(&w.pk, n);
         for (uint32_t i = 0; i < n; i++) {
             msgpack_pack_array(&w.pk, 3);
@@ -442,6 +452,43 @@ test_batch_truncated_and_oversized(void)
             sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
             SL_EPROTO);
     }
+
+    // A home of 65 bytes, one with a NUL; then the layout before homes,
+    // [job, function, time_limit_ms, [tasks]].
+    char home[SL_NODE_NAME_MAX + 1];
+    memset(home, 'h', sizeof(home));
+    for (int bad = 0; bad < 2; bad++) {
+        sl__mpw_reset(&w);
+        sl__frame_batch_begin(&w, 1, "f", 1, 0, bad ? "a\0b" : home,
+                              bad ? 3 : sizeof(home), 1);
+        sl__frame_batch_task(&w, 0, 1, 1);
+        sl__frame_batch_arg(&w, "\xc0", 1);
+        SL_FAILS(
+            sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+            SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, "home");
+    }
+    sl__mpw_reset(&w);
+    msgpack_pack_array(&w.pk, 4);
+    msgpack_pack_uint64(&w.pk, 1);
+    sl__mpw_str(&w, "f");
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_array(&w.pk, 1);
+    msgpack_pack_array(&w.pk, 3);
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_uint32(&w.pk, 1);
+    msgpack_pack_uint64(&w.pk, 1);
+    sl__mpw_raw(&w, "\xc0", 1);
+    SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+             SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "header");
+    // And the 64 bytes a home may have are fine.
+    sl__mpw_reset(&w);
+    sl__frame_batch_begin(&w, 1, "f", 1, 0, home, SL_NODE_NAME_MAX, 1);
+    sl__frame_batch_task(&w, 0, 1, 1);
+    sl__frame_batch_arg(&w, "\xc0", 1);
+    SL_PASS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf));
+    SL_ASSERT_EQ(g.home.len, SL_NODE_NAME_MAX);
     sl__mpw_fini(&w);
 }
 
