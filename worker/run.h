@@ -22,6 +22,7 @@ typedef struct {
     uint32_t attempt;       // attempt number
     uint32_t time_limit_ms; // 0: none
     char function[256];     // "module.kernel" or "<sha256>/<kernel>"
+    char home[65];          // the node of the job's client ("": unknown)
     const uint8_t *arg;     // raw msgpack argument: arg_buf, or borrowed
     size_t arg_len;         // its length
     uint8_t *arg_buf;       // owned copy of the argument, kept for reuse

@@ -5,6 +5,7 @@
 // prefixes and garbage.
 // SPDX-License-Identifier: MIT
 #include "../worker/frame.h"
+#include "../worker/run.h"
 
 #include <signal.h>
 #include <sys/socket.h>
@@ -492,6 +493,52 @@ test_batch_truncated_and_oversized(void)
     sl__mpw_fini(&w);
 }
 
+// The tasks made from a batch: an executor's borrow their arguments from
+// the frame (sl__run_task_init_view), a slot thread's copy them out of
+// TASKS (sl__run_task_init); both get the group's home as a C string, and
+// a task used again gets the new group's.
+static void
+test_batch_task_home(void)
+{
+    const uint8_t *args[] = {(const uint8_t *) "\xc0",
+                             (const uint8_t *) "\x92\x01\x02"};
+    const size_t lens[] = {1, 3};
+    sl__mpw w;
+    sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    s_batch(&w, 2, args, lens);
+    SL_PASS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf));
+    sl__run_task ts[2] = {0}, copy = {0};
+    for (int i = 0; i < 2; i++) {
+        sl__run_task_init_view(&ts[i], &g, &items[i]);
+        SL_ASSERT_STR(ts[i].home, "node-7");
+        SL_ASSERT_STR(ts[i].function, "sys.echo");
+        SL_ASSERT(ts[i].arg == items[i].arg);
+    }
+    sl__run_task_init(&copy, &g, &items[1]);
+    SL_ASSERT_STR(copy.home, "node-7");
+    SL_ASSERT(copy.arg != items[1].arg && memcmp(copy.arg, args[1], 3) == 0);
+    // The most a home has, and then none.
+    char home[SL_NODE_NAME_MAX + 1];
+    memset(home, 'h', SL_NODE_NAME_MAX);
+    home[SL_NODE_NAME_MAX] = '\0';
+    g.home = (sl__strv){home, SL_NODE_NAME_MAX};
+    sl__run_task_clear(&copy);
+    sl__run_task_init(&copy, &g, &items[0]);
+    SL_ASSERT_STR(copy.home, home);
+    g.home = (sl__strv){"", 0};
+    sl__run_task_clear(&copy);
+    sl__run_task_init(&copy, &g, &items[0]);
+    SL_ASSERT_STR(copy.home, "");
+    for (int i = 0; i < 2; i++) {
+        sl__run_task_fini(&ts[i]);
+    }
+    sl__run_task_fini(&copy);
+    sl__mpw_fini(&w);
+}
+
 // Random bytes, and valid frames with bytes changed: refused, or accepted
 // with every argument inside the frame.
 static void
@@ -552,6 +599,7 @@ main(void)
     SL_RUN(test_batch_round_trip);
     SL_RUN(test_batch_carries_scheduler_bytes);
     SL_RUN(test_batch_truncated_and_oversized);
+    SL_RUN(test_batch_task_home);
     SL_RUN(test_batch_garbage);
     return 0;
 }
