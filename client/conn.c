@@ -100,11 +100,15 @@ sl__client_send_chunk(sl_client *c, const sl__client_job *job,
     sl__client_send(c);
 }
 
+// HELLO names the client's node: the scheduler gives it to the client's
+// jobs, so that their tasks know whether they run beside the client.
 static void
 s_send_hello(sl_client *c)
 {
+    char node[SL_NODE_NAME_MAX + 1];
+    sl__node_name(node, sizeof(node));
     sl__mpw_reset(&c->w);
-    sl__msg_hello(&c->w, "client", (uint32_t) getpid());
+    sl__msg_hello(&c->w, node, (uint32_t) getpid());
     sl__client_send(c);
     c->hello_ms = sl__mono_ms();
 }

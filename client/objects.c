@@ -28,26 +28,13 @@
 // far below what would strain the store.
 #define S_MODULE_MAX_BYTES (1u << 30)
 
-// This node's name: $STARLING_NODE, else the host name.
-static void
-s_node_name(char *buf, size_t size)
-{
-    const char *env = getenv("STARLING_NODE");
-    if (env != NULL && *env != '\0') {
-        sl__strlcpy(buf, env, size);
-    } else if (gethostname(buf, size - 1) != 0) {
-        sl__strlcpy(buf, "localhost", size);
-    }
-    buf[size - 1] = '\0';
-}
-
 // Open the node's tier, if a worker of the cluster on this node made one:
 // then large puts stay on the node, and tasks here read them in place.
 static void
 s_open_tier(sl_client *c)
 {
-    char errbuf[SL_ERRSTR_LEN], node[65];
-    s_node_name(node, sizeof(node));
+    char errbuf[SL_ERRSTR_LEN], node[SL_NODE_NAME_MAX + 1];
+    sl__node_name(node, sizeof(node));
     sl__tier_opts o = {.cluster = c->node.cluster, .node = node};
     sl_err rv = sl__tier_open(&c->tier, &o, errbuf);
     if (rv == SL_OK) {

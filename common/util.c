@@ -304,6 +304,23 @@ sl__ncpus(void)
     return n < 1 ? 1 : (int) n;
 }
 
+void
+sl__node_name(char *buf, size_t len)
+{
+    char host[SL_NODE_NAME_MAX + 1];
+    const char *name = getenv("STARLING_NODE");
+    if (name == NULL || name[0] == '\0') {
+        // glibc refuses a buffer too short for the name; POSIX leaves a
+        // name cut to fit unterminated.
+        if (gethostname(host, sizeof(host)) != 0) {
+            sl__strlcpy(host, "localhost", sizeof(host));
+        }
+        host[sizeof(host) - 1] = '\0';
+        name = host;
+    }
+    sl__strlcpy(buf, name, len < sizeof(host) ? len : sizeof(host));
+}
+
 const char *
 sl_strerror(sl_err err)
 {

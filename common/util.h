@@ -118,4 +118,15 @@ sl_err sl__dir_private(const char *dir, char errbuf[SL_ERRSTR_LEN]);
 // Number of online CPUs, at least 1.
 int sl__ncpus(void);
 
+// The longest node name that starling carries (a host name's limit on
+// Linux, HOST_NAME_MAX), without its NUL.
+#define SL_NODE_NAME_MAX 64
+// This node's name, as a client says it in HELLO and a worker without
+// --name calls itself: $STARLING_NODE when set and not empty, else the
+// host name ("localhost" if there is none), cut to SL_NODE_NAME_MAX bytes
+// and to len - 1. So a client and the workers of its node agree on their
+// node by default, and $STARLING_NODE names the node where host names do
+// not tell nodes apart.
+void sl__node_name(char *buf, size_t len);
+
 #endif

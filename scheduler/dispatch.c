@@ -124,7 +124,8 @@ s_pack_group(sl__sched *self, sl__peer *w, uint32_t from, uint32_t to)
 {
     sl__job *job = self->pick_job[from];
     sl__msg_task_group(&self->w, job->id, job->function, job->function_len,
-                       job->opts.time_limit_ms, to - from);
+                       job->opts.time_limit_ms, job->home, strlen(job->home),
+                       to - from);
     for (uint32_t i = from; i < to; i++) {
         uint32_t index = self->pick[i];
         sl__task *t = &job->tasks[index];

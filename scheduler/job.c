@@ -38,6 +38,7 @@ s_job_new(sl__sched *self, const sl__submit *m, sl__peer *client)
     job->client_key = client->key;
     memcpy(job->function, m->function.p, m->function.len);
     job->function_len = m->function.len;
+    sl__strlcpy(job->home, client->node, sizeof(job->home));
     job->opts = m->opts;
     if (job->opts.max_attempts == 0) {
         job->opts.max_attempts = 3;

@@ -437,6 +437,15 @@ sl__on_hello(sl__sched *self, sl__peer *peer, sl__mpr *r)
         return;
     }
     sl__peer_name_set(peer, &name);
+    _Static_assert(sizeof(peer->node) == SL_NODE_NAME_MAX + 1,
+                   "a client's node holds any home");
+    // Kept as it came, if a TASKS group can carry it: a worker compares
+    // it with its own node's name. Else the client's jobs have no home.
+    peer->node[0] = '\0';
+    if (sl__msg_home_ok(name.p, name.len)) {
+        memcpy(peer->node, name.p, name.len);
+        peer->node[name.len] = '\0';
+    }
     peer->pid = pid;
     peer->hello = true;
     sl__peer_send_welcome(self, peer);

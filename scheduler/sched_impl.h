@@ -68,7 +68,9 @@ struct sl__peer {
     uint8_t id[256];      // ZeroMQ routing id
     size_t id_len;        // its length
     bool is_worker;       // which socket it talks on
-    char name[64];        // node or program name it gave
+    char name[64];        // node or program name it gave, for the log
+    char node[65];        // clients: its node, as HELLO named it ("":
+                          // none that a TASKS group could carry)
     uint32_t pid;         // its process id
     int64_t last_recv_ms; // when we last heard from it
     int64_t last_send_ms; // when we last sent it anything
@@ -104,6 +106,8 @@ struct sl__job {
     uint64_t client_key; // the submitting client's peer key; 0 if gone
     char function[256];  // "module.kernel", NUL-terminated
     size_t function_len; // its length
+    char home[65];       // its client's node (sl__peer.node), copied: the
+                         // job may outlive the client's connection
     sl__job_opts opts;   // time limit, attempts, priority
     uint64_t total;      // tasks in the job
     uint64_t received;   // tasks submitted so far (chunks arrive in order)
@@ -251,7 +255,7 @@ void sl__hungry_add(sl__sched *self, sl__peer *w);
 void sl__hungry_remove(sl__sched *self, sl__peer *w);
 
 // HELLO [name, pid] from a client, r at its first field: answered with
-// WELCOME.
+// WELCOME. name is the client's node: its jobs' home in TASKS.
 void sl__on_hello(sl__sched *self, sl__peer *peer, sl__mpr *r);
 
 // ---------------------------------------------------------------------

@@ -328,13 +328,23 @@ sl__msg_tasks_begin(sl__mpw *w, uint32_t n_groups)
 void
 sl__msg_task_group(sl__mpw *w, uint64_t job, const char *function,
                    size_t function_len, uint32_t time_limit_ms,
-                   uint32_t n_tasks)
+                   const char *home, size_t home_len, uint32_t n_tasks)
 {
-    msgpack_pack_array(&w->pk, 4);
+    msgpack_pack_array(&w->pk, 5);
     msgpack_pack_uint64(&w->pk, job);
     sl__mpw_strn(w, function, function_len);
     msgpack_pack_uint32(&w->pk, time_limit_ms);
+    sl__mpw_strn(w, home, home_len);
     msgpack_pack_array(&w->pk, n_tasks);
+}
+
+// A node name: a worker compares it with its own, and a task holds it as
+// a C string, so it has no NUL.
+bool
+sl__msg_home_ok(const char *home, size_t home_len)
+{
+    return home_len == 0 ||
+           (home_len <= SL_NODE_NAME_MAX && memchr(home, 0, home_len) == NULL);
 }
 
 void
@@ -361,10 +371,19 @@ sl__msg_task_group_decode(sl__mpr *r, const sl__limits *lim, sl__task_group *g,
                           char *errbuf)
 {
     uint32_t n;
-    if (sl__mpr_array(r, &n) != 0 || n != 4 || sl__mpr_u64(r, &g->job) != 0 ||
+    if (sl__mpr_array(r, &n) != 0 || n != 5 || sl__mpr_u64(r, &g->job) != 0 ||
         s_strv(r, &g->function) != 0 ||
-        sl__mpr_u32(r, &g->time_limit_ms) != 0 ||
-        sl__mpr_array(r, &g->n_tasks) != 0 || g->n_tasks > lim->max_tasks) {
+        sl__mpr_u32(r, &g->time_limit_ms) != 0 || s_strv(r, &g->home) != 0) {
+        return s_bad(errbuf, "TASKS group header");
+    }
+    if (!sl__msg_home_ok(g->home.p, g->home.len)) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "malformed message: TASKS group home of %u bytes (a node "
+                "name: at most %d, no NUL)",
+                g->home.len, SL_NODE_NAME_MAX);
+        return SL_EPROTO;
+    }
+    if (sl__mpr_array(r, &g->n_tasks) != 0 || g->n_tasks > lim->max_tasks) {
         return s_bad(errbuf, "TASKS group header");
     }
     return SL_OK;

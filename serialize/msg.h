@@ -169,12 +169,15 @@ typedef struct {
 void sl__msg_ready(sl__mpw *w, const sl__ready *m);
 sl_err sl__msg_ready_decode(sl__mpr *r, sl__ready *m, char *errbuf);
 
-// TASKS [[job, function, time_limit_ms, [[index, attempt, arg], ...]], ...]
-// Tasks are grouped by job so the function name travels once a group.
+// TASKS [[job, function, time_limit_ms, home, [[index, attempt, arg], ...]],
+// ...]. Tasks are grouped by job so the function name travels once a
+// group. home is the node of the job's client (the name its HELLO gave):
+// empty (unknown), or 1 to SL_NODE_NAME_MAX bytes without a NUL.
 typedef struct {
     uint64_t job;
     sl__strv function;
     uint32_t time_limit_ms;
+    sl__strv home;    // the node of the job's client; empty: unknown
     uint32_t n_tasks; // tasks in this group
 } sl__task_group;
 typedef struct {
@@ -188,7 +191,9 @@ typedef struct {
 void sl__msg_tasks_begin(sl__mpw *w, uint32_t n_groups);
 void sl__msg_task_group(sl__mpw *w, uint64_t job, const char *function,
                         size_t function_len, uint32_t time_limit_ms,
-                        uint32_t n_tasks);
+                        const char *home, size_t home_len, uint32_t n_tasks);
+// Whether home can be a group's: what sl__msg_task_group_decode takes.
+bool sl__msg_home_ok(const char *home, size_t home_len);
 void sl__msg_task_item(sl__mpw *w, const sl__task_item *t);
 // Decoding: sl__msg_tasks_decode gives the number of groups; then for each,
 // sl__msg_task_group_decode and n_tasks times sl__msg_task_item_decode.

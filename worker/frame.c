@@ -207,13 +207,14 @@ sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out)
 void
 sl__frame_batch_begin(sl__mpw *w, uint64_t job, const char *function,
                       size_t function_len, uint32_t time_limit_ms,
-                      uint32_t n_tasks)
+                      const char *home, size_t home_len, uint32_t n_tasks)
 {
     assert(w->buf.size == 0);
     assert(n_tasks >= 1 && n_tasks <= SL_FRAME_BATCH_MAX);
     // The header is laid out as a TASKS group: job, function, time limit,
-    // then the tasks (here [index, attempt, arg_len] each).
-    sl__msg_task_group(w, job, function, function_len, time_limit_ms, n_tasks);
+    // home, then the tasks (here [index, attempt, arg_len] each).
+    sl__msg_task_group(w, job, function, function_len, time_limit_ms, home,
+                       home_len, n_tasks);
 }
 
 void
@@ -295,15 +296,21 @@ sl__frame_batch_decode(const void *buf, size_t len, sl__task_group *g,
 {
     sl__mpr r;
     uint32_t n;
-    const char *function;
+    const char *function, *home;
     sl__mpr_init(&r, buf, len);
-    if (sl__mpr_array(&r, &n) != 0 || n != 4 || sl__mpr_u64(&r, &g->job) != 0 ||
+    if (sl__mpr_array(&r, &n) != 0 || n != 5 || sl__mpr_u64(&r, &g->job) != 0 ||
         sl__mpr_str(&r, &function, &g->function.len) != 0 ||
         sl__mpr_u32(&r, &g->time_limit_ms) != 0 ||
+        sl__mpr_str(&r, &home, &g->home.len) != 0 ||
         sl__mpr_array(&r, &g->n_tasks) != 0) {
         return s_bad_batch(errbuf, "header");
     }
     g->function.p = function;
+    g->home.p = home;
+    if (!sl__msg_home_ok(g->home.p, g->home.len)) {
+        return s_bad_batch(errbuf, "home (a node name: at most 64 bytes, "
+                                   "no NUL)");
+    }
     if (g->n_tasks == 0 || g->n_tasks > SL_FRAME_BATCH_MAX) {
         return s_bad_batch(errbuf, "no task, or too many");
     }

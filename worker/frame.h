@@ -74,7 +74,7 @@ void sl__frame_init_encode(sl__mpw *w, const sl__store_opts *store,
 sl_err sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out);
 
 // A batch frame: tasks of one job, to run in order. Its payload is a
-// msgpack header, [job, function, time_limit_ms, [[index, attempt,
+// msgpack header, [job, function, time_limit_ms, home, [[index, attempt,
 // arg_len], ...]], and then each task's argument as the scheduler sent it
 // (raw msgpack, untouched: the worker never decodes it), each starting
 // SL_FRAME_ARG_ALIGN-aligned in the payload, zero bytes padding the gaps.
@@ -90,16 +90,17 @@ sl_err sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out);
 // be empty at the begin: the alignment is counted from its first byte.
 void sl__frame_batch_begin(sl__mpw *w, uint64_t job, const char *function,
                            size_t function_len, uint32_t time_limit_ms,
-                           uint32_t n_tasks);
+                           const char *home, size_t home_len, uint32_t n_tasks);
 void sl__frame_batch_task(sl__mpw *w, uint32_t index, uint32_t attempt,
                           size_t arg_len);
 void sl__frame_batch_arg(sl__mpw *w, const void *arg, size_t len);
 // Decode a batch frame's payload (buf SL_FRAME_ARG_ALIGN-aligned, as
 // malloc aligns): *g and g->n_tasks items, items having room for
 // SL_FRAME_BATCH_MAX. Each item's arg points into buf (valid while buf
-// is). SL_EPROTO, errbuf saying why, for a header that does not decode, a
-// batch of no task or more than SL_FRAME_BATCH_MAX, or arguments that do
-// not end where the payload does.
+// is). SL_EPROTO, errbuf saying why, for a header that does not decode
+// (or whose home a TASKS group could not carry), a batch of no task or
+// more than SL_FRAME_BATCH_MAX, or arguments that do not end where the
+// payload does.
 sl_err sl__frame_batch_decode(const void *buf, size_t len, sl__task_group *g,
                               sl__task_item *items, char errbuf[SL_ERRSTR_LEN]);
 

@@ -34,6 +34,10 @@ s_task_set(sl__run_task *t, const sl__task_group *g, const sl__task_item *item)
                    : sizeof(t->function) - 1;
     memcpy(t->function, g->function.p, n);
     t->function[n] = '\0';
+    // A group's home has at most SL_NODE_NAME_MAX bytes and no NUL.
+    n = g->home.len < sizeof(t->home) - 1 ? g->home.len : sizeof(t->home) - 1;
+    memcpy(t->home, g->home.p, n);
+    t->home[n] = '\0';
     t->arg_len = item->arg_len;
 }
 

@@ -316,9 +316,10 @@ s_batch_send(sl__slots *self, s_slot *slot, char *errbuf)
 {
     const sl__run_task *head = &slot->running->task;
     sl__mpw_reset(&self->w);
+    // A batch is of one job: its tasks share the head's function and home.
     sl__frame_batch_begin(&self->w, head->job, head->function,
                           strlen(head->function), head->time_limit_ms,
-                          slot->n_running);
+                          head->home, strlen(head->home), slot->n_running);
     for (const sl__slot_task *p = slot->running; p != NULL; p = p->next) {
         sl__frame_batch_task(&self->w, p->task.index, p->task.attempt,
                              p->task.arg_len);

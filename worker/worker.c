@@ -88,7 +88,7 @@ typedef struct {
 
 struct sl__worker {
     sl__worker_opts opts;          // as given
-    char name[64];                 // node name
+    char name[65];                 // node name: SL_NODE_NAME_MAX + 1
     int n_slots;                   // executor slots
     int prefetch;                  // extra credit
     size_t cache_bytes;            // each slot's input cache budget
@@ -814,8 +814,8 @@ sl__worker_new(sl__worker **out, const sl__worker_opts *opts,
     self->inline_max = 4096;
     if (opts->name != NULL) {
         sl__strlcpy(self->name, opts->name, sizeof(self->name));
-    } else if (gethostname(self->name, sizeof(self->name) - 1) != 0) {
-        sl__strlcpy(self->name, "worker", sizeof(self->name));
+    } else {
+        sl__node_name(self->name, sizeof(self->name));
     }
     sl__mpw_init(&self->w);
     sl__mpw_init(&self->out);

@@ -17,7 +17,7 @@ typedef struct {
     int slots;                // executor slots; 0: one per core
     int prefetch;             // tasks held beyond the slots, at most; <0:
                               // SL_WORKER_PREFETCH, or the slots if more
-    const char *name;         // node name; NULL: the host name
+    const char *name;         // node name; NULL: sl__node_name's
     const char *module_cache; // user modules' cache directory; NULL: the
                               // default (worker/loader.h)
     bool threads;             // run kernels in slot threads, not executor

@@ -379,12 +379,11 @@ sl__daemon_worker_start(sl__launch *l, int i)
 {
     char slots[16], cache_mb[16], prefetch[16];
     char name[96];
-    char host[64] = "local";
+    char host[SL_NODE_NAME_MAX + 1];
     char log_name[64];
     char cert[SL_LAUNCH_PATH_LEN];
     const sl__cluster_opts *o = l->opts;
-    gethostname(host, sizeof(host) - 1);
-    host[sizeof(host) - 1] = '\0';
+    sl__node_name(host, sizeof(host)); // its clients' default node, too
     sl__fmt(slots, sizeof(slots), "%d", l->slots);
     sl__fmt(name, sizeof(name), "%s/%d", host, i);
     sl__fmt(log_name, sizeof(log_name), "worker-%d.log", i);

@@ -71,6 +71,10 @@ s_check_batch(const uint8_t *buf, size_t len, const sl__task_group *g,
     SL_FUZZ_CHECK((const uint8_t *) g->function.p >= buf &&
                   (const uint8_t *) g->function.p + g->function.len <=
                       buf + len);
+    SL_FUZZ_CHECK((const uint8_t *) g->home.p >= buf &&
+                  (const uint8_t *) g->home.p + g->home.len <= buf + len);
+    SL_FUZZ_CHECK(g->home.len <= SL_NODE_NAME_MAX &&
+                  memchr(g->home.p, 0, g->home.len) == NULL);
     for (uint32_t i = 0; i < g->n_tasks; i++) {
         SL_FUZZ_CHECK(items[i].arg >= buf &&
                       items[i].arg + items[i].arg_len <= buf + len);
@@ -94,7 +98,7 @@ s_batch(const uint8_t *buf, size_t len)
     sl__mpw w;
     sl__mpw_init(&w);
     sl__frame_batch_begin(&w, ga.job, ga.function.p, ga.function.len,
-                          ga.time_limit_ms, ga.n_tasks);
+                          ga.time_limit_ms, ga.home.p, ga.home.len, ga.n_tasks);
     for (uint32_t i = 0; i < ga.n_tasks; i++) {
         sl__frame_batch_task(&w, a[i].index, a[i].attempt, a[i].arg_len);
     }
@@ -108,7 +112,9 @@ s_batch(const uint8_t *buf, size_t len)
     SL_FUZZ_CHECK(gb.job == ga.job && gb.time_limit_ms == ga.time_limit_ms &&
                   gb.n_tasks == ga.n_tasks &&
                   gb.function.len == ga.function.len &&
-                  memcmp(gb.function.p, ga.function.p, ga.function.len) == 0);
+                  memcmp(gb.function.p, ga.function.p, ga.function.len) == 0 &&
+                  gb.home.len == ga.home.len &&
+                  memcmp(gb.home.p, ga.home.p, ga.home.len) == 0);
     for (uint32_t i = 0; i < ga.n_tasks; i++) {
         SL_FUZZ_CHECK(b[i].index == a[i].index &&
                       b[i].attempt == a[i].attempt &&

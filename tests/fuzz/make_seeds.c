@@ -324,10 +324,10 @@ s_tasks(sl__mpw *w)
     SL_FUZZ_CHECK(sl__value_encode(va, &a, &alen) == SL_OK);
     SL_FUZZ_CHECK(sl__value_encode(vb, &b, &blen) == SL_OK);
     sl__msg_tasks_begin(w, 2);
-    sl__msg_task_group(w, 0xabcdef, "blas.gemm", 9, 0, 2);
+    sl__msg_task_group(w, 0xabcdef, "blas.gemm", 9, 0, "node-1", 6, 2);
     sl__msg_task_item(w, &(sl__task_item){0, 1, a, alen});
     sl__msg_task_item(w, &(sl__task_item){1, 2, b, blen});
-    sl__msg_task_group(w, 0x42, "sys.sleep", 9, 500, 1);
+    sl__msg_task_group(w, 0x42, "sys.sleep", 9, 500, "", 0, 1);
     sl__msg_task_item(w, &(sl__task_item){7, 1, a, alen});
     s_msg("tasks", w);
     free(a);
@@ -413,6 +413,11 @@ s_msgs_past_limits(sl__mpw *w)
     sl__mpw_str(w, "");
     msgpack_pack_uint32(&w->pk, 4096);
     s_msg("bad_welcome_17_stores", w);
+    char home[SL_NODE_NAME_MAX + 1];
+    memset(home, 'h', sizeof(home));
+    sl__msg_tasks_begin(w, 1);
+    sl__msg_task_group(w, 1, "sys.noop", 8, 0, home, sizeof(home), 0);
+    s_msg("bad_tasks_home_65", w);
 }
 
 static void
@@ -431,7 +436,7 @@ s_msgs_malformed(void)
             "bad_outcome_status",
             "\x93\x01\x21\x91\x9b\x01\x00\x01\x07\xc0\xc0\x00\x00\x00\x00\x00"),
         S_RAW("bad_tasks_truncated",
-              "\x93\x01\x30\x91\x94\x01\xa1\x66\x00\x92"),
+              "\x93\x01\x30\x91\x95\x01\xa1\x66\x00\xa0\x92"),
         S_RAW("bad_status_reply_str", "\x93\x01\x13\x81\xa4jobs\xa1x"),
         // Float32 statistics in RESULT: valid, but no encoder writes them.
         S_RAW("result_f32_stats", "\x93\x01\x21\x91\x9b\x01\x00\x01\x04\xc0"
@@ -681,7 +686,8 @@ s_frames(sl__mpw *w)
         char name[32];
         sl__mpw_reset(w);
         sl__frame_batch_begin(w, 0x0102030405060708ull, "sys.sleep", 9,
-                              n == 1 ? 500 : 0, n);
+                              n == 1 ? 500 : 0, n == 2 ? "" : "node-1",
+                              n == 2 ? 0 : 6, n);
         for (uint32_t i = 0; i < n; i++) {
             sl__frame_batch_task(w, i, 1, lens[i]);
         }

@@ -319,6 +319,10 @@ s_on_tasks(sl__mpr *r)
         }
         SL_FUZZ_CHECK(group.n_tasks <= s_lim->max_tasks);
         s_strv_in_frame(&group.function);
+        // The home a task gets as a C string (sl__run_task_init).
+        s_strv_in_frame(&group.home);
+        SL_FUZZ_CHECK(group.home.len <= SL_NODE_NAME_MAX &&
+                      memchr(group.home.p, 0, group.home.len) == NULL);
         sl__strv shown = {group.function.p,
                           group.function.len < 255 ? group.function.len : 255};
         s_print(&shown);

@@ -5,6 +5,7 @@
 // prefixes and garbage.
 // SPDX-License-Identifier: MIT
 #include "../worker/frame.h"
+#include "../worker/run.h"
 
 #include <signal.h>
 #include <sys/socket.h>
@@ -222,7 +223,8 @@ static void
 s_batch(sl__mpw *w, uint32_t n, const uint8_t *const *args, const size_t *lens)
 {
     sl__mpw_reset(w);
-    sl__frame_batch_begin(w, 0x1122334455667788ull, "sys.echo", 8, 250, n);
+    sl__frame_batch_begin(w, 0x1122334455667788ull, "sys.echo", 8, 250,
+                          "node-7", 6, n);
     for (uint32_t i = 0; i < n; i++) {
         sl__frame_batch_task(w, 10 + i, 1 + i, lens[i]);
     }
@@ -240,6 +242,10 @@ s_check_batch(const uint8_t *buf, size_t len, const sl__task_group *g,
     SL_ASSERT(g->n_tasks >= 1 && g->n_tasks <= SL_FRAME_BATCH_MAX);
     SL_ASSERT(g->function.p >= (const char *) buf &&
               g->function.p + g->function.len <= (const char *) buf + len);
+    SL_ASSERT(g->home.p >= (const char *) buf &&
+              g->home.p + g->home.len <= (const char *) buf + len);
+    SL_ASSERT(g->home.len <= SL_NODE_NAME_MAX &&
+              memchr(g->home.p, 0, g->home.len) == NULL);
     for (uint32_t i = 0; i < g->n_tasks; i++) {
         SL_ASSERT(items[i].arg >= buf &&
                   items[i].arg + items[i].arg_len <= buf + len);
@@ -273,6 +279,8 @@ test_batch_round_trip(void)
     SL_ASSERT_EQ(g.function.len, 8);
     SL_ASSERT(memcmp(g.function.p, "sys.echo", 8) == 0);
     SL_ASSERT_EQ(g.time_limit_ms, 250);
+    SL_ASSERT_EQ(g.home.len, 6);
+    SL_ASSERT(memcmp(g.home.p, "node-7", 6) == 0);
     SL_ASSERT_EQ(g.n_tasks, N);
     s_check_batch(buf, w.buf.size, &g, items);
     for (uint32_t i = 0; i < N; i++) {
@@ -313,7 +321,7 @@ s_argument_life(size_t pad_len)
     size_t enc_len;
     SL_PASS(sl__value_encode(arg, &enc, &enc_len));
     sl__msg_tasks_begin(&sched, 1);
-    sl__msg_task_group(&sched, 42, "blas.dot", 8, 0, N);
+    sl__msg_task_group(&sched, 42, "blas.dot", 8, 0, "client-node", 11, N);
     for (uint32_t i = 0; i < N; i++) {
         sl__task_item item = {i, 1, enc, enc_len};
         sl__msg_task_item(&sched, &item);
@@ -329,7 +337,7 @@ s_argument_life(size_t pad_len)
     SL_PASS(sl__msg_tasks_decode(&r, &sl__limits_default, &n_groups, errbuf));
     SL_PASS(sl__msg_task_group_decode(&r, &sl__limits_default, &g, errbuf));
     sl__frame_batch_begin(&batch, g.job, g.function.p, g.function.len,
-                          g.time_limit_ms, g.n_tasks);
+                          g.time_limit_ms, g.home.p, g.home.len, g.n_tasks);
     for (uint32_t i = 0; i < N; i++) {
         SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &items[i],
                                          errbuf));
@@ -345,6 +353,8 @@ s_argument_life(size_t pad_len)
     SL_PASS(sl__frame_batch_decode(buf, batch.buf.size, &g, items, errbuf));
     SL_ASSERT_EQ(g.n_tasks, N);
     SL_ASSERT(g.job == 42);
+    SL_ASSERT_EQ(g.home.len, 11); // the job's client's node, as TASKS gave it
+    SL_ASSERT(memcmp(g.home.p, "client-node", 11) == 0);
     for (uint32_t i = 0; i < N; i++) {
         SL_ASSERT_EQ(items[i].arg_len, enc_len);
         SL_ASSERT(memcmp(items[i].arg, enc, enc_len) == 0);
@@ -394,8 +404,8 @@ test_batch_carries_scheduler_bytes(void)
 }
 
 // Every prefix of a batch frame is refused, and so are a batch of no task
-// or too many, an argument longer than the frame, and bytes after the
-// last argument.
+// or too many, an argument longer than the frame, bytes after the last
+// argument, a home that is no node name, and a header without a home.
 static void
 test_batch_truncated_and_oversized(void)
 {
@@ -420,7 +430,7 @@ test_batch_truncated_and_oversized(void)
 
     // An argument that claims more than the frame holds.
     sl__mpw_reset(&w);
-    sl__frame_batch_begin(&w, 1, "f", 1, 0, 1);
+    sl__frame_batch_begin(&w, 1, "f", 1, 0, "", 0, 1);
     sl__frame_batch_task(&w, 0, 1, 1000);
     sl__frame_batch_arg(&w, "\xc0", 1);
     SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
@@ -431,10 +441,11 @@ test_batch_truncated_and_oversized(void)
     for (uint32_t n = 0; n <= SL_FRAME_BATCH_MAX + 1;
          n += SL_FRAME_BATCH_MAX + 1) {
         sl__mpw_reset(&w);
-        msgpack_pack_array(&w.pk, 4);
+        msgpack_pack_array(&w.pk, 5);
         msgpack_pack_uint64(&w.pk, 1);
         sl__mpw_str(&w, "f");
         msgpack_pack_uint32(&w.pk, 0);
+        sl__mpw_str(&w, "");
         msgpack_pack_array(&w.pk, n);
         for (uint32_t i = 0; i < n; i++) {
             msgpack_pack_array(&w.pk, 3);
@@ -446,6 +457,89 @@ test_batch_truncated_and_oversized(void)
             sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
             SL_EPROTO);
     }
+
+    // A home of 65 bytes, one with a NUL; then the layout before homes,
+    // [job, function, time_limit_ms, [tasks]].
+    char home[SL_NODE_NAME_MAX + 1];
+    memset(home, 'h', sizeof(home));
+    for (int bad = 0; bad < 2; bad++) {
+        sl__mpw_reset(&w);
+        sl__frame_batch_begin(&w, 1, "f", 1, 0, bad ? "a\0b" : home,
+                              bad ? 3 : sizeof(home), 1);
+        sl__frame_batch_task(&w, 0, 1, 1);
+        sl__frame_batch_arg(&w, "\xc0", 1);
+        SL_FAILS(
+            sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+            SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, "home");
+    }
+    sl__mpw_reset(&w);
+    msgpack_pack_array(&w.pk, 4);
+    msgpack_pack_uint64(&w.pk, 1);
+    sl__mpw_str(&w, "f");
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_array(&w.pk, 1);
+    msgpack_pack_array(&w.pk, 3);
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_uint32(&w.pk, 1);
+    msgpack_pack_uint64(&w.pk, 1);
+    sl__mpw_raw(&w, "\xc0", 1);
+    SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+             SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "header");
+    // And the 64 bytes a home may have are fine.
+    sl__mpw_reset(&w);
+    sl__frame_batch_begin(&w, 1, "f", 1, 0, home, SL_NODE_NAME_MAX, 1);
+    sl__frame_batch_task(&w, 0, 1, 1);
+    sl__frame_batch_arg(&w, "\xc0", 1);
+    SL_PASS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf));
+    SL_ASSERT_EQ(g.home.len, SL_NODE_NAME_MAX);
+    sl__mpw_fini(&w);
+}
+
+// The tasks made from a batch: an executor's borrow their arguments from
+// the frame (sl__run_task_init_view), a slot thread's copy them out of
+// TASKS (sl__run_task_init); both get the group's home as a C string, and
+// a task used again gets the new group's.
+static void
+test_batch_task_home(void)
+{
+    const uint8_t *args[] = {(const uint8_t *) "\xc0",
+                             (const uint8_t *) "\x92\x01\x02"};
+    const size_t lens[] = {1, 3};
+    sl__mpw w;
+    sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    s_batch(&w, 2, args, lens);
+    SL_PASS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf));
+    sl__run_task ts[2] = {0}, copy = {0};
+    for (int i = 0; i < 2; i++) {
+        sl__run_task_init_view(&ts[i], &g, &items[i]);
+        SL_ASSERT_STR(ts[i].home, "node-7");
+        SL_ASSERT_STR(ts[i].function, "sys.echo");
+        SL_ASSERT(ts[i].arg == items[i].arg);
+    }
+    sl__run_task_init(&copy, &g, &items[1]);
+    SL_ASSERT_STR(copy.home, "node-7");
+    SL_ASSERT(copy.arg != items[1].arg && memcmp(copy.arg, args[1], 3) == 0);
+    // The most a home has, and then none.
+    char home[SL_NODE_NAME_MAX + 1];
+    memset(home, 'h', SL_NODE_NAME_MAX);
+    home[SL_NODE_NAME_MAX] = '\0';
+    g.home = (sl__strv){home, SL_NODE_NAME_MAX};
+    sl__run_task_clear(&copy);
+    sl__run_task_init(&copy, &g, &items[0]);
+    SL_ASSERT_STR(copy.home, home);
+    g.home = (sl__strv){"", 0};
+    sl__run_task_clear(&copy);
+    sl__run_task_init(&copy, &g, &items[0]);
+    SL_ASSERT_STR(copy.home, "");
+    for (int i = 0; i < 2; i++) {
+        sl__run_task_fini(&ts[i]);
+    }
+    sl__run_task_fini(&copy);
     sl__mpw_fini(&w);
 }
 
@@ -509,6 +603,7 @@ main(void)
     SL_RUN(test_batch_round_trip);
     SL_RUN(test_batch_carries_scheduler_bytes);
     SL_RUN(test_batch_truncated_and_oversized);
+    SL_RUN(test_batch_task_home);
     SL_RUN(test_batch_garbage);
     return 0;
 }

@@ -548,10 +548,10 @@ test_msg_tasks(void)
     char errbuf[SL_ERRSTR_LEN];
     sl__mpw_init(&w);
     sl__msg_tasks_begin(&w, 2);
-    sl__msg_task_group(&w, 1, "sys.noop", 8, 0, 2);
+    sl__msg_task_group(&w, 1, "sys.noop", 8, 0, "node-a", 6, 2);
     sl__msg_task_item(&w, &items[0]);
     sl__msg_task_item(&w, &items[1]);
-    sl__msg_task_group(&w, 2, "bench.gemm_flops", 16, 5000, 1);
+    sl__msg_task_group(&w, 2, "bench.gemm_flops", 16, 5000, "", 0, 1);
     sl__msg_task_item(&w, &items[2]);
     s_open(&w, &r, SL_MSG_TASKS, 1);
     uint32_t n_groups;
@@ -563,6 +563,7 @@ test_msg_tasks(void)
     SL_ASSERT_EQ(g.job, 1);
     SL_ASSERT(s_strv_is(g.function, "sys.noop"));
     SL_ASSERT_EQ(g.time_limit_ms, 0);
+    SL_ASSERT(s_strv_is(g.home, "node-a"));
     SL_ASSERT_EQ(g.n_tasks, 2);
     for (int i = 0; i < 3; i++) {
         if (i == 2) {
@@ -571,6 +572,7 @@ test_msg_tasks(void)
             SL_ASSERT_EQ(g.job, 2);
             SL_ASSERT(s_strv_is(g.function, "bench.gemm_flops"));
             SL_ASSERT_EQ(g.time_limit_ms, 5000);
+            SL_ASSERT_EQ(g.home.len, 0); // no home: unknown
             SL_ASSERT_EQ(g.n_tasks, 1);
         }
         SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &t, errbuf));
@@ -606,7 +608,7 @@ test_msg_tasks_limits(void)
     SL_FAILS(sl__msg_tasks_decode(&r, &lim, &n, errbuf), SL_EPROTO);
     sl__mpw_reset(&w);
     sl__msg_tasks_begin(&w, 1);
-    sl__msg_task_group(&w, 1, "f", 1, 0, 3);
+    sl__msg_task_group(&w, 1, "f", 1, 0, "", 0, 3);
     s_open(&w, &r, SL_MSG_TASKS, 1);
     SL_PASS(sl__msg_tasks_decode(&r, &lim, &n, errbuf));
     SL_FAILS(sl__msg_task_group_decode(&r, &lim, &g, errbuf), SL_EPROTO);
@@ -622,6 +624,64 @@ test_msg_tasks_limits(void)
     msgpack_pack_uint32(&w.pk, 1);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
     SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+// Decode the one group header of a TASKS in w.
+static sl_err
+s_group_decode(sl__mpw *w, sl__task_group *g, char *errbuf)
+{
+    sl__mpr r;
+    uint32_t n;
+    s_open(w, &r, SL_MSG_TASKS, 1);
+    SL_PASS(sl__msg_tasks_decode(&r, &sl__limits_default, &n, errbuf));
+    SL_ASSERT_EQ(n, 1);
+    return sl__msg_task_group_decode(&r, &sl__limits_default, g, errbuf);
+}
+
+// A group's home is a node name: empty, or up to 64 bytes without a NUL.
+// A longer one, one with a NUL, one that is no string, and a group of the
+// old layout without it are refused.
+static void
+test_msg_tasks_home(void)
+{
+    char home[SL_NODE_NAME_MAX + 2];
+    memset(home, 'h', sizeof(home));
+    sl__mpw w;
+    sl__task_group g;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_tasks_begin(&w, 1);
+    sl__msg_task_group(&w, 9, "sys.noop", 8, 0, home, SL_NODE_NAME_MAX, 0);
+    SL_PASS(s_group_decode(&w, &g, errbuf));
+    SL_ASSERT_EQ(g.home.len, SL_NODE_NAME_MAX);
+    SL_ASSERT(g.home.p != NULL && memcmp(g.home.p, home, g.home.len) == 0);
+    SL_ASSERT_EQ(g.n_tasks, 0);
+    sl__mpw_reset(&w);
+    sl__msg_tasks_begin(&w, 1);
+    sl__msg_task_group(&w, 9, "sys.noop", 8, 0, home, SL_NODE_NAME_MAX + 1, 0);
+    SL_FAILS(s_group_decode(&w, &g, errbuf), SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "home of 65 bytes");
+    sl__mpw_reset(&w);
+    sl__msg_tasks_begin(&w, 1);
+    sl__msg_task_group(&w, 9, "sys.noop", 8, 0, "no\0de", 5, 0);
+    SL_FAILS(s_group_decode(&w, &g, errbuf), SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "home");
+    // nil in its place; and [job, function, time_limit_ms, [items]].
+    for (int old = 0; old < 2; old++) {
+        sl__mpw_reset(&w);
+        sl__msg_tasks_begin(&w, 1);
+        msgpack_pack_array(&w.pk, old ? 4 : 5);
+        msgpack_pack_uint64(&w.pk, 9);
+        sl__mpw_str(&w, "sys.noop");
+        msgpack_pack_uint32(&w.pk, 0);
+        if (!old) {
+            msgpack_pack_nil(&w.pk);
+        }
+        msgpack_pack_array(&w.pk, 0);
+        SL_FAILS(s_group_decode(&w, &g, errbuf), SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, "TASKS group header");
+    }
     sl__mpw_fini(&w);
 }
 
@@ -973,6 +1033,7 @@ main(void)
     SL_RUN(test_msg_ready);
     SL_RUN(test_msg_tasks);
     SL_RUN(test_msg_tasks_limits);
+    SL_RUN(test_msg_tasks_home);
     SL_RUN(test_msg_result);
     SL_RUN(test_msg_outcome_malformed);
     SL_RUN(test_msg_done);

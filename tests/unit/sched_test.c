@@ -25,6 +25,7 @@ typedef struct {
     uint64_t job;     // a task sent in TASKS: its job
     uint32_t index;   // its index
     uint32_t attempt; // and the attempt it was sent as
+    char home[65];    // its group's home
 } s_item;
 
 // One scheduler at a time: sl__send_fn has no context argument.
@@ -93,6 +94,24 @@ s_now(void)
     return fx.sched->now_ms;
 }
 
+// A client with routing id id that has said HELLO with name.
+static sl__peer *
+s_client(const char *id, const char *name)
+{
+    sl__peer *c =
+        sl__peer_get(fx.sched, (const uint8_t *) id, strlen(id), false);
+    SL_ASSERT(c != NULL);
+    c->last_recv_ms = s_now();
+    sl__mpw_reset(&fx.w);
+    sl__msg_hello(&fx.w, name, 1);
+    sl__mpr r;
+    s_open(&r, SL_MSG_HELLO);
+    sl__on_hello(fx.sched, c, &r);
+    SL_ASSERT(c->hello);
+    s_sent_clear();
+    return c;
+}
+
 // A scheduler with one client, which has said HELLO. The fake clock starts
 // where sl__sched_new_unbound set it, at the monotonic time that its other
 // timers were set from.
@@ -109,17 +128,7 @@ s_setup(void)
     fx.sched = sl__sched_new_unbound(&opts);
     fx.sched->send = s_record;
     sl__mpw_init(&fx.w);
-    const char *id = "client-1";
-    fx.client = sl__peer_get(fx.sched, (const uint8_t *) id, strlen(id), false);
-    SL_ASSERT(fx.client != NULL);
-    fx.client->last_recv_ms = s_now();
-    sl__mpw_reset(&fx.w);
-    sl__msg_hello(&fx.w, "test", 1);
-    sl__mpr r;
-    s_open(&r, SL_MSG_HELLO);
-    sl__on_hello(fx.sched, fx.client, &r);
-    SL_ASSERT(fx.client->hello);
-    s_sent_clear();
+    fx.client = s_client("client-1", "test");
 }
 
 static void
@@ -152,11 +161,11 @@ s_worker(const char *name, uint32_t slots, uint32_t prefetch)
     return w;
 }
 
-// Submit job id of n tasks in one chunk from the client; task i's argument
-// is i.
+// Submit job id of n tasks in one chunk from client; task i's argument is
+// i.
 static sl__job *
-s_submit(uint64_t id, uint32_t n, uint32_t priority, uint32_t max_attempts,
-         uint32_t flags)
+s_submit_from(sl__peer *client, uint64_t id, uint32_t n, uint32_t priority,
+              uint32_t max_attempts, uint32_t flags)
 {
     sl__job_opts o = {0, max_attempts, priority, flags};
     sl__mpw_reset(&fx.w);
@@ -174,12 +183,20 @@ s_submit(uint64_t id, uint32_t n, uint32_t priority, uint32_t max_attempts,
     char why[SL_ERRSTR_LEN];
     sl__mpr_init(&r, zmq_msg_data(&body), zmq_msg_size(&body));
     SL_PASS(sl__msg_open(&r, &type, &nfields, why));
-    sl__on_submit(fx.sched, fx.client, &r, nfields, &body);
+    sl__on_submit(fx.sched, client, &r, nfields, &body);
     zmq_msg_close(&body);
     sl__job *job = sl__table_get(&fx.sched->jobs, id);
     SL_ASSERT(job != NULL);
     SL_ASSERT_EQ(job->received, n);
     return job;
+}
+
+// The same from the one client of s_setup.
+static sl__job *
+s_submit(uint64_t id, uint32_t n, uint32_t priority, uint32_t max_attempts,
+         uint32_t flags)
+{
+    return s_submit_from(fx.client, id, n, priority, max_attempts, flags);
 }
 
 // Worker w reports the outcome of (job, index, attempt), which ran for
@@ -247,7 +264,11 @@ s_tasks_sent(uint64_t key, s_item *items, size_t cap, size_t *n_msgs)
                 SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &item,
                                                  why));
                 SL_ASSERT(n < cap);
-                items[n++] = (s_item){group.job, item.index, item.attempt};
+                SL_ASSERT(group.home.len < sizeof(items[n].home));
+                items[n] = (s_item){group.job, item.index, item.attempt, ""};
+                memcpy(items[n].home, group.home.p, group.home.len);
+                items[n].home[group.home.len] = '\0';
+                n++;
             }
         }
     }
@@ -670,6 +691,45 @@ test_lost_worker_requeues_then_fails(void)
     s_teardown();
 }
 
+// ---------------------------------------------------------------------
+// Homes.
+
+// Every TASKS group carries the node of its job's client, as that
+// client's HELLO named it, copied into the job at SUBMIT: a later HELLO
+// under another name changes the jobs submitted after it. A HELLO name no
+// group can carry (over 64 bytes) leaves the client's jobs without one.
+static void
+test_tasks_carry_home(void)
+{
+    s_item items[8];
+    size_t n_msgs;
+    char long_name[SL_NODE_NAME_MAX + 2];
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    s_setup();
+    sl__peer *w = s_worker("w1", 8, 0);
+    sl__peer *other = s_client("client-2", "rack2-node9");
+    sl__peer *odd = s_client("client-3", long_name);
+    s_submit(1, 1, 0, 0, 0);
+    s_submit_from(other, 2, 1, 0, 0, 0);
+    s_submit_from(odd, 3, 1, 0, 0, 0);
+    s_client("client-1", "renamed"); // fx.client says HELLO again
+    s_submit(4, 1, 0, 0, 0);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 8, &n_msgs), 4);
+    int seen = 0;
+    for (int i = 0; i < 4; i++) {
+        const char *want = items[i].job == 1   ? "test"
+                           : items[i].job == 2 ? "rack2-node9"
+                           : items[i].job == 3 ? ""
+                                               : "renamed";
+        SL_ASSERT_STR(items[i].home, want);
+        seen |= 1 << (items[i].job - 1);
+    }
+    SL_ASSERT_EQ(seen, 0xf);
+    s_teardown();
+}
+
 int
 main(void)
 {
@@ -683,5 +743,6 @@ main(void)
     SL_RUN(test_speculation_once);
     SL_RUN(test_speculation_off);
     SL_RUN(test_lost_worker_requeues_then_fails);
+    SL_RUN(test_tasks_carry_home);
     return 0;
 }

@@ -1,9 +1,12 @@
-// util_test.c - large buffers: alignment, and reuse through the pool.
+// util_test.c - large buffers: alignment, and reuse through the pool;
+// the node's name.
 // SPDX-License-Identifier: MIT
 #include "../common/util.h"
 #include "../serialize/value.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -73,11 +76,44 @@ test_ndarray_reuse(void)
     sl_value_destroy(&v);
 }
 
+// The node's name: $STARLING_NODE when set and not empty, else the host
+// name; never more than SL_NODE_NAME_MAX bytes, nor than the buffer holds.
+static void
+test_node_name(void)
+{
+    char name[SL_NODE_NAME_MAX + 1], host[SL_NODE_NAME_MAX + 1] = "";
+    SL_ASSERT(gethostname(host, sizeof(host)) == 0);
+    host[sizeof(host) - 1] = '\0';
+    SL_ASSERT(unsetenv("STARLING_NODE") == 0);
+    sl__node_name(name, sizeof(name));
+    SL_ASSERT_STR(name, host);
+    SL_ASSERT(setenv("STARLING_NODE", "", 1) == 0);
+    sl__node_name(name, sizeof(name));
+    SL_ASSERT_STR(name, host);
+    SL_ASSERT(setenv("STARLING_NODE", "rack4-node17", 1) == 0);
+    sl__node_name(name, sizeof(name));
+    SL_ASSERT_STR(name, "rack4-node17");
+    char small[6];
+    sl__node_name(small, sizeof(small));
+    SL_ASSERT_STR(small, "rack4");
+    // A longer one is cut to SL_NODE_NAME_MAX, even in a larger buffer.
+    char big[200], want[SL_NODE_NAME_MAX + 1];
+    memset(big, 'n', 150);
+    big[150] = '\0';
+    SL_ASSERT(setenv("STARLING_NODE", big, 1) == 0);
+    sl__node_name(big, sizeof(big));
+    memset(want, 'n', SL_NODE_NAME_MAX);
+    want[SL_NODE_NAME_MAX] = '\0';
+    SL_ASSERT_STR(big, want);
+    SL_ASSERT(unsetenv("STARLING_NODE") == 0);
+}
+
 int
 main(void)
 {
     SL_RUN(test_alignment);
     SL_RUN(test_reuse);
     SL_RUN(test_ndarray_reuse);
+    SL_RUN(test_node_name);
     return 0;
 }
