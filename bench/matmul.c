@@ -57,7 +57,9 @@ s_put_block(sl_client *c, const double *m, int rows, int cols, int ld,
             sl_value **ref)
 {
     int64_t shape[2] = {rows, cols};
-    sl_value *block = sl_value_new_ndarray(SL_F64, 2, shape, NULL);
+    // Made in the node's object tier: the rows are copied there once, and
+    // the put stores the block where it is.
+    sl_value *block = sl_value_new_ndarray_shared(c, SL_F64, 2, shape);
     if (block == NULL) {
         return SL_ENOMEM;
     }

@@ -107,6 +107,19 @@ sl_put(sl_client *c, const sl_value *v, sl_value **ref_out)
     return SL_OK;
 }
 
+sl_value *
+sl_value_new_ndarray_shared(sl_client *c, sl_dtype dtype, int ndim,
+                            const int64_t *shape)
+{
+    sl__node *node = NULL;
+    sl_value *v = NULL;
+    if (c != NULL && sl__client_node(c, &node) == SL_OK && node->tier != NULL) {
+        v = sl__value_new_ndarray_with(dtype, ndim, shape,
+                                       sl__node_alloc_ndarray, node);
+    }
+    return v != NULL ? v : sl_value_new_ndarray(dtype, ndim, shape, NULL);
+}
+
 sl_err
 sl_get(sl_client *c, const sl_value *ref, sl_value **out)
 {

@@ -43,13 +43,14 @@ fill_random(double *m, size_t count, uint64_t seed)
     }
 }
 
-// Put rows x cols of m (row stride ld, starting at m) as an ndarray.
+// Put rows x cols of m (row stride ld, starting at m) as an ndarray. It
+// is made in the node's shared memory, so the put does not copy it again.
 static sl_err
 put_block(sl_client *c, const double *m, int rows, int cols, int ld,
           sl_value **ref)
 {
     int64_t shape[2] = {rows, cols};
-    sl_value *block = sl_value_new_ndarray(SL_F64, 2, shape, NULL);
+    sl_value *block = sl_value_new_ndarray_shared(c, SL_F64, 2, shape);
     double *dst = sl_ndarray_data(block);
     for (int r = 0; r < rows; r++) {
         memcpy(dst + (size_t) r * cols, m + (size_t) r * ld,

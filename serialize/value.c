@@ -205,6 +205,38 @@ s_new_ndarray_shape(sl_dtype dtype, int ndim, const int64_t *shape)
     return v;
 }
 
+// This thread's allocator of large ndarrays (sl__value_set_ndarray_alloc).
+static _Thread_local struct {
+    sl__ndarray_alloc_fn fn;
+    void *ctx;
+    size_t min_bytes;
+} s_nd_alloc;
+
+void
+sl__value_set_ndarray_alloc(sl__ndarray_alloc_fn fn, void *ctx,
+                            size_t min_bytes)
+{
+    s_nd_alloc.fn = fn;
+    s_nd_alloc.ctx = ctx;
+    s_nd_alloc.min_bytes = min_bytes;
+}
+
+sl_value *
+sl__value_new_ndarray_with(sl_dtype dtype, int ndim, const int64_t *shape,
+                           sl__ndarray_alloc_fn fn, void *ctx)
+{
+    sl_value *v = s_new_ndarray_shape(dtype, ndim, shape);
+    if (v == NULL) {
+        return NULL;
+    }
+    v->u.nd.data = fn(ctx, v, &v->owner);
+    if (v->u.nd.data == NULL) {
+        free(v);
+        return NULL;
+    }
+    return v; // the allocator's memory is zeroed
+}
+
 sl_value *
 sl_value_new_ndarray(sl_dtype dtype, int ndim, const int64_t *shape,
                      const void *data)
@@ -212,6 +244,13 @@ sl_value_new_ndarray(sl_dtype dtype, int ndim, const int64_t *shape,
     sl_value *v = s_new_ndarray_shape(dtype, ndim, shape);
     if (v == NULL) {
         return NULL;
+    }
+    if (s_nd_alloc.fn != NULL && v->u.nd.nbytes >= s_nd_alloc.min_bytes &&
+        (v->u.nd.data = s_nd_alloc.fn(s_nd_alloc.ctx, v, &v->owner)) != NULL) {
+        if (data != NULL) {
+            memcpy(v->u.nd.data, data, v->u.nd.nbytes);
+        }
+        return v; // zeroed already
     }
     // 64-byte alignment suits AVX-512 loads in BLAS kernels.
     v->u.nd.data = sl__alloc_aligned(v->u.nd.nbytes);

@@ -66,6 +66,22 @@ sl_value *sl__value_new_ref(const char *key, uint64_t size, int shard);
 sl_value *sl__value_new_ndarray_view(sl_dtype dtype, int ndim,
                                      const int64_t *shape, void *data,
                                      sl__blob *blob);
+// An allocator of ndarray elements elsewhere than the heap (the node's
+// object tier: shared memory): for v (its type, dtype, shape and nbytes
+// set), return zeroed memory for v->u.nd.nbytes bytes, 64-byte aligned,
+// and in *owner the blob that owns it (the value keeps that reference);
+// or NULL, and the heap is used.
+typedef void *(*sl__ndarray_alloc_fn)(void *ctx, const sl_value *v,
+                                      sl__blob **owner);
+// Make sl_value_new_ndarray of this thread use fn for arrays of at least
+// min_bytes (fn NULL: the heap for all). A kernel's large result is then
+// made where it will be kept.
+void sl__value_set_ndarray_alloc(sl__ndarray_alloc_fn fn, void *ctx,
+                                 size_t min_bytes);
+// A zeroed ndarray whose elements fn allocates; NULL when it cannot.
+sl_value *sl__value_new_ndarray_with(sl_dtype dtype, int ndim,
+                                     const int64_t *shape,
+                                     sl__ndarray_alloc_fn fn, void *ctx);
 // Bytes of ndarray payload for a dtype and shape, or SIZE_MAX on overflow
 // or a bad dtype/shape.
 size_t sl__ndarray_nbytes(sl_dtype dtype, int ndim, const int64_t *shape);

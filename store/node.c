@@ -141,10 +141,9 @@ s_tier_put(sl__node *n, const char *key, const void *head, size_t head_len,
     if (rv != SL_OK) {
         return s_fail(n, rv, "put %s: %s", key, sl__tier_errstr(n->tier));
     }
-    uint8_t *dst = sl__tier_seg_data(seg);
-    memcpy(dst, head, head_len);
+    sl__tier_seg_write(seg, head, head_len);
     if (tail_len > 0) {
-        memcpy(dst + head_len, tail, tail_len);
+        sl__tier_seg_write(seg, tail, tail_len);
     }
     sl__location loc = {.size = head_len + tail_len,
                         .hash = sl__tier_seg_hash(seg)};
@@ -181,6 +180,77 @@ s_to_tier(const sl__node *n, const char *key, size_t len, unsigned flags)
     return len < u.budget / 2; // a larger one would evict everything
 }
 
+void *
+sl__node_alloc_ndarray(void *ctx, const sl_value *v, sl__blob **owner)
+{
+    sl__node *n = ctx;
+    void *head = NULL;
+    const void *tail;
+    size_t head_len, tail_len;
+    sl__tier_seg *seg = NULL;
+    *owner = NULL;
+    // The encoding's head of an ndarray of this shape, then room for its
+    // elements, which start 64-byte aligned.
+    if (n->tier == NULL ||
+        sl__value_encode_split(v, &head, &head_len, &tail, &tail_len) !=
+            SL_OK ||
+        tail_len != v->u.nd.nbytes) {
+        free(head);
+        return NULL;
+    }
+    if (sl__tier_begin(n->tier, head_len + tail_len, head_len, &seg) != SL_OK) {
+        free(head);
+        return NULL; // a full tier: the heap will do
+    }
+    uint8_t *data = sl__tier_seg_data(seg);
+    memcpy(data, head, head_len);
+    free(head);
+    if ((*owner = sl__tier_seg_blob(n->tier, &seg)) == NULL) {
+        sl__tier_abort(n->tier, &seg);
+        return NULL;
+    }
+    // The blob's data is the whole encoding; the elements follow its head.
+    return (uint8_t *) (*owner)->data + head_len;
+}
+
+// Seal v's segment under key where v is, when v is an ndarray made by
+// sl__node_alloc_ndarray on this tier and not sealed yet: no copy.
+static bool
+s_seal_in_place(sl__node *n, const char *key, const sl_value *v, unsigned flags,
+                sl_value **ref_out, sl_err *rv)
+{
+    if (n->tier == NULL || (flags & SL_NODE_STORE) != 0 ||
+        v->type != SL_NDARRAY || !sl__tier_blob_writable(n->tier, v->owner) ||
+        !sl__tier_key_ok(key)) {
+        return false;
+    }
+    sl__blob *b = v->owner;
+    size_t len = b->len;
+    bool nx = (flags & SL_NODE_NX) != 0, stored = false, located = false;
+    int ttl = sl__store_ttl(n->store);
+    sl__location loc = {.size = len};
+    sl__strlcpy(loc.node, sl__tier_node(n->tier), sizeof(loc.node));
+    *rv = sl__tier_seal_blob(n->tier, b, key, ttl, 0, nx, &stored);
+    if (*rv != SL_OK) {
+        s_fail(n, *rv, "put %s: %s", key, sl__tier_errstr(n->tier));
+        return true;
+    }
+    if (stored) {
+        loc.hash = sl__tier_blob_hash(b);
+        *rv = sl__store_put_location(n->store, key, &loc, nx, ttl, &located);
+        if (*rv != SL_OK || !located) {
+            sl__tier_delete(n->tier, key);
+        }
+        if (*rv != SL_OK) {
+            s_fail(n, *rv, "put %s: %s", key, sl__store_errstr(n->store));
+            return true;
+        }
+    }
+    *ref_out = sl__value_new_ref(key, len, sl__store_shard_of(n->store, key));
+    *rv = *ref_out != NULL ? SL_OK : s_fail(n, SL_ENOMEM, "out of memory");
+    return true;
+}
+
 sl_err
 sl__node_put_value(sl__node *n, const char *key, const sl_value *v,
                    unsigned flags, sl_value **ref_out)
@@ -188,7 +258,11 @@ sl__node_put_value(sl__node *n, const char *key, const sl_value *v,
     void *head = NULL;
     const void *tail;
     size_t head_len, tail_len;
-    sl_err rv = sl__value_encode_split(v, &head, &head_len, &tail, &tail_len);
+    sl_err rv;
+    if (s_seal_in_place(n, key, v, flags, ref_out, &rv)) {
+        return rv;
+    }
+    rv = sl__value_encode_split(v, &head, &head_len, &tail, &tail_len);
     if (rv != SL_OK) {
         return s_fail(n, rv, "put %s: cannot encode the value: %s", key,
                       sl_strerror(rv));

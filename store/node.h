@@ -47,6 +47,11 @@ sl_err sl__node_init(sl__node *n, sl__store *store, sl__tier *tier);
 // Put v under key (SL_NODE_* flags) and give back a ref to it.
 sl_err sl__node_put_value(sl__node *n, const char *key, const sl_value *v,
                           unsigned flags, sl_value **ref_out);
+// An sl__ndarray_alloc_fn (serialize/value.h) over ctx, an sl__node: the
+// elements of a new ndarray in a segment of the node's tier, which
+// sl__node_put_value then seals under its key without a copy (and which
+// is dropped if it never is). NULL when there is no tier or it is full.
+void *sl__node_alloc_ndarray(void *ctx, const sl_value *v, sl__blob **owner);
 // The same for a value already encoded in buf.
 sl_err sl__node_put_encoded(sl__node *n, const char *key, const void *buf,
                             size_t len, unsigned flags, sl_value **ref_out);

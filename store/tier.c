@@ -31,6 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+// The hash at the machine's best (AVX2, AVX-512) rather than SSE2: twice
+// as fast here (11 GB/s), so that checking a mapped object costs about
+// what reading it does.
+#include <xxh_x86dispatch.h>
+#endif
 
 #define S_MAGIC "SLOBJ\0\0\1"
 #define S_CTL_MAGIC "SLTIER\0\1"
@@ -67,6 +73,7 @@ struct sl__tier {
     int ctl_fd;   // flock: shared by writers, exclusive by a recount
     int alive_fd; // our shared flock: the tier is in use
     int writing;  // segments begun and not yet sealed or dropped
+    int refs;     // the opener's, and one per segment blob alive
     s_ctl *ctl;
     uint64_t seq; // names this process's writes
     sl__tier_spill_fn spill;
@@ -82,6 +89,10 @@ struct sl__tier_seg {
     size_t data_off, data_len;
     uint64_t hash; // of the data, once sl__tier_seg_hash computed it
     bool hashed;
+    XXH3_state_t *stream; // sl__tier_seg_write's hash of what it wrote
+    size_t written;       // bytes it wrote, from the start of the data
+    sl__tier *tier;       // held by a blob (sl__tier_seg_blob): its tier
+    bool sealed;          // the blob's segment is sealed (or lost its key)
 };
 
 static sl_err s_err(sl__tier *t, sl_err rv, const char *fmt, ...)
@@ -246,6 +257,7 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
     }
     sl__tier *t = sl__xcalloc(1, sizeof(*t));
     t->dir_fd = t->ctl_fd = t->alive_fd = -1;
+    t->refs = 1;
     s_node_name(t->node, sizeof(t->node), opts->node);
     char user[400];
     s_user_dir(user, sizeof(user), opts->base);
@@ -307,11 +319,22 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
     return SL_OK;
 }
 
+static void s_tier_unref(sl__tier *t);
+
 void
 sl__tier_close(sl__tier **tier_p)
 {
     sl__tier *t = *tier_p;
-    if (t == NULL) {
+    *tier_p = NULL;
+    if (t != NULL) {
+        s_tier_unref(t);
+    }
+}
+
+static void
+s_tier_unref(sl__tier *t)
+{
+    if (--t->refs > 0) {
         return;
     }
     if (t->ctl != NULL) {
@@ -327,7 +350,6 @@ sl__tier_close(sl__tier **tier_p)
         close(t->dir_fd);
     }
     free(t);
-    *tier_p = NULL;
 }
 
 const char *
@@ -581,8 +603,9 @@ sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
     if (s->fd < 0 || ftruncate(s->fd, (off_t) total) != 0) {
         rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, s->tmp,
                    strerror(errno));
-    } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED,
-                              s->fd, 0)) == MAP_FAILED) {
+    } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                              MAP_SHARED | MAP_POPULATE, s->fd, 0)) ==
+               MAP_FAILED) {
         s->map = NULL;
         rv = s_err(tier, errno == ENOMEM ? SL_ENOMEM : SL_EIO,
                    "mmap of %zu bytes: %s", total, strerror(errno));
@@ -607,11 +630,52 @@ sl__tier_seg_len(const sl__tier_seg *seg)
     return seg->data_len;
 }
 
+static void
+s_seg_free(sl__tier_seg *s)
+{
+    if (s->stream != NULL) {
+        XXH3_freeState(s->stream);
+    }
+    free(s);
+}
+
+// Copy and hash a piece at a time, while it is in the cache: one pass over
+// memory instead of two.
+#define S_WRITE_PIECE (256u << 10)
+
+void
+sl__tier_seg_write(sl__tier_seg *seg, const void *src, size_t len)
+{
+    uint8_t *dst = seg->map + seg->data_off + seg->written;
+    const uint8_t *p = src;
+    if (seg->written + len > seg->data_len || seg->hashed) {
+        abort(); // a caller's bug: past the end, or after the hash
+    }
+    if (seg->stream == NULL && seg->written == 0) {
+        seg->stream = XXH3_createState();
+        if (seg->stream != NULL) {
+            XXH3_64bits_reset(seg->stream);
+        }
+    }
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < S_WRITE_PIECE ? len - done : S_WRITE_PIECE;
+        memcpy(dst + done, p + done, n);
+        if (seg->stream != NULL) {
+            XXH3_64bits_update(seg->stream, dst + done, n);
+        }
+        done += n;
+    }
+    seg->written += len;
+}
+
 uint64_t
 sl__tier_seg_hash(sl__tier_seg *seg)
 {
     if (!seg->hashed) {
-        seg->hash = XXH3_64bits(seg->map + seg->data_off, seg->data_len);
+        bool streamed = seg->stream != NULL && seg->written == seg->data_len;
+        seg->hash = streamed
+                        ? XXH3_64bits_digest(seg->stream)
+                        : XXH3_64bits(seg->map + seg->data_off, seg->data_len);
         seg->hashed = true;
     }
     return seg->hash;
@@ -633,7 +697,7 @@ sl__tier_abort(sl__tier *tier, sl__tier_seg **seg_p)
     unlinkat(tier->dir_fd, s->tmp, 0);
     atomic_fetch_sub(&tier->ctl->used, s->map_len);
     s_write_unlock(tier);
-    free(s);
+    s_seg_free(s);
     *seg_p = NULL;
 }
 
@@ -643,73 +707,161 @@ s_unmap_blob(void *ctx, void *data)
     munmap(data, (size_t) (uintptr_t) ctx);
 }
 
+// Write the header of s and link it under key. Either way the write is
+// over: s's file is linked and counted as an object, or it is removed and
+// its bytes are off the count; its descriptor is closed and the write
+// lock let go. Only the mapping stays, for the caller.
+static sl_err
+s_link(sl__tier *tier, sl__tier_seg *s, const char *key, int ttl_s,
+       unsigned flags, bool nx, bool *stored_out)
+{
+    *stored_out = false;
+    sl_err rv = SL_OK;
+    bool stored = false;
+    if (!s_key_ok(key)) {
+        rv = s_err(tier, SL_EINVAL, "'%s' cannot name an object",
+                   key != NULL ? key : "");
+    } else {
+        s_hdr h = {0};
+        memcpy(h.magic, S_MAGIC, 8);
+        h.version = S_VERSION;
+        h.flags = flags;
+        h.data_off = s->data_off;
+        h.data_len = s->data_len;
+        h.hash = sl__tier_seg_hash(s);
+        h.expires_s = ttl_s > 0 ? s_now_s() + ttl_s : 0;
+        sl__strlcpy(h.key, key, sizeof(h.key));
+        memcpy(s->map, &h, sizeof(h));
+        if (linkat(tier->dir_fd, s->tmp, tier->dir_fd, key, 0) == 0) {
+            stored = true;
+        } else if (errno != EEXIST) {
+            rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                       strerror(errno));
+        } else if (!nx) {
+            // Replace: rename over the old one, whose bytes go off the
+            // count.
+            struct stat st;
+            uint64_t old = fstatat(tier->dir_fd, key, &st, 0) == 0
+                               ? (uint64_t) st.st_size
+                               : 0;
+            if (renameat(tier->dir_fd, s->tmp, tier->dir_fd, key) != 0) {
+                rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                           strerror(errno));
+            } else {
+                atomic_fetch_sub(&tier->ctl->used, old);
+                atomic_fetch_sub(&tier->ctl->objects, 1);
+                stored = true;
+            }
+        }
+    }
+    unlinkat(tier->dir_fd, s->tmp, 0); // a no-op after a rename
+    if (stored) {
+        atomic_fetch_add(&tier->ctl->objects, 1);
+    } else {
+        atomic_fetch_sub(&tier->ctl->used, s->map_len);
+    }
+    s_write_unlock(tier);
+    close(s->fd);
+    s->fd = -1;
+    *stored_out = stored;
+    return rv;
+}
+
 sl_err
 sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key, int ttl_s,
               unsigned flags, bool nx, bool *stored_out, sl__blob **blob_out)
 {
     sl__tier_seg *s = *seg_p;
-    if (stored_out != NULL) {
-        *stored_out = false;
-    }
+    bool stored;
     if (blob_out != NULL) {
         *blob_out = NULL;
     }
-    if (!s_key_ok(key)) {
-        sl__tier_abort(tier, seg_p);
-        return s_err(tier, SL_EINVAL, "'%s' cannot name an object",
-                     key != NULL ? key : "");
+    sl_err rv = s_link(tier, s, key, ttl_s, flags, nx, &stored);
+    if (stored_out != NULL) {
+        *stored_out = stored;
     }
-    s_hdr h = {0};
-    memcpy(h.magic, S_MAGIC, 8);
-    h.version = S_VERSION;
-    h.flags = flags;
-    h.data_off = s->data_off;
-    h.data_len = s->data_len;
-    h.hash = sl__tier_seg_hash(s);
-    h.expires_s = ttl_s > 0 ? s_now_s() + ttl_s : 0;
-    sl__strlcpy(h.key, key, sizeof(h.key));
-    memcpy(s->map, &h, sizeof(h));
-    sl_err rv = SL_OK;
-    bool stored = false;
-    if (linkat(tier->dir_fd, s->tmp, tier->dir_fd, key, 0) == 0) {
-        stored = true;
-    } else if (errno != EEXIST) {
-        rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key, strerror(errno));
-    } else if (!nx) {
-        // Replace: rename over the old one, whose bytes go off the count.
-        struct stat st;
-        uint64_t old =
-            fstatat(tier->dir_fd, key, &st, 0) == 0 ? (uint64_t) st.st_size : 0;
-        if (renameat(tier->dir_fd, s->tmp, tier->dir_fd, key) != 0) {
-            rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
-                       strerror(errno));
-        } else {
-            atomic_fetch_sub(&tier->ctl->used, old);
-            atomic_fetch_sub(&tier->ctl->objects, 1);
-            stored = true;
-        }
-    }
-    if (!stored || rv != SL_OK) {
-        sl__tier_abort(tier, seg_p);
-        return rv;
-    }
-    unlinkat(tier->dir_fd, s->tmp, 0); // a no-op after a rename
-    atomic_fetch_add(&tier->ctl->objects, 1);
-    s_write_unlock(tier);
-    close(s->fd);
-    if (blob_out != NULL && mprotect(s->map, s->map_len, PROT_READ) == 0 &&
+    if (stored && blob_out != NULL &&
+        mprotect(s->map, s->map_len, PROT_READ) == 0 &&
         (*blob_out = sl__blob_new(s->map, s->map_len, s_unmap_blob,
                                   (void *) (uintptr_t) s->map_len)) != NULL) {
         // the blob unmaps it
     } else {
         munmap(s->map, s->map_len);
     }
-    if (stored_out != NULL) {
-        *stored_out = true;
-    }
-    free(s);
+    s_seg_free(s);
     *seg_p = NULL;
-    return SL_OK;
+    return rv;
+}
+
+// ---------------------------------------------------------------------
+// Segments as blobs: values point into them while they are written.
+
+static void
+s_seg_blob_free(void *ctx, void *data)
+{
+    (void) data;
+    sl__tier_seg *s = ctx;
+    sl__tier *t = s->tier;
+    if (!s->sealed) {
+        sl__tier_abort(t, &s);
+    } else {
+        munmap(s->map, s->map_len);
+        s_seg_free(s);
+    }
+    s_tier_unref(t);
+}
+
+sl__blob *
+sl__tier_seg_blob(sl__tier *tier, sl__tier_seg **seg_p)
+{
+    sl__tier_seg *s = *seg_p;
+    sl__blob *b =
+        sl__blob_new(s->map + s->data_off, s->data_len, s_seg_blob_free, s);
+    if (b == NULL) {
+        return NULL; // the caller still has the segment
+    }
+    s->tier = tier;
+    tier->refs++;
+    *seg_p = NULL;
+    return b;
+}
+
+bool
+sl__tier_blob_writable(const sl__tier *tier, const sl__blob *blob)
+{
+    const sl__tier_seg *s = blob != NULL && blob->free_fn == s_seg_blob_free
+                                ? blob->free_ctx
+                                : NULL;
+    return s != NULL && s->tier == tier && !s->sealed;
+}
+
+uint64_t
+sl__tier_blob_hash(const sl__blob *blob)
+{
+    const sl__tier_seg *s = blob->free_ctx;
+    return blob->free_fn == s_seg_blob_free && s->hashed ? s->hash : 0;
+}
+
+sl_err
+sl__tier_seal_blob(sl__tier *tier, sl__blob *blob, const char *key, int ttl_s,
+                   unsigned flags, bool nx, bool *stored_out)
+{
+    if (!sl__tier_blob_writable(tier, blob)) {
+        return s_err(tier, SL_EINVAL,
+                     "not a segment of this tier being "
+                     "written");
+    }
+    sl__tier_seg *s = blob->free_ctx;
+    bool stored;
+    sl_err rv = s_link(tier, s, key, ttl_s, flags, nx, &stored);
+    // Over either way: the bytes stay mapped for the values that point
+    // into them, read-only from now on.
+    s->sealed = true;
+    mprotect(s->map, s->map_len, PROT_READ);
+    if (stored_out != NULL) {
+        *stored_out = stored;
+    }
+    return rv;
 }
 
 sl_err
@@ -722,7 +874,7 @@ sl__tier_put(sl__tier *tier, const char *key, const void *data, size_t len,
     if (rv != SL_OK) {
         return rv;
     }
-    memcpy(sl__tier_seg_data(s), data, len);
+    sl__tier_seg_write(s, data, len);
     return sl__tier_seal(tier, &s, key, ttl_s, flags, nx, stored_out, NULL);
 }
 

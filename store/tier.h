@@ -84,6 +84,10 @@ sl_err sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
                       sl__tier_seg **out);
 void *sl__tier_seg_data(sl__tier_seg *seg);
 size_t sl__tier_seg_len(const sl__tier_seg *seg);
+// Append len bytes at src to the data (from its start, in order), hashing
+// them as they are copied: when the whole data was written this way, the
+// seal needs no second pass over it. Writing past the end aborts.
+void sl__tier_seg_write(sl__tier_seg *seg, const void *src, size_t len);
 // The XXH3-64 hash of the data, as the seal will record it: the data must
 // not change after this call.
 uint64_t sl__tier_seg_hash(sl__tier_seg *seg);
@@ -101,6 +105,21 @@ sl_err sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key,
 void sl__tier_node_name(char *buf, size_t size, const char *node);
 // Whether key can name an object of a tier.
 bool sl__tier_key_ok(const char *key);
+// The segment as a blob over its data, so that values can point into it
+// while it is written (an ndarray made in shared memory); *seg_p is NULL
+// after (on ENOMEM, NULL is returned and the caller keeps *seg_p). The
+// blob owns the segment and holds the tier open: its last release drops
+// the segment if it was never sealed, else unmaps it.
+sl__blob *sl__tier_seg_blob(sl__tier *tier, sl__tier_seg **seg_p);
+// Whether blob is a segment of tier that is still being written.
+bool sl__tier_blob_writable(const sl__tier *tier, const sl__blob *blob);
+// Seal the segment blob holds, as sl__tier_seal would, leaving its bytes
+// mapped (read-only from now on: a write to them crashes) for the values
+// that point into them. The segment cannot be sealed twice.
+sl_err sl__tier_seal_blob(sl__tier *tier, sl__blob *blob, const char *key,
+                          int ttl_s, unsigned flags, bool nx, bool *stored_out);
+// The hash of the data of a segment blob that was sealed (0 if not).
+uint64_t sl__tier_blob_hash(const sl__blob *blob);
 // Drop an object that was not sealed. Accepts NULL.
 void sl__tier_abort(sl__tier *tier, sl__tier_seg **seg_p);
 

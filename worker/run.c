@@ -243,8 +243,8 @@ s_result_flags(const sl__runner *self, const sl__run_task *t)
 {
     char home[sizeof(t->home)];
     sl__tier_node_name(home, sizeof(home), t->home);
-    bool here = self->tier != NULL && t->home[0] != '\0' &&
-                strcmp(home, sl__tier_node(self->tier)) == 0;
+    bool here = self->tier_node != NULL && self->tier_node[0] != '\0' &&
+                t->home[0] != '\0' && strcmp(home, self->tier_node) == 0;
     return SL_NODE_NX | (here ? 0 : SL_NODE_STORE);
 }
 
@@ -329,9 +329,20 @@ s_run_kernel(sl__runner *self, sl__run_task *t, const sl_kernel_def *k,
     sl_task kt;
     char errbuf[SL_ERRSTR_LEN];
     sl__task_init(&kt, t->job, t->index, t->attempt, args);
+    // A result that will stay in the node's tier is made there: the
+    // kernel's large arrays get shared memory, and the one it returns is
+    // sealed where it is.
+    sl__node *node = (s_result_flags(self, t) & SL_NODE_STORE) == 0
+                         ? s_node(self, errbuf)
+                         : NULL;
+    if (node != NULL && node->tier != NULL) {
+        sl__value_set_ndarray_alloc(sl__node_alloc_ndarray, node,
+                                    SL_NODE_TIER_MIN);
+    }
     t->stats.start_s = sl__wall();
     sl_err rv = sl__kernel_run(k, &kt);
     t->stats.end_s = sl__wall();
+    sl__value_set_ndarray_alloc(NULL, NULL, 0);
     t->stats.flops = kt.flops;
     t->stats.bytes_read += kt.bytes_read;
     t->stats.bytes_written += kt.bytes_written;

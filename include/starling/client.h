@@ -138,10 +138,22 @@ SL_EXPORT void sl_client_set_spin(sl_client *c, int max_us);
 
 // Store v in the object store and give back a ref to it in *ref_out (the
 // caller owns it). Objects carry a TTL (one day by default) so that a dead
-// client cannot fill the store forever.
+// client cannot fill the store forever. On a node with workers, a large
+// value (64 KiB or more) stays in the node's object tier, shared memory
+// that the node's tasks read in place: the put copies it once, and not at
+// all when v was made by sl_value_new_ndarray_shared.
 SL_EXPORT sl_err sl_put(sl_client *c, const sl_value *v, sl_value **ref_out);
-// Fetch the value a ref names into *out (the caller owns it).
+// Fetch the value a ref names into *out (the caller owns it). An object in
+// the node's tier is mapped, not copied: *out is then read-only.
 SL_EXPORT sl_err sl_get(sl_client *c, const sl_value *ref, sl_value **out);
+// A zeroed ndarray (as sl_value_new_ndarray with NULL data) whose elements
+// are made in the node's object tier when the node has one, so that
+// sl_put stores it without copying them. Fill it, then put it: from the
+// put on its elements are read-only, and a write to them crashes the
+// program (they are the stored object). NULL when memory runs out or the
+// dtype or shape is invalid; on a node without a tier, an ordinary ndarray.
+SL_EXPORT sl_value *sl_value_new_ndarray_shared(sl_client *c, sl_dtype dtype,
+                                                int ndim, const int64_t *shape);
 
 // Run function (e.g. "blas.dgemm", or a module's "<sha256>/kernel" or
 // "name/kernel") once per element of args[0..n-1]; each args[i] is the
