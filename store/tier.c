@@ -19,8 +19,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +43,11 @@
 typedef struct {
     char magic[8];
     uint32_t version;
-    uint32_t flags;     // SL_TIER_*; not hashed, may change
-    uint64_t data_off;  // where the data starts
-    uint64_t data_len;  // its bytes: data_off + data_len is the file's size
-    uint64_t hash;      // XXH3-64 of the data
-    int64_t expires_s;  // unix time after which it is gone; 0: never
+    uint32_t flags;      // SL_TIER_*; not hashed, may change
+    uint64_t data_off;   // where the data starts
+    uint64_t data_len;   // its bytes: data_off + data_len is the file's size
+    uint64_t hash;       // XXH3-64 of the data
+    int64_t expires_s;   // unix time after which it is gone; 0: never
     char key[S_KEY_MAX]; // NUL-terminated
 } s_hdr;
 _Static_assert(sizeof(s_hdr) <= S_HDR_BYTES, "header fits its bytes");
@@ -82,8 +82,7 @@ struct sl__tier_seg {
     size_t data_off, data_len;
 };
 
-static sl_err
-s_err(sl__tier *t, sl_err rv, const char *fmt, ...)
+static sl_err s_err(sl__tier *t, sl_err rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static sl_err
@@ -167,8 +166,8 @@ static uint64_t
 s_default_budget(const char *path)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    uint64_t budget = (uint64_t) pages * (uint64_t) page /
-                      SL_TIER_BUDGET_RAM_DIV;
+    uint64_t budget =
+        (uint64_t) pages * (uint64_t) page / SL_TIER_BUDGET_RAM_DIV;
     struct statvfs vfs;
     if (statvfs(path, &vfs) == 0) {
         uint64_t half = (uint64_t) vfs.f_blocks * vfs.f_frsize / 2;
@@ -211,9 +210,8 @@ s_ctl_open(sl__tier *t, bool create, uint64_t budget)
             rv = s_err(t, SL_EPROTO, "%s/ctl: not a tier's", t->path);
         } else {
             memcpy(t->ctl->magic, S_CTL_MAGIC, 8);
-            atomic_store(&t->ctl->budget, budget > 0 ? budget
-                                                     : s_default_budget(
-                                                           t->path));
+            atomic_store(&t->ctl->budget,
+                         budget > 0 ? budget : s_default_budget(t->path));
         }
     }
     if (rv == SL_OK && budget > 0) {
@@ -242,8 +240,7 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
     sl_err rv = SL_OK;
     struct stat st;
     if (!opts->create && stat(t->path, &st) != 0) {
-        rv = sl__errf(errbuf, SL_ENOTFOUND, "%s: no object tier here",
-                      t->path);
+        rv = sl__errf(errbuf, SL_ENOTFOUND, "%s: no object tier here", t->path);
     } else if (opts->create &&
                ((rv = sl__dir_private(user, errbuf)) != SL_OK ||
                 (rv = sl__dir_private(t->path, errbuf)) != SL_OK)) {
@@ -261,8 +258,8 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
             rv = sl__errf(errbuf, SL_EIO, "%s: %s", t->path, strerror(errno));
             break;
         }
-        t->alive_fd = openat(t->dir_fd, "alive", O_RDWR | O_CREAT | O_CLOEXEC,
-                             0600);
+        t->alive_fd =
+            openat(t->dir_fd, "alive", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (t->alive_fd < 0 || flock(t->alive_fd, LOCK_SH) != 0 ||
             fstat(t->alive_fd, &st) != 0) {
             rv = sl__errf(errbuf, SL_EIO, "%s/alive: %s", t->path,
@@ -284,8 +281,8 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
             break;
         }
     }
-    if (rv == SL_OK && (rv = s_ctl_open(t, opts->create, opts->budget)) !=
-                           SL_OK) {
+    if (rv == SL_OK &&
+        (rv = s_ctl_open(t, opts->create, opts->budget)) != SL_OK) {
         sl__strlcpy(errbuf, t->errstr, SL_ERRSTR_LEN);
     }
     if (rv != SL_OK) {
@@ -428,15 +425,16 @@ s_spill(sl__tier *t, const char *name)
     sl__blob *blob = NULL;
     const void *data;
     size_t len;
-    if (t->spill == NULL || sl__tier_get(t, name, &blob, &data, &len) != SL_OK) {
+    if (t->spill == NULL ||
+        sl__tier_get(t, name, &blob, &data, &len) != SL_OK) {
         return false;
     }
     int fd = openat(t->dir_fd, name, O_RDONLY | O_CLOEXEC);
     s_hdr h;
     struct stat st;
     int ttl = 0;
-    if (fd >= 0 && fstat(fd, &st) == 0 && s_hdr_read(fd, st.st_size, &h) ==
-                                              NULL) {
+    if (fd >= 0 && fstat(fd, &st) == 0 &&
+        s_hdr_read(fd, st.st_size, &h) == NULL) {
         int64_t left = h.expires_s - s_now_s();
         ttl = h.expires_s == 0 ? 0 : left > 1 ? (int) left : 1;
     }
@@ -564,8 +562,8 @@ sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
     s->data_off = off;
     s->data_len = len;
     s->map_len = total;
-    s->fd = openat(tier->dir_fd, s->tmp,
-                   O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    s->fd = openat(tier->dir_fd, s->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                   0600);
     if (s->fd < 0 || ftruncate(s->fd, (off_t) total) != 0) {
         rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, s->tmp,
                    strerror(errno));
@@ -622,9 +620,8 @@ s_unmap_blob(void *ctx, void *data)
 }
 
 sl_err
-sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key,
-              int ttl_s, unsigned flags, bool nx, bool *stored_out,
-              sl__blob **blob_out)
+sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key, int ttl_s,
+              unsigned flags, bool nx, bool *stored_out, sl__blob **blob_out)
 {
     sl__tier_seg *s = *seg_p;
     if (stored_out != NULL) {
@@ -653,14 +650,12 @@ sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key,
     if (linkat(tier->dir_fd, s->tmp, tier->dir_fd, key, 0) == 0) {
         stored = true;
     } else if (errno != EEXIST) {
-        rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
-                   strerror(errno));
+        rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key, strerror(errno));
     } else if (!nx) {
         // Replace: rename over the old one, whose bytes go off the count.
         struct stat st;
-        uint64_t old = fstatat(tier->dir_fd, key, &st, 0) == 0
-                           ? (uint64_t) st.st_size
-                           : 0;
+        uint64_t old =
+            fstatat(tier->dir_fd, key, &st, 0) == 0 ? (uint64_t) st.st_size : 0;
         if (renameat(tier->dir_fd, s->tmp, tier->dir_fd, key) != 0) {
             rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
                        strerror(errno));
@@ -888,8 +883,8 @@ sl__tier_sweep(sl__tier *tier)
     // With ctl's exclusive flock no write is under way, and the count can
     // be made again from the files; a write in progress (a client filling
     // an array) only puts that off to a later sweep.
-    bool recount = tier->writing == 0 && flock(tier->ctl_fd,
-                                               LOCK_EX | LOCK_NB) == 0;
+    bool recount =
+        tier->writing == 0 && flock(tier->ctl_fd, LOCK_EX | LOCK_NB) == 0;
     rewinddir(d);
     uint64_t used = 0, objects = 0;
     size_t removed = 0;
@@ -944,9 +939,9 @@ s_remove_dir(const char *path, char errbuf[SL_ERRSTR_LEN])
 {
     DIR *d = opendir(path);
     if (d == NULL) {
-        return errno == ENOENT ? SL_OK
-                               : sl__errf(errbuf, SL_EIO, "%s: %s", path,
-                                          strerror(errno));
+        return errno == ENOENT
+                   ? SL_OK
+                   : sl__errf(errbuf, SL_EIO, "%s: %s", path, strerror(errno));
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
