@@ -104,10 +104,58 @@ s_base(const char *base)
     return base != NULL && *base != '\0' ? base : "/dev/shm";
 }
 
-static void
+// The user's directory under base; false when it does not fit in size.
+static bool
 s_user_dir(char *buf, size_t size, const char *base)
 {
-    snprintf(buf, size, "%s/starling-%u", s_base(base), (unsigned) getuid());
+    int n = snprintf(buf, size, "%s/starling-%u", s_base(base),
+                     (unsigned) getuid());
+    return n >= 0 && (size_t) n < size;
+}
+
+static sl_err
+s_too_long(char errbuf[SL_ERRSTR_LEN], const char *base)
+{
+    return sl__errf(errbuf, SL_EINVAL,
+                    "object tier: base directory too long: %.64s...",
+                    s_base(base));
+}
+
+// Check dir (with create, make it first when missing): a directory of
+// ours that no one else may enter, and not a symbolic link to one. Anyone
+// may make <base>/starling-<uid> in /dev/shm, as a link to a directory of
+// ours that is no tier's (a home directory of mode 0700), which a tier
+// would then fill and sl__tier_remove_dead empty. SL_ENOTFOUND when it is
+// missing and not to be made.
+static sl_err
+s_dir_ok(const char *dir, bool create, char errbuf[SL_ERRSTR_LEN])
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT) {
+            return sl__errf(errbuf, SL_EIO, "object tier %s: %s", dir,
+                            strerror(errno));
+        }
+        if (!create) {
+            return sl__errf(errbuf, SL_ENOTFOUND, "%s: no object tier here",
+                            dir);
+        }
+        sl_err rv = sl__mkdirs(dir, errbuf);
+        if (rv != SL_OK) {
+            return rv;
+        }
+        if (lstat(dir, &st) != 0) {
+            return sl__errf(errbuf, SL_EIO, "object tier %s: %s", dir,
+                            strerror(errno));
+        }
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return sl__errf(
+            errbuf, SL_EAUTH,
+            "object tier %s must be a directory of ours, not %s", dir,
+            S_ISLNK(st.st_mode) ? "a symbolic link" : "another kind of file");
+    }
+    return sl__dir_check("object tier", dir, 077, NULL, errbuf);
 }
 
 static void
@@ -234,26 +282,22 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
     t->dir_fd = t->ctl_fd = t->alive_fd = -1;
     s_node_name(t->node, sizeof(t->node), opts->node);
     char user[400];
-    s_user_dir(user, sizeof(user), opts->base);
-    snprintf(t->path, sizeof(t->path), "%s/%s.%s", user, opts->cluster,
-             t->node);
-    sl_err rv = SL_OK;
+    int n = 0;
+    if (!s_user_dir(user, sizeof(user), opts->base) ||
+        (n = snprintf(t->path, sizeof(t->path), "%s/%s.%s", user, opts->cluster,
+                      t->node)) < 0 ||
+        (size_t) n >= sizeof(t->path)) {
+        sl__tier_close(&t);
+        return s_too_long(errbuf, opts->base);
+    }
     struct stat st;
-    if (!opts->create && stat(t->path, &st) != 0) {
-        rv = sl__errf(errbuf, SL_ENOTFOUND, "%s: no object tier here", t->path);
-    } else if (opts->create &&
-               ((rv = sl__dir_private(user, errbuf)) != SL_OK ||
-                (rv = sl__dir_private(t->path, errbuf)) != SL_OK)) {
-        // errbuf says which
-    } else if (!opts->create &&
-               ((rv = sl__dir_check("object tier", user, 077, NULL, errbuf)) !=
-                    SL_OK ||
-                (rv = sl__dir_check("object tier", t->path, 077, NULL,
-                                    errbuf)) != SL_OK)) {
-        // errbuf says which
+    sl_err rv = s_dir_ok(user, opts->create, errbuf);
+    if (rv == SL_OK) {
+        rv = s_dir_ok(t->path, opts->create, errbuf);
     }
     for (int tries = 0; rv == SL_OK; tries++) {
-        t->dir_fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        t->dir_fd =
+            open(t->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (t->dir_fd < 0) {
             rv = sl__errf(errbuf, SL_EIO, "%s: %s", t->path, strerror(errno));
             break;
@@ -274,7 +318,7 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
         close(t->dir_fd);
         t->alive_fd = t->dir_fd = -1;
         if (tries == 3 || !opts->create ||
-            (rv = sl__dir_private(t->path, errbuf)) != SL_OK) {
+            (rv = s_dir_ok(t->path, true, errbuf)) != SL_OK) {
             rv = rv != SL_OK ? rv
                              : sl__errf(errbuf, SL_ENOTFOUND,
                                         "%s: removed while opened", t->path);
@@ -937,11 +981,16 @@ sl__tier_sweep(sl__tier *tier)
 static sl_err
 s_remove_dir(const char *path, char errbuf[SL_ERRSTR_LEN])
 {
-    DIR *d = opendir(path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (d == NULL) {
-        return errno == ENOENT
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return err == ENOENT
                    ? SL_OK
-                   : sl__errf(errbuf, SL_EIO, "%s: %s", path, strerror(errno));
+                   : sl__errf(errbuf, SL_EIO, "%s: %s", path, strerror(err));
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -960,17 +1009,38 @@ int
 sl__tier_remove_dead(const char *base, char errbuf[SL_ERRSTR_LEN])
 {
     char user[400], path[700], ebuf[SL_ERRSTR_LEN];
-    s_user_dir(user, sizeof(user), base);
-    DIR *d = opendir(user);
+    if (!s_user_dir(user, sizeof(user), base)) {
+        s_too_long(ebuf, base);
+        if (errbuf != NULL) {
+            sl__strlcpy(errbuf, ebuf, SL_ERRSTR_LEN);
+        }
+        return 0;
+    }
+    // Only in the user's own directory: not through a link someone made.
+    sl_err rv = s_dir_ok(user, false, ebuf);
+    if (rv != SL_OK) {
+        if (rv != SL_ENOTFOUND && errbuf != NULL) {
+            sl__strlcpy(errbuf, ebuf, SL_ERRSTR_LEN);
+        }
+        return 0;
+    }
+    int dfd = open(user, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     int removed = 0;
     bool failed = false;
     if (d == NULL) {
+        if (dfd >= 0) {
+            close(dfd);
+        }
         return 0;
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
+        struct stat st;
+        if (e->d_name[0] == '.' ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(st.st_mode)) {
+            continue; // a tier is a directory
         }
         snprintf(path, sizeof(path), "%s/%s", user, e->d_name);
         char alive[720];
@@ -983,7 +1053,7 @@ sl__tier_remove_dead(const char *base, char errbuf[SL_ERRSTR_LEN])
         // Held exclusively (or never opened): no process uses it. The
         // lock is kept until the files are gone, so that an opener waits,
         // then sees its alive file unlinked and starts again.
-        sl_err rv = s_remove_dir(path, ebuf);
+        rv = s_remove_dir(path, ebuf);
         if (fd >= 0) {
             close(fd);
         }
@@ -1007,7 +1077,13 @@ sl__tier_remove(const char *base, const char *cluster, const char *node,
         return sl__errf(errbuf, SL_EINVAL, "object tier: bad cluster id '%s'",
                         cluster != NULL ? cluster : "");
     }
-    s_user_dir(user, sizeof(user), base);
+    if (!s_user_dir(user, sizeof(user), base)) {
+        return s_too_long(errbuf, base);
+    }
+    sl_err rv = s_dir_ok(user, false, errbuf);
+    if (rv != SL_OK) {
+        return rv == SL_ENOTFOUND ? SL_OK : rv;
+    }
     s_node_name(name, sizeof(name), node);
     snprintf(path, sizeof(path), "%s/%s.%s", user, cluster, name);
     return s_remove_dir(path, errbuf);
