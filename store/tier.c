@@ -38,6 +38,10 @@
 #define S_HDR_BYTES 256u
 #define S_KEY_MAX 96u
 #define S_ALIGN 64u
+// The tier's own files. Their names start with '.', as no key does, so
+// that no object can take their place and no delete or eviction theirs.
+#define S_CTL ".ctl"
+#define S_ALIVE ".alive"
 
 // The header of an object file, at offset 0.
 typedef struct {
@@ -229,11 +233,12 @@ static sl_err
 s_ctl_open(sl__tier *t, bool create, uint64_t budget)
 {
     int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
-    t->ctl_fd = openat(t->dir_fd, "ctl", flags, 0600);
+    t->ctl_fd = openat(t->dir_fd, S_CTL, flags, 0600);
     if (t->ctl_fd < 0) {
         return errno == ENOENT
                    ? s_err(t, SL_ENOTFOUND, "%s: no object tier here", t->path)
-                   : s_err(t, SL_EIO, "%s/ctl: %s", t->path, strerror(errno));
+                   : s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path,
+                           strerror(errno));
     }
     // Whoever makes ctl fills it under the exclusive lock; others wait.
     flock(t->ctl_fd, LOCK_EX);
@@ -241,21 +246,22 @@ s_ctl_open(sl__tier *t, bool create, uint64_t budget)
     sl_err rv = SL_OK;
     if (fstat(t->ctl_fd, &st) != 0 ||
         (st.st_size == 0 && ftruncate(t->ctl_fd, 4096) != 0)) {
-        rv = s_err(t, SL_EIO, "%s/ctl: %s", t->path, strerror(errno));
+        rv = s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path, strerror(errno));
     } else if (st.st_size != 0 && st.st_size != 4096) {
-        rv = s_err(t, SL_EPROTO, "%s/ctl: %lld bytes, not a tier's", t->path,
-                   (long long) st.st_size);
+        rv = s_err(t, SL_EPROTO, "%s/" S_CTL ": %lld bytes, not a tier's",
+                   t->path, (long long) st.st_size);
     } else if ((t->ctl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
                               t->ctl_fd, 0)) == MAP_FAILED) {
         t->ctl = NULL;
-        rv = s_err(t, SL_EIO, "%s/ctl: mmap: %s", t->path, strerror(errno));
+        rv = s_err(t, SL_EIO, "%s/" S_CTL ": mmap: %s", t->path,
+                   strerror(errno));
     } else if (st.st_size == 0 || memcmp(t->ctl->magic, S_CTL_MAGIC, 8) != 0) {
         bool fresh = true;
         for (size_t i = 0; i < sizeof(t->ctl->magic); i++) {
             fresh = fresh && t->ctl->magic[i] == 0;
         }
         if (!fresh) {
-            rv = s_err(t, SL_EPROTO, "%s/ctl: not a tier's", t->path);
+            rv = s_err(t, SL_EPROTO, "%s/" S_CTL ": not a tier's", t->path);
         } else {
             memcpy(t->ctl->magic, S_CTL_MAGIC, 8);
             atomic_store(&t->ctl->budget,
@@ -303,10 +309,10 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
             break;
         }
         t->alive_fd =
-            openat(t->dir_fd, "alive", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            openat(t->dir_fd, S_ALIVE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (t->alive_fd < 0 || flock(t->alive_fd, LOCK_SH) != 0 ||
             fstat(t->alive_fd, &st) != 0) {
-            rv = sl__errf(errbuf, SL_EIO, "%s/alive: %s", t->path,
+            rv = sl__errf(errbuf, SL_EIO, "%s/" S_ALIVE ": %s", t->path,
                           strerror(errno));
             break;
         }
@@ -505,8 +511,7 @@ s_evict(sl__tier *t, uint64_t need)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         struct stat st;
-        if (e->d_name[0] == '.' || strcmp(e->d_name, "ctl") == 0 ||
-            strcmp(e->d_name, "alive") == 0 || strlen(e->d_name) >= S_KEY_MAX ||
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= S_KEY_MAX ||
             fstatat(t->dir_fd, e->d_name, &st, 0) != 0) {
             continue;
         }
@@ -938,7 +943,7 @@ sl__tier_sweep(sl__tier *tier)
         struct stat st;
         const char *name = e->d_name;
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-            strcmp(name, "ctl") == 0 || strcmp(name, "alive") == 0 ||
+            strcmp(name, S_CTL) == 0 || strcmp(name, S_ALIVE) == 0 ||
             fstatat(tier->dir_fd, name, &st, 0) != 0) {
             continue;
         }
@@ -1044,7 +1049,7 @@ sl__tier_remove_dead(const char *base, char errbuf[SL_ERRSTR_LEN])
         }
         snprintf(path, sizeof(path), "%s/%s", user, e->d_name);
         char alive[720];
-        snprintf(alive, sizeof(alive), "%s/alive", path);
+        snprintf(alive, sizeof(alive), "%s/" S_ALIVE, path);
         int fd = open(alive, O_RDWR | O_CLOEXEC);
         if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
             close(fd); // in use

@@ -6,8 +6,8 @@
 //
 //   <base>/starling-<uid>/          0700, the user's; refused otherwise
 //     <cluster>.<node>/             0700, one per cluster and node
-//       ctl                         budget and usage, shared by all
-//       alive                       each user holds a shared flock on it
+//       .ctl                        budget and usage, shared by all
+//       .alive                      each user holds a shared flock on it
 //       <key>                       one sealed object (0600)
 //       .w<pid>.<n>                 an object its writer is still writing
 //
