@@ -228,6 +228,56 @@ s_default_budget(const char *path)
     return budget;
 }
 
+// Map ctl and check it. *ready is false when it is not filled yet (no
+// bytes, or its magic still zero): with fill (its exclusive flock held),
+// it is filled then.
+static sl_err
+s_ctl_map(sl__tier *t, bool fill, uint64_t budget, bool *ready)
+{
+    struct stat st;
+    *ready = false;
+    if (fstat(t->ctl_fd, &st) != 0) {
+        return s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path, strerror(errno));
+    }
+    if (st.st_size == 0) {
+        if (!fill) {
+            return SL_OK;
+        }
+        if (ftruncate(t->ctl_fd, 4096) != 0) {
+            return s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path,
+                         strerror(errno));
+        }
+    } else if (st.st_size != 4096) {
+        return s_err(t, SL_EPROTO, "%s/" S_CTL ": %lld bytes, not a tier's",
+                     t->path, (long long) st.st_size);
+    }
+    if (t->ctl == NULL &&
+        (t->ctl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       t->ctl_fd, 0)) == MAP_FAILED) {
+        t->ctl = NULL;
+        return s_err(t, SL_EIO, "%s/" S_CTL ": mmap: %s", t->path,
+                     strerror(errno));
+    }
+    if (memcmp(t->ctl->magic, S_CTL_MAGIC, 8) == 0) {
+        atomic_thread_fence(memory_order_acquire); // the budget after it
+        *ready = true;
+        return SL_OK;
+    }
+    for (size_t i = 0; i < sizeof(t->ctl->magic); i++) {
+        if (t->ctl->magic[i] != 0) {
+            return s_err(t, SL_EPROTO, "%s/" S_CTL ": not a tier's", t->path);
+        }
+    }
+    if (fill) {
+        atomic_store(&t->ctl->budget,
+                     budget > 0 ? budget : s_default_budget(t->path));
+        atomic_thread_fence(memory_order_release); // the magic last
+        memcpy(t->ctl->magic, S_CTL_MAGIC, 8);
+        *ready = true;
+    }
+    return SL_OK;
+}
+
 // Open ctl (making it with create), map it, and check its magic.
 static sl_err
 s_ctl_open(sl__tier *t, bool create, uint64_t budget)
@@ -240,38 +290,22 @@ s_ctl_open(sl__tier *t, bool create, uint64_t budget)
                    : s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path,
                            strerror(errno));
     }
-    // Whoever makes ctl fills it under the exclusive lock; others wait.
-    flock(t->ctl_fd, LOCK_EX);
-    struct stat st;
-    sl_err rv = SL_OK;
-    if (fstat(t->ctl_fd, &st) != 0 ||
-        (st.st_size == 0 && ftruncate(t->ctl_fd, 4096) != 0)) {
-        rv = s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path, strerror(errno));
-    } else if (st.st_size != 0 && st.st_size != 4096) {
-        rv = s_err(t, SL_EPROTO, "%s/" S_CTL ": %lld bytes, not a tier's",
-                   t->path, (long long) st.st_size);
-    } else if ((t->ctl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
-                              t->ctl_fd, 0)) == MAP_FAILED) {
-        t->ctl = NULL;
-        rv = s_err(t, SL_EIO, "%s/" S_CTL ": mmap: %s", t->path,
-                   strerror(errno));
-    } else if (st.st_size == 0 || memcmp(t->ctl->magic, S_CTL_MAGIC, 8) != 0) {
-        bool fresh = true;
-        for (size_t i = 0; i < sizeof(t->ctl->magic); i++) {
-            fresh = fresh && t->ctl->magic[i] == 0;
-        }
-        if (!fresh) {
-            rv = s_err(t, SL_EPROTO, "%s/" S_CTL ": not a tier's", t->path);
-        } else {
-            memcpy(t->ctl->magic, S_CTL_MAGIC, 8);
-            atomic_store(&t->ctl->budget,
-                         budget > 0 ? budget : s_default_budget(t->path));
-        }
+    // A ctl that is filled is used without its flock: writers hold that
+    // shared for as long as they write (a client filling an array), and
+    // waiting for an exclusive one would keep every new process of the
+    // node (and this one, through a second handle) waiting for them.
+    // Whoever finds it unfilled fills it under the exclusive lock, and
+    // whoever else does waits for that.
+    bool ready = false;
+    sl_err rv = s_ctl_map(t, false, budget, &ready);
+    if (rv == SL_OK && !ready) {
+        flock(t->ctl_fd, LOCK_EX);
+        rv = s_ctl_map(t, true, budget, &ready);
+        flock(t->ctl_fd, LOCK_UN);
     }
     if (rv == SL_OK && budget > 0) {
         atomic_store(&t->ctl->budget, budget);
     }
-    flock(t->ctl_fd, LOCK_UN);
     return rv;
 }
 
