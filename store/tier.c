@@ -454,7 +454,10 @@ s_hdr_read(int fd, off_t st_size, s_hdr *h)
     if (memchr(h->key, '\0', sizeof(h->key)) == NULL) {
         return "its key is not terminated";
     }
-    if (h->data_off < S_HDR_BYTES || h->data_off > (uint64_t) st_size ||
+    if (h->data_off < S_HDR_BYTES || h->data_off >= S_HDR_BYTES + S_ALIGN) {
+        return "its data offset is not a writer's";
+    }
+    if (h->data_off > (uint64_t) st_size ||
         h->data_len != (uint64_t) st_size - h->data_off) {
         return "its size does not match its header (truncated?)";
     }
@@ -699,7 +702,10 @@ sl__tier_abort(sl__tier *tier, sl__tier_seg **seg_p)
 static void
 s_unmap_blob(void *ctx, void *data)
 {
-    munmap(data, (size_t) (uintptr_t) ctx);
+    // A blob's data is the object's, S_HDR_BYTES to S_HDR_BYTES + S_ALIGN
+    // bytes into the mapping (s_hdr_read checks it): within its first page.
+    uintptr_t page = (uintptr_t) sysconf(_SC_PAGESIZE);
+    munmap((void *) ((uintptr_t) data & ~(page - 1)), (size_t) (uintptr_t) ctx);
 }
 
 sl_err
@@ -757,8 +763,9 @@ sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key, int ttl_s,
     s_write_unlock(tier);
     close(s->fd);
     if (blob_out != NULL && mprotect(s->map, s->map_len, PROT_READ) == 0 &&
-        (*blob_out = sl__blob_new(s->map, s->map_len, s_unmap_blob,
-                                  (void *) (uintptr_t) s->map_len)) != NULL) {
+        (*blob_out =
+             sl__blob_new(s->map + s->data_off, s->data_len, s_unmap_blob,
+                          (void *) (uintptr_t) s->map_len)) != NULL) {
         // the blob unmaps it
     } else {
         munmap(s->map, s->map_len);
@@ -838,7 +845,7 @@ sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
         return s_err(tier, SL_EPROTO, "object %s in %s is damaged: %s", key,
                      tier->path, bad);
     }
-    *blob_out = sl__blob_new(map, (size_t) st.st_size, s_unmap_blob,
+    *blob_out = sl__blob_new(map + h.data_off, h.data_len, s_unmap_blob,
                              (void *) (uintptr_t) st.st_size);
     if (*blob_out == NULL) {
         munmap(map, (size_t) st.st_size);

@@ -32,8 +32,8 @@
 #ifndef SL_STORE_TIER_H
 #define SL_STORE_TIER_H
 
-#include "../serialize/value.h"
 #include "../common/util.h"
+#include "../serialize/value.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -104,9 +104,9 @@ sl_err sl__tier_put(sl__tier *tier, const char *key, const void *data,
 
 // Map the object under key read-only, after checking its header, size
 // and hash: *blob_out holds the mapping (release it), the data is *len
-// bytes at *data. SL_ENOTFOUND when there is none (or it expired); SL_EPROTO
-// when it is damaged (errstr says how; the object is removed, so that the
-// next reader goes to the store).
+// bytes at *data (the blob's data and len too). SL_ENOTFOUND when there
+// is none (or it expired); SL_EPROTO when it is damaged (errstr says how;
+// the object is removed, so that the next reader goes to the store).
 sl_err sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
                     const void **data, size_t *len);
 // Whether an object is under key, and its flags.

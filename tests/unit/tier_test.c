@@ -870,9 +870,13 @@ test_damaged(void)
     s_put(t, "bad", 5000, 2, 0, 0);
     SL_ASSERT(truncate(path, 100) == 0);
     s_check_damage(t, "header");
-    // A data offset past the end.
+    // A data offset past the end, and one that does not add up.
     s_put(t, "bad", 5000, 2, 0, 0);
     uint64_t off = UINT64_MAX - 10;
+    s_poke(t, "bad", H_DATA_OFF, &off, sizeof(off));
+    s_check_damage(t, "offset");
+    s_put(t, "bad", 5000, 2, 0, 0);
+    off = H_BYTES + 8;
     s_poke(t, "bad", H_DATA_OFF, &off, sizeof(off));
     s_check_damage(t, "size");
     // A flipped data byte, first and last.
