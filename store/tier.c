@@ -736,20 +736,27 @@ sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key, int ttl_s,
     memcpy(s->map, &h, sizeof(h));
     sl_err rv = SL_OK;
     bool stored = false;
-    if (linkat(tier->dir_fd, s->tmp, tier->dir_fd, key, 0) == 0) {
-        stored = true;
-    } else if (errno != EEXIST) {
-        rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key, strerror(errno));
-    } else if (!nx) {
-        // Replace: rename over the old one, whose bytes go off the count.
+    for (int tries = 0; rv == SL_OK && !stored; tries++) {
         struct stat st;
-        uint64_t old =
-            fstatat(tier->dir_fd, key, &st, 0) == 0 ? (uint64_t) st.st_size : 0;
-        if (renameat(tier->dir_fd, s->tmp, tier->dir_fd, key) != 0) {
+        if (linkat(tier->dir_fd, s->tmp, tier->dir_fd, key, 0) == 0) {
+            stored = true;
+        } else if (errno != EEXIST) {
+            rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                       strerror(errno));
+        } else if (nx && sl__tier_has(tier, key, NULL)) {
+            break; // the first one won (one expired or damaged is none)
+        } else if (fstatat(tier->dir_fd, key, &st, 0) != 0) {
+            // Gone since the link: link again (a few times).
+            if (errno != ENOENT || tries == 3) {
+                rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                           strerror(errno));
+            }
+        } else if (renameat(tier->dir_fd, s->tmp, tier->dir_fd, key) != 0) {
             rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
                        strerror(errno));
         } else {
-            atomic_fetch_sub(&tier->ctl->used, old);
+            // Replaced: the old one's bytes go off the count.
+            atomic_fetch_sub(&tier->ctl->used, (uint64_t) st.st_size);
             atomic_fetch_sub(&tier->ctl->objects, 1);
             stored = true;
         }
@@ -867,7 +874,7 @@ sl__tier_has(sl__tier *tier, const char *key, unsigned *flags_out)
     s_hdr h;
     bool ok = fd >= 0 && fstat(fd, &st) == 0 &&
               s_hdr_read(fd, st.st_size, &h) == NULL &&
-              !s_expired(&h, s_now_s());
+              strcmp(h.key, key) == 0 && !s_expired(&h, s_now_s());
     if (fd >= 0) {
         close(fd);
     }
