@@ -470,16 +470,19 @@ s_expired(const s_hdr *h, int64_t now)
     return h->expires_s != 0 && h->expires_s < now;
 }
 
-// Unlink name and take size off the count.
-static void
+// Unlink name and take size off the count. Returns whether it was ours
+// to unlink.
+static bool
 s_unlink_counted(sl__tier *t, const char *name, uint64_t size, bool object)
 {
-    if (unlinkat(t->dir_fd, name, 0) == 0) {
-        atomic_fetch_sub(&t->ctl->used, size);
-        if (object) {
-            atomic_fetch_sub(&t->ctl->objects, 1);
-        }
+    if (unlinkat(t->dir_fd, name, 0) != 0) {
+        return false;
     }
+    atomic_fetch_sub(&t->ctl->used, size);
+    if (object) {
+        atomic_fetch_sub(&t->ctl->objects, 1);
+    }
+    return true;
 }
 
 // ---------------------------------------------------------------------
@@ -545,11 +548,31 @@ s_evict(sl__tier *t, uint64_t need)
     rewinddir(d);
     s_victim *v = NULL;
     size_t n = 0, cap = 0;
+    uint64_t freed = 0;
+    int64_t now = s_now_s();
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= S_KEY_MAX) {
+            continue;
+        }
+        int fd = openat(t->dir_fd, e->d_name, O_RDONLY | O_CLOEXEC);
         struct stat st;
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= S_KEY_MAX ||
-            fstatat(t->dir_fd, e->d_name, &st, 0) != 0) {
+        s_hdr h;
+        bool found = fd >= 0 && fstat(fd, &st) == 0;
+        bool live = found && s_hdr_read(fd, st.st_size, &h) == NULL &&
+                    strcmp(h.key, e->d_name) == 0 && !s_expired(&h, now);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (!found) {
+            continue;
+        }
+        if (!live) {
+            // Expired (no reader may have it) or damaged (none would take
+            // it): it goes first, whatever its flags and its use.
+            if (s_unlink_counted(t, e->d_name, (uint64_t) st.st_size, true)) {
+                freed += (uint64_t) st.st_size;
+            }
             continue;
         }
         if (n == cap) {
@@ -562,8 +585,9 @@ s_evict(sl__tier *t, uint64_t need)
         n++;
     }
     closedir(d);
-    qsort(v, n, sizeof(*v), s_victim_cmp);
-    uint64_t freed = 0;
+    if (n > 1) {
+        qsort(v, n, sizeof(*v), s_victim_cmp);
+    }
     for (size_t i = 0; i < n && freed < need; i++) {
         unsigned flags = 0;
         if (!sl__tier_has(t, v[i].name, &flags)) {
@@ -573,9 +597,7 @@ s_evict(sl__tier *t, uint64_t need)
             !s_spill(t, v[i].name)) {
             continue; // the only copy, and it could not be spilled
         }
-        if (unlinkat(t->dir_fd, v[i].name, 0) == 0) {
-            atomic_fetch_sub(&t->ctl->used, v[i].size);
-            atomic_fetch_sub(&t->ctl->objects, 1);
+        if (s_unlink_counted(t, v[i].name, v[i].size, true)) {
             freed += v[i].size;
         }
     }
