@@ -6,8 +6,9 @@
 //   maps: writers add an object's size before they fill it and take it off
 //   when it goes. The count can drift when a process dies between the two,
 //   so sl__tier_sweep counts again from the files, with ctl's flock held
-//   exclusively; writers hold it shared from their count to their link, so
-//   a recount never sees half of a write.
+//   exclusively; writers hold it shared from their count to their link,
+//   and whoever removes an object from its unlink to its subtraction, so
+//   a recount never sees half of a write or of a removal.
 // - An object file never changes once linked under its key, except for the
 //   flags word of its header (pwrite), which the hash does not cover.
 // - Readers bump the mtime of what they map: that is the eviction order.
@@ -70,7 +71,8 @@ struct sl__tier {
     int dir_fd;
     int ctl_fd;   // flock: shared by writers, exclusive by a recount
     int alive_fd; // our shared flock: the tier is in use
-    int writing;  // segments begun and not yet sealed or dropped
+    int writing;  // holds of ctl's shared flock: segments begun and not
+                  // yet sealed or dropped, and a count being changed
     s_ctl *ctl;
     uint64_t seq; // names this process's writes
     sl__tier_spill_fn spill;
@@ -470,19 +472,43 @@ s_expired(const s_hdr *h, int64_t now)
     return h->expires_s != 0 && h->expires_s < now;
 }
 
+// ctl's shared flock, held while this process has a write under way.
+static void
+s_write_lock(sl__tier *t)
+{
+    if (t->writing++ == 0) {
+        flock(t->ctl_fd, LOCK_SH);
+    }
+}
+
+static void
+s_write_unlock(sl__tier *t)
+{
+    if (--t->writing == 0) {
+        flock(t->ctl_fd, LOCK_UN);
+    }
+}
+
 // Unlink name and take size off the count. Returns whether it was ours
-// to unlink.
+// to unlink. Under ctl's shared flock, as every change of the count: a
+// recount (sl__tier_sweep) that ran between the unlink and the subtraction
+// would count without the file, and the subtraction then take it off a
+// second time (below zero, wrapping: every later write SL_ELIMIT).
 static bool
 s_unlink_counted(sl__tier *t, const char *name, uint64_t size, bool object)
 {
-    if (unlinkat(t->dir_fd, name, 0) != 0) {
-        return false;
+    s_write_lock(t);
+    bool ok = unlinkat(t->dir_fd, name, 0) == 0;
+    int err = errno;
+    if (ok) {
+        atomic_fetch_sub(&t->ctl->used, size);
+        if (object) {
+            atomic_fetch_sub(&t->ctl->objects, 1);
+        }
     }
-    atomic_fetch_sub(&t->ctl->used, size);
-    if (object) {
-        atomic_fetch_sub(&t->ctl->objects, 1);
-    }
-    return true;
+    s_write_unlock(t);
+    errno = err; // the unlink's, for the caller's message
+    return ok;
 }
 
 // ---------------------------------------------------------------------
@@ -629,23 +655,6 @@ s_reserve(sl__tier *t, uint64_t size)
 
 // ---------------------------------------------------------------------
 // Writing.
-
-// ctl's shared flock, held while this process has a write under way.
-static void
-s_write_lock(sl__tier *t)
-{
-    if (t->writing++ == 0) {
-        flock(t->ctl_fd, LOCK_SH);
-    }
-}
-
-static void
-s_write_unlock(sl__tier *t)
-{
-    if (--t->writing == 0) {
-        flock(t->ctl_fd, LOCK_UN);
-    }
-}
 
 sl_err
 sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
@@ -940,13 +949,11 @@ sl__tier_delete(sl__tier *tier, const char *key)
     if (!s_key_ok(key) || fstatat(tier->dir_fd, key, &st, 0) != 0) {
         return s_err(tier, SL_ENOTFOUND, "no object %s", key);
     }
-    if (unlinkat(tier->dir_fd, key, 0) != 0) {
+    if (!s_unlink_counted(tier, key, (uint64_t) st.st_size, true)) {
         return errno == ENOENT ? s_err(tier, SL_ENOTFOUND, "no object %s", key)
                                : s_err(tier, SL_EIO, "%s/%s: %s", tier->path,
                                        key, strerror(errno));
     }
-    atomic_fetch_sub(&tier->ctl->used, (uint64_t) st.st_size);
-    atomic_fetch_sub(&tier->ctl->objects, 1);
     return SL_OK;
 }
 
