@@ -101,6 +101,18 @@ s_err(sl__tier *t, sl_err rv, const char *fmt, ...)
     return rv;
 }
 
+// flock that waits through signals: the daemons have handlers (SIGCHLD,
+// SIGTERM), and a writer whose shared lock a signal interrupted would
+// write without it, so that a recount could remove its temporary file.
+static int
+s_flock(int fd, int op)
+{
+    int rc;
+    while ((rc = flock(fd, op)) != 0 && errno == EINTR) {
+    }
+    return rc;
+}
+
 static const char *
 s_base(const char *base)
 {
@@ -301,7 +313,7 @@ s_ctl_open(sl__tier *t, bool create, uint64_t budget)
     bool ready = false;
     sl_err rv = s_ctl_map(t, false, budget, &ready);
     if (rv == SL_OK && !ready) {
-        flock(t->ctl_fd, LOCK_EX);
+        s_flock(t->ctl_fd, LOCK_EX);
         rv = s_ctl_map(t, true, budget, &ready);
         flock(t->ctl_fd, LOCK_UN);
     }
@@ -346,7 +358,7 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
         }
         t->alive_fd =
             openat(t->dir_fd, S_ALIVE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (t->alive_fd < 0 || flock(t->alive_fd, LOCK_SH) != 0 ||
+        if (t->alive_fd < 0 || s_flock(t->alive_fd, LOCK_SH) != 0 ||
             fstat(t->alive_fd, &st) != 0) {
             rv = sl__errf(errbuf, SL_EIO, "%s/" S_ALIVE ": %s", t->path,
                           strerror(errno));
@@ -477,7 +489,7 @@ static void
 s_write_lock(sl__tier *t)
 {
     if (t->writing++ == 0) {
-        flock(t->ctl_fd, LOCK_SH);
+        s_flock(t->ctl_fd, LOCK_SH);
     }
 }
 
