@@ -838,7 +838,9 @@ sl__tier_put(sl__tier *tier, const char *key, const void *data, size_t len,
     if (rv != SL_OK) {
         return rv;
     }
-    memcpy(sl__tier_seg_data(s), data, len);
+    if (len > 0) { // data may be NULL then
+        memcpy(sl__tier_seg_data(s), data, len);
+    }
     return sl__tier_seal(tier, &s, key, ttl_s, flags, nx, stored_out, NULL);
 }
 
@@ -851,7 +853,8 @@ sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
 {
     *blob_out = NULL;
     if (!s_key_ok(key)) {
-        return s_err(tier, SL_ENOTFOUND, "'%s' cannot name an object", key);
+        return s_err(tier, SL_ENOTFOUND, "'%s' cannot name an object",
+                     key != NULL ? key : "");
     }
     int fd = openat(tier->dir_fd, key, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -931,7 +934,8 @@ sl_err
 sl__tier_add_flags(sl__tier *tier, const char *key, unsigned flags)
 {
     if (!s_key_ok(key)) {
-        return s_err(tier, SL_ENOTFOUND, "no object %s", key);
+        return s_err(tier, SL_ENOTFOUND, "no object %s",
+                     key != NULL ? key : "");
     }
     int fd = openat(tier->dir_fd, key, O_RDWR | O_CLOEXEC);
     struct stat st;
@@ -959,7 +963,8 @@ sl__tier_delete(sl__tier *tier, const char *key)
 {
     struct stat st;
     if (!s_key_ok(key) || fstatat(tier->dir_fd, key, &st, 0) != 0) {
-        return s_err(tier, SL_ENOTFOUND, "no object %s", key);
+        return s_err(tier, SL_ENOTFOUND, "no object %s",
+                     key != NULL ? key : "");
     }
     if (!s_unlink_counted(tier, key, (uint64_t) st.st_size, true)) {
         return errno == ENOENT ? s_err(tier, SL_ENOTFOUND, "no object %s", key)

@@ -634,6 +634,11 @@ test_round_trip(void)
         SL_ASSERT(!stored);
         SL_FAILS(s_get_rv(t, bad[i]), SL_ENOTFOUND);
     }
+    SL_FAILS(sl__tier_put(t, NULL, "x", 1, 0, 0, 0, false, NULL), SL_EINVAL);
+    SL_FAILS(s_get_rv(t, NULL), SL_ENOTFOUND);
+    SL_FAILS(sl__tier_delete(t, NULL), SL_ENOTFOUND);
+    SL_FAILS(sl__tier_add_flags(t, NULL, SL_TIER_CACHED), SL_ENOTFOUND);
+    SL_ASSERT(!sl__tier_has(t, NULL, NULL));
     char longkey[200];
     memset(longkey, 'k', sizeof(longkey) - 1);
     longkey[sizeof(longkey) - 1] = '\0';
