@@ -1042,8 +1042,17 @@ sl__tier_sweep(sl__tier *tier)
             continue;
         }
         if (strncmp(name, ".w", 2) == 0) {
-            if (recount || s_writer_dead(name)) {
+            if (recount) {
                 unlinkat(tier->dir_fd, name, 0);
+                removed++;
+            } else if (s_writer_dead(name)) {
+                // Its writer's count goes too (its size, once it had one),
+                // or it would stay until a recount, which a node that is
+                // always writing never gets to. Unless it was linked under
+                // its key before the writer died: then the object has it.
+                s_unlink_counted(tier, name,
+                                 st.st_nlink == 1 ? (uint64_t) st.st_size : 0,
+                                 false);
                 removed++;
             }
             continue;

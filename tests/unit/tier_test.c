@@ -1241,7 +1241,7 @@ test_sweep_leftovers(void)
     // sweep and by another's.
     sl__tier_seg *s = NULL;
     SL_PASS(sl__tier_begin(t, 2000, 0, &s));
-    s_make_temp(t, (long) dead, 7, 10);
+    s_make_temp(t, (long) dead, 7, 0); // by hand: never counted
     SL_ASSERT_EQ(s_count_files(t, ".w"), 2);
     SL_ASSERT_EQ(sl__tier_sweep(t), 1); // the dead one only
     SL_ASSERT_EQ(s_count_files(t, ".w"), 1);
@@ -1250,6 +1250,13 @@ test_sweep_leftovers(void)
     SL_ASSERT_EQ(s_count_files(t, ".w"), 1);
     s_usage(t, 1, s_size(100) + s_size(2000));
     memset(sl__tier_seg_data(s), 7, 2000);
+    // A writer that died while ours is under way: no recount, but its
+    // bytes go off the count with its file.
+    SL_ASSERT_EQ(s_child(s_begin_and_die, (void *) base), 0);
+    s_usage(t, 1, s_size(100) + s_size(2000) + s_size(100000));
+    SL_ASSERT_EQ(sl__tier_sweep(t2), 1);
+    SL_ASSERT_EQ(s_count_files(t, ".w"), 1);
+    s_usage(t, 1, s_size(100) + s_size(2000));
     SL_PASS(sl__tier_seal(t, &s, "w", 0, 0, false, NULL, NULL));
     SL_ASSERT_EQ(sl__tier_sweep(t2), 0);
     s_usage(t, 2, s_size(100) + s_size(2000));
