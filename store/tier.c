@@ -951,6 +951,10 @@ sl__tier_add_flags(sl__tier *tier, const char *key, unsigned flags)
             rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
                        strerror(errno));
         }
+        // A change of flags is no use: the mtime (the eviction order)
+        // stays what the readers made it.
+        struct timespec times[2] = {{0, UTIME_OMIT}, st.st_mtim};
+        futimens(fd, times);
     }
     if (fd >= 0) {
         close(fd);

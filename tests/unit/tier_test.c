@@ -940,7 +940,14 @@ test_flags(void)
     s_put(t, "f", 10, 1, 0, SL_TIER_CACHED);
     SL_ASSERT(sl__tier_has(t, "f", &flags));
     SL_ASSERT_EQ(flags, SL_TIER_CACHED);
+    // Not a use: the eviction order stays.
+    s_set_mtime(t, "f", 1000000);
     SL_PASS(sl__tier_add_flags(t, "f", SL_TIER_SPILLED));
+    char path[1024];
+    struct stat st;
+    s_file(t, "f", path, sizeof(path));
+    SL_ASSERT(stat(path, &st) == 0);
+    SL_ASSERT_EQ(st.st_mtime, 1000000);
     SL_ASSERT(sl__tier_has(t, "f", &flags));
     SL_ASSERT_EQ(flags, SL_TIER_CACHED | SL_TIER_SPILLED);
     SL_ASSERT(sl__tier_has(t, "f", NULL));
