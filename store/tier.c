@@ -43,6 +43,8 @@
 // that no object can take their place and no delete or eviction theirs.
 #define S_CTL ".ctl"
 #define S_ALIVE ".alive"
+// A tier directory being made, in the user's directory: .new<pid>.<n>
+#define S_NEW ".new"
 
 // The header of an object file, at offset 0.
 typedef struct {
@@ -173,7 +175,16 @@ s_dir_ok(const char *dir, bool create, char errbuf[SL_ERRSTR_LEN])
             "object tier %s must be a directory of ours, not %s", dir,
             S_ISLNK(st.st_mode) ? "a symbolic link" : "another kind of file");
     }
-    return sl__dir_check("object tier", dir, 077, NULL, errbuf);
+    // As sl__dir_check, but on what lstat saw: a directory removed since
+    // is no I/O error (sl__tier_remove_dead may take a tier at any time).
+    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        return sl__errf(errbuf, SL_EAUTH,
+                        "object tier %s must be ours and closed to everyone "
+                        "else (it is mode %03o, owner %u; we are uid %u)",
+                        dir, (unsigned) (st.st_mode & 0777),
+                        (unsigned) st.st_uid, (unsigned) geteuid());
+    }
+    return SL_OK;
 }
 
 static void
@@ -323,6 +334,98 @@ s_ctl_open(sl__tier *t, bool create, uint64_t budget)
     return rv;
 }
 
+// Open the tier's directory and its alive file, and hold the alive
+// file's shared flock. SL_ENOTFOUND when the directory went meanwhile.
+static sl_err
+s_alive_open(sl__tier *t, char errbuf[SL_ERRSTR_LEN])
+{
+    struct stat st;
+    t->dir_fd = open(t->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (t->dir_fd >= 0) {
+        t->alive_fd =
+            openat(t->dir_fd, S_ALIVE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    }
+    sl_err rv = SL_OK;
+    if (t->alive_fd < 0) {
+        rv = sl__errf(errbuf, errno == ENOENT ? SL_ENOTFOUND : SL_EIO,
+                      "%s%s: %s", t->path, t->dir_fd >= 0 ? "/" S_ALIVE : "",
+                      errno == ENOENT ? "removed while opened"
+                                      : strerror(errno));
+    } else if (s_flock(t->alive_fd, LOCK_SH) != 0 ||
+               fstat(t->alive_fd, &st) != 0) {
+        rv = sl__errf(errbuf, SL_EIO, "%s/" S_ALIVE ": %s", t->path,
+                      strerror(errno));
+    } else if (st.st_nlink == 0) {
+        // Removed while we waited for its lock.
+        rv =
+            sl__errf(errbuf, SL_ENOTFOUND, "%s: removed while opened", t->path);
+    }
+    if (rv != SL_OK) {
+        if (t->alive_fd >= 0) {
+            close(t->alive_fd);
+        }
+        if (t->dir_fd >= 0) {
+            close(t->dir_fd);
+        }
+        t->alive_fd = t->dir_fd = -1;
+    }
+    return rv;
+}
+
+// Make the tier's directory with its alive file, and hold that file's
+// shared flock before the directory has its name: it is made under a name
+// of its own (".new<pid>.<n>", which sl__tier_remove_dead leaves alone
+// while we live), then renamed. SL_ENOTFOUND when another process made the
+// tier first: open that one.
+static sl_err
+s_tier_make(sl__tier *t, const char *user, char errbuf[SL_ERRSTR_LEN])
+{
+    static _Atomic unsigned s_seq;
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s/" S_NEW "%ld.%u", user, (long) getpid(),
+             atomic_fetch_add(&s_seq, 1));
+    if (mkdir(tmp, 0700) != 0) {
+        return sl__errf(errbuf, SL_EIO, "cannot make %s: %s", tmp,
+                        strerror(errno));
+    }
+    sl_err rv = SL_OK;
+    t->dir_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (t->dir_fd >= 0) {
+        t->alive_fd = openat(t->dir_fd, S_ALIVE,
+                             O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
+    // ctl is there from the start, for openers without create (empty:
+    // the first opener fills it).
+    int ctl = -1;
+    if (t->alive_fd < 0 || s_flock(t->alive_fd, LOCK_SH) != 0 ||
+        (ctl = openat(t->dir_fd, S_CTL, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0600)) < 0) {
+        rv = sl__errf(errbuf, SL_EIO, "%s: %s", tmp, strerror(errno));
+    } else {
+        close(ctl);
+        if (rename(tmp, t->path) == 0) {
+            return SL_OK;
+        }
+        rv = errno == EEXIST || errno == ENOTEMPTY
+                 ? sl__errf(errbuf, SL_ENOTFOUND, "%s: made meanwhile", t->path)
+                 : sl__errf(errbuf, SL_EIO, "cannot make %s: %s", t->path,
+                            strerror(errno));
+    }
+    if (t->dir_fd >= 0) {
+        unlinkat(t->dir_fd, S_CTL, 0);
+        unlinkat(t->dir_fd, S_ALIVE, 0);
+    }
+    rmdir(tmp);
+    if (t->alive_fd >= 0) {
+        close(t->alive_fd);
+    }
+    if (t->dir_fd >= 0) {
+        close(t->dir_fd);
+    }
+    t->alive_fd = t->dir_fd = -1;
+    return rv;
+}
+
 sl_err
 sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
               char errbuf[SL_ERRSTR_LEN])
@@ -344,40 +447,22 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
         sl__tier_close(&t);
         return s_too_long(errbuf, opts->base);
     }
-    struct stat st;
+    // sl__tier_remove_dead may take a tier away between our open of its
+    // alive file and our lock of it (nobody held it: it was dead); one we
+    // make has our lock before it has its name. Another process may make
+    // it as we do. Either way we look again, a few times.
     sl_err rv = s_dir_ok(user, opts->create, errbuf);
-    if (rv == SL_OK) {
-        rv = s_dir_ok(t->path, opts->create, errbuf);
-    }
     for (int tries = 0; rv == SL_OK; tries++) {
-        t->dir_fd =
-            open(t->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (t->dir_fd < 0) {
-            rv = sl__errf(errbuf, SL_EIO, "%s: %s", t->path, strerror(errno));
+        rv = s_dir_ok(t->path, false, errbuf);
+        if (rv == SL_OK) {
+            rv = s_alive_open(t, errbuf);
+        } else if (rv == SL_ENOTFOUND && opts->create) {
+            rv = s_tier_make(t, user, errbuf);
+        }
+        if (rv != SL_ENOTFOUND || !opts->create || tries == 8) {
             break;
         }
-        t->alive_fd =
-            openat(t->dir_fd, S_ALIVE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (t->alive_fd < 0 || s_flock(t->alive_fd, LOCK_SH) != 0 ||
-            fstat(t->alive_fd, &st) != 0) {
-            rv = sl__errf(errbuf, SL_EIO, "%s/" S_ALIVE ": %s", t->path,
-                          strerror(errno));
-            break;
-        }
-        if (st.st_nlink > 0) {
-            break;
-        }
-        // sl__tier_remove_dead took it away while we waited: again.
-        close(t->alive_fd);
-        close(t->dir_fd);
-        t->alive_fd = t->dir_fd = -1;
-        if (tries == 3 || !opts->create ||
-            (rv = s_dir_ok(t->path, true, errbuf)) != SL_OK) {
-            rv = rv != SL_OK ? rv
-                             : sl__errf(errbuf, SL_ENOTFOUND,
-                                        "%s: removed while opened", t->path);
-            break;
-        }
+        rv = SL_OK;
     }
     if (rv == SL_OK &&
         (rv = s_ctl_open(t, opts->create, opts->budget)) != SL_OK) {
@@ -1012,12 +1097,19 @@ sl__tier_usage_get(sl__tier *tier, sl__tier_usage *out)
 // ---------------------------------------------------------------------
 // Housekeeping.
 
+// Whether the process whose pid the digits start with is gone.
+static bool
+s_pid_dead(const char *digits)
+{
+    long pid = strtol(digits, NULL, 10);
+    return pid > 0 && kill((pid_t) pid, 0) != 0 && errno == ESRCH;
+}
+
 // Whether the writer of the temporary ".w<pid>.<n>" is gone.
 static bool
 s_writer_dead(const char *name)
 {
-    long pid = strtol(name + 2, NULL, 10);
-    return pid > 0 && kill((pid_t) pid, 0) != 0 && errno == ESRCH;
+    return s_pid_dead(name + 2);
 }
 
 size_t
@@ -1149,26 +1241,40 @@ sl__tier_remove_dead(const char *base, char errbuf[SL_ERRSTR_LEN])
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         struct stat st;
-        if (e->d_name[0] == '.' ||
-            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISDIR(st.st_mode)) {
             continue; // a tier is a directory
         }
         snprintf(path, sizeof(path), "%s/%s", user, e->d_name);
+        if (strncmp(e->d_name, S_NEW, strlen(S_NEW)) == 0) {
+            // One that a process that died was making.
+            if (s_pid_dead(e->d_name + strlen(S_NEW))) {
+                s_remove_dir(path, ebuf);
+            }
+            continue;
+        }
+        if (e->d_name[0] == '.') {
+            continue;
+        }
         char alive[720];
         snprintf(alive, sizeof(alive), "%s/" S_ALIVE, path);
-        int fd = open(alive, O_RDWR | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        // A tier that has no alive file yet (one being made) gets one
+        // here, so that its opener and we agree through its flock: an
+        // opener that removal passed by unseen would use a directory
+        // whose files are gone.
+        int fd = open(alive, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            continue; // removed meanwhile, or not a tier of ours
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             close(fd); // in use
             continue;
         }
-        // Held exclusively (or never opened): no process uses it. The
-        // lock is kept until the files are gone, so that an opener waits,
-        // then sees its alive file unlinked and starts again.
+        // Held exclusively: no process uses it. The lock is kept until the
+        // files are gone, so that an opener waits, then sees its alive file
+        // unlinked and starts again.
         rv = s_remove_dir(path, ebuf);
-        if (fd >= 0) {
-            close(fd);
-        }
+        close(fd);
         if (rv == SL_OK) {
             removed++;
         } else if (!failed && errbuf != NULL) {

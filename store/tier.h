@@ -10,6 +10,8 @@
 //       .alive                      each user holds a shared flock on it
 //       <key>                       one sealed object (0600)
 //       .w<pid>.<n>                 an object its writer is still writing
+//     .new<pid>.<n>/                a tier being made, renamed when its
+//                                   maker holds its .alive flock
 //
 // where <base> is $STARLING_TIER_DIR, else /dev/shm. An object is one file:
 // a 256-byte header (magic, sizes, the key, the XXH3-64 hash of the data,

@@ -1442,6 +1442,67 @@ test_two_processes(void)
     s_base_done();
 }
 
+// Opens (with create) while another process removes dead tiers all the
+// time, as `starling up` of another cluster would: each open succeeds,
+// and gives a tier that works (not a directory whose files are gone).
+static void
+test_open_races_remove_dead(void)
+{
+    const char *base = s_base_new();
+    char user[256], leftover[512], ours[512], errbuf[SL_ERRSTR_LEN];
+    // What makers left: a dead one's goes, a live one's stays.
+    sl__tier *first = s_open(base, 0);
+    sl__tier_close(&first);
+    s_user_dir(user, sizeof(user), base);
+    snprintf(leftover, sizeof(leftover), "%s/.new%ld.1", user,
+             (long) s_dead_pid());
+    snprintf(ours, sizeof(ours), "%s/.new%ld.999", user, (long) getpid());
+    SL_ASSERT(mkdir(leftover, 0700) == 0 && mkdir(ours, 0700) == 0);
+    SL_ASSERT_EQ(sl__tier_remove_dead(base, errbuf), 1); // c0ffee.n1
+    SL_ASSERT(!s_exists(leftover));
+    SL_ASSERT(s_exists(ours));
+    SL_ASSERT(rmdir(ours) == 0);
+    fflush(stderr);
+    pid_t pid = fork();
+    SL_ASSERT(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        for (;;) {
+            sl__tier_remove_dead(base, NULL);
+        }
+    }
+    int failed = 0;
+    char last[SL_ERRSTR_LEN] = "";
+    for (int i = 0; i < 1000; i++) {
+        sl__tier_opts opts = {base, "c0ffee", "n1", 0, true};
+        sl__tier *t = NULL;
+        sl_err rv = sl__tier_open(&t, &opts, errbuf);
+        if (rv != SL_OK) {
+            failed++;
+            sl__strlcpy(last, errbuf, sizeof(last));
+            continue;
+        }
+        uint8_t byte = (uint8_t) i;
+        sl__blob *blob = NULL;
+        const void *data = NULL;
+        size_t len = 0;
+        if (sl__tier_put(t, "k", &byte, 1, 0, 0, 0, false, NULL) != SL_OK ||
+            sl__tier_get(t, "k", &blob, &data, &len) != SL_OK || len != 1 ||
+            *(const uint8_t *) data != byte) {
+            failed++;
+            sl__strlcpy(last, sl__tier_errstr(t), sizeof(last));
+        }
+        sl__blob_release(&blob);
+        sl__tier_close(&t);
+    }
+    kill(pid, SIGKILL);
+    SL_ASSERT(waitpid(pid, NULL, 0) == pid);
+    if (failed > 0) {
+        SL_FAIL_AT("%d of 1000 opens failed; the last: %s", failed, last);
+    }
+    s_base_done();
+}
+
 // A child that opens the tier (as a new executor would) and exits.
 static void
 s_child_opens(void *arg)
@@ -1567,6 +1628,7 @@ main(void)
     SL_RUN(test_delete);
     SL_RUN(test_control_files);
     SL_RUN(test_two_processes);
+    SL_RUN(test_open_races_remove_dead);
     SL_RUN(test_concurrent_segments);
     return 0;
 }
