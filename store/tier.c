@@ -778,9 +778,19 @@ sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
     s->map_len = total;
     s->fd = openat(tier->dir_fd, s->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                    0600);
+    int err = 0;
     if (s->fd < 0 || ftruncate(s->fd, (off_t) total) != 0) {
         rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, s->tmp,
                    strerror(errno));
+    } else if ((err = posix_fallocate(s->fd, 0, (off_t) total)) != 0 &&
+               err != EOPNOTSUPP && err != EINVAL) {
+        // The pages are taken now: a tmpfs that is full (a budget larger
+        // than it, or others' files in /dev/shm) is an error here, where
+        // a write into the mapping would get SIGBUS.
+        rv = s_err(tier, err == ENOSPC ? SL_ELIMIT : SL_EIO,
+                   "the object tier of node %s has no room for %zu bytes in "
+                   "%s (%s), within its budget; --tier-budget sets it",
+                   tier->node, total, tier->path, strerror(err));
     } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED,
                               s->fd, 0)) == MAP_FAILED) {
         s->map = NULL;
