@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -649,7 +650,10 @@ s_spill(sl__tier *t, const char *name)
     if (fd >= 0 && fstat(fd, &st) == 0 &&
         s_hdr_read(fd, st.st_size, &h) == NULL) {
         int64_t left = h.expires_s - s_now_s();
-        ttl = h.expires_s == 0 ? 0 : left > 1 ? (int) left : 1;
+        ttl = h.expires_s == 0 ? 0
+              : left > INT_MAX ? INT_MAX
+              : left > 1       ? (int) left
+                               : 1;
     }
     if (fd >= 0) {
         close(fd);
