@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 targets="value_fuzz msg_fuzz mp_fuzz ndarray_fuzz module_fuzz manifest_fuzz"
-targets="$targets frame_fuzz make_seeds"
+targets="$targets frame_fuzz tier_fuzz make_seeds"
 
 CC=clang cmake -S "$root" -B "$build" -DSTARLING_FUZZ=ON \
     -DSTARLING_FUZZ_SECONDS="${FUZZ_SECONDS:-30}"

@@ -6,8 +6,9 @@
 //   maps: writers add an object's size before they fill it and take it off
 //   when it goes. The count can drift when a process dies between the two,
 //   so sl__tier_sweep counts again from the files, with ctl's flock held
-//   exclusively; writers hold it shared from their count to their link, so
-//   a recount never sees half of a write.
+//   exclusively; writers hold it shared from their count to their link,
+//   and whoever removes an object from its unlink to its subtraction, so
+//   a recount never sees half of a write or of a removal.
 // - An object file never changes once linked under its key, except for the
 //   flags word of its header (pwrite), which the hash does not cover.
 // - Readers bump the mtime of what they map: that is the eviction order.
@@ -17,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -44,6 +46,12 @@
 #define S_HDR_BYTES 256u
 #define S_KEY_MAX 96u
 #define S_ALIGN 64u
+// The tier's own files. Their names start with '.', as no key does, so
+// that no object can take their place and no delete or eviction theirs.
+#define S_CTL ".ctl"
+#define S_ALIVE ".alive"
+// A tier directory being made, in the user's directory: .new<pid>.<n>
+#define S_NEW ".new"
 
 // The header of an object file, at offset 0.
 typedef struct {
@@ -72,7 +80,8 @@ struct sl__tier {
     int dir_fd;
     int ctl_fd;   // flock: shared by writers, exclusive by a recount
     int alive_fd; // our shared flock: the tier is in use
-    int writing;  // segments begun and not yet sealed or dropped
+    int writing;  // holds of ctl's shared flock: segments begun and not
+                  // yet sealed or dropped, and a count being changed
     int refs;     // the opener's, and one per segment blob alive
     s_ctl *ctl;
     uint64_t seq; // names this process's writes
@@ -108,6 +117,18 @@ s_err(sl__tier *t, sl_err rv, const char *fmt, ...)
     return rv;
 }
 
+// flock that waits through signals: the daemons have handlers (SIGCHLD,
+// SIGTERM), and a writer whose shared lock a signal interrupted would
+// write without it, so that a recount could remove its temporary file.
+static int
+s_flock(int fd, int op)
+{
+    int rc;
+    while ((rc = flock(fd, op)) != 0 && errno == EINTR) {
+    }
+    return rc;
+}
+
 static const char *
 s_base(const char *base)
 {
@@ -117,10 +138,67 @@ s_base(const char *base)
     return base != NULL && *base != '\0' ? base : "/dev/shm";
 }
 
-static void
+// The user's directory under base; false when it does not fit in size.
+static bool
 s_user_dir(char *buf, size_t size, const char *base)
 {
-    snprintf(buf, size, "%s/starling-%u", s_base(base), (unsigned) getuid());
+    int n = snprintf(buf, size, "%s/starling-%u", s_base(base),
+                     (unsigned) getuid());
+    return n >= 0 && (size_t) n < size;
+}
+
+static sl_err
+s_too_long(char errbuf[SL_ERRSTR_LEN], const char *base)
+{
+    return sl__errf(errbuf, SL_EINVAL,
+                    "object tier: base directory too long: %.64s...",
+                    s_base(base));
+}
+
+// Check dir (with create, make it first when missing): a directory of
+// ours that no one else may enter, and not a symbolic link to one. Anyone
+// may make <base>/starling-<uid> in /dev/shm, as a link to a directory of
+// ours that is no tier's (a home directory of mode 0700), which a tier
+// would then fill and sl__tier_remove_dead empty. SL_ENOTFOUND when it is
+// missing and not to be made.
+static sl_err
+s_dir_ok(const char *dir, bool create, char errbuf[SL_ERRSTR_LEN])
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT) {
+            return sl__errf(errbuf, SL_EIO, "object tier %s: %s", dir,
+                            strerror(errno));
+        }
+        if (!create) {
+            return sl__errf(errbuf, SL_ENOTFOUND, "%s: no object tier here",
+                            dir);
+        }
+        sl_err rv = sl__mkdirs(dir, errbuf);
+        if (rv != SL_OK) {
+            return rv;
+        }
+        if (lstat(dir, &st) != 0) {
+            return sl__errf(errbuf, SL_EIO, "object tier %s: %s", dir,
+                            strerror(errno));
+        }
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return sl__errf(
+            errbuf, SL_EAUTH,
+            "object tier %s must be a directory of ours, not %s", dir,
+            S_ISLNK(st.st_mode) ? "a symbolic link" : "another kind of file");
+    }
+    // As sl__dir_check, but on what lstat saw: a directory removed since
+    // is no I/O error (sl__tier_remove_dead may take a tier at any time).
+    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        return sl__errf(errbuf, SL_EAUTH,
+                        "object tier %s must be ours and closed to everyone "
+                        "else (it is mode %03o, owner %u; we are uid %u)",
+                        dir, (unsigned) (st.st_mode & 0777),
+                        (unsigned) st.st_uid, (unsigned) geteuid());
+    }
+    return SL_OK;
 }
 
 static void
@@ -175,16 +253,16 @@ s_key_ok(const char *key)
     return true;
 }
 
-void
-sl__tier_node_name(char *buf, size_t size, const char *node)
-{
-    s_node_name(buf, size, node);
-}
-
 bool
 sl__tier_key_ok(const char *key)
 {
     return s_key_ok(key);
+}
+
+void
+sl__tier_node_name(char *buf, size_t size, const char *node)
+{
+    s_node_name(buf, size, node);
 }
 
 static uint64_t
@@ -201,48 +279,176 @@ s_default_budget(const char *path)
     return budget;
 }
 
+// Map ctl and check it. *ready is false when it is not filled yet (no
+// bytes, or its magic still zero): with fill (its exclusive flock held),
+// it is filled then.
+static sl_err
+s_ctl_map(sl__tier *t, bool fill, uint64_t budget, bool *ready)
+{
+    struct stat st;
+    *ready = false;
+    if (fstat(t->ctl_fd, &st) != 0) {
+        return s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path, strerror(errno));
+    }
+    if (st.st_size == 0) {
+        if (!fill) {
+            return SL_OK;
+        }
+        if (ftruncate(t->ctl_fd, 4096) != 0) {
+            return s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path,
+                         strerror(errno));
+        }
+    } else if (st.st_size != 4096) {
+        return s_err(t, SL_EPROTO, "%s/" S_CTL ": %lld bytes, not a tier's",
+                     t->path, (long long) st.st_size);
+    }
+    if (t->ctl == NULL &&
+        (t->ctl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       t->ctl_fd, 0)) == MAP_FAILED) {
+        t->ctl = NULL;
+        return s_err(t, SL_EIO, "%s/" S_CTL ": mmap: %s", t->path,
+                     strerror(errno));
+    }
+    if (memcmp(t->ctl->magic, S_CTL_MAGIC, 8) == 0) {
+        atomic_thread_fence(memory_order_acquire); // the budget after it
+        *ready = true;
+        return SL_OK;
+    }
+    for (size_t i = 0; i < sizeof(t->ctl->magic); i++) {
+        if (t->ctl->magic[i] != 0) {
+            return s_err(t, SL_EPROTO, "%s/" S_CTL ": not a tier's", t->path);
+        }
+    }
+    if (fill) {
+        atomic_store(&t->ctl->budget,
+                     budget > 0 ? budget : s_default_budget(t->path));
+        atomic_thread_fence(memory_order_release); // the magic last
+        memcpy(t->ctl->magic, S_CTL_MAGIC, 8);
+        *ready = true;
+    }
+    return SL_OK;
+}
+
 // Open ctl (making it with create), map it, and check its magic.
 static sl_err
 s_ctl_open(sl__tier *t, bool create, uint64_t budget)
 {
     int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
-    t->ctl_fd = openat(t->dir_fd, "ctl", flags, 0600);
+    t->ctl_fd = openat(t->dir_fd, S_CTL, flags, 0600);
     if (t->ctl_fd < 0) {
         return errno == ENOENT
                    ? s_err(t, SL_ENOTFOUND, "%s: no object tier here", t->path)
-                   : s_err(t, SL_EIO, "%s/ctl: %s", t->path, strerror(errno));
+                   : s_err(t, SL_EIO, "%s/" S_CTL ": %s", t->path,
+                           strerror(errno));
     }
-    // Whoever makes ctl fills it under the exclusive lock; others wait.
-    flock(t->ctl_fd, LOCK_EX);
-    struct stat st;
-    sl_err rv = SL_OK;
-    if (fstat(t->ctl_fd, &st) != 0 ||
-        (st.st_size == 0 && ftruncate(t->ctl_fd, 4096) != 0)) {
-        rv = s_err(t, SL_EIO, "%s/ctl: %s", t->path, strerror(errno));
-    } else if (st.st_size != 0 && st.st_size != 4096) {
-        rv = s_err(t, SL_EPROTO, "%s/ctl: %lld bytes, not a tier's", t->path,
-                   (long long) st.st_size);
-    } else if ((t->ctl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
-                              t->ctl_fd, 0)) == MAP_FAILED) {
-        t->ctl = NULL;
-        rv = s_err(t, SL_EIO, "%s/ctl: mmap: %s", t->path, strerror(errno));
-    } else if (st.st_size == 0 || memcmp(t->ctl->magic, S_CTL_MAGIC, 8) != 0) {
-        bool fresh = true;
-        for (size_t i = 0; i < sizeof(t->ctl->magic); i++) {
-            fresh = fresh && t->ctl->magic[i] == 0;
-        }
-        if (!fresh) {
-            rv = s_err(t, SL_EPROTO, "%s/ctl: not a tier's", t->path);
-        } else {
-            memcpy(t->ctl->magic, S_CTL_MAGIC, 8);
-            atomic_store(&t->ctl->budget,
-                         budget > 0 ? budget : s_default_budget(t->path));
-        }
+    // A ctl that is filled is used without its flock: writers hold that
+    // shared for as long as they write (a client filling an array), and
+    // waiting for an exclusive one would keep every new process of the
+    // node (and this one, through a second handle) waiting for them.
+    // Whoever finds it unfilled fills it under the exclusive lock, and
+    // whoever else does waits for that.
+    bool ready = false;
+    sl_err rv = s_ctl_map(t, false, budget, &ready);
+    if (rv == SL_OK && !ready) {
+        s_flock(t->ctl_fd, LOCK_EX);
+        rv = s_ctl_map(t, true, budget, &ready);
+        flock(t->ctl_fd, LOCK_UN);
     }
     if (rv == SL_OK && budget > 0) {
         atomic_store(&t->ctl->budget, budget);
     }
-    flock(t->ctl_fd, LOCK_UN);
+    return rv;
+}
+
+// Open the tier's directory and its alive file, and hold the alive
+// file's shared flock. SL_ENOTFOUND when the directory went meanwhile.
+static sl_err
+s_alive_open(sl__tier *t, char errbuf[SL_ERRSTR_LEN])
+{
+    struct stat st;
+    t->dir_fd = open(t->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (t->dir_fd >= 0) {
+        t->alive_fd =
+            openat(t->dir_fd, S_ALIVE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    }
+    sl_err rv = SL_OK;
+    if (t->alive_fd < 0) {
+        rv = sl__errf(errbuf, errno == ENOENT ? SL_ENOTFOUND : SL_EIO,
+                      "%s%s: %s", t->path, t->dir_fd >= 0 ? "/" S_ALIVE : "",
+                      errno == ENOENT ? "removed while opened"
+                                      : strerror(errno));
+    } else if (s_flock(t->alive_fd, LOCK_SH) != 0 ||
+               fstat(t->alive_fd, &st) != 0) {
+        rv = sl__errf(errbuf, SL_EIO, "%s/" S_ALIVE ": %s", t->path,
+                      strerror(errno));
+    } else if (st.st_nlink == 0) {
+        // Removed while we waited for its lock.
+        rv =
+            sl__errf(errbuf, SL_ENOTFOUND, "%s: removed while opened", t->path);
+    }
+    if (rv != SL_OK) {
+        if (t->alive_fd >= 0) {
+            close(t->alive_fd);
+        }
+        if (t->dir_fd >= 0) {
+            close(t->dir_fd);
+        }
+        t->alive_fd = t->dir_fd = -1;
+    }
+    return rv;
+}
+
+// Make the tier's directory with its alive file, and hold that file's
+// shared flock before the directory has its name: it is made under a name
+// of its own (".new<pid>.<n>", which sl__tier_remove_dead leaves alone
+// while we live), then renamed. SL_ENOTFOUND when another process made the
+// tier first: open that one.
+static sl_err
+s_tier_make(sl__tier *t, const char *user, char errbuf[SL_ERRSTR_LEN])
+{
+    static _Atomic unsigned s_seq;
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s/" S_NEW "%ld.%u", user, (long) getpid(),
+             atomic_fetch_add(&s_seq, 1));
+    if (mkdir(tmp, 0700) != 0) {
+        return sl__errf(errbuf, SL_EIO, "cannot make %s: %s", tmp,
+                        strerror(errno));
+    }
+    sl_err rv = SL_OK;
+    t->dir_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (t->dir_fd >= 0) {
+        t->alive_fd = openat(t->dir_fd, S_ALIVE,
+                             O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
+    // ctl is there from the start, for openers without create (empty:
+    // the first opener fills it).
+    int ctl = -1;
+    if (t->alive_fd < 0 || s_flock(t->alive_fd, LOCK_SH) != 0 ||
+        (ctl = openat(t->dir_fd, S_CTL, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0600)) < 0) {
+        rv = sl__errf(errbuf, SL_EIO, "%s: %s", tmp, strerror(errno));
+    } else {
+        close(ctl);
+        if (rename(tmp, t->path) == 0) {
+            return SL_OK;
+        }
+        rv = errno == EEXIST || errno == ENOTEMPTY
+                 ? sl__errf(errbuf, SL_ENOTFOUND, "%s: made meanwhile", t->path)
+                 : sl__errf(errbuf, SL_EIO, "cannot make %s: %s", t->path,
+                            strerror(errno));
+    }
+    if (t->dir_fd >= 0) {
+        unlinkat(t->dir_fd, S_CTL, 0);
+        unlinkat(t->dir_fd, S_ALIVE, 0);
+    }
+    rmdir(tmp);
+    if (t->alive_fd >= 0) {
+        close(t->alive_fd);
+    }
+    if (t->dir_fd >= 0) {
+        close(t->dir_fd);
+    }
+    t->alive_fd = t->dir_fd = -1;
     return rv;
 }
 
@@ -260,52 +466,30 @@ sl__tier_open(sl__tier **out, const sl__tier_opts *opts,
     t->refs = 1;
     s_node_name(t->node, sizeof(t->node), opts->node);
     char user[400];
-    s_user_dir(user, sizeof(user), opts->base);
-    snprintf(t->path, sizeof(t->path), "%s/%s.%s", user, opts->cluster,
-             t->node);
-    sl_err rv = SL_OK;
-    struct stat st;
-    if (!opts->create && stat(t->path, &st) != 0) {
-        rv = sl__errf(errbuf, SL_ENOTFOUND, "%s: no object tier here", t->path);
-    } else if (opts->create &&
-               ((rv = sl__dir_private(user, errbuf)) != SL_OK ||
-                (rv = sl__dir_private(t->path, errbuf)) != SL_OK)) {
-        // errbuf says which
-    } else if (!opts->create &&
-               ((rv = sl__dir_check("object tier", user, 077, NULL, errbuf)) !=
-                    SL_OK ||
-                (rv = sl__dir_check("object tier", t->path, 077, NULL,
-                                    errbuf)) != SL_OK)) {
-        // errbuf says which
+    int n = 0;
+    if (!s_user_dir(user, sizeof(user), opts->base) ||
+        (n = snprintf(t->path, sizeof(t->path), "%s/%s.%s", user, opts->cluster,
+                      t->node)) < 0 ||
+        (size_t) n >= sizeof(t->path)) {
+        sl__tier_close(&t);
+        return s_too_long(errbuf, opts->base);
     }
+    // sl__tier_remove_dead may take a tier away between our open of its
+    // alive file and our lock of it (nobody held it: it was dead); one we
+    // make has our lock before it has its name. Another process may make
+    // it as we do. Either way we look again, a few times.
+    sl_err rv = s_dir_ok(user, opts->create, errbuf);
     for (int tries = 0; rv == SL_OK; tries++) {
-        t->dir_fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (t->dir_fd < 0) {
-            rv = sl__errf(errbuf, SL_EIO, "%s: %s", t->path, strerror(errno));
+        rv = s_dir_ok(t->path, false, errbuf);
+        if (rv == SL_OK) {
+            rv = s_alive_open(t, errbuf);
+        } else if (rv == SL_ENOTFOUND && opts->create) {
+            rv = s_tier_make(t, user, errbuf);
+        }
+        if (rv != SL_ENOTFOUND || !opts->create || tries == 8) {
             break;
         }
-        t->alive_fd =
-            openat(t->dir_fd, "alive", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (t->alive_fd < 0 || flock(t->alive_fd, LOCK_SH) != 0 ||
-            fstat(t->alive_fd, &st) != 0) {
-            rv = sl__errf(errbuf, SL_EIO, "%s/alive: %s", t->path,
-                          strerror(errno));
-            break;
-        }
-        if (st.st_nlink > 0) {
-            break;
-        }
-        // sl__tier_remove_dead took it away while we waited: again.
-        close(t->alive_fd);
-        close(t->dir_fd);
-        t->alive_fd = t->dir_fd = -1;
-        if (tries == 3 || !opts->create ||
-            (rv = sl__dir_private(t->path, errbuf)) != SL_OK) {
-            rv = rv != SL_OK ? rv
-                             : sl__errf(errbuf, SL_ENOTFOUND,
-                                        "%s: removed while opened", t->path);
-            break;
-        }
+        rv = SL_OK;
     }
     if (rv == SL_OK &&
         (rv = s_ctl_open(t, opts->create, opts->budget)) != SL_OK) {
@@ -331,6 +515,7 @@ sl__tier_close(sl__tier **tier_p)
     }
 }
 
+// The last of the opener and the segment blobs closes the tier.
 static void
 s_tier_unref(sl__tier *t)
 {
@@ -406,7 +591,10 @@ s_hdr_read(int fd, off_t st_size, s_hdr *h)
     if (memchr(h->key, '\0', sizeof(h->key)) == NULL) {
         return "its key is not terminated";
     }
-    if (h->data_off < S_HDR_BYTES || h->data_off > (uint64_t) st_size ||
+    if (h->data_off < S_HDR_BYTES || h->data_off >= S_HDR_BYTES + S_ALIGN) {
+        return "its data offset is not a writer's";
+    }
+    if (h->data_off > (uint64_t) st_size ||
         h->data_len != (uint64_t) st_size - h->data_off) {
         return "its size does not match its header (truncated?)";
     }
@@ -419,16 +607,43 @@ s_expired(const s_hdr *h, int64_t now)
     return h->expires_s != 0 && h->expires_s < now;
 }
 
-// Unlink name and take size off the count.
+// ctl's shared flock, held while this process has a write under way.
 static void
+s_write_lock(sl__tier *t)
+{
+    if (t->writing++ == 0) {
+        s_flock(t->ctl_fd, LOCK_SH);
+    }
+}
+
+static void
+s_write_unlock(sl__tier *t)
+{
+    if (--t->writing == 0) {
+        flock(t->ctl_fd, LOCK_UN);
+    }
+}
+
+// Unlink name and take size off the count. Returns whether it was ours
+// to unlink. Under ctl's shared flock, as every change of the count: a
+// recount (sl__tier_sweep) that ran between the unlink and the subtraction
+// would count without the file, and the subtraction then take it off a
+// second time (below zero, wrapping: every later write SL_ELIMIT).
+static bool
 s_unlink_counted(sl__tier *t, const char *name, uint64_t size, bool object)
 {
-    if (unlinkat(t->dir_fd, name, 0) == 0) {
+    s_write_lock(t);
+    bool ok = unlinkat(t->dir_fd, name, 0) == 0;
+    int err = errno;
+    if (ok) {
         atomic_fetch_sub(&t->ctl->used, size);
         if (object) {
             atomic_fetch_sub(&t->ctl->objects, 1);
         }
     }
+    s_write_unlock(t);
+    errno = err; // the unlink's, for the caller's message
+    return ok;
 }
 
 // ---------------------------------------------------------------------
@@ -472,7 +687,10 @@ s_spill(sl__tier *t, const char *name)
     if (fd >= 0 && fstat(fd, &st) == 0 &&
         s_hdr_read(fd, st.st_size, &h) == NULL) {
         int64_t left = h.expires_s - s_now_s();
-        ttl = h.expires_s == 0 ? 0 : left > 1 ? (int) left : 1;
+        ttl = h.expires_s == 0 ? 0
+              : left > INT_MAX ? INT_MAX
+              : left > 1       ? (int) left
+                               : 1;
     }
     if (fd >= 0) {
         close(fd);
@@ -494,12 +712,31 @@ s_evict(sl__tier *t, uint64_t need)
     rewinddir(d);
     s_victim *v = NULL;
     size_t n = 0, cap = 0;
+    uint64_t freed = 0;
+    int64_t now = s_now_s();
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= S_KEY_MAX) {
+            continue;
+        }
+        int fd = openat(t->dir_fd, e->d_name, O_RDONLY | O_CLOEXEC);
         struct stat st;
-        if (e->d_name[0] == '.' || strcmp(e->d_name, "ctl") == 0 ||
-            strcmp(e->d_name, "alive") == 0 || strlen(e->d_name) >= S_KEY_MAX ||
-            fstatat(t->dir_fd, e->d_name, &st, 0) != 0) {
+        s_hdr h;
+        bool found = fd >= 0 && fstat(fd, &st) == 0;
+        bool live = found && s_hdr_read(fd, st.st_size, &h) == NULL &&
+                    strcmp(h.key, e->d_name) == 0 && !s_expired(&h, now);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (!found) {
+            continue;
+        }
+        if (!live) {
+            // Expired (no reader may have it) or damaged (none would take
+            // it): it goes first, whatever its flags and its use.
+            if (s_unlink_counted(t, e->d_name, (uint64_t) st.st_size, true)) {
+                freed += (uint64_t) st.st_size;
+            }
             continue;
         }
         if (n == cap) {
@@ -512,8 +749,9 @@ s_evict(sl__tier *t, uint64_t need)
         n++;
     }
     closedir(d);
-    qsort(v, n, sizeof(*v), s_victim_cmp);
-    uint64_t freed = 0;
+    if (n > 1) {
+        qsort(v, n, sizeof(*v), s_victim_cmp);
+    }
     for (size_t i = 0; i < n && freed < need; i++) {
         unsigned flags = 0;
         if (!sl__tier_has(t, v[i].name, &flags)) {
@@ -523,9 +761,7 @@ s_evict(sl__tier *t, uint64_t need)
             !s_spill(t, v[i].name)) {
             continue; // the only copy, and it could not be spilled
         }
-        if (unlinkat(t->dir_fd, v[i].name, 0) == 0) {
-            atomic_fetch_sub(&t->ctl->used, v[i].size);
-            atomic_fetch_sub(&t->ctl->objects, 1);
+        if (s_unlink_counted(t, v[i].name, v[i].size, true)) {
             freed += v[i].size;
         }
     }
@@ -558,23 +794,6 @@ s_reserve(sl__tier *t, uint64_t size)
 // ---------------------------------------------------------------------
 // Writing.
 
-// ctl's shared flock, held while this process has a write under way.
-static void
-s_write_lock(sl__tier *t)
-{
-    if (t->writing++ == 0) {
-        flock(t->ctl_fd, LOCK_SH);
-    }
-}
-
-static void
-s_write_unlock(sl__tier *t)
-{
-    if (--t->writing == 0) {
-        flock(t->ctl_fd, LOCK_UN);
-    }
-}
-
 sl_err
 sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
                sl__tier_seg **out)
@@ -600,12 +819,21 @@ sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
     s->map_len = total;
     s->fd = openat(tier->dir_fd, s->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                    0600);
+    int err = 0;
     if (s->fd < 0 || ftruncate(s->fd, (off_t) total) != 0) {
         rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, s->tmp,
                    strerror(errno));
-    } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE,
-                              MAP_SHARED | MAP_POPULATE, s->fd, 0)) ==
-               MAP_FAILED) {
+    } else if ((err = posix_fallocate(s->fd, 0, (off_t) total)) != 0 &&
+               err != EOPNOTSUPP && err != EINVAL) {
+        // The pages are taken now: a tmpfs that is full (a budget larger
+        // than it, or others' files in /dev/shm) is an error here, where
+        // a write into the mapping would get SIGBUS.
+        rv = s_err(tier, err == ENOSPC ? SL_ELIMIT : SL_EIO,
+                   "the object tier of node %s has no room for %zu bytes in "
+                   "%s (%s), within its budget; --tier-budget sets it",
+                   tier->node, total, tier->path, strerror(err));
+    } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED,
+                              s->fd, 0)) == MAP_FAILED) {
         s->map = NULL;
         rv = s_err(tier, errno == ENOMEM ? SL_ENOMEM : SL_EIO,
                    "mmap of %zu bytes: %s", total, strerror(errno));
@@ -704,7 +932,10 @@ sl__tier_abort(sl__tier *tier, sl__tier_seg **seg_p)
 static void
 s_unmap_blob(void *ctx, void *data)
 {
-    munmap(data, (size_t) (uintptr_t) ctx);
+    // A blob's data is the object's, S_HDR_BYTES to S_HDR_BYTES + S_ALIGN
+    // bytes into the mapping (s_hdr_read checks it): within its first page.
+    uintptr_t page = (uintptr_t) sysconf(_SC_PAGESIZE);
+    munmap((void *) ((uintptr_t) data & ~(page - 1)), (size_t) (uintptr_t) ctx);
 }
 
 // Write the header of s and link it under key. Either way the write is
@@ -715,7 +946,6 @@ static sl_err
 s_link(sl__tier *tier, sl__tier_seg *s, const char *key, int ttl_s,
        unsigned flags, bool nx, bool *stored_out)
 {
-    *stored_out = false;
     sl_err rv = SL_OK;
     bool stored = false;
     if (!s_key_ok(key)) {
@@ -732,33 +962,38 @@ s_link(sl__tier *tier, sl__tier_seg *s, const char *key, int ttl_s,
         h.expires_s = ttl_s > 0 ? s_now_s() + ttl_s : 0;
         sl__strlcpy(h.key, key, sizeof(h.key));
         memcpy(s->map, &h, sizeof(h));
+    }
+    for (int tries = 0; rv == SL_OK && !stored; tries++) {
+        struct stat st;
         if (linkat(tier->dir_fd, s->tmp, tier->dir_fd, key, 0) == 0) {
             stored = true;
         } else if (errno != EEXIST) {
             rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
                        strerror(errno));
-        } else if (!nx) {
-            // Replace: rename over the old one, whose bytes go off the
-            // count.
-            struct stat st;
-            uint64_t old = fstatat(tier->dir_fd, key, &st, 0) == 0
-                               ? (uint64_t) st.st_size
-                               : 0;
-            if (renameat(tier->dir_fd, s->tmp, tier->dir_fd, key) != 0) {
+        } else if (nx && sl__tier_has(tier, key, NULL)) {
+            break; // the first one won (one expired or damaged is none)
+        } else if (fstatat(tier->dir_fd, key, &st, 0) != 0) {
+            // Gone since the link: link again (a few times).
+            if (errno != ENOENT || tries == 3) {
                 rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
                            strerror(errno));
-            } else {
-                atomic_fetch_sub(&tier->ctl->used, old);
-                atomic_fetch_sub(&tier->ctl->objects, 1);
-                stored = true;
             }
+        } else if (renameat(tier->dir_fd, s->tmp, tier->dir_fd, key) != 0) {
+            rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                       strerror(errno));
+        } else {
+            // Replaced: the old one's bytes go off the count.
+            atomic_fetch_sub(&tier->ctl->used, (uint64_t) st.st_size);
+            atomic_fetch_sub(&tier->ctl->objects, 1);
+            stored = true;
         }
     }
     unlinkat(tier->dir_fd, s->tmp, 0); // a no-op after a rename
-    if (stored) {
+    if (stored && rv == SL_OK) {
         atomic_fetch_add(&tier->ctl->objects, 1);
     } else {
         atomic_fetch_sub(&tier->ctl->used, s->map_len);
+        stored = false;
     }
     s_write_unlock(tier);
     close(s->fd);
@@ -772,7 +1007,7 @@ sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key, int ttl_s,
               unsigned flags, bool nx, bool *stored_out, sl__blob **blob_out)
 {
     sl__tier_seg *s = *seg_p;
-    bool stored;
+    bool stored = false;
     if (blob_out != NULL) {
         *blob_out = NULL;
     }
@@ -782,8 +1017,9 @@ sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key, int ttl_s,
     }
     if (stored && blob_out != NULL &&
         mprotect(s->map, s->map_len, PROT_READ) == 0 &&
-        (*blob_out = sl__blob_new(s->map, s->map_len, s_unmap_blob,
-                                  (void *) (uintptr_t) s->map_len)) != NULL) {
+        (*blob_out =
+             sl__blob_new(s->map + s->data_off, s->data_len, s_unmap_blob,
+                          (void *) (uintptr_t) s->map_len)) != NULL) {
         // the blob unmaps it
     } else {
         munmap(s->map, s->map_len);
@@ -848,11 +1084,10 @@ sl__tier_seal_blob(sl__tier *tier, sl__blob *blob, const char *key, int ttl_s,
 {
     if (!sl__tier_blob_writable(tier, blob)) {
         return s_err(tier, SL_EINVAL,
-                     "not a segment of this tier being "
-                     "written");
+                     "not a segment of this tier being written");
     }
     sl__tier_seg *s = blob->free_ctx;
-    bool stored;
+    bool stored = false;
     sl_err rv = s_link(tier, s, key, ttl_s, flags, nx, &stored);
     // Over either way: the bytes stay mapped for the values that point
     // into them, read-only from now on.
@@ -874,7 +1109,9 @@ sl__tier_put(sl__tier *tier, const char *key, const void *data, size_t len,
     if (rv != SL_OK) {
         return rv;
     }
-    sl__tier_seg_write(s, data, len);
+    if (len > 0) { // data may be NULL then
+        sl__tier_seg_write(s, data, len);
+    }
     return sl__tier_seal(tier, &s, key, ttl_s, flags, nx, stored_out, NULL);
 }
 
@@ -887,7 +1124,8 @@ sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
 {
     *blob_out = NULL;
     if (!s_key_ok(key)) {
-        return s_err(tier, SL_ENOTFOUND, "'%s' cannot name an object", key);
+        return s_err(tier, SL_ENOTFOUND, "'%s' cannot name an object",
+                     key != NULL ? key : "");
     }
     int fd = openat(tier->dir_fd, key, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -931,7 +1169,7 @@ sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
         return s_err(tier, SL_EPROTO, "object %s in %s is damaged: %s", key,
                      tier->path, bad);
     }
-    *blob_out = sl__blob_new(map, (size_t) st.st_size, s_unmap_blob,
+    *blob_out = sl__blob_new(map + h.data_off, h.data_len, s_unmap_blob,
                              (void *) (uintptr_t) st.st_size);
     if (*blob_out == NULL) {
         munmap(map, (size_t) st.st_size);
@@ -953,7 +1191,7 @@ sl__tier_has(sl__tier *tier, const char *key, unsigned *flags_out)
     s_hdr h;
     bool ok = fd >= 0 && fstat(fd, &st) == 0 &&
               s_hdr_read(fd, st.st_size, &h) == NULL &&
-              !s_expired(&h, s_now_s());
+              strcmp(h.key, key) == 0 && !s_expired(&h, s_now_s());
     if (fd >= 0) {
         close(fd);
     }
@@ -967,7 +1205,8 @@ sl_err
 sl__tier_add_flags(sl__tier *tier, const char *key, unsigned flags)
 {
     if (!s_key_ok(key)) {
-        return s_err(tier, SL_ENOTFOUND, "no object %s", key);
+        return s_err(tier, SL_ENOTFOUND, "no object %s",
+                     key != NULL ? key : "");
     }
     int fd = openat(tier->dir_fd, key, O_RDWR | O_CLOEXEC);
     struct stat st;
@@ -983,6 +1222,10 @@ sl__tier_add_flags(sl__tier *tier, const char *key, unsigned flags)
             rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
                        strerror(errno));
         }
+        // A change of flags is no use: the mtime (the eviction order)
+        // stays what the readers made it.
+        struct timespec times[2] = {{0, UTIME_OMIT}, st.st_mtim};
+        futimens(fd, times);
     }
     if (fd >= 0) {
         close(fd);
@@ -995,15 +1238,14 @@ sl__tier_delete(sl__tier *tier, const char *key)
 {
     struct stat st;
     if (!s_key_ok(key) || fstatat(tier->dir_fd, key, &st, 0) != 0) {
-        return s_err(tier, SL_ENOTFOUND, "no object %s", key);
+        return s_err(tier, SL_ENOTFOUND, "no object %s",
+                     key != NULL ? key : "");
     }
-    if (unlinkat(tier->dir_fd, key, 0) != 0) {
+    if (!s_unlink_counted(tier, key, (uint64_t) st.st_size, true)) {
         return errno == ENOENT ? s_err(tier, SL_ENOTFOUND, "no object %s", key)
                                : s_err(tier, SL_EIO, "%s/%s: %s", tier->path,
                                        key, strerror(errno));
     }
-    atomic_fetch_sub(&tier->ctl->used, (uint64_t) st.st_size);
-    atomic_fetch_sub(&tier->ctl->objects, 1);
     return SL_OK;
 }
 
@@ -1041,12 +1283,19 @@ sl__tier_usage_get(sl__tier *tier, sl__tier_usage *out)
 // ---------------------------------------------------------------------
 // Housekeeping.
 
+// Whether the process whose pid the digits start with is gone.
+static bool
+s_pid_dead(const char *digits)
+{
+    long pid = strtol(digits, NULL, 10);
+    return pid > 0 && kill((pid_t) pid, 0) != 0 && errno == ESRCH;
+}
+
 // Whether the writer of the temporary ".w<pid>.<n>" is gone.
 static bool
 s_writer_dead(const char *name)
 {
-    long pid = strtol(name + 2, NULL, 10);
-    return pid > 0 && kill((pid_t) pid, 0) != 0 && errno == ESRCH;
+    return s_pid_dead(name + 2);
 }
 
 size_t
@@ -1070,13 +1319,22 @@ sl__tier_sweep(sl__tier *tier)
         struct stat st;
         const char *name = e->d_name;
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-            strcmp(name, "ctl") == 0 || strcmp(name, "alive") == 0 ||
+            strcmp(name, S_CTL) == 0 || strcmp(name, S_ALIVE) == 0 ||
             fstatat(tier->dir_fd, name, &st, 0) != 0) {
             continue;
         }
         if (strncmp(name, ".w", 2) == 0) {
-            if (recount || s_writer_dead(name)) {
+            if (recount) {
                 unlinkat(tier->dir_fd, name, 0);
+                removed++;
+            } else if (s_writer_dead(name)) {
+                // Its writer's count goes too (its size, once it had one),
+                // or it would stay until a recount, which a node that is
+                // always writing never gets to. Unless it was linked under
+                // its key before the writer died: then the object has it.
+                s_unlink_counted(tier, name,
+                                 st.st_nlink == 1 ? (uint64_t) st.st_size : 0,
+                                 false);
                 removed++;
             }
             continue;
@@ -1113,11 +1371,16 @@ sl__tier_sweep(sl__tier *tier)
 static sl_err
 s_remove_dir(const char *path, char errbuf[SL_ERRSTR_LEN])
 {
-    DIR *d = opendir(path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (d == NULL) {
-        return errno == ENOENT
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return err == ENOENT
                    ? SL_OK
-                   : sl__errf(errbuf, SL_EIO, "%s: %s", path, strerror(errno));
+                   : sl__errf(errbuf, SL_EIO, "%s: %s", path, strerror(err));
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -1136,33 +1399,68 @@ int
 sl__tier_remove_dead(const char *base, char errbuf[SL_ERRSTR_LEN])
 {
     char user[400], path[700], ebuf[SL_ERRSTR_LEN];
-    s_user_dir(user, sizeof(user), base);
-    DIR *d = opendir(user);
+    if (!s_user_dir(user, sizeof(user), base)) {
+        s_too_long(ebuf, base);
+        if (errbuf != NULL) {
+            sl__strlcpy(errbuf, ebuf, SL_ERRSTR_LEN);
+        }
+        return 0;
+    }
+    // Only in the user's own directory: not through a link someone made.
+    sl_err rv = s_dir_ok(user, false, ebuf);
+    if (rv != SL_OK) {
+        if (rv != SL_ENOTFOUND && errbuf != NULL) {
+            sl__strlcpy(errbuf, ebuf, SL_ERRSTR_LEN);
+        }
+        return 0;
+    }
+    int dfd = open(user, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
     int removed = 0;
     bool failed = false;
     if (d == NULL) {
+        if (dfd >= 0) {
+            close(dfd);
+        }
         return 0;
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(st.st_mode)) {
+            continue; // a tier is a directory
+        }
+        snprintf(path, sizeof(path), "%s/%s", user, e->d_name);
+        if (strncmp(e->d_name, S_NEW, strlen(S_NEW)) == 0) {
+            // One that a process that died was making.
+            if (s_pid_dead(e->d_name + strlen(S_NEW))) {
+                s_remove_dir(path, ebuf);
+            }
+            continue;
+        }
         if (e->d_name[0] == '.') {
             continue;
         }
-        snprintf(path, sizeof(path), "%s/%s", user, e->d_name);
         char alive[720];
-        snprintf(alive, sizeof(alive), "%s/alive", path);
-        int fd = open(alive, O_RDWR | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(alive, sizeof(alive), "%s/" S_ALIVE, path);
+        // A tier that has no alive file yet (one being made) gets one
+        // here, so that its opener and we agree through its flock: an
+        // opener that removal passed by unseen would use a directory
+        // whose files are gone.
+        int fd = open(alive, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            continue; // removed meanwhile, or not a tier of ours
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             close(fd); // in use
             continue;
         }
-        // Held exclusively (or never opened): no process uses it. The
-        // lock is kept until the files are gone, so that an opener waits,
-        // then sees its alive file unlinked and starts again.
-        sl_err rv = s_remove_dir(path, ebuf);
-        if (fd >= 0) {
-            close(fd);
-        }
+        // Held exclusively: no process uses it. The lock is kept until the
+        // files are gone, so that an opener waits, then sees its alive file
+        // unlinked and starts again.
+        rv = s_remove_dir(path, ebuf);
+        close(fd);
         if (rv == SL_OK) {
             removed++;
         } else if (!failed && errbuf != NULL) {
@@ -1183,7 +1481,13 @@ sl__tier_remove(const char *base, const char *cluster, const char *node,
         return sl__errf(errbuf, SL_EINVAL, "object tier: bad cluster id '%s'",
                         cluster != NULL ? cluster : "");
     }
-    s_user_dir(user, sizeof(user), base);
+    if (!s_user_dir(user, sizeof(user), base)) {
+        return s_too_long(errbuf, base);
+    }
+    sl_err rv = s_dir_ok(user, false, errbuf);
+    if (rv != SL_OK) {
+        return rv == SL_ENOTFOUND ? SL_OK : rv;
+    }
     s_node_name(name, sizeof(name), node);
     snprintf(path, sizeof(path), "%s/%s.%s", user, cluster, name);
     return s_remove_dir(path, errbuf);

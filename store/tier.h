@@ -6,10 +6,12 @@
 //
 //   <base>/starling-<uid>/          0700, the user's; refused otherwise
 //     <cluster>.<node>/             0700, one per cluster and node
-//       ctl                         budget and usage, shared by all
-//       alive                       each user holds a shared flock on it
+//       .ctl                        budget and usage, shared by all
+//       .alive                      each user holds a shared flock on it
 //       <key>                       one sealed object (0600)
 //       .w<pid>.<n>                 an object its writer is still writing
+//     .new<pid>.<n>/                a tier being made, renamed when its
+//                                   maker holds its .alive flock
 //
 // where <base> is $STARLING_TIER_DIR, else /dev/shm. An object is one file:
 // a 256-byte header (magic, sizes, the key, the XXH3-64 hash of the data,
@@ -130,9 +132,9 @@ sl_err sl__tier_put(sl__tier *tier, const char *key, const void *data,
 
 // Map the object under key read-only, after checking its header, size
 // and hash: *blob_out holds the mapping (release it), the data is *len
-// bytes at *data. SL_ENOTFOUND when there is none (or it expired); SL_EPROTO
-// when it is damaged (errstr says how; the object is removed, so that the
-// next reader goes to the store).
+// bytes at *data (the blob's data and len too). SL_ENOTFOUND when there
+// is none (or it expired); SL_EPROTO when it is damaged (errstr says how;
+// the object is removed, so that the next reader goes to the store).
 sl_err sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
                     const void **data, size_t *len);
 // Whether an object is under key, and its flags.

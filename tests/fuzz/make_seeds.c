@@ -9,6 +9,7 @@
 // Everything here is deterministic, so a rerun changes no file.
 #include <errno.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include "fuzzutil.h"
 #include "serialize/msg.h"
@@ -700,11 +701,62 @@ s_frames(sl__mpw *w)
     s_frame("batch_short", 2, w->buf.data, w->buf.size - 1);
 }
 
+// A tier_fuzz input: the byte of parts to make right, then an object
+// file of len bytes of data (header layout: tier.c's s_hdr, as in
+// tier_fuzz.c), its data starting at off, expiring at expires.
+static void
+s_tier_object(const char *name, uint8_t mode, size_t len, uint64_t off,
+              int64_t expires, uint32_t flags, bool good_hash)
+{
+    size_t total = 1 + (size_t) off + len;
+    uint8_t *out = calloc(1, total);
+    SL_FUZZ_CHECK(out != NULL);
+    uint8_t *f = out + 1;
+    out[0] = mode;
+    for (size_t i = 0; i < len; i++) {
+        f[off + i] = (uint8_t) (i * 7 + 3);
+    }
+    uint32_t version = 1;
+    uint64_t hash = XXH3_64bits(f + off, len) ^ (good_hash ? 0 : 1);
+    uint64_t n = len;
+    memcpy(f, "SLOBJ\0\0\1", 8);
+    memcpy(f + 8, &version, 4);
+    memcpy(f + 12, &flags, 4);
+    memcpy(f + 16, &off, 8);
+    memcpy(f + 24, &n, 8);
+    memcpy(f + 32, &hash, 8);
+    memcpy(f + 40, &expires, 8);
+    memcpy(f + 48, "fuzz", 4);
+    s_write("tier", name, out, total);
+    free(out);
+}
+
+// Object files of the tier (store/tier.h), as written and damaged.
+static void
+s_tier_objects(void)
+{
+    s_tier_object("good", 0, 100, 256, 0, 0, true);
+    s_tier_object("good_empty", 0, 0, 256, 0, 0, true);
+    s_tier_object("good_aligned_at_1", 0, 1000, 319, 0, 2, true);
+    s_tier_object("good_expires_far", 0, 64, 256, INT64_MAX, 1, true);
+    s_tier_object("expired", 0, 64, 256, 1, 0, true);
+    s_tier_object("bad_hash", 0, 64, 256, 0, 0, false);
+    s_tier_object("bad_hash_restamped", 0x0f, 64, 256, 0, 0, false);
+    s_tier_object("bad_offset", 0, 64, 320, 0, 0, true);
+    static const s_raw raw[] = {
+        S_RAW("empty", ""),
+        S_RAW("short", "\x00SLOBJ\x00\x00\x01"),
+        S_RAW("stamped_all", "\x1f"),
+        S_RAW("stamped_no_hash", "\x17 some data after a header"),
+    };
+    s_write_raw("tier", raw, sizeof(raw) / sizeof(raw[0]));
+}
+
 int
 main(int argc, char **argv)
 {
-    static const char *targets[] = {"value",  "msg",      "mp",   "ndarray",
-                                    "module", "manifest", "frame"};
+    static const char *targets[] = {"value",  "msg",      "mp",    "ndarray",
+                                    "module", "manifest", "frame", "tier"};
     char path[4096];
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds DIR\n");
@@ -732,5 +784,6 @@ main(int argc, char **argv)
     s_ndarrays();
     s_modules();
     s_manifests();
+    s_tier_objects();
     return 0;
 }
