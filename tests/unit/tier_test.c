@@ -1537,6 +1537,96 @@ s_child_ends(void (*fn)(void *), void *arg, int seconds, int *status)
 // Segments begun together, sealed or dropped in any order; a write under
 // way keeps a recount off, and does not keep other processes from
 // opening the tier.
+// A segment as a blob (an ndarray made in shared memory): written through
+// the blob, sealed in place, read-only after; one never sealed goes away
+// with its last holder, counts and temporary file with it.
+static void
+test_seg_blob(void)
+{
+    const char *base = s_base_new();
+    sl__tier *t = s_open(base, 0);
+    size_t len = 300 * 1000;
+    uint8_t *want = s_bytes(len, 9);
+    sl__tier_seg *seg = NULL;
+    SL_PASS(sl__tier_begin(t, len, 40, &seg));
+    sl__blob *b = sl__tier_seg_blob(t, &seg);
+    SL_ASSERT(b != NULL && seg == NULL);
+    SL_ASSERT_EQ(b->len, len);
+    SL_ASSERT_EQ(((uintptr_t) b->data + 40) % 64, 0);
+    SL_ASSERT(sl__tier_blob_writable(t, b));
+    memcpy(b->data, want, len);
+    SL_ASSERT_EQ(s_count_files(t, ".w"), 1);
+    // Sealing it leaves it mapped: the tier still counts on the blob.
+    sl__tier_close(&t); // the blob holds it open
+    t = s_open(base, 0);
+    SL_FAILS(sl__tier_seal_blob(t, b, "other-handle", 0, 0, false, NULL),
+             SL_EINVAL); // not this handle's segment
+    sl__tier_close(&t);
+    sl__blob_release(&b); // never sealed: dropped
+    t = s_open(base, 0);
+    SL_ASSERT_EQ(s_count_files(t, ".w"), 0);
+    s_usage(t, 0, 0);
+
+    SL_PASS(sl__tier_begin(t, len, 0, &seg));
+    b = sl__tier_seg_blob(t, &seg);
+    memcpy(b->data, want, len);
+    bool stored = false;
+    SL_PASS(sl__tier_seal_blob(t, b, "sealed", 0, 0, true, &stored));
+    SL_ASSERT(stored);
+    SL_ASSERT(!sl__tier_blob_writable(t, b));
+    SL_ASSERT(sl__tier_blob_hash(b) != 0);
+    SL_FAILS(sl__tier_seal_blob(t, b, "again", 0, 0, true, NULL), SL_EINVAL);
+    s_check(t, "sealed", len, 9);
+    SL_ASSERT(memcmp(b->data, want, len) == 0);
+    SL_ASSERT_EQ(s_child(s_write_byte, b->data), 128 + SIGSEGV);
+    s_usage(t, 1, s_file_size(t, "sealed"));
+    // A second one under the same key with nx loses, and stays readable
+    // for its holder; nothing of it is counted.
+    SL_PASS(sl__tier_begin(t, len, 0, &seg));
+    sl__blob *b2 = sl__tier_seg_blob(t, &seg);
+    memset(b2->data, 7, len);
+    SL_PASS(sl__tier_seal_blob(t, b2, "sealed", 0, 0, true, &stored));
+    SL_ASSERT(!stored);
+    SL_ASSERT_EQ(((uint8_t *) b2->data)[len - 1], 7);
+    s_check(t, "sealed", len, 9);
+    s_usage(t, 1, s_file_size(t, "sealed"));
+    sl__blob_release(&b2);
+    sl__blob_release(&b);
+    s_check(t, "sealed", len, 9); // the object outlives the writer's view
+    SL_ASSERT_EQ(s_count_files(t, ".w"), 0);
+    free(want);
+    sl__tier_close(&t);
+    s_base_done();
+}
+
+// Data written in pieces through sl__tier_seg_write is hashed as it goes:
+// the object checks out; and one written partly so falls back to hashing
+// it whole at the seal.
+static void
+test_seg_write(void)
+{
+    const char *base = s_base_new();
+    sl__tier *t = s_open(base, 0);
+    size_t len = 3 * MIB + 17;
+    uint8_t *want = s_bytes(len, 4);
+    sl__tier_seg *seg = NULL;
+    SL_PASS(sl__tier_begin(t, len, 0, &seg));
+    sl__tier_seg_write(seg, want, 5);
+    sl__tier_seg_write(seg, want + 5, len - 5 - 1000);
+    sl__tier_seg_write(seg, want + len - 1000, 1000);
+    SL_PASS(sl__tier_seal(t, &seg, "streamed", 0, 0, false, NULL, NULL));
+    s_check(t, "streamed", len, 4);
+    SL_PASS(sl__tier_begin(t, len, 0, &seg));
+    sl__tier_seg_write(seg, want, len / 2);
+    memcpy((uint8_t *) sl__tier_seg_data(seg) + len / 2, want + len / 2,
+           len - len / 2);
+    SL_PASS(sl__tier_seal(t, &seg, "half", 0, 0, false, NULL, NULL));
+    s_check(t, "half", len, 4);
+    free(want);
+    sl__tier_close(&t);
+    s_base_done();
+}
+
 static void
 test_concurrent_segments(void)
 {
@@ -1630,5 +1720,7 @@ main(void)
     SL_RUN(test_two_processes);
     SL_RUN(test_open_races_remove_dead);
     SL_RUN(test_concurrent_segments);
+    SL_RUN(test_seg_blob);
+    SL_RUN(test_seg_write);
     return 0;
 }
