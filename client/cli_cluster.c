@@ -248,22 +248,38 @@ s_cmd_down(int argc, char **argv)
 // ---------------------------------------------------------------------
 // status.
 
+// The nodes' object tiers shown, at most.
+#define S_STATUS_TIERS 64
+
 static void
-s_status_json(const sl_cluster_status *st)
+s_status_json(const sl_cluster_status *st, const sl_node_tier *tiers,
+              size_t n_tiers)
 {
     char a[32], b[32], u[32];
     printf("{\"workers\": %u, \"slots\": %u, \"busy\": %u, \"queued\": %llu, "
            "\"running\": %llu, \"done\": %llu, \"jobs\": %u, "
-           "\"tasks_per_s\": %s, \"gflops\": %s, \"uptime_s\": %s}\n",
+           "\"tasks_per_s\": %s, \"gflops\": %s, \"uptime_s\": %s, "
+           "\"tiers\": [",
            st->workers, st->slots, st->busy, (unsigned long long) st->queued,
            (unsigned long long) st->running, (unsigned long long) st->done,
            st->jobs, sl__cli_json_num(st->tasks_per_s, a, sizeof(a)),
            sl__cli_json_num(st->gflops, b, sizeof(b)),
            sl__cli_json_num(st->uptime_s, u, sizeof(u)));
+    for (size_t i = 0; i < n_tiers; i++) {
+        // Node names are [A-Za-z0-9._-] (store/tier.h): no escaping.
+        printf("%s{\"node\": \"%s\", \"objects\": %llu, \"bytes\": %llu, "
+               "\"budget\": %llu}",
+               i > 0 ? ", " : "", tiers[i].node,
+               (unsigned long long) tiers[i].objects,
+               (unsigned long long) tiers[i].bytes,
+               (unsigned long long) tiers[i].budget);
+    }
+    printf("]}\n");
 }
 
 static void
-s_status_text(const sl_cluster_status *st)
+s_status_text(const sl_cluster_status *st, const sl_node_tier *tiers,
+              size_t n_tiers)
 {
     char up[32];
     printf("workers    %u\n", st->workers);
@@ -276,6 +292,12 @@ s_status_text(const sl_cluster_status *st)
     printf("tasks/s    %.1f\n", st->tasks_per_s);
     printf("GFLOPS     %.2f\n", st->gflops);
     printf("uptime     %s\n", sl__cli_duration(st->uptime_s, up, sizeof(up)));
+    for (size_t i = 0; i < n_tiers; i++) {
+        const sl_node_tier *t = &tiers[i];
+        printf("tier       %s: %llu objects, %.1f of %.0f MiB\n", t->node,
+               (unsigned long long) t->objects, (double) t->bytes / (1 << 20),
+               (double) t->budget / (1 << 20));
+    }
 }
 
 // Name on stderr each part of the local cluster under home that does not
@@ -359,14 +381,23 @@ s_cmd_status(int argc, char **argv)
     if (client == NULL) {
         return 1;
     }
+    sl_node_tier tiers[S_STATUS_TIERS];
+    size_t n_tiers = 0;
     sl_err rv = sl_cluster_status_get(client, &st);
+    if (rv == SL_OK && sl_cluster_tiers_get(client, tiers, S_STATUS_TIERS,
+                                            &n_tiers) != SL_OK) {
+        fprintf(stderr, "starling status: no object tiers: %s\n",
+                sl_client_errstr(client));
+        n_tiers = 0;
+    }
+    n_tiers = n_tiers < S_STATUS_TIERS ? n_tiers : S_STATUS_TIERS;
     if (rv != SL_OK) {
         fprintf(stderr, "starling status: %s: %s\n", sl_strerror(rv),
                 sl_client_errstr(client));
     } else if (json) {
-        s_status_json(&st);
+        s_status_json(&st, tiers, n_tiers);
     } else {
-        s_status_text(&st);
+        s_status_text(&st, tiers, n_tiers);
     }
     sl_client_destroy(&client);
     return rv == SL_OK && dead == 0 ? 0 : 1;

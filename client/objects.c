@@ -107,6 +107,36 @@ sl_put(sl_client *c, const sl_value *v, sl_value **ref_out)
     return SL_OK;
 }
 
+sl_err
+sl_cluster_tiers_get(sl_client *c, sl_node_tier *out, size_t max, size_t *n)
+{
+    sl__node *node = NULL;
+    if (c == NULL || n == NULL || (out == NULL && max > 0)) {
+        return SL_EINVAL;
+    }
+    sl_err rv = sl__client_node(c, &node);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    sl__node_tier *t = max > 0 ? calloc(max, sizeof(*t)) : NULL;
+    if (max > 0 && t == NULL) {
+        return sl__client_err(c, SL_ENOMEM, "out of memory");
+    }
+    if ((rv = sl__node_tiers(node, t, max, n, 10)) != SL_OK) {
+        free(t);
+        return sl__client_err(c, rv, "object tiers: %s", node->errstr);
+    }
+    for (size_t i = 0; i < max && i < *n; i++) {
+        sl__strlcpy(out[i].node, t[i].node, sizeof(out[i].node));
+        out[i].objects = t[i].objects;
+        out[i].bytes = t[i].bytes;
+        out[i].budget = t[i].budget;
+        out[i].reported_s = (double) t[i].reported_s;
+    }
+    free(t);
+    return SL_OK;
+}
+
 sl_value *
 sl_value_new_ndarray_shared(sl_client *c, sl_dtype dtype, int ndim,
                             const int64_t *shape)

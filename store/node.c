@@ -469,3 +469,95 @@ sl__node_serve_want(sl__node *n, int wait_ms, bool *served_out)
     sl__tier_add_flags(n->tier, key, SL_TIER_SPILLED);
     return SL_OK;
 }
+
+// ---------------------------------------------------------------------
+// The nodes' tiers: "sl:tiers:<cluster>", a field per node, each
+// "<unix time> <objects> <bytes> <budget>".
+
+#define S_TIERS_DROP_S 3600
+
+static void
+s_tiers_key(char *buf, size_t size, const char *cluster)
+{
+    snprintf(buf, size, "sl:tiers:%s", cluster);
+}
+
+sl_err
+sl__node_report_tier(sl__node *n)
+{
+    char key[64], value[96];
+    sl__tier_usage u;
+    if (n->tier == NULL) {
+        return SL_OK;
+    }
+    sl__tier_usage_get(n->tier, &u);
+    s_tiers_key(key, sizeof(key), n->cluster);
+    snprintf(value, sizeof(value), "%lld %llu %llu %llu",
+             (long long) time(NULL), (unsigned long long) u.objects,
+             (unsigned long long) u.bytes, (unsigned long long) u.budget);
+    sl_err rv = sl__store_hset(n->store, key, sl__tier_node(n->tier), value);
+    return rv == SL_OK ? rv : s_fail(n, rv, "%s", sl__store_errstr(n->store));
+}
+
+typedef struct {
+    sl__node_tier *out;
+    size_t max, count;
+    int64_t now;
+    int stale_s;
+    char drop[8][65]; // reports too old to keep
+    int n_drop;
+} s_tiers_ctx;
+
+static void
+s_tiers_each(void *arg, const char *field, size_t field_len, const char *value,
+             size_t value_len)
+{
+    s_tiers_ctx *c = arg;
+    char v[96];
+    sl__node_tier t = {0};
+    long long at;
+    unsigned long long objects, bytes, budget;
+    if (field_len == 0 || field_len >= sizeof(t.node) ||
+        value_len >= sizeof(v)) {
+        return;
+    }
+    memcpy(t.node, field, field_len);
+    memcpy(v, value, value_len);
+    v[value_len] = '\0';
+    if (sscanf(v, "%lld %llu %llu %llu", &at, &objects, &bytes, &budget) != 4) {
+        return;
+    }
+    if (c->now - at > S_TIERS_DROP_S && c->n_drop < 8) {
+        sl__strlcpy(c->drop[c->n_drop++], t.node, sizeof(c->drop[0]));
+    }
+    if (c->now - at > c->stale_s) {
+        return;
+    }
+    t.objects = objects;
+    t.bytes = bytes;
+    t.budget = budget;
+    t.reported_s = at;
+    if (c->count < c->max) {
+        c->out[c->count] = t;
+    }
+    c->count++;
+}
+
+sl_err
+sl__node_tiers(sl__node *n, sl__node_tier *out, size_t max, size_t *count,
+               int stale_s)
+{
+    char key[64];
+    s_tiers_ctx c = {
+        .out = out, .max = max, .now = time(NULL), .stale_s = stale_s};
+    s_tiers_key(key, sizeof(key), n->cluster);
+    sl_err rv = sl__store_hgetall(n->store, key, s_tiers_each, &c);
+    if (rv != SL_OK) {
+        return s_fail(n, rv, "%s", sl__store_errstr(n->store));
+    }
+    for (int i = 0; i < c.n_drop; i++) {
+        sl__store_hdel(n->store, key, c.drop[i]);
+    }
+    *count = c.count;
+    return SL_OK;
+}

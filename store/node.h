@@ -72,4 +72,18 @@ sl_err sl__node_delete_prefix(sl__node *n, const char *prefix);
 // whether one came.
 sl_err sl__node_serve_want(sl__node *n, int wait_ms, bool *served_out);
 
+// Each node's tier, as its workers last reported it.
+typedef struct {
+    char node[65];
+    uint64_t objects, bytes, budget;
+    int64_t reported_s; // unix time of the report
+} sl__node_tier;
+// Report this node's tier usage (a worker does, every few seconds).
+sl_err sl__node_report_tier(sl__node *n);
+// Up to max nodes' last reports, of the last stale_s seconds, into out;
+// *count gets how many there are (even beyond max). Reports older than an
+// hour are dropped from the store.
+sl_err sl__node_tiers(sl__node *n, sl__node_tier *out, size_t max,
+                      size_t *count, int stale_s);
+
 #endif

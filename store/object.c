@@ -679,3 +679,65 @@ sl__object_pop(sl__conn *shard, void *arg)
     freeReplyObject(r);
     return rv;
 }
+
+// ---------------------------------------------------------------------
+// Hashes: a small table under one key (the nodes' tier usage).
+
+sl_err
+sl__object_hset(sl__conn *shard, void *arg)
+{
+    sl__object_hash_args *a = arg;
+    const char *argv[] = {"HSET", a->key, a->field, a->value};
+    size_t lens[] = {4, strlen(a->key), strlen(a->field), strlen(a->value)};
+    redisReply *r;
+    sl_err rv = s_call(shard, 4, argv, lens, &r);
+    if (rv == SL_OK) {
+        if (r->type != REDIS_REPLY_INTEGER) {
+            rv = s_fail(
+                shard, SL_ESTORE, "store %s: HSET %s: %s", shard->addr, a->key,
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        }
+        freeReplyObject(r);
+    }
+    return rv;
+}
+
+sl_err
+sl__object_hdel(sl__conn *shard, void *arg)
+{
+    sl__object_hash_args *a = arg;
+    const char *argv[] = {"HDEL", a->key, a->field};
+    size_t lens[] = {4, strlen(a->key), strlen(a->field)};
+    redisReply *r;
+    sl_err rv = s_call(shard, 3, argv, lens, &r);
+    if (rv == SL_OK) {
+        freeReplyObject(r);
+    }
+    return rv;
+}
+
+sl_err
+sl__object_hgetall(sl__conn *shard, void *arg)
+{
+    sl__object_hash_args *a = arg;
+    const char *argv[] = {"HGETALL", a->key};
+    size_t lens[] = {7, strlen(a->key)};
+    redisReply *r;
+    sl_err rv = s_call(shard, 2, argv, lens, &r);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        rv = s_fail(shard, SL_ESTORE, "store %s: HGETALL %s: %s", shard->addr,
+                    a->key,
+                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    }
+    for (size_t i = 0; rv == SL_OK && i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING) {
+            a->each(a->ctx, f->str, f->len, v->str, v->len);
+        }
+    }
+    freeReplyObject(r);
+    return rv;
+}

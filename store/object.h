@@ -73,4 +73,19 @@ sl_err sl__object_push(sl__conn *shard, void *arg);
 // BLPOP the first item, waiting up to ttl seconds for one.
 sl_err sl__object_pop(sl__conn *shard, void *arg);
 
+// A field of a hash, or each of them.
+typedef struct {
+    const char *key;   // the hash
+    const char *field; // hset, hdel: the field
+    const char *value; // hset: its value
+    void (*each)(void *ctx, const char *field, size_t field_len,
+                 const char *value, size_t value_len); // hgetall
+    void *ctx;
+} sl__object_hash_args;
+
+// HSET key field value; HDEL key field; HGETALL key, each field to each.
+sl_err sl__object_hset(sl__conn *shard, void *arg);
+sl_err sl__object_hdel(sl__conn *shard, void *arg);
+sl_err sl__object_hgetall(sl__conn *shard, void *arg);
+
 #endif

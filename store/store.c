@@ -375,6 +375,38 @@ sl__store_pop(sl__store *store, const char *list, int wait_ms,
     return rv;
 }
 
+static sl_err
+s_hash_op(sl__store *store, sl__conn_op op, sl__object_hash_args *a)
+{
+    sl__conn *shard = &store->shards[sl__store_shard_of(store, a->key)];
+    return sl__conn_retry(shard, op, a);
+}
+
+sl_err
+sl__store_hset(sl__store *store, const char *key, const char *field,
+               const char *value)
+{
+    sl__object_hash_args a = {.key = key, .field = field, .value = value};
+    return s_hash_op(store, sl__object_hset, &a);
+}
+
+sl_err
+sl__store_hdel(sl__store *store, const char *key, const char *field)
+{
+    sl__object_hash_args a = {.key = key, .field = field};
+    return s_hash_op(store, sl__object_hdel, &a);
+}
+
+sl_err
+sl__store_hgetall(sl__store *store, const char *key,
+                  void (*each)(void *ctx, const char *field, size_t field_len,
+                               const char *value, size_t value_len),
+                  void *ctx)
+{
+    sl__object_hash_args a = {.key = key, .each = each, .ctx = ctx};
+    return s_hash_op(store, sl__object_hgetall, &a);
+}
+
 sl_err
 sl__store_decode_blob(sl__store *store, const sl_value *ref,
                       const sl__limits *lim, sl__blob *blob, size_t off,

@@ -121,6 +121,16 @@ sl_err sl__store_push(sl__store *store, const char *list, const char *item,
                       int ttl_s);
 sl_err sl__store_pop(sl__store *store, const char *list, int wait_ms,
                      char item_out[128]);
+// A small table under key: set a field, delete one, or call each with
+// every field and value (not NUL-terminated).
+sl_err sl__store_hset(sl__store *store, const char *key, const char *field,
+                      const char *value);
+sl_err sl__store_hdel(sl__store *store, const char *key, const char *field);
+sl_err sl__store_hgetall(sl__store *store, const char *key,
+                         void (*each)(void *ctx, const char *field,
+                                      size_t field_len, const char *value,
+                                      size_t value_len),
+                         void *ctx);
 sl_err sl__store_decode_blob(sl__store *store, const sl_value *ref,
                              const sl__limits *lim, sl__blob *blob, size_t off,
                              size_t len, sl_value **out);

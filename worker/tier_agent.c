@@ -16,6 +16,7 @@
 
 #define S_WANT_WAIT_MS 250
 #define S_SWEEP_MS 10000
+#define S_REPORT_MS 2000 // the tier's usage, for `starling status`
 
 struct sl__tier_agent {
     sl__store *store; // the thread's
@@ -31,7 +32,7 @@ static void *
 s_main(void *arg)
 {
     sl__tier_agent *a = arg;
-    int64_t next_sweep = sl__mono_ms() + S_SWEEP_MS;
+    int64_t next_sweep = sl__mono_ms() + S_SWEEP_MS, next_report = 0;
     bool warned = false;
     while (!atomic_load(&a->stop)) {
         bool served = false;
@@ -46,6 +47,10 @@ s_main(void *arg)
             warned = false;
         }
         int64_t now = sl__mono_ms();
+        if (now >= next_report) {
+            sl__node_report_tier(&a->node); // errors: as the wants'
+            next_report = now + S_REPORT_MS;
+        }
         if (now >= next_sweep) {
             size_t removed = sl__tier_sweep(a->tier);
             if (removed > 0) {

@@ -274,6 +274,23 @@ typedef struct {
 
 SL_EXPORT sl_err sl_cluster_status_get(sl_client *c, sl_cluster_status *out);
 
+// A node's object tier: the shared memory where the node keeps large
+// objects (its clients' puts, its tasks' results, copies of other nodes'
+// objects), as the node's workers report it every 2 seconds.
+typedef struct {
+    char node[65];     // the node's name
+    uint64_t objects;  // objects in it
+    uint64_t bytes;    // their bytes
+    uint64_t budget;   // what it may hold (starling-worker --tier-budget-mb)
+    double reported_s; // when its workers last said so (Unix seconds)
+} sl_node_tier;
+
+// The tiers of the cluster's nodes that reported in the last 10 seconds:
+// up to max into out, and their number in *n (which may be larger than
+// max). A cluster without tiers has none.
+SL_EXPORT sl_err sl_cluster_tiers_get(sl_client *c, sl_node_tier *out,
+                                      size_t max, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

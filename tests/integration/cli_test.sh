@@ -151,6 +151,15 @@ for word in workers slots busy queued running "done" jobs tasks/s GFLOPS \
     grep -q "^$word " <<<"$out" || fail "status lacks $word"
 done
 
+# The node's object tier, which its workers report every 2 s.
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    run "$starling" status
+    grep -q "^tier  *[A-Za-z0-9._-]*: [0-9]* objects, .* of [0-9]* MiB$" \
+        <<<"$out" && break
+    sleep 0.5
+done
+grep -q "^tier " <<<"$out" || fail "status shows no object tier: $out"
+
 endpoint=$(sed -n 's/^scheduler=//p' "$STARLING_HOME/cluster.env")
 run "$starling" status --scheduler "$endpoint" --json
 [ "$rc" -eq 0 ] || fail "status --scheduler exited $rc"
