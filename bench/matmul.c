@@ -181,6 +181,12 @@ s_tiles_release(sl_client *c, s_mm *mm)
         mm->placed[t] = false;
     }
     for (int i = 0; i < mm->blocks; i++) {
+        if (mm->arow[i] != NULL) {
+            sl_delete(c, mm->arow[i]); // now, not with the session
+        }
+        if (mm->bcol[i] != NULL) {
+            sl_delete(c, mm->bcol[i]);
+        }
         sl_value_destroy(&mm->arow[i]);
         sl_value_destroy(&mm->bcol[i]);
     }

@@ -514,13 +514,17 @@ sl_job_release(sl_client *c, sl_job job)
     if (j->done < j->n && !j->held) {
         sl_job_cancel(c, job);
     }
-    if (j->stored_objects) {
-        char prefix[SL_STORE_KEY_LEN];
-        sl__store_job_prefix(prefix, j->id);
-        sl__client_delete_prefix(c, prefix);
-    }
+    // The results go first: values mapped from the node's tier hold their
+    // files, which can then be given to the tier's pool for reuse.
+    bool stored = j->stored_objects;
+    uint64_t id = j->id;
     sl__client_job_unlink(c, j);
     sl__client_job_free(&j);
+    if (stored) {
+        char prefix[SL_STORE_KEY_LEN];
+        sl__store_job_prefix(prefix, id);
+        sl__client_delete_prefix(c, prefix);
+    }
 }
 
 sl_err

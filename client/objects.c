@@ -108,6 +108,31 @@ sl_put(sl_client *c, const sl_value *v, sl_value **ref_out)
 }
 
 sl_err
+sl_delete(sl_client *c, const sl_value *ref)
+{
+    sl__node *node = NULL;
+    char prefix[SL_STORE_KEY_LEN];
+    if (c == NULL || sl_value_type(ref) != SL_REF) {
+        return SL_EINVAL;
+    }
+    sl_err rv = sl__client_node(c, &node);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    // Only this session's puts: a job's objects go with the job.
+    sl__store_session_prefix(prefix, c->session);
+    const char *key = sl_ref_key(ref);
+    if (strncmp(key, prefix, strlen(prefix)) != 0) {
+        return sl__client_err(c, SL_EINVAL,
+                              "delete %s: not an object this client put", key);
+    }
+    if ((rv = sl__node_delete(node, key)) != SL_OK) {
+        return sl__client_err(c, rv, "delete %s: %s", key, node->errstr);
+    }
+    return SL_OK;
+}
+
+sl_err
 sl_cluster_tiers_get(sl_client *c, sl_node_tier *out, size_t max, size_t *n)
 {
     sl__node *node = NULL;

@@ -205,6 +205,9 @@ sl__node_alloc_ndarray(void *ctx, const sl_value *v, sl__blob **owner)
     uint8_t *data = sl__tier_seg_data(seg);
     memcpy(data, head, head_len);
     free(head);
+    if (sl__tier_seg_recycled(seg)) {
+        memset(data + head_len, 0, tail_len); // as the allocator promises
+    }
     if ((*owner = sl__tier_seg_blob(n->tier, &seg)) == NULL) {
         sl__tier_abort(n->tier, &seg);
         return NULL;
@@ -412,6 +415,19 @@ sl__node_get_value(sl__node *n, const sl_value *ref, const sl__limits *lim,
             s_fail(n, rv, "%s", sl__store_errstr(n->store));
         }
         sl__blob_release(&blob);
+    }
+    return rv;
+}
+
+sl_err
+sl__node_delete(sl__node *n, const char *key)
+{
+    if (n->tier != NULL) {
+        sl__tier_delete(n->tier, key); // absent here: in the store only
+    }
+    sl_err rv = sl__store_delete(n->store, key);
+    if (rv != SL_OK) {
+        s_fail(n, rv, "%s", sl__store_errstr(n->store));
     }
     return rv;
 }

@@ -65,6 +65,8 @@ sl_err sl__node_get_blob(sl__node *n, const sl_value *ref,
 // Fetch and decode: ndarrays point into the mapping or the fetched bytes.
 sl_err sl__node_get_value(sl__node *n, const sl_value *ref,
                           const sl__limits *lim, sl_value **out);
+// Delete the object under key, here and in the store.
+sl_err sl__node_delete(sl__node *n, const char *key);
 // Delete every object whose key starts with prefix, here and in the store.
 sl_err sl__node_delete_prefix(sl__node *n, const char *prefix);
 // Serve this node's wants: wait up to wait_ms for one, and copy the object

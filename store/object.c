@@ -741,3 +741,38 @@ sl__object_hgetall(sl__conn *shard, void *arg)
     freeReplyObject(r);
     return rv;
 }
+
+// ---------------------------------------------------------------------
+// Deleting one object.
+
+// UNLINK one key.
+static sl_err
+s_unlink_one(sl__conn *shard, const char *key)
+{
+    const char *argv[] = {"UNLINK", key};
+    size_t lens[] = {6, strlen(key)};
+    redisReply *r;
+    sl_err rv = s_call(shard, 2, argv, lens, &r);
+    if (rv == SL_OK) {
+        freeReplyObject(r);
+    }
+    return rv;
+}
+
+sl_err
+sl__object_delete(sl__conn *shard, void *arg)
+{
+    const char *key = arg;
+    bool chunked;
+    sl__manifest m;
+    sl_err rv = sl__conn_ready(shard);
+    if (rv == SL_OK) {
+        rv = s_read_manifest(shard, key, &m, &chunked);
+    }
+    for (uint32_t i = 0; rv == SL_OK && chunked && i < m.n; i++) {
+        char chunk[256];
+        s_chunk_key(chunk, sizeof(chunk), key, i);
+        rv = s_unlink_one(shard, chunk);
+    }
+    return rv == SL_OK ? s_unlink_one(shard, key) : rv;
+}

@@ -83,6 +83,8 @@ typedef struct {
     void *ctx;
 } sl__object_hash_args;
 
+// UNLINK the object under arg (a const char *key) and its chunks.
+sl_err sl__object_delete(sl__conn *shard, void *arg);
 // HSET key field value; HDEL key field; HGETALL key, each field to each.
 sl_err sl__object_hset(sl__conn *shard, void *arg);
 sl_err sl__object_hdel(sl__conn *shard, void *arg);

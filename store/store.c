@@ -477,6 +477,18 @@ s_match_pattern(const char *prefix)
 }
 
 sl_err
+sl__store_delete(sl__store *store, const char *key)
+{
+    if (store == NULL || key == NULL || key[0] == '\0') {
+        return store != NULL
+                   ? s_fail(store, SL_EINVAL, "store: delete needs a key")
+                   : SL_EINVAL;
+    }
+    sl__conn *shard = &store->shards[sl__store_shard_of(store, key)];
+    return sl__conn_retry(shard, sl__object_delete, (void *) key);
+}
+
+sl_err
 sl__store_delete_prefix(sl__store *store, const char *prefix)
 {
     // An empty prefix would match every key of the server, not only ours.

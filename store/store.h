@@ -134,6 +134,8 @@ sl_err sl__store_hgetall(sl__store *store, const char *key,
 sl_err sl__store_decode_blob(sl__store *store, const sl_value *ref,
                              const sl__limits *lim, sl__blob *blob, size_t off,
                              size_t len, sl_value **out);
+// Delete the object under key, and its chunks (none there: SL_OK).
+sl_err sl__store_delete(sl__store *store, const char *key);
 // Delete every object whose key starts with prefix, on every shard.
 sl_err sl__store_delete_prefix(sl__store *store, const char *prefix);
 

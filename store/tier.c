@@ -72,6 +72,7 @@ typedef struct {
     _Atomic uint64_t budget;
     _Atomic uint64_t used;    // bytes of objects and writes under way
     _Atomic uint64_t objects; // sealed objects
+    _Atomic uint64_t pooled;  // bytes of retired files kept for reuse
 } s_ctl;
 
 struct sl__tier {
@@ -102,6 +103,7 @@ struct sl__tier_seg {
     size_t written;       // bytes it wrote, from the start of the data
     sl__tier *tier;       // held by a blob (sl__tier_seg_blob): its tier
     bool sealed;          // the blob's segment is sealed (or lost its key)
+    bool recycled;        // its pages were a retired object's (not zeroed)
 };
 
 static sl_err s_err(sl__tier *t, sl_err rv, const char *fmt, ...)
@@ -647,6 +649,145 @@ s_unlink_counted(sl__tier *t, const char *name, uint64_t size, bool object)
 }
 
 // ---------------------------------------------------------------------
+// The pool: pages kept for the next writes.
+//
+// A tmpfs page costs about 0.4 us a KiB to fault in and zero the first
+// time it is written (no huge pages there), as much as copying into it
+// twice. So an object that goes (released, expired, evicted) is renamed
+// ".p<pid>.<n>" rather than unlinked, when no process maps it (every
+// mapping holds a shared flock on its file: an exclusive one that cannot
+// be had means a reader still uses it) and the pool has room (a quarter of
+// the budget); a writer takes a pooled file of about its size, and its
+// pages are there already. Pooled bytes stay counted as used; a writer
+// short of room drops pooled files before it evicts an object, and the
+// sweep drops those unused for S_POOL_IDLE_S.
+
+#define S_POOL_MIN (64u << 10)
+#define S_POOL_IDLE_S 30
+
+// Retire the object under name (size bytes): into the pool, or unlinked.
+// Counted like s_unlink_counted, whose contract it has.
+static bool
+s_retire(sl__tier *t, const char *name, uint64_t size)
+{
+    uint64_t budget = atomic_load(&t->ctl->budget);
+    bool pooled = false;
+    s_write_lock(t);
+    if (size >= S_POOL_MIN &&
+        atomic_load(&t->ctl->pooled) + size <= budget / 4) {
+        int fd = openat(t->dir_fd, name, O_RDONLY | O_CLOEXEC);
+        char pool[64];
+        snprintf(pool, sizeof(pool), ".p%ld.%llu", (long) getpid(),
+                 (unsigned long long) ++t->seq);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            futimens(fd, NULL); // the pool's idle clock starts now
+            pooled = renameat(t->dir_fd, name, t->dir_fd, pool) == 0;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    bool ok = pooled || unlinkat(t->dir_fd, name, 0) == 0;
+    int err = errno;
+    if (ok) {
+        atomic_fetch_sub(&t->ctl->objects, 1);
+        if (pooled) {
+            atomic_fetch_add(&t->ctl->pooled, size);
+        } else {
+            atomic_fetch_sub(&t->ctl->used, size);
+        }
+    }
+    s_write_unlock(t);
+    errno = err;
+    return ok;
+}
+
+// Drop a pooled file: its bytes leave the count.
+static void
+s_pool_drop_file(sl__tier *t, const char *name, uint64_t size)
+{
+    if (unlinkat(t->dir_fd, name, 0) == 0) {
+        atomic_fetch_sub(&t->ctl->pooled, size);
+        atomic_fetch_sub(&t->ctl->used, size);
+    }
+}
+
+// Drop pooled files until need bytes went (all, for need UINT64_MAX), or,
+// with idle_s > 0, those idle that long. Under ctl's shared flock.
+static uint64_t
+s_pool_drop(sl__tier *t, uint64_t need, int idle_s)
+{
+    if (atomic_load(&t->ctl->pooled) == 0) {
+        return 0;
+    }
+    DIR *d = fdopendir(dup(t->dir_fd));
+    uint64_t freed = 0;
+    int64_t now = s_now_s();
+    if (d == NULL) {
+        return 0;
+    }
+    rewinddir(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && freed < need) {
+        struct stat st;
+        if (strncmp(e->d_name, ".p", 2) != 0 ||
+            fstatat(t->dir_fd, e->d_name, &st, 0) != 0 ||
+            (idle_s > 0 && now - st.st_mtim.tv_sec < idle_s)) {
+            continue;
+        }
+        s_pool_drop_file(t, e->d_name, (uint64_t) st.st_size);
+        freed += (uint64_t) st.st_size;
+    }
+    closedir(d);
+    return freed;
+}
+
+// Take a pooled file of total bytes or a little more under the name tmp:
+// its descriptor (at total bytes), or -1 when the pool has none. Under
+// ctl's shared flock; its bytes leave the count (the caller counts total).
+static int
+s_pool_take(sl__tier *t, size_t total, const char *tmp)
+{
+    if (total < S_POOL_MIN || atomic_load(&t->ctl->pooled) == 0) {
+        return -1;
+    }
+    DIR *d = fdopendir(dup(t->dir_fd));
+    if (d == NULL) {
+        return -1;
+    }
+    rewinddir(d);
+    char best[64] = "";
+    uint64_t best_size = UINT64_MAX, most = total + total / 4 + (1u << 20);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strncmp(e->d_name, ".p", 2) == 0 &&
+            strlen(e->d_name) < sizeof(best) &&
+            fstatat(t->dir_fd, e->d_name, &st, 0) == 0 &&
+            (uint64_t) st.st_size >= total && (uint64_t) st.st_size <= most &&
+            (uint64_t) st.st_size < best_size) {
+            best_size = (uint64_t) st.st_size;
+            sl__strlcpy(best, e->d_name, sizeof(best));
+        }
+    }
+    closedir(d);
+    if (best[0] == '\0' || renameat(t->dir_fd, best, t->dir_fd, tmp) != 0) {
+        return -1; // none, or another writer took it first
+    }
+    atomic_fetch_sub(&t->ctl->pooled, best_size);
+    atomic_fetch_sub(&t->ctl->used, best_size);
+    int fd = openat(t->dir_fd, tmp, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t) total) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        unlinkat(t->dir_fd, tmp, 0);
+        return -1;
+    }
+    return fd;
+}
+
+// ---------------------------------------------------------------------
 // Eviction.
 
 typedef struct {
@@ -778,9 +919,13 @@ s_reserve(sl__tier *t, uint64_t size)
     if (used <= budget) {
         return SL_OK;
     }
-    if (size <= budget && s_evict(t, used - budget) &&
-        atomic_load(&t->ctl->used) <= budget) {
-        return SL_OK;
+    if (size <= budget) {
+        s_pool_drop(t, used - budget, 0);
+        used = atomic_load(&t->ctl->used);
+        if (used <= budget || (s_evict(t, used - budget) &&
+                               atomic_load(&t->ctl->used) <= budget)) {
+            return SL_OK;
+        }
     }
     used = atomic_fetch_sub(&t->ctl->used, size) - size;
     return s_err(t, SL_ELIMIT,
@@ -794,6 +939,8 @@ s_reserve(sl__tier *t, uint64_t size)
 // ---------------------------------------------------------------------
 // Writing.
 
+static void s_seg_free(sl__tier_seg *s);
+
 sl_err
 sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
                sl__tier_seg **out)
@@ -806,19 +953,29 @@ sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
     off += (S_ALIGN - (off + aligned_at) % S_ALIGN) % S_ALIGN;
     size_t total = off + len;
     s_write_lock(tier);
-    sl_err rv = s_reserve(tier, total);
-    if (rv != SL_OK) {
-        s_write_unlock(tier);
-        return rv;
-    }
     sl__tier_seg *s = sl__xcalloc(1, sizeof(*s));
     snprintf(s->tmp, sizeof(s->tmp), ".w%ld.%llu", (long) getpid(),
              (unsigned long long) ++tier->seq);
+    // Pages a retired object left, when the pool has some of this size.
+    s->fd = s_pool_take(tier, total, s->tmp);
+    s->recycled = s->fd >= 0;
+    sl_err rv = s_reserve(tier, total);
+    if (rv != SL_OK) {
+        if (s->fd >= 0) {
+            close(s->fd);
+            unlinkat(tier->dir_fd, s->tmp, 0);
+        }
+        s_seg_free(s);
+        s_write_unlock(tier);
+        return rv;
+    }
     s->data_off = off;
     s->data_len = len;
     s->map_len = total;
-    s->fd = openat(tier->dir_fd, s->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-                   0600);
+    if (s->fd < 0) {
+        s->fd = openat(tier->dir_fd, s->tmp,
+                       O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
     int err = 0;
     if (s->fd < 0 || ftruncate(s->fd, (off_t) total) != 0) {
         rv = s_err(tier, SL_EIO, "%s/%s: %s", tier->path, s->tmp,
@@ -832,7 +989,8 @@ sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
                    "the object tier of node %s has no room for %zu bytes in "
                    "%s (%s), within its budget; --tier-budget sets it",
                    tier->node, total, tier->path, strerror(err));
-    } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED,
+    } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                              MAP_SHARED | (s->recycled ? MAP_POPULATE : 0),
                               s->fd, 0)) == MAP_FAILED) {
         s->map = NULL;
         rv = s_err(tier, errno == ENOMEM ? SL_ENOMEM : SL_EIO,
@@ -896,6 +1054,12 @@ sl__tier_seg_write(sl__tier_seg *seg, const void *src, size_t len)
     seg->written += len;
 }
 
+bool
+sl__tier_seg_recycled(const sl__tier_seg *seg)
+{
+    return seg->recycled;
+}
+
 uint64_t
 sl__tier_seg_hash(sl__tier_seg *seg)
 {
@@ -929,13 +1093,45 @@ sl__tier_abort(sl__tier *tier, sl__tier_seg **seg_p)
     *seg_p = NULL;
 }
 
+// A reader's mapping: its length, and the descriptor that holds the
+// file's shared flock while it is mapped (the pool's sign that it is in
+// use), or -1.
+typedef struct {
+    size_t len;
+    int fd;
+} s_mapping;
+
 static void
 s_unmap_blob(void *ctx, void *data)
 {
+    s_mapping *m = ctx;
     // A blob's data is the object's, S_HDR_BYTES to S_HDR_BYTES + S_ALIGN
     // bytes into the mapping (s_hdr_read checks it): within its first page.
     uintptr_t page = (uintptr_t) sysconf(_SC_PAGESIZE);
-    munmap((void *) ((uintptr_t) data & ~(page - 1)), (size_t) (uintptr_t) ctx);
+    munmap((void *) ((uintptr_t) data & ~(page - 1)), m->len);
+    if (m->fd >= 0) {
+        close(m->fd);
+    }
+    free(m);
+}
+
+// A blob over the data of the mapping map (len bytes), which fd (or -1)
+// holds; NULL on ENOMEM, and then nothing is let go.
+static sl__blob *
+s_mapping_blob(uint8_t *map, size_t len, size_t data_off, size_t data_len,
+               int fd)
+{
+    s_mapping *m = malloc(sizeof(*m));
+    sl__blob *b = m != NULL
+                      ? sl__blob_new(map + data_off, data_len, s_unmap_blob, m)
+                      : NULL;
+    if (b == NULL) {
+        free(m);
+        return NULL;
+    }
+    m->len = len;
+    m->fd = fd;
+    return b;
 }
 
 // Write the header of s and link it under key. Either way the write is
@@ -944,10 +1140,14 @@ s_unmap_blob(void *ctx, void *data)
 // lock let go. Only the mapping stays, for the caller.
 static sl_err
 s_link(sl__tier *tier, sl__tier_seg *s, const char *key, int ttl_s,
-       unsigned flags, bool nx, bool *stored_out)
+       unsigned flags, bool nx, bool keep_fd, bool *stored_out)
 {
     sl_err rv = SL_OK;
     bool stored = false;
+    if (keep_fd) {
+        // Mapped from the moment it has a name: never for the pool.
+        s_flock(s->fd, LOCK_SH);
+    }
     if (!s_key_ok(key)) {
         rv = s_err(tier, SL_EINVAL, "'%s' cannot name an object",
                    key != NULL ? key : "");
@@ -996,8 +1196,10 @@ s_link(sl__tier *tier, sl__tier_seg *s, const char *key, int ttl_s,
         stored = false;
     }
     s_write_unlock(tier);
-    close(s->fd);
-    s->fd = -1;
+    if (!keep_fd || !stored) {
+        close(s->fd);
+        s->fd = -1;
+    }
     *stored_out = stored;
     return rv;
 }
@@ -1011,18 +1213,21 @@ sl__tier_seal(sl__tier *tier, sl__tier_seg **seg_p, const char *key, int ttl_s,
     if (blob_out != NULL) {
         *blob_out = NULL;
     }
-    sl_err rv = s_link(tier, s, key, ttl_s, flags, nx, &stored);
+    sl_err rv =
+        s_link(tier, s, key, ttl_s, flags, nx, blob_out != NULL, &stored);
     if (stored_out != NULL) {
         *stored_out = stored;
     }
     if (stored && blob_out != NULL &&
         mprotect(s->map, s->map_len, PROT_READ) == 0 &&
-        (*blob_out =
-             sl__blob_new(s->map + s->data_off, s->data_len, s_unmap_blob,
-                          (void *) (uintptr_t) s->map_len)) != NULL) {
-        // the blob unmaps it
+        (*blob_out = s_mapping_blob(s->map, s->map_len, s->data_off,
+                                    s->data_len, s->fd)) != NULL) {
+        s->fd = -1; // the blob unmaps it and closes the descriptor
     } else {
         munmap(s->map, s->map_len);
+        if (s->fd >= 0) {
+            close(s->fd);
+        }
     }
     s_seg_free(s);
     *seg_p = NULL;
@@ -1042,6 +1247,9 @@ s_seg_blob_free(void *ctx, void *data)
         sl__tier_abort(t, &s);
     } else {
         munmap(s->map, s->map_len);
+        if (s->fd >= 0) {
+            close(s->fd);
+        }
         s_seg_free(s);
     }
     s_tier_unref(t);
@@ -1088,7 +1296,7 @@ sl__tier_seal_blob(sl__tier *tier, sl__blob *blob, const char *key, int ttl_s,
     }
     sl__tier_seg *s = blob->free_ctx;
     bool stored = false;
-    sl_err rv = s_link(tier, s, key, ttl_s, flags, nx, &stored);
+    sl_err rv = s_link(tier, s, key, ttl_s, flags, nx, true, &stored);
     // Over either way: the bytes stay mapped for the values that point
     // into them, read-only from now on.
     s->sealed = true;
@@ -1127,19 +1335,33 @@ sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
         return s_err(tier, SL_ENOTFOUND, "'%s' cannot name an object",
                      key != NULL ? key : "");
     }
-    int fd = openat(tier->dir_fd, key, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno == ENOENT ? s_err(tier, SL_ENOTFOUND, "no object %s", key)
-                               : s_err(tier, SL_EIO, "%s/%s: %s", tier->path,
-                                       key, strerror(errno));
+    // The file's shared flock, held while it is mapped, keeps it out of the
+    // pool; one that went to the pool before we had the lock is no longer
+    // under its key, and is not ours to read.
+    int fd = -1;
+    struct stat st, at;
+    for (int tries = 0; fd < 0; tries++) {
+        fd = openat(tier->dir_fd, key, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            return errno == ENOENT
+                       ? s_err(tier, SL_ENOTFOUND, "no object %s", key)
+                       : s_err(tier, SL_EIO, "%s/%s: %s", tier->path, key,
+                               strerror(errno));
+        }
+        s_flock(fd, LOCK_SH);
+        if (fstat(fd, &st) != 0 || fstatat(tier->dir_fd, key, &at, 0) != 0 ||
+            at.st_ino != st.st_ino) {
+            close(fd);
+            fd = -1;
+            if (tries == 2) {
+                return s_err(tier, SL_ENOTFOUND, "no object %s", key);
+            }
+        }
     }
-    struct stat st;
     s_hdr h;
     const char *bad = NULL;
     uint8_t *map = NULL;
-    if (fstat(fd, &st) != 0) {
-        bad = "cannot stat it";
-    } else if ((bad = s_hdr_read(fd, st.st_size, &h)) == NULL) {
+    if ((bad = s_hdr_read(fd, st.st_size, &h)) == NULL) {
         if (strcmp(h.key, key) != 0) {
             bad = "it holds another key";
         } else if (s_expired(&h, s_now_s())) {
@@ -1157,11 +1379,8 @@ sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
             bad = "its bytes do not match its hash";
         }
     }
-    if (bad == NULL) {
-        futimens(fd, NULL); // recently used
-    }
-    close(fd);
     if (bad != NULL) {
+        close(fd);
         if (map != NULL) {
             munmap(map, (size_t) st.st_size);
         }
@@ -1169,10 +1388,12 @@ sl__tier_get(sl__tier *tier, const char *key, sl__blob **blob_out,
         return s_err(tier, SL_EPROTO, "object %s in %s is damaged: %s", key,
                      tier->path, bad);
     }
-    *blob_out = sl__blob_new(map + h.data_off, h.data_len, s_unmap_blob,
-                             (void *) (uintptr_t) st.st_size);
+    futimens(fd, NULL); // recently used
+    *blob_out = s_mapping_blob(map, (size_t) st.st_size, h.data_off, h.data_len,
+                               fd); // fd stays open with it
     if (*blob_out == NULL) {
         munmap(map, (size_t) st.st_size);
+        close(fd);
         return s_err(tier, SL_ENOMEM, "out of memory");
     }
     *data = map + h.data_off;
@@ -1241,7 +1462,7 @@ sl__tier_delete(sl__tier *tier, const char *key)
         return s_err(tier, SL_ENOTFOUND, "no object %s",
                      key != NULL ? key : "");
     }
-    if (!s_unlink_counted(tier, key, (uint64_t) st.st_size, true)) {
+    if (!s_retire(tier, key, (uint64_t) st.st_size)) {
         return errno == ENOENT ? s_err(tier, SL_ENOTFOUND, "no object %s", key)
                                : s_err(tier, SL_EIO, "%s/%s: %s", tier->path,
                                        key, strerror(errno));
@@ -1275,8 +1496,10 @@ sl__tier_delete_prefix(sl__tier *tier, const char *prefix)
 void
 sl__tier_usage_get(sl__tier *tier, sl__tier_usage *out)
 {
+    uint64_t used = atomic_load(&tier->ctl->used);
     out->objects = atomic_load(&tier->ctl->objects);
-    out->bytes = atomic_load(&tier->ctl->used);
+    out->pooled = atomic_load(&tier->ctl->pooled);
+    out->bytes = used > out->pooled ? used - out->pooled : 0;
     out->budget = atomic_load(&tier->ctl->budget);
 }
 
@@ -1301,6 +1524,10 @@ s_writer_dead(const char *name)
 size_t
 sl__tier_sweep(sl__tier *tier)
 {
+    // Pooled pages that no write wanted for a while go back to the system.
+    s_write_lock(tier);
+    s_pool_drop(tier, UINT64_MAX, S_POOL_IDLE_S);
+    s_write_unlock(tier);
     DIR *d = fdopendir(dup(tier->dir_fd));
     if (d == NULL) {
         return 0;
@@ -1311,7 +1538,7 @@ sl__tier_sweep(sl__tier *tier)
     bool recount =
         tier->writing == 0 && flock(tier->ctl_fd, LOCK_EX | LOCK_NB) == 0;
     rewinddir(d);
-    uint64_t used = 0, objects = 0;
+    uint64_t used = 0, objects = 0, pooled = 0;
     size_t removed = 0;
     int64_t now = s_now_s();
     struct dirent *e;
@@ -1321,6 +1548,11 @@ sl__tier_sweep(sl__tier *tier)
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
             strcmp(name, S_CTL) == 0 || strcmp(name, S_ALIVE) == 0 ||
             fstatat(tier->dir_fd, name, &st, 0) != 0) {
+            continue;
+        }
+        if (strncmp(name, ".p", 2) == 0) {
+            used += (uint64_t) st.st_size; // pooled pages, in use
+            pooled += (uint64_t) st.st_size;
             continue;
         }
         if (strncmp(name, ".w", 2) == 0) {
@@ -1362,6 +1594,7 @@ sl__tier_sweep(sl__tier *tier)
     if (recount) {
         atomic_store(&tier->ctl->used, used);
         atomic_store(&tier->ctl->objects, objects);
+        atomic_store(&tier->ctl->pooled, pooled);
         flock(tier->ctl_fd, LOCK_UN);
     }
     return removed;

@@ -9,6 +9,7 @@
 //       .ctl                        budget and usage, shared by all
 //       .alive                      each user holds a shared flock on it
 //       <key>                       one sealed object (0600)
+//       .p<pid>.<n>                 a retired object's pages, for reuse
 //       .w<pid>.<n>                 an object its writer is still writing
 //     .new<pid>.<n>/                a tier being made, renamed when its
 //                                   maker holds its .alive flock
@@ -90,6 +91,9 @@ size_t sl__tier_seg_len(const sl__tier_seg *seg);
 // them as they are copied: when the whole data was written this way, the
 // seal needs no second pass over it. Writing past the end aborts.
 void sl__tier_seg_write(sl__tier_seg *seg, const void *src, size_t len);
+// Whether the segment's pages were a retired object's (the pool): its
+// data then holds old bytes, not zeroes.
+bool sl__tier_seg_recycled(const sl__tier_seg *seg);
 // The XXH3-64 hash of the data, as the seal will record it: the data must
 // not change after this call.
 uint64_t sl__tier_seg_hash(sl__tier_seg *seg);
@@ -149,6 +153,8 @@ size_t sl__tier_delete_prefix(sl__tier *tier, const char *prefix);
 typedef struct {
     uint64_t objects; // sealed objects
     uint64_t bytes;   // their size (headers included), and writers'
+    uint64_t pooled;  // pages of retired objects kept for the next writes
+                      // (counted against the budget, dropped first)
     uint64_t budget;  // the tier's budget
 } sl__tier_usage;
 void sl__tier_usage_get(sl__tier *tier, sl__tier_usage *out);

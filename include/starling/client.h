@@ -143,6 +143,11 @@ SL_EXPORT void sl_client_set_spin(sl_client *c, int max_us);
 // that the node's tasks read in place: the put copies it once, and not at
 // all when v was made by sl_value_new_ndarray_shared.
 SL_EXPORT sl_err sl_put(sl_client *c, const sl_value *v, sl_value **ref_out);
+// Free the object ref names now, rather than with the session (at
+// sl_client_destroy) or its TTL: in the store and in the node's tier. A
+// ref this client did not put is SL_EINVAL; the ref itself is still the
+// caller's to destroy, and names nothing after.
+SL_EXPORT sl_err sl_delete(sl_client *c, const sl_value *ref);
 // Fetch the value a ref names into *out (the caller owns it). An object in
 // the node's tier is mapped, not copied: *out is then read-only.
 SL_EXPORT sl_err sl_get(sl_client *c, const sl_value *ref, sl_value **out);

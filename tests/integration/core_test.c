@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../serialize/msg.h"
+#include "../serialize/value.h"
 #include "harness.h"
 #include "testutil.h"
 
@@ -401,6 +402,20 @@ test_map_reduce_and_put_get(void)
     for (int i = 0; i < N; i++) {
         sl_value_destroy(&args[i]);
     }
+    // sl_delete frees the object now: the value got earlier stays readable
+    // (its mapping is its own), a new get finds nothing; and a ref the
+    // client did not put is not its to delete.
+    SL_PASS(sl_delete(s_client, ref));
+    SL_ASSERT(memcmp(sl_ndarray_cdata(back), sl_ndarray_cdata(big),
+                     sl_ndarray_nbytes(big)) == 0);
+    sl_value *gone = NULL;
+    SL_FAILS(sl_get(s_client, ref, &gone), SL_ENOTFOUND);
+    SL_ASSERT(gone == NULL);
+    SL_PASS(sl_delete(s_client, ref)); // twice: nothing there, no error
+    sl_value *other = sl__value_new_ref("sl:j0000000000000001:r0", 10, 0);
+    SL_FAILS(sl_delete(s_client, other), SL_EINVAL);
+    SL_ASSERT_HAS(sl_client_errstr(s_client), "not an object this client put");
+    sl_value_destroy(&other);
     sl_value_destroy(&big);
     sl_value_destroy(&ref);
     sl_value_destroy(&back);

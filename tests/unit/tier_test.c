@@ -1627,6 +1627,66 @@ test_seg_write(void)
     s_base_done();
 }
 
+// A deleted object no one maps leaves its pages in the pool, and the next
+// write of about its size takes them (old bytes, not zeroes); one that a
+// reader still maps is unlinked instead, and the reader's bytes never
+// change.
+static void
+test_pool(void)
+{
+    const char *base = s_base_new();
+    sl__tier *t = s_open(base, 64 * MIB);
+    size_t len = MIB;
+    s_put(t, "a", len, 1, 0, 0);
+    uint64_t size = s_file_size(t, "a");
+    SL_PASS(sl__tier_delete(t, "a"));
+    sl__tier_usage u;
+    sl__tier_usage_get(t, &u);
+    SL_ASSERT_EQ(u.objects, 0);
+    SL_ASSERT_EQ(u.bytes, 0);
+    SL_ASSERT_EQ(u.pooled, size);
+    SL_ASSERT_EQ(s_count_files(t, ".p"), 1);
+    sl__tier_seg *seg = NULL;
+    SL_PASS(sl__tier_begin(t, len - 100, 0, &seg));
+    SL_ASSERT(sl__tier_seg_recycled(seg));
+    uint8_t *want = s_bytes(len - 100, 2);
+    sl__tier_seg_write(seg, want, len - 100);
+    SL_PASS(sl__tier_seal(t, &seg, "b", 0, 0, false, NULL, NULL));
+    s_check(t, "b", len - 100, 2);
+    free(want);
+    sl__tier_usage_get(t, &u);
+    SL_ASSERT_EQ(u.pooled, 0);
+    SL_ASSERT_EQ(u.objects, 1);
+    SL_ASSERT_EQ(s_count_files(t, ".p"), 0);
+    // A small object is not pooled, nor is a size that fits nothing.
+    SL_PASS(sl__tier_begin(t, 10 * MIB, 0, &seg));
+    SL_ASSERT(!sl__tier_seg_recycled(seg));
+    sl__tier_abort(t, &seg);
+    // Mapped by a reader: unlinked, not pooled; the reader keeps its bytes
+    // while a new object of the same size is written.
+    sl__blob *blob = NULL;
+    const void *data;
+    size_t got;
+    SL_PASS(sl__tier_get(t, "b", &blob, &data, &got));
+    SL_PASS(sl__tier_delete(t, "b"));
+    SL_ASSERT_EQ(s_count_files(t, ".p"), 0);
+    s_put(t, "c", len - 100, 3, 0, 0);
+    uint8_t *was = s_bytes(len - 100, 2);
+    SL_ASSERT(memcmp(data, was, len - 100) == 0);
+    free(was);
+    sl__blob_release(&blob);
+    // A tier short of room drops the pool before it evicts anything.
+    SL_PASS(sl__tier_delete(t, "c"));
+    SL_ASSERT_EQ(s_count_files(t, ".p"), 1);
+    sl__tier_close(&t);
+    t = s_open(base, 2 * MIB); // the same tier, a smaller budget
+    s_put(t, "d", 3 * MIB / 2, 4, 0, 0);
+    SL_ASSERT_EQ(s_count_files(t, ".p"), 0);
+    s_check(t, "d", 3 * MIB / 2, 4);
+    sl__tier_close(&t);
+    s_base_done();
+}
+
 static void
 test_concurrent_segments(void)
 {
@@ -1722,5 +1782,6 @@ main(void)
     SL_RUN(test_concurrent_segments);
     SL_RUN(test_seg_blob);
     SL_RUN(test_seg_write);
+    SL_RUN(test_pool);
     return 0;
 }
