@@ -1099,6 +1099,7 @@ sl__tier_abort(sl__tier *tier, sl__tier_seg **seg_p)
 typedef struct {
     size_t len;
     int fd;
+    bool unpinned; // the flock let go (sl__tier_blob_unpin)
 } s_mapping;
 
 static void
@@ -1113,6 +1114,41 @@ s_unmap_blob(void *ctx, void *data)
         close(m->fd);
     }
     free(m);
+}
+
+bool
+sl__tier_blob_unpin(sl__blob *blob)
+{
+    if (blob == NULL || blob->free_fn != s_unmap_blob) {
+        return false;
+    }
+    s_mapping *m = blob->free_ctx;
+    if (m->fd >= 0 && !m->unpinned) {
+        flock(m->fd, LOCK_UN);
+        m->unpinned = true;
+    }
+    return true;
+}
+
+bool
+sl__tier_blob_repin(sl__tier *tier, sl__blob *blob, const char *key)
+{
+    if (blob == NULL || blob->free_fn != s_unmap_blob) {
+        return true; // not a mapping of a tier: nothing can take it
+    }
+    s_mapping *m = blob->free_ctx;
+    if (m->fd < 0 || !m->unpinned) {
+        return true;
+    }
+    struct stat st, at;
+    s_flock(m->fd, LOCK_SH);
+    if (fstat(m->fd, &st) == 0 && st.st_nlink > 0 &&
+        fstatat(tier->dir_fd, key, &at, 0) == 0 && at.st_ino == st.st_ino) {
+        m->unpinned = false;
+        return true;
+    }
+    flock(m->fd, LOCK_UN); // retired while unpinned: its bytes may be
+    return false;          // another object's now
 }
 
 // A blob over the data of the mapping map (len bytes), which fd (or -1)
@@ -1131,6 +1167,7 @@ s_mapping_blob(uint8_t *map, size_t len, size_t data_off, size_t data_len,
     }
     m->len = len;
     m->fd = fd;
+    m->unpinned = false;
     return b;
 }
 

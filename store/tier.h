@@ -124,6 +124,13 @@ bool sl__tier_blob_writable(const sl__tier *tier, const sl__blob *blob);
 // that point into them. The segment cannot be sealed twice.
 sl_err sl__tier_seal_blob(sl__tier *tier, sl__blob *blob, const char *key,
                           int ttl_s, unsigned flags, bool nx, bool *stored_out);
+// A mapping that sl__tier_get made holds its file's shared flock, which
+// keeps the file out of the pool. A cache that keeps mappings between
+// uses lets it go (unpin: true when blob is a tier mapping) and takes it
+// again before the next use (repin): false when the file was retired in
+// between, and then its bytes must not be read (fetch the object again).
+bool sl__tier_blob_unpin(sl__blob *blob);
+bool sl__tier_blob_repin(sl__tier *tier, sl__blob *blob, const char *key);
 // The hash of the data of a segment blob that was sealed (0 if not).
 uint64_t sl__tier_blob_hash(const sl__blob *blob);
 // Drop an object that was not sealed. Accepts NULL.

@@ -154,6 +154,37 @@ s_node(sl__runner *self, char *errbuf)
     return &self->node;
 }
 
+// The cache's tier mappings this task used, to unpin when it ends: the
+// cache keeps them between tasks without their files' flocks, so that a
+// released input's pages can go to the tier's pool (store/tier.h). One
+// past SL_RUN_PINS stays pinned: safe, only not poolable.
+static void
+s_pin_note(sl__runner *self, sl__blob *blob)
+{
+    for (int i = 0; i < self->n_pins; i++) {
+        if (self->pins[i] == blob) {
+            return;
+        }
+    }
+    if (self->n_pins < SL_RUN_PINS) {
+        sl__blob_retain(blob); // the cache may drop it before the end
+        self->pins[self->n_pins++] = blob;
+    }
+}
+
+// Unpin what the task used, once its values are gone: the cache's
+// references are the only ones left (and a blob the cache dropped
+// meanwhile goes with our reference).
+static void
+s_unpin_all(sl__runner *self)
+{
+    for (int i = 0; i < self->n_pins; i++) {
+        sl__tier_blob_unpin(self->pins[i]);
+        sl__blob_release(&self->pins[i]);
+    }
+    self->n_pins = 0;
+}
+
 // Replace every ref below *v by the value it names, fetched from the store.
 static sl_err
 s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, char *errbuf)
@@ -185,8 +216,16 @@ s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, char *errbuf)
     bool copied = false;
     bool hit = self->cache != NULL &&
                sl__cache_get(self->cache, v->u.ref.key, &blob, &off, &len);
+    // A mapping the cache kept unpinned is pinned again, unless its file
+    // was retired meanwhile (the object was released: fetch it again, and
+    // the new blob replaces the entry).
+    if (hit && node->tier != NULL &&
+        !sl__tier_blob_repin(node->tier, blob, v->u.ref.key)) {
+        hit = false;
+    }
     if (hit) {
         sl__blob_retain(blob);
+        s_pin_note(self, blob);
     } else if ((rv = sl__node_get_blob(node, v, &self->limits, &blob, &off,
                                        &len, &copied)) != SL_OK) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot fetch %s: %s", v->u.ref.key,
@@ -206,6 +245,7 @@ s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, char *errbuf)
         }
         if (self->cache != NULL) {
             sl__cache_put(self->cache, v->u.ref.key, blob, off, len);
+            s_pin_note(self, blob);
         }
     }
     sl__blob_release(&blob);
@@ -425,6 +465,7 @@ sl__runner_run(sl__runner *self, sl__run_task *t)
     }
     sl_value_destroy(&args);
     sl__blob_release(&blob);
+    s_unpin_all(self);
 }
 
 void

@@ -16,6 +16,9 @@
 #include "loader.h"
 #include "registry.h"
 
+// Cached tier mappings a task may use and have unpinned after it.
+#define SL_RUN_PINS 16
+
 // One task and, once run, its outcome.
 typedef struct {
     uint64_t job;           // the task: job
@@ -51,6 +54,8 @@ typedef struct {
     sl__tier *tier;                   // opened on first use
     sl__node node;                    // objects over store and tier
     bool node_ready;                  // node is set up
+    sl__blob *pins[SL_RUN_PINS];      // cached tier mappings this task
+    int n_pins;                       // pinned (run.c, s_pin_note)
 } sl__runner;
 
 // Fill t from a TASKS group and item (the argument is copied). t is
