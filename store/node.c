@@ -30,9 +30,6 @@
 #include <string.h>
 #include <time.h>
 
-#define S_CLUSTER_KEY "sl:cluster"
-#define S_CLUSTER_TTL (30 * 24 * 3600)
-
 static sl_err __attribute__((format(printf, 3, 4)))
 s_fail(sl__node *n, sl_err rv, const char *fmt, ...)
 {
@@ -43,48 +40,23 @@ s_fail(sl__node *n, sl_err rv, const char *fmt, ...)
     return rv;
 }
 
-static bool
-s_cluster_ok(const char *buf, size_t len)
+void
+sl__node_cluster_id(const sl__store *store, char out[33])
 {
-    if (len == 0 || len > 32) {
-        return false;
+    // FNV-1a, 64 bits, over the shards' addresses as every process of the
+    // cluster was told them (the scheduler's WELCOME): the same for all,
+    // and for as long as the cluster uses that store, through restarts of
+    // the scheduler and of Redis (and a FLUSHALL, which a key of ours in
+    // Redis would not survive).
+    uint64_t h = 14695981039346656037ull;
+    for (int i = 0; i < sl__store_shards(store); i++) {
+        const char *a = sl__store_shard_addr(store, i);
+        for (const unsigned char *p = (const unsigned char *) a; *p; p++) {
+            h = (h ^ *p) * 1099511628211ull;
+        }
+        h = (h ^ ',') * 1099511628211ull;
     }
-    for (size_t i = 0; i < len; i++) {
-        if (!((buf[i] >= '0' && buf[i] <= '9') ||
-              (buf[i] >= 'a' && buf[i] <= 'z'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-sl_err
-sl__node_cluster_id(sl__store *store, char out[33])
-{
-    for (int tries = 0; tries < 2; tries++) {
-        void *buf = NULL;
-        size_t len = 0;
-        sl_err rv = sl__store_get(store, S_CLUSTER_KEY, -1, &buf, &len);
-        if (rv == SL_OK && s_cluster_ok(buf, len)) {
-            memcpy(out, buf, len);
-            out[len] = '\0';
-            free(buf);
-            return sl__store_touch(store, S_CLUSTER_KEY, S_CLUSTER_TTL);
-        }
-        free(buf);
-        if (rv != SL_OK && rv != SL_ENOTFOUND) {
-            return rv;
-        }
-        // None yet (or a broken one): the first process to store one wins.
-        char id[17];
-        snprintf(id, sizeof(id), "%016llx", (unsigned long long) sl__rand64());
-        rv = sl__store_put_ttl(store, S_CLUSTER_KEY, id, 16, rv == SL_ENOTFOUND,
-                               S_CLUSTER_TTL, NULL);
-        if (rv != SL_OK) {
-            return rv;
-        }
-    }
-    return SL_ESTORE;
+    snprintf(out, 33, "%016llx", (unsigned long long) h);
 }
 
 sl_err
@@ -93,11 +65,7 @@ sl__node_init(sl__node *n, sl__store *store, sl__tier *tier)
     memset(n, 0, sizeof(*n));
     n->store = store;
     n->tier = tier;
-    sl_err rv = sl__node_cluster_id(store, n->cluster);
-    if (rv != SL_OK) {
-        return s_fail(n, rv, "cannot read the cluster's id: %s",
-                      sl__store_errstr(store));
-    }
+    sl__node_cluster_id(store, n->cluster);
     return SL_OK;
 }
 

@@ -38,10 +38,10 @@ typedef struct {
     char errstr[SL_ERRSTR_LEN];
 } sl__node;
 
-// The cluster's id: a random one the first process of the cluster stored
-// under "sl:cluster" (30 days, renewed by each call).
-sl_err sl__node_cluster_id(sl__store *store, char out[33]);
-// Set n up over store and tier (may be NULL), reading the cluster's id.
+// The cluster's id, which names its tiers: a hash of the store's shard
+// addresses, which the scheduler tells every process of the cluster.
+void sl__node_cluster_id(const sl__store *store, char out[33]);
+// Set n up over store and tier (may be NULL).
 sl_err sl__node_init(sl__node *n, sl__store *store, sl__tier *tier);
 
 // Put v under key (SL_NODE_* flags) and give back a ref to it.

@@ -140,6 +140,12 @@ sl__store_shards(const sl__store *store)
     return store->n_shards;
 }
 
+const char *
+sl__store_shard_addr(const sl__store *store, int i)
+{
+    return i >= 0 && i < store->n_shards ? store->shards[i].addr : "";
+}
+
 int
 sl__store_shard_of(const sl__store *store, const char *key)
 {

@@ -66,6 +66,8 @@ void sl__store_destroy(sl__store **store_p);
 // Detail of the last error (never NULL).
 const char *sl__store_errstr(const sl__store *store);
 int sl__store_shards(const sl__store *store);
+// The "host:port" of shard i, as configured.
+const char *sl__store_shard_addr(const sl__store *store, int i);
 // The shard a key maps to.
 int sl__store_shard_of(const sl__store *store, const char *key);
 

@@ -58,8 +58,6 @@ s_main(void *arg)
                              "objects",
                              removed);
             }
-            char cluster[33];
-            sl__node_cluster_id(a->store, cluster); // keeps its TTL fresh
             next_sweep = now + S_SWEEP_MS;
         }
     }
