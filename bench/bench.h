@@ -20,6 +20,7 @@
 
 #include "client/launch/launch.h"
 #include "report.h"
+#include "store/tier.h"
 
 // How many workers, and how big.
 typedef struct {
@@ -72,6 +73,14 @@ void sl__bench_cluster_stop(sl__bench_cluster *cl);
 // CPU seconds used by the cluster's worker processes (and their executors)
 // together.
 double sl__bench_cluster_workers_cpu_s(const sl__bench_cluster *cl);
+// Open the object tier of this node in cl (store/tier.h), the one its
+// workers made and a client of this process uses (the cluster's id from
+// the store, this node's name), to see where objects went: sl__tier_has
+// on a ref's key. SL_ENOTFOUND when there is none (no workers yet, or
+// they run without one); errbuf says why. Close it before
+// sl__bench_cluster_stop, which removes it.
+sl_err sl__bench_cluster_tier_open(const sl__bench_cluster *cl, sl__tier **out,
+                                   char errbuf[SL_ERRSTR_LEN]);
 
 typedef struct {
     bool quick;               // small sizes: the whole suite in about a minute
