@@ -19,6 +19,7 @@
 #include "bench.h"
 #include "client/launch/watch.h"
 #include "measure.h"
+#include "store/node.h"
 
 // ---------------------------------------------------------------------
 // Progress and settings.
@@ -193,4 +194,31 @@ sl__bench_cluster_workers_cpu_s(const sl__bench_cluster *cl)
         sum += s > 0 ? s : 0;
     }
     return sum;
+}
+
+sl_err
+sl__bench_cluster_tier_open(const sl__bench_cluster *cl, sl__tier **out,
+                            char errbuf[SL_ERRSTR_LEN])
+{
+    char cluster[33], node[SL_NODE_NAME_MAX + 1], why[SL_ERRSTR_LEN];
+    sl__store_opts so = {
+        .addrs = {cl->info.redis}, .n_addrs = 1, .password = cl->password};
+    sl__store *store = NULL;
+    *out = NULL;
+    sl_err rv = sl__store_connect(&store, &so, why);
+    if (rv == SL_OK && (rv = sl__node_cluster_id(store, cluster)) != SL_OK) {
+        sl__strlcpy(why, sl__store_errstr(store), sizeof(why));
+    }
+    sl__store_destroy(&store);
+    if (rv != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot read the cluster's id: %s", why);
+        return rv;
+    }
+    sl__node_name(node, sizeof(node));
+    sl__tier_opts to = {.cluster = cluster, .node = node};
+    if ((rv = sl__tier_open(out, &to, why)) != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "no object tier of node %s: %s", node,
+                why);
+    }
+    return rv;
 }

@@ -20,6 +20,7 @@
 
 #include "client/launch/launch.h"
 #include "report.h"
+#include "store/tier.h"
 
 // How many workers, and how big.
 typedef struct {
@@ -72,13 +73,21 @@ void sl__bench_cluster_stop(sl__bench_cluster *cl);
 // CPU seconds used by the cluster's worker processes (and their executors)
 // together.
 double sl__bench_cluster_workers_cpu_s(const sl__bench_cluster *cl);
+// Open the object tier of this node in cl (store/tier.h), the one its
+// workers made and a client of this process uses (the cluster's id from
+// the store, this node's name), to see where objects went: sl__tier_has
+// on a ref's key. SL_ENOTFOUND when there is none (no workers yet, or
+// they run without one); errbuf says why. Close it before
+// sl__bench_cluster_stop, which removes it.
+sl_err sl__bench_cluster_tier_open(const sl__bench_cluster *cl, sl__tier **out,
+                                   char errbuf[SL_ERRSTR_LEN]);
 
 typedef struct {
     bool quick;               // small sizes: the whole suite in about a minute
     int rounds;               // flops and matmul: starling and the baseline
                               // alternate this often; the best of each counts
     sl__bench_workers shape;  // the cluster of flops, matmul, throughput,
-                              // latency and data
+                              // latency and shared_input
     const char *perf_path;    // throughput: `perf record -g` the scheduler
                               // into this file; NULL: no profile
     char bin_dir[512];        // where starling-scheduler and -worker are
@@ -95,6 +104,7 @@ sl_err sl__bench_latency(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_scale(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_memory(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_data(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
+sl_err sl__bench_shared_input(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 
 // Building blocks the benchmarks share.
 // Map n sys.noop tasks on c, wait for every one, check each ended OK, and

@@ -154,6 +154,70 @@ sl__bench_rss(pid_t pid)
     return kib < 0 ? -1 : (int64_t) kib * 1024;
 }
 
+// The value in kB of the line "field: N kB" of path, or -1.
+static int64_t
+s_kib_field(const char *path, const char *field)
+{
+    char line[256];
+    size_t len = strlen(field);
+    long long kib = -1;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, field, len) == 0 && line[len] == ':' &&
+            sscanf(line + len + 1, "%lld", &kib) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return kib < 0 ? -1 : (int64_t) kib * 1024;
+}
+
+void
+sl__bench_mem_get(pid_t pid, sl__bench_mem *out)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+    out->rss_anon = s_kib_field(path, "RssAnon");
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int) pid);
+    out->pss = s_kib_field(path, "Pss");
+}
+
+size_t
+sl__bench_children(pid_t pid, pid_t *out, size_t max)
+{
+    char path[64];
+    size_t n = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char children[300];
+        int child;
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(children, sizeof(children), "/proc/%d/task/%s/children",
+                 (int) pid, e->d_name);
+        FILE *f = fopen(children, "r");
+        while (f != NULL && fscanf(f, "%d", &child) == 1) {
+            if (n < max) {
+                out[n] = (pid_t) child;
+            }
+            n++;
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
 double
 sl__bench_machine_busy_s(void)
 {

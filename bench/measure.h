@@ -26,6 +26,21 @@ double sl__bench_tree_cpu_s(pid_t pid);
 // The resident set (VmRSS) of pid in bytes, from /proc/<pid>/status; -1
 // when it cannot be read.
 int64_t sl__bench_rss(pid_t pid);
+// The memory of pid that is its own, in bytes, -1 where it cannot be
+// read: rss_anon is RssAnon of /proc/<pid>/status (resident private
+// anonymous pages: what a copy of an object costs), pss is Pss of
+// /proc/<pid>/smaps_rollup (resident pages, each shared one divided by the
+// number of processes that map it). VmRSS counts a shared page whole in
+// every process that maps it, so it cannot tell a mapped object from a
+// copied one; these two can.
+typedef struct {
+    int64_t rss_anon;
+    int64_t pss;
+} sl__bench_mem;
+void sl__bench_mem_get(pid_t pid, sl__bench_mem *out);
+// The children of pid that run now, from /proc/<pid>/task/*/children: up
+// to max of them into out. Returns how many there are (may be > max).
+size_t sl__bench_children(pid_t pid, pid_t *out, size_t max);
 // CPU seconds the whole machine has been busy (user, nice, system, irq,
 // softirq and steal time of /proc/stat, every core), or -1.
 double sl__bench_machine_busy_s(void);

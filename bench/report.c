@@ -122,7 +122,7 @@ s_print_human(const sl__bench_report *rep, const sl__bench_result *r)
     s_num(ratio, sizeof(ratio), s_ratio(r));
     s_target_text(r, target, sizeof(target));
     fprintf(sl__bench_report_out(rep),
-            "  %-10s %-34s %16s  baseline %16s  ratio %6s  %-15s %s\n",
+            "  %-12s %-34s %16s  baseline %16s  ratio %6s  %-15s %s\n",
             r->benchmark, r->metric, value, base, ratio, target, s_verdict(r));
     fflush(sl__bench_report_out(rep));
 }
