@@ -400,8 +400,7 @@ s_local(sl__bench_ctx *ctx, sl_client *c, sl__tier *tier, size_t bytes,
 
 // Make c (not yet connected to the store) connect to it now, and so find
 // its node's tier or learn that there is none: the node is named at that
-// moment (client/objects.c), and a FLUSHALL later would take the
-// cluster's id with it.
+// moment (client/objects.c, from $STARLING_NODE).
 static sl_err
 s_client_node(sl_client *c, char *errbuf)
 {
