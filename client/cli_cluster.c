@@ -108,6 +108,7 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
         {"insecure", no_argument, NULL, 'I'},
         {"module-allow", required_argument, NULL, 'M'},
         {"cache-mb", required_argument, NULL, 'C'},
+        {"tier-budget-mb", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -149,6 +150,12 @@ s_up_parse(int argc, char **argv, sl__cluster_opts *opts)
                     cmd, "--cache-mb takes 0 or more, not %s", optarg);
             }
             opts->cache_mb = n > 0 ? (int) n : -1;
+        } else if (c == 'T') {
+            if (!sl__parse_int(optarg, 0, 1 << 30, &n)) {
+                return sl__cli_usage_error(
+                    cmd, "--tier-budget-mb takes 0 or more, not %s", optarg);
+            }
+            opts->tier_budget_mb = n > 0 ? (int) n : -1;
         } else if (c == 'M' && !s_path_set(&opts->module_allow, optarg)) {
             return sl__cli_usage_error(cmd, "--module-allow %s: %s", optarg,
                                        strerror(errno));
@@ -408,6 +415,7 @@ const sl__cli_command sl__cli_up = {
     "usage: starling up [--workers N] [--slots S] [--home DIR]\n"
     "                   [--executor process|thread] [--no-aof]\n"
     "                   [--insecure] [--module-allow FILE] [--cache-mb N]\n"
+    "                   [--tier-budget-mb N]\n"
     "\n"
     "Start a local cluster: a private redis-server on loopback with a\n"
     "generated password, a starling-scheduler, and N worker processes\n"
@@ -444,6 +452,10 @@ const sl__cli_command sl__cli_up = {
     "  --cache-mb N         each slot keeps the inputs it fetched, up to\n"
     "                       N MiB (default: an eighth of the memory over\n"
     "                       the cores; 0: none)\n"
+    "  --tier-budget-mb N   each node's object tier (shared memory for\n"
+    "                       large objects) holds up to N MiB (default: a\n"
+    "                       quarter of the memory, at most half of\n"
+    "                       /dev/shm; 0: no tier)\n"
     "  --help               this text\n"};
 
 const sl__cli_command sl__cli_down = {

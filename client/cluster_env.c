@@ -68,6 +68,8 @@ s_parse_setting(const char *key, const char *value, sl__cluster_settings *st)
         st->cache_mb = atoi(value);
     } else if (strcmp(key, "prefetch") == 0) {
         st->prefetch = atoi(value);
+    } else if (strcmp(key, "tier_budget_mb") == 0) {
+        st->tier_budget_mb = atoi(value);
     } else if (strcmp(key, "module_allow") == 0) {
         sl__strlcpy(st->module_allow, value, sizeof(st->module_allow));
     } else if (strcmp(key, "module_cache") == 0) {

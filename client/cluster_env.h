@@ -19,6 +19,7 @@
 //   aof=yes|no                         and how the parts were started:
 //   executor=thread                    (each only when given)
 //   cache_mb=N  prefetch=N  module_allow=PATH  module_cache=PATH
+//   tier_budget_mb=N
 //   max_message=N  max_client_jobs=N  client_grace_ms=N  send_hwm=N
 //
 // Unknown keys are ignored, so that a newer `up` may record more. This
@@ -43,6 +44,7 @@ typedef struct {
     int prefetch;             // workers' --prefetch (< 0: 0)
     char module_allow[512];   // workers' --module-allow, or ""
     char module_cache[512];   // workers' --module-cache, or ""
+    int tier_budget_mb;       // workers' --tier-budget-mb (< 0: 0)
     uint64_t max_message;     // the scheduler's --max-message
     uint32_t max_client_jobs; // its --max-client-jobs
     int client_grace_ms;      // its --client-grace-ms

@@ -377,7 +377,7 @@ sl__daemon_scheduler_start(sl__launch *l)
 sl_err
 sl__daemon_worker_start(sl__launch *l, int i)
 {
-    char slots[16], cache_mb[16], prefetch[16];
+    char slots[16], cache_mb[16], prefetch[16], tier_mb[16];
     char name[96];
     char host[SL_NODE_NAME_MAX + 1];
     char log_name[64];
@@ -391,8 +391,10 @@ sl__daemon_worker_start(sl__launch *l, int i)
             o->cache_mb > 0 ? o->cache_mb : 0);
     sl__fmt(prefetch, sizeof(prefetch), "%d",
             o->prefetch > 0 ? o->prefetch : 0);
+    sl__fmt(tier_mb, sizeof(tier_mb), "%d",
+            o->tier_budget_mb > 0 ? o->tier_budget_mb : 0);
     sl__launch_path(cert, l->info->home, "keys/worker_secret");
-    char *argv[24] = {
+    char *argv[32] = {
         NULL,     "--scheduler", l->info->workers_endpoint, "--slots", slots,
         "--name", name,
     };
@@ -422,6 +424,10 @@ sl__daemon_worker_start(sl__launch *l, int i)
     if (o->prefetch != 0) {
         argv[argc++] = "--prefetch";
         argv[argc++] = prefetch;
+    }
+    if (o->tier_budget_mb != 0) {
+        argv[argc++] = "--tier-budget-mb";
+        argv[argc++] = tier_mb;
     }
     argv[argc] = NULL;
     return s_spawn(l, "starling-worker", argv, log_name,

@@ -501,6 +501,7 @@ sl__cluster_workers_start(const sl__cluster_opts *opts, sl__cluster_info *info,
         ropts.executor = opts->executor;
         ropts.cache_mb = opts->cache_mb;
         ropts.prefetch = opts->prefetch;
+        ropts.tier_budget_mb = opts->tier_budget_mb;
         ropts.module_allow = opts->module_allow;
         ropts.module_cache = opts->module_cache;
         sl__record_settings(&ropts, &info->settings, false);

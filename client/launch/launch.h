@@ -49,6 +49,9 @@ typedef struct {
                               // < 0: none beyond the slots (--prefetch 0)
     const char *module_cache; // workers' --module-cache; NULL: their
                               // default ($STARLING_MODULE_CACHE, ...)
+    int tier_budget_mb;       // workers' --tier-budget-mb; 0: their
+                              // default, < 0: no object tier
+                              // (--tier-budget-mb 0)
 } sl__cluster_opts;
 
 // Make the local cluster's key pairs under home/keys that are missing

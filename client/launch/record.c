@@ -96,6 +96,7 @@ s_write_settings(FILE *f, const sl__cluster_settings *st)
     } numbers[] = {
         {"cache_mb", st->cache_mb},
         {"prefetch", st->prefetch},
+        {"tier_budget_mb", st->tier_budget_mb},
         {"max_message", (long long) st->max_message},
         {"max_client_jobs", st->max_client_jobs},
         {"client_grace_ms", st->client_grace_ms},
@@ -243,6 +244,7 @@ sl__record_settings(const sl__cluster_opts *o, sl__cluster_settings *st,
                 sizeof(st->executor));
     st->cache_mb = o->cache_mb;
     st->prefetch = o->prefetch;
+    st->tier_budget_mb = o->tier_budget_mb;
     sl__strlcpy(st->module_allow, o->module_allow ? o->module_allow : "",
                 sizeof(st->module_allow));
     sl__strlcpy(st->module_cache, o->module_cache ? o->module_cache : "",
@@ -282,6 +284,7 @@ sl__record_opts(const sl__cluster_info *info, const sl__cluster_opts *given,
         .cache_mb = st->cache_mb,
         .prefetch = st->prefetch,
         .module_cache = st->module_cache[0] != '\0' ? st->module_cache : NULL,
+        .tier_budget_mb = st->tier_budget_mb,
     };
 }
 

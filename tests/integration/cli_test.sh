@@ -252,16 +252,25 @@ run "$starling" status
 [ "$rc" -ne 0 ] || fail "status with no cluster exited 0"
 
 # --- up --insecure: no keys asked, loopback all the same; the keys of the
-# first up are kept for the next. --cache-mb reaches the workers.
+# first up are kept for the next. --cache-mb and --tier-budget-mb reach
+# the workers, and the record keeps the budget (for restarts).
 run "$starling" up --cache-mb nope
 [ "$rc" -ne 0 ] && grep -q "cache-mb" <<<"$out" ||
     fail "up --cache-mb nope exited $rc: $out"
-run "$starling" up --insecure --workers 1 --slots 1 --cache-mb 64
+run "$starling" up --tier-budget-mb -1
+[ "$rc" -ne 0 ] && grep -q "tier-budget-mb" <<<"$out" ||
+    fail "up --tier-budget-mb -1 exited $rc: $out"
+run "$starling" up --insecure --workers 1 --slots 1 --cache-mb 64 \
+    --tier-budget-mb 8
 [ "$rc" -eq 0 ] || fail "up --insecure exited $rc"
 grep -q "insecure" <<<"$out" || fail "up --insecure does not say so"
 wpid=$(sed -n 's/^worker_pids=//p' "$STARLING_HOME/cluster.env")
 tr '\0' ' ' <"/proc/$wpid/cmdline" | grep -q -- "--cache-mb 64" ||
     fail "the worker was not given --cache-mb 64"
+tr '\0' ' ' <"/proc/$wpid/cmdline" | grep -q -- "--tier-budget-mb 8" ||
+    fail "the worker was not given --tier-budget-mb 8"
+grep -q "^tier_budget_mb=8$" "$STARLING_HOME/cluster.env" ||
+    fail "cluster.env does not record tier_budget_mb=8"
 grep -q "^client_cert=" "$STARLING_HOME/cluster.env" &&
     fail "an insecure cluster.env names keys"
 json=$("$starling" map sys.noop --tasks 100 --json) ||
