@@ -75,6 +75,58 @@ vsum(sl_task *t)
     return sl_task_set_result(t, &out);
 }
 
+// The sum of the float64 vector a, after ms milliseconds, and the worker
+// process that ran it (the executor's parent; with --executor thread, the
+// worker's parent): {"sum": s, "worker": pid}. For the object tier's
+// tests, which check where the tasks that read an object ran.
+static int
+vsum_who(sl_task *t)
+{
+    const sl_value *a = sl_task_arg(t, "a");
+    int64_t ms = sl_task_arg_int(t, "ms", 0);
+    if (sl_ndarray_dtype(a) != SL_F64) {
+        return sl_task_fail(t, "a: want f64, got %s",
+                            sl_dtype_name(sl_ndarray_dtype(a)));
+    }
+    if (ms > 0 && ms < 10000) {
+        usleep((useconds_t) ms * 1000);
+    }
+    const double *x = sl_ndarray_cdata(a);
+    double sum = 0;
+    for (size_t i = 0; i < sl_ndarray_size(a); i++) {
+        sum += x[i];
+    }
+    sl_value *out = sl_value_new_map();
+    sl_value *s = sl_value_new_float(sum);
+    sl_value *who = sl_value_new_int((int64_t) getppid());
+    if (out == NULL || sl_value_map_set(out, "sum", &s) != SL_OK ||
+        sl_value_map_set(out, "worker", &who) != SL_OK) {
+        sl_value_destroy(&out);
+        sl_value_destroy(&s);
+        sl_value_destroy(&who);
+        return sl_task_fail(t, "vsum_who: out of memory");
+    }
+    sl_task_add_flops(t, (double) sl_ndarray_size(a));
+    return sl_task_set_result(t, &out);
+}
+
+// Write into the ndarray a, casting its const away, as a buggy kernel
+// could: an argument the executor maps from the node's object tier is
+// read-only, so this kills the executor (SIGSEGV) and the stored object
+// stays as it was. Returns 1 if the write went through (a private copy).
+static int
+scribble(sl_task *t)
+{
+    const sl_value *a = sl_task_arg(t, "a");
+    if (sl_ndarray_nbytes(a) == 0) {
+        return sl_task_fail(t, "scribble: a is no ndarray, or empty");
+    }
+    volatile uint8_t *p = (volatile uint8_t *) sl_ndarray_cdata(a);
+    p[0] = (uint8_t) (p[0] ^ 0xff);
+    sl_value *v = sl_value_new_int(1);
+    return sl_task_set_result(t, &v);
+}
+
 static int
 fail(sl_task *t)
 {
@@ -286,6 +338,9 @@ static const sl_kernel_def kernels[] = {
     {"flaky", flaky, "fails:int?", "fails its first attempts"},
     {"delay", delay, "x:any,ms:int?", "x after ms milliseconds"},
     {"forge", forge, "how:str?", "writes into its executor's socket"},
+    {"vsum_who", vsum_who, "a:ndarray,ms:int?",
+     "the sum of a float64 vector and the worker's pid"},
+    {"scribble", scribble, "a:ndarray", "writes into its argument"},
 };
 
 #ifndef TESTMOD_NO_SYMBOL
