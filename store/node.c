@@ -301,7 +301,7 @@ sl__node_get_blob(sl__node *n, const sl_value *ref, const sl__limits *lim,
                   bool *copied_out)
 {
     const char *key = sl_ref_key(ref);
-    bool copied = false;
+    bool copied = false, damaged = false;
     sl_err rv;
     *blob_out = NULL;
     if (key == NULL) {
@@ -321,6 +321,7 @@ sl__node_get_blob(sl__node *n, const sl_value *ref, const sl__limits *lim,
         if (rv == SL_EPROTO) {
             sl__log_warn("%s; fetching it from the store",
                          sl__tier_errstr(n->tier));
+            damaged = true; // the tier's errstr says how, until its next call
         }
     }
     int wait_ms = n->want_wait_ms > 0 ? n->want_wait_ms : SL_NODE_WANT_WAIT_MS;
@@ -342,8 +343,14 @@ sl__node_get_blob(sl__node *n, const sl_value *ref, const sl__limits *lim,
             break;
         }
         if (n->tier != NULL && strcmp(loc.node, sl__tier_node(n->tier)) == 0) {
+            // Its only copy was here: lost, and no want can bring it.
+            if (damaged) {
+                return s_fail(n, SL_EPROTO, "%s, and the store has no copy",
+                              sl__tier_errstr(n->tier));
+            }
             return s_fail(n, SL_ENOTFOUND,
-                          "no such object in this node's tier (released?)");
+                          "no such object in this node's tier, where it "
+                          "lived (released, or removed as damaged?)");
         }
         if (!asked) {
             char list[SL_STORE_KEY_LEN + 48];
