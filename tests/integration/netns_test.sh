@@ -4,6 +4,9 @@
 # the middle of a job, n1's link is cut (and later restored) and every
 # worker of n2 is killed: the job must still end with every task OK and
 # its right value, and n1's workers must rejoin when the link returns.
+# Before that, an object crosses nodes: a client on n1 puts a large vector
+# (into n1's object tier) and maps jobs over it whose tasks on n2 and n3
+# get it through n1's want list.
 # SPDX-License-Identifier: MIT
 #
 # The network, all of it inside namespaces this script creates (the host's
@@ -13,6 +16,12 @@
 #   slh<pid>-n<i>  eth0 = 10.77.0.<i+1>/24, the other end of p<i>; lo up
 #
 # Every process authenticates with CURVE keys made by `starling keygen`.
+#
+# The nodes' object tiers are directories of one tmpfs (/dev/shm is not
+# per namespace), kept apart by node name: the workers of n<i> are named
+# n<i>/<k>, so their node is n<i>, and a client says which node it is on
+# with STARLING_NODE. The tiers live in a directory of this test's own
+# ($STARLING_TIER_DIR), removed by the trap.
 #
 # n1's link is cut at the hub, one of two ways ($NETNS_CUT):
 #
@@ -64,6 +73,7 @@ partition) cut_what="partition: the carrier stayed up" ;;
 esac
 
 tmp=""
+tiers=""      # $STARLING_TIER_DIR, removed by the trap
 namespaces=() # created, deleted by the trap
 pids=()       # started, stopped by the trap
 
@@ -139,6 +149,7 @@ cleanup() {
         done >&2
     fi
     [ -n "$tmp" ] && rm -rf "$tmp"
+    [ -n "$tiers" ] && rm -rf "$tiers"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -157,6 +168,11 @@ json_field() {
     local v
     v=$(sed -n "s/.*\"$2\": *\([-0-9.eE+]*\).*/\1/p" <<<"$1")
     [ -n "$v" ] && echo "$v"
+}
+
+# The same for a string field (with no quote or backslash in it).
+json_str() {
+    sed -n "s/.*\"$2\": *\"\([^\"]*\)\".*/\1/p" <<<"$1"
 }
 
 # Run a command inside node $1's namespace.
@@ -263,6 +279,8 @@ ip -n "$hub" link add probe0 type veth peer name probe1 2>/dev/null ||
 ip -n "$hub" link del probe0
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/starling-netns-test.XXXXXX")
+tiers=$(mktemp -d /dev/shm/starling-netns-test.XXXXXX)
+export STARLING_TIER_DIR=$tiers
 
 # ---------------------------------------------------------------------
 # The network: four nodes on one bridge.
@@ -330,7 +348,7 @@ for i in 1 2 3; do
     node_pids[$i]=""
     for ((k = 0; k < workers_per_node; k++)); do
         start_on "n$i" "worker-n$i-$k" "$bin/starling-worker" \
-            --scheduler "$workers_ep" --slots "$slots" --name "node$i" \
+            --scheduler "$workers_ep" --slots "$slots" --name "n$i/$k" \
             --module-cache "$tmp/modules-n$i" \
             --cert "$keys/worker_secret" --server-cert "$keys/scheduler"
         node_pids[$i]+="$started "
@@ -342,10 +360,57 @@ wait_workers "$all_workers" 20 ||
 echo "netns_test: $all_workers workers on n1..n3 ready" >&2
 
 # ---------------------------------------------------------------------
+# An object that crosses nodes. A client on n1 (STARLING_NODE=n1, the node
+# of n1's workers) puts a vector, which stays in n1's tier (Redis holds
+# only where it is), and maps two jobs over it on every node's slots:
+# vsum_who (its sum, and which worker ran the task) and delay (the vector
+# back: results as large, in the tier of n1 for the tasks that ran there,
+# in Redis for the others). A task on n2 or n3 asks n1 for the vector on
+# n1's want list; one of n1's workers copies it into Redis; the task
+# fetches it and keeps a copy in its own node's tier.
+
+cross_tasks=36
+cross_kib=4096
+t_cross=$EPOCHREALTIME
+cross=$(on n1 env STARLING_NODE=n1 "$client" --scheduler "$clients_ep" \
+    --module "$module" --tasks "$cross_tasks" --ms 100 \
+    --cross "$cross_kib" 2>>"$tmp/cross.log") ||
+    fail "the cross-node jobs failed: $cross"
+t_crossed=$EPOCHREALTIME
+echo "netns_test: cross-node jobs: $cross" >&2
+[ "$(json_field "$cross" ok)" = $((2 * cross_tasks)) ] &&
+    [ "$(json_field "$cross" wrong)" = 0 ] ||
+    fail "cross-node jobs: $cross"
+cross_key=$(json_str "$cross" key)
+cross_workers=" $(json_str "$cross" workers) "
+cross_tiers=" $(json_str "$cross" tiers) "
+[ -n "$cross_key" ] || fail "cross-node jobs: no key in $cross"
+[[ $cross_tiers == *" n1 "* ]] ||
+    fail "n1's tier did not hold the vector $cross_key"
+cross_nodes=""
+for i in 1 2 3; do
+    for pid in ${node_pids[$i]}; do
+        if [[ $cross_workers == *" $pid "* ]]; then
+            cross_nodes+="n$i "
+            break
+        fi
+    done
+done
+[[ $cross_nodes == *n2* || $cross_nodes == *n3* ]] ||
+    fail "every vsum_who task ran on n1 (workers$cross_workers)"
+for node in $cross_nodes; do
+    [[ $cross_tiers == *" $node "* ]] ||
+        fail "$node ran tasks but its tier had no copy"
+done
+[ "$(json_field "$cross" copied)" -gt 0 ] ||
+    fail "no task copied the vector: none crossed ($cross)"
+
+# ---------------------------------------------------------------------
 # The job, and what happens to the network in the middle of it.
 
-ip netns exec "$pfx-n0" "$client" --scheduler "$clients_ep" \
-    --module "$module" --tasks "$tasks" --ms "$task_ms" \
+ip netns exec "$pfx-n0" env STARLING_NODE=n0 "$client" \
+    --scheduler "$clients_ep" --module "$module" --tasks "$tasks" \
+    --ms "$task_ms" \
     >"$tmp/client.out" 2>"$tmp/client.log" &
 client_pid=$!
 pids+=("$client_pid")
@@ -426,26 +491,26 @@ sched_log=$tmp/scheduler.log
 # The same processes: each of n1's workers was ready twice.
 read -ra n1_workers <<<"${node_pids[1]}"
 for pid in "${n1_workers[@]}"; do
-    n=$(grep -c "worker node1 (pid $pid) ready" "$sched_log" || true)
+    n=$(grep -cE "worker n1/[0-9]+ \(pid $pid\) ready" "$sched_log" || true)
     [ "$n" -ge 2 ] ||
-        fail "the scheduler logged $n READY of node1's worker $pid, want 2"
+        fail "the scheduler logged $n READY of n1's worker $pid, want 2"
 done
 requeued() {
-    { grep -E "worker $1 \(pid [0-9]*\) (went silent|disconnected): re-queueing" \
+    { grep -E "worker $1/[0-9]+ \(pid [0-9]*\) (went silent|disconnected): re-queueing" \
         "$sched_log" || true; } |
         sed 's/.*re-queueing \([0-9]*\) task.*/\1/' |
         awk '{ n++; s += $1 } END { printf "%d worker%s, %d tasks", n,
             n == 1 ? "" : "s", s }'
 }
-lost_n1=$(requeued node1)
-lost_n2=$(requeued node2)
+lost_n1=$(requeued n1)
+lost_n2=$(requeued n2)
 
 # The rejoined workers serve: with n3's workers stopped, a second job
 # runs on n1 alone, with its results checked (big ones through Redis).
 stop_pids "${n3_workers[@]}"
 wait_workers "$workers_per_node" 10 || fail "n3's workers did not leave"
-alone=$(on n0 "$client" --scheduler "$clients_ep" --module "$module" \
-    --tasks 50 --ms 5 2>>"$tmp/client.log") ||
+alone=$(on n0 env STARLING_NODE=n0 "$client" --scheduler "$clients_ep" \
+    --module "$module" --tasks 50 --ms 5 2>>"$tmp/client.log") ||
     fail "a job on n1 alone failed: $alone"
 [ "$(json_field "$alone" ok)" = 50 ] || fail "a job on n1 alone: $alone"
 
@@ -458,12 +523,15 @@ cat <<EOF
 netns_test: account
   nodes    n0 $sched_ip: redis-server, scheduler (heartbeat $heartbeat_ms ms),
            client; n1..n3 $subnet.2-4: $workers_per_node workers x $slots slots each
+  crossing a client on n1 put a $cross_kib KiB vector into n1's tier; 2 x $cross_tasks
+           tasks over it ran on $cross_nodes(vsum_who: $(json_field "$cross" mapped) mapped it,
+           $(json_field "$cross" copied) copied it); all right, $(elapsed "$t_cross" "$t_crossed") s
   job      $tasks tasks of testmod delay ($task_ms ms each); every tenth
            argument and result 6,000 bytes, through Redis
   faults   at $(elapsed "$t_start" "$t_cut") s into the job ($done_at_cut tasks done): n1's link
            cut; n2's $workers_per_node workers SIGKILLed (${#n2_executors[@]} executors died with them)
   noticed  $(elapsed "$t_cut" "$t_lost") s later, the scheduler counted only n3's workers;
-           re-queued from node1: $lost_n1; from node2: $lost_n2
+           re-queued from n1: $lost_n1; from n2: $lost_n2
   link     down $(elapsed "$t_cut" "$t_restore") s ($cut_what);
            n1's workers ready again $(elapsed "$t_restore" "$t_rejoin") s after it returned
   result   $ok/$tasks ok, $wrong wrong, $failed failed, $retried retried (at most
