@@ -931,7 +931,7 @@ s_reserve(sl__tier *t, uint64_t size)
     return s_err(t, SL_ELIMIT,
                  "the object tier of node %s is full: %.1f MiB more would "
                  "pass its budget of %.1f MiB (%.1f MiB in use by objects "
-                 "that cannot be evicted); --tier-budget sets it",
+                 "that cannot be evicted); --tier-budget-mb sets it",
                  t->node, (double) size / (1 << 20),
                  (double) budget / (1 << 20), (double) used / (1 << 20));
 }
@@ -987,7 +987,7 @@ sl__tier_begin(sl__tier *tier, size_t len, size_t aligned_at,
         // a write into the mapping would get SIGBUS.
         rv = s_err(tier, err == ENOSPC ? SL_ELIMIT : SL_EIO,
                    "the object tier of node %s has no room for %zu bytes in "
-                   "%s (%s), within its budget; --tier-budget sets it",
+                   "%s (%s), within its budget; --tier-budget-mb sets it",
                    tier->node, total, tier->path, strerror(err));
     } else if ((s->map = mmap(NULL, total, PROT_READ | PROT_WRITE,
                               MAP_SHARED | (s->recycled ? MAP_POPULATE : 0),
