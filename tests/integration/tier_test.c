@@ -384,6 +384,89 @@ test_kernel_writes_argument(void)
     sl_value_destroy(&a);
 }
 
+// Start a worker of another node ("far", one slot) beside the cluster's
+// and wait until the scheduler counts it; its pid into *pid.
+static void
+s_far_worker_start(pid_t *pid)
+{
+    char cert[1024];
+    snprintf(cert, sizeof(cert), "%s/keys/worker_secret", s_info.home);
+    char *argv[] = {"starling-worker",
+                    "--scheduler",
+                    s_info.workers_endpoint,
+                    "--slots",
+                    "1",
+                    "--name",
+                    "far/0",
+                    "--cache-mb",
+                    "0",
+                    "--cert",
+                    cert,
+                    "--server-cert",
+                    s_info.server_cert,
+                    NULL};
+    SL_PASS(sl__harness_spawn(argv, "worker-far.log", pid));
+    sl_cluster_status st;
+    double t0 = s_now();
+    do {
+        usleep(20 * 1000);
+        SL_PASS(sl_cluster_status_get(s_client, &st));
+        SL_ASSERT(s_now() - t0 < 30);
+    } while (st.workers < (uint32_t) s_info.n_workers + 1);
+}
+
+// A put of this node read by tasks on a worker of another node (on this
+// machine, named "far"): they ask this node for it on its want list, one
+// of its workers copies it into the store, and they fetch it (bytes_read,
+// not mapped), right, and keep a copy in far's tier.
+static void
+test_other_node_reads(void)
+{
+    enum { N = 30 };
+    pid_t far;
+    s_far_worker_start(&far);
+    sl_value *a = s_vector(1 << 17, 7), *ref = NULL; // 1 MiB
+    SL_PASS(sl_put(s_client, a, &ref));
+    sl__location loc;
+    SL_ASSERT(s_located_only(sl_ref_key(ref), &loc));
+    double t0 = s_now();
+    sl_job job = s_map_vsum(ref, N, 50, NULL);
+    double took = s_now() - t0;
+    s_assert_sums(job, s_sum(a));
+    int on_far = 0;
+    for (size_t i = 0; i < N; i++) {
+        const sl_result *r = sl_job_result(s_client, job, i);
+        const sl_value *v;
+        SL_PASS(sl_job_value(s_client, job, i, &v));
+        if (sl_value_int(sl_value_map_get(v, "worker")) == far) {
+            on_far++;
+            // Copied: from the store, or from far's tier once cached.
+            SL_ASSERT(r->bytes_read >= sl_ref_size(ref) ||
+                      r->bytes_mapped >= sl_ref_size(ref));
+        } else {
+            SL_ASSERT(r->bytes_mapped >= sl_ref_size(ref));
+        }
+    }
+    SL_ASSERT(on_far > 0);
+    // The store has its bytes now (the want was served), and far's tier a
+    // copy.
+    SL_ASSERT(!s_located_only(sl_ref_key(ref), &loc));
+    char pattern[1024];
+    glob_t g;
+    snprintf(pattern, sizeof(pattern), "%s/starling-%u/*.far/%s",
+             getenv("STARLING_TIER_DIR"), (unsigned) getuid(), sl_ref_key(ref));
+    SL_ASSERT(glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc == 1);
+    globfree(&g);
+    fprintf(stderr,
+            "   %d of %d tasks ran on node far and got the object through "
+            "the want list; %.2f s\n",
+            on_far, N, took);
+    sl_job_release(s_client, job);
+    sl_value_destroy(&ref);
+    sl_value_destroy(&a);
+    SL_PASS(sl__harness_stop_pid(far, NULL));
+}
+
 // The argument of task i of the kill test: {"x": a 128 KiB vector of its
 // own, "ms": ms}; testmod's delay returns x, a result that stays in the
 // tier.
@@ -725,6 +808,7 @@ main(void)
     SL_RUN(test_put_read_in_place);
     SL_RUN(test_damaged_object);
     SL_RUN(test_kernel_writes_argument);
+    SL_RUN(test_other_node_reads);
     SL_RUN(test_workers_killed); // last on A: its workers are new
     s_cluster_stop();
     sl__cluster_opts b = {.workers = 2,
