@@ -327,10 +327,18 @@ sl__node_get_blob(sl__node *n, const sl_value *ref, const sl__limits *lim,
     int wait_ms = n->want_wait_ms > 0 ? n->want_wait_ms : SL_NODE_WANT_WAIT_MS;
     int waited = 0, nap = 1;
     bool asked = false;
+    char asked_of[SL_LOCATION_NODE_MAX + 1] = ""; // the node asked
     for (;;) {
         sl__location loc;
         rv =
             sl__store_get_located(n->store, ref, lim, blob_out, off, len, &loc);
+        if (rv == SL_ENOTFOUND && asked) {
+            // Its node dropped the location (s_want_gone): no copy is left.
+            return s_fail(n, rv,
+                          "node %s, where it lived, no longer has it "
+                          "(released, or a damaged copy removed?)",
+                          asked_of);
+        }
         if (rv != SL_OK) {
             return s_fail(n, rv, "%s",
                           rv == SL_ENOTFOUND
@@ -360,6 +368,7 @@ sl__node_get_blob(sl__node *n, const sl_value *ref, const sl__limits *lim,
                               sl__store_errstr(n->store));
             }
             asked = true;
+            sl__strlcpy(asked_of, loc.node, sizeof(asked_of));
         }
         if (waited >= wait_ms) {
             return s_fail(n, SL_ETIMEDOUT,
@@ -420,6 +429,31 @@ sl__node_delete_prefix(sl__node *n, const char *prefix)
     return rv;
 }
 
+// A want this node cannot serve: its tier has no copy of key (or had a
+// damaged one, now removed). If the store still says the object lives
+// here, no copy is left anywhere: drop that location, so that the reader
+// polling it fails now rather than after SL_NODE_WANT_WAIT_MS. (A put
+// seals before it stores a location, and an eviction spills the bytes
+// over the location before it unlinks, so a location naming this node
+// with no file here is never one about to be good.)
+static void
+s_want_gone(sl__node *n, const char *key)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    sl__location loc;
+    if (sl__store_get(n->store, key, -1, &buf, &len) == SL_OK &&
+        sl__location_decode(buf, len, &loc) &&
+        strcmp(loc.node, sl__tier_node(n->tier)) == 0 &&
+        !sl__tier_has(n->tier, key, NULL)) {
+        sl__log_warn("object %s was asked of this node, which has no copy "
+                     "left: dropping its location",
+                     key);
+        sl__store_delete(n->store, key);
+    }
+    free(buf);
+}
+
 sl_err
 sl__node_serve_want(sl__node *n, int wait_ms, bool *served_out)
 {
@@ -442,14 +476,22 @@ sl__node_serve_want(sl__node *n, int wait_ms, bool *served_out)
         *served_out = true;
     }
     unsigned flags = 0;
-    if (!sl__tier_has(n->tier, key, &flags) || (flags & SL_TIER_SPILLED) != 0) {
-        return SL_OK; // released, or in the store already
+    if (!sl__tier_has(n->tier, key, &flags)) {
+        s_want_gone(n, key);
+        return SL_OK; // released, or lost
+    }
+    if ((flags & SL_TIER_SPILLED) != 0) {
+        return SL_OK; // in the store already
     }
     sl__blob *blob = NULL;
     const void *data;
     size_t len;
     if ((rv = sl__tier_get(n->tier, key, &blob, &data, &len)) != SL_OK) {
-        return s_fail(n, rv, "%s", sl__tier_errstr(n->tier));
+        s_fail(n, rv, "%s", sl__tier_errstr(n->tier));
+        if (rv == SL_EPROTO || rv == SL_ENOTFOUND) {
+            s_want_gone(n, key); // damaged (and removed), or gone since
+        }
+        return rv;
     }
     rv = sl__store_put(n->store, key, data, len, false, NULL);
     sl__blob_release(&blob);
