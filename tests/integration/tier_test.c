@@ -418,7 +418,8 @@ s_far_worker_start(pid_t *pid)
 // A put of this node read by tasks on a worker of another node (on this
 // machine, named "far"): they ask this node for it on its want list, one
 // of its workers copies it into the store, and they fetch it (bytes_read,
-// not mapped), right, and keep a copy in far's tier.
+// not mapped), right, and keep a copy in far's tier. A damaged only copy
+// fails far's tasks at once, as it does this node's.
 static void
 test_other_node_reads(void)
 {
@@ -463,6 +464,40 @@ test_other_node_reads(void)
             on_far, N, took);
     sl_job_release(s_client, job);
     sl_value_destroy(&ref);
+
+    // Its only copy damaged before any task read it: the tasks on this
+    // node fail as test_damaged_object's do; one on far asks this node,
+    // whose worker finds no copy left and drops the location, so that it
+    // fails at once too ("no longer has it"), not after the 60 s a want
+    // may wait. Until a task ran on far (the scheduler places them).
+    int remote = 0;
+    for (int round = 0; round < 5 && remote == 0; round++) {
+        SL_PASS(sl_put(s_client, a, &ref));
+        char path[1024];
+        SL_ASSERT(s_object_path(sl_ref_key(ref), path, sizeof(path)));
+        s_damage(path, "truncate");
+        t0 = s_now();
+        job = s_map_vsum(ref, 20, 0, NULL);
+        took = s_now() - t0;
+        for (size_t i = 0; i < 20; i++) {
+            const sl_result *r = sl_job_result(s_client, job, i);
+            SL_ASSERT_EQ(r->status, SL_TASK_ERROR);
+            if (strstr(r->error, "node vm, where it lived, no longer has it")) {
+                remote++;
+            } else if (strstr(r->error, "damaged") == NULL &&
+                       strstr(r->error, "no such object") == NULL) {
+                SL_FAIL_AT("task %zu: %s", i, r->error);
+            }
+        }
+        fprintf(stderr,
+                "   a damaged only copy: 20 tasks failed in %.2f s, %d on "
+                "far\n",
+                took, remote);
+        SL_ASSERT(took < 10.0);
+        sl_job_release(s_client, job);
+        sl_value_destroy(&ref);
+    }
+    SL_ASSERT(remote > 0);
     sl_value_destroy(&a);
     SL_PASS(sl__harness_stop_pid(far, NULL));
 }
