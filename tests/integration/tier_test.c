@@ -1,14 +1,17 @@
 // tier_test.c - the node's object tier against real processes: a client's
-// large put read in place by tasks on two workers of its node; results
-// that live only in the tier when every worker of the node is killed; a
-// tier smaller than what is put into it; object files damaged under the
-// workers; and a kernel that writes into an argument mapped read-only.
+// large put read in place by tasks on two workers of its node; object
+// files damaged under the workers; a kernel that writes into an argument
+// mapped read-only; a put read from another node; results that live only
+// in the tier when every worker of the node is killed; a tier smaller
+// than what is put into it, with and without a store to spill to.
+// (tests/unit/tier_test.c is store/tier.c's unit test.)
 // SPDX-License-Identifier: MIT
 //
-// Every process of the harness's cluster is on one node (the machine's
-// name): the client's puts and the results of its tasks stay in that
+// The harness's workers are on one node (the machine's name, as is the
+// client's): the client's puts and the results of its tasks stay in that
 // node's tier, under $STARLING_TIER_DIR (a fresh directory in /dev/shm
-// the harness makes per cluster). Objects crossing nodes are netns_test's.
+// the harness makes per cluster). test_other_node_reads adds a worker of
+// a node of its own; netns_test has nodes in network namespaces.
 #define _GNU_SOURCE
 #include <starling/starling.h>
 
@@ -807,6 +810,32 @@ test_damaged_copy_falls_back(void)
     }
 }
 
+// A worker started again (after a kill) gets the cluster's tier budget:
+// the launcher kept it in the cluster's record.
+static void
+test_restart_keeps_budget(void)
+{
+    SL_PASS(sl__harness_kill_worker(0));
+    SL_PASS(sl__harness_restart_worker(0));
+    s_info = *sl__harness_info();
+    char path[64], args[4096];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline",
+             (int) s_info.worker_pids[0]);
+    FILE *f = fopen(path, "r");
+    SL_ASSERT(f != NULL);
+    size_t n = fread(args, 1, sizeof(args) - 1, f);
+    fclose(f);
+    bool found = false;
+    for (size_t i = 0; i + 1 < n; i += strlen(args + i) + 1) {
+        if (strcmp(args + i, "--tier-budget-mb") == 0) {
+            found = true;
+            SL_ASSERT_STR(args + i + strlen(args + i) + 1, "4");
+        }
+    }
+    SL_ASSERT(found);
+    s_assert_serves();
+}
+
 static void
 s_cluster_start(const sl__cluster_opts *opts)
 {
@@ -854,6 +883,7 @@ main(void)
     SL_RUN(test_full_tier_cannot_spill); // first: on an empty tier
     SL_RUN(test_full_tier);
     SL_RUN(test_damaged_copy_falls_back);
+    SL_RUN(test_restart_keeps_budget);
     s_cluster_stop();
     fprintf(stderr, "tier_test: %.1f s\n", s_now() - t0);
     return 0;
