@@ -12,9 +12,11 @@
 // reader appends the key to "sl:want:<cluster>:<node>", a worker of that
 // node copies the object over its location in the store (and marks it
 // spilled, so the tier may evict it later), and the reader, which polls
-// the key meanwhile, fetches it and caches it in its own tier. The store
-// is already the authenticated path between nodes; see
-// docs/ARCHITECTURE.md ("Objects") for why not node to node.
+// the key meanwhile, fetches it and caches it in its own tier. A want the
+// node cannot serve because its only copy is gone (s_want_gone) drops the
+// location, which ends the reader's wait. The store is already the
+// authenticated path between nodes; see docs/ARCHITECTURE.md ("Objects")
+// for why not node to node.
 //
 // Loss. A location names a node whose tier holds the only copy. Those
 // are a client's own puts and the results of its jobs' tasks that ran on
