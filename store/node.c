@@ -97,6 +97,27 @@ s_ext_header(const uint8_t *p, size_t len)
     }
 }
 
+// Whether the store's record under key is a location that names this
+// node: a put with NX that found one (a task run again after its first
+// result's file went from this tier) keeps its new copy, which the
+// location then names, rather than leave a location to nothing.
+static bool
+s_located_here(sl__node *n, const char *key)
+{
+    sl__blob *blob = NULL;
+    size_t off, len;
+    sl__location loc;
+    sl_value *ref =
+        sl__value_new_ref(key, 0, sl__store_shard_of(n->store, key));
+    bool here = ref != NULL &&
+                sl__store_get_located(n->store, ref, NULL, &blob, &off, &len,
+                                      &loc) == SL_OK &&
+                blob == NULL && strcmp(loc.node, sl__tier_node(n->tier)) == 0;
+    sl__blob_release(&blob);
+    sl_value_destroy(&ref);
+    return here;
+}
+
 // Seal head + tail under key in the tier, then store its location.
 static sl_err
 s_tier_put(sl__node *n, const char *key, const void *head, size_t head_len,
@@ -125,7 +146,7 @@ s_tier_put(sl__node *n, const char *key, const void *head, size_t head_len,
     if (stored) {
         bool located = false;
         rv = sl__store_put_location(n->store, key, &loc, nx, ttl, &located);
-        if (rv != SL_OK || !located) {
+        if (rv != SL_OK || (!located && !s_located_here(n, key))) {
             sl__tier_delete(n->tier, key); // the store has another's
         }
         if (rv != SL_OK) {
@@ -211,7 +232,7 @@ s_seal_in_place(sl__node *n, const char *key, const sl_value *v, unsigned flags,
     if (stored) {
         loc.hash = sl__tier_blob_hash(b);
         *rv = sl__store_put_location(n->store, key, &loc, nx, ttl, &located);
-        if (*rv != SL_OK || !located) {
+        if (*rv != SL_OK || (!located && !s_located_here(n, key))) {
             sl__tier_delete(n->tier, key);
         }
         if (*rv != SL_OK) {

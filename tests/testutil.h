@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <starling/value.h>
 
@@ -88,5 +90,23 @@
         fprintf(stderr, "-- %s\n", #test); \
         test();                            \
     } while (0)
+
+// Run fn(arg) in a forked child (30 s at most): its exit status, or 128
+// plus the signal that ended it.
+static inline int
+sl__test_child(void (*fn)(void *), void *arg)
+{
+    fflush(stderr);
+    pid_t pid = fork();
+    SL_ASSERT(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        fn(arg);
+        _exit(0);
+    }
+    int status = 0;
+    SL_ASSERT(waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 #endif

@@ -347,7 +347,7 @@ s_outcomes(sl__mpw *w, bool with_job)
     SL_FUZZ_CHECK(sl__value_encode(v, &val, &len) == SL_OK);
     sl__outcome ok = {
         0xabcdef, 0,   1,       SL_WIRE_OK,
-        val,      len, {"", 0}, {1.7e9, 1.7e9 + 0.5, 2e6, 100, 200}};
+        val,      len, {"", 0}, {1.7e9, 1.7e9 + 0.5, 2e6, 100, 200, 300}};
     sl__outcome bad = {0xabcdef,
                        1,
                        3,
@@ -355,7 +355,7 @@ s_outcomes(sl__mpw *w, bool with_job)
                        NULL,
                        0,
                        {"kernel failed", 13},
-                       {1.7e9, 1.7e9, 0, 0, 0}};
+                       {1.7e9, 1.7e9, 0, 0, 0, 0}};
     sl__msg_outcome(w, &ok, with_job);
     sl__msg_outcome(w, &bad, with_job);
     free(val);
@@ -381,7 +381,7 @@ s_msgs_worker(sl__mpw *w)
                         NULL,
                         0,
                         {"executor (pid 7) killed by signal 11", 36},
-                        {1.7e9, 1.7e9, 0, 0, 0}};
+                        {1.7e9, 1.7e9, 0, 0, 0, 0}};
     sl__msg_result_begin(w, 1);
     sl__msg_outcome(w, &lost, true);
     s_msg("result_lost", w);

@@ -326,23 +326,6 @@ s_size(size_t len)
 // ---------------------------------------------------------------------
 // Children.
 
-// Run fn in a forked child; its exit status (or 128 + its signal).
-static int
-s_child(void (*fn)(void *), void *arg)
-{
-    fflush(stderr);
-    pid_t pid = fork();
-    SL_ASSERT(pid >= 0);
-    if (pid == 0) {
-        alarm(30);
-        fn(arg);
-        _exit(0);
-    }
-    int status = 0;
-    SL_ASSERT(waitpid(pid, &status, 0) == pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 // A pid that is no process's: a child that has been waited for.
 static pid_t
 s_dead_pid(void)
@@ -670,8 +653,9 @@ test_mapping(void)
     sl__tier_close(&t);
     uint8_t *want = s_bytes(8192, 5);
     SL_ASSERT(memcmp(data, want, 8192) == 0);
-    SL_ASSERT_EQ(s_child(s_write_byte, (void *) data), 128 + SIGSEGV);
-    SL_ASSERT_EQ(s_child(s_write_byte, (uint8_t *) data + 8191), 128 + SIGSEGV);
+    SL_ASSERT_EQ(sl__test_child(s_write_byte, (void *) data), 128 + SIGSEGV);
+    SL_ASSERT_EQ(sl__test_child(s_write_byte, (uint8_t *) data + 8191),
+                 128 + SIGSEGV);
     SL_ASSERT(memcmp(data, want, 8192) == 0);
     // The blob is the object's data.
     SL_ASSERT(blob->data == data);
@@ -811,7 +795,7 @@ test_seal_blob(void)
     SL_ASSERT(blob->data == w);
     SL_ASSERT_EQ(blob->len, 10000);
     SL_ASSERT(memcmp(blob->data, want, 10000) == 0);
-    SL_ASSERT_EQ(s_child(s_write_byte, w), 128 + SIGSEGV);
+    SL_ASSERT_EQ(sl__test_child(s_write_byte, w), 128 + SIGSEGV);
     SL_ASSERT(memcmp(blob->data, want, 10000) == 0);
     s_check(t, "view", 10000, 9);
     unsigned flags = 0;
@@ -1238,7 +1222,7 @@ test_sweep_leftovers(void)
     SL_ASSERT_EQ(s_count_files(t, ".w"), 0);
     s_usage(t, 1, s_size(100));
     // A dead writer's reservation, from a child: the count is made again.
-    SL_ASSERT_EQ(s_child(s_begin_and_die, (void *) base), 0);
+    SL_ASSERT_EQ(sl__test_child(s_begin_and_die, (void *) base), 0);
     SL_ASSERT_EQ(s_count_files(t, ".w"), 1);
     s_usage(t, 1, s_size(100) + s_size(100000));
     SL_ASSERT(sl__tier_sweep(t) >= 1);
@@ -1259,7 +1243,7 @@ test_sweep_leftovers(void)
     memset(sl__tier_seg_data(s), 7, 2000);
     // A writer that died while ours is under way: no recount, but its
     // bytes go off the count with its file.
-    SL_ASSERT_EQ(s_child(s_begin_and_die, (void *) base), 0);
+    SL_ASSERT_EQ(sl__test_child(s_begin_and_die, (void *) base), 0);
     s_usage(t, 1, s_size(100) + s_size(2000) + s_size(100000));
     SL_ASSERT_EQ(sl__tier_sweep(t2), 1);
     SL_ASSERT_EQ(s_count_files(t, ".w"), 1);
@@ -1386,7 +1370,7 @@ test_two_processes(void)
 {
     const char *base = s_base_new();
     sl__tier *t = s_open(base, 0);
-    SL_ASSERT_EQ(s_child(s_child_puts, (void *) base), 0);
+    SL_ASSERT_EQ(sl__test_child(s_child_puts, (void *) base), 0);
     s_check(t, "from-child", 70000, 8);
     s_usage(t, 1, s_size(70000));
     // remove_dead: a tier we hold stays, one nobody holds goes.
@@ -1578,7 +1562,7 @@ test_seg_blob(void)
     SL_FAILS(sl__tier_seal_blob(t, b, "again", 0, 0, true, NULL), SL_EINVAL);
     s_check(t, "sealed", len, 9);
     SL_ASSERT(memcmp(b->data, want, len) == 0);
-    SL_ASSERT_EQ(s_child(s_write_byte, b->data), 128 + SIGSEGV);
+    SL_ASSERT_EQ(sl__test_child(s_write_byte, b->data), 128 + SIGSEGV);
     s_usage(t, 1, s_file_size(t, "sealed"));
     // A second one under the same key with nx loses, and stays readable
     // for its holder; nothing of it is counted.
