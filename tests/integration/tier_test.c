@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <grp.h>
 #include <hiredis/hiredis.h>
 #include <math.h>
 #include <signal.h>
@@ -260,6 +261,44 @@ test_put_read_in_place(void)
     SL_PASS(sl_get(s_client, ref, &got));
     SL_ASSERT(s_same_array(got, a));
     sl_value_destroy(&got);
+    sl_value_destroy(&ref);
+    sl_value_destroy(&a);
+}
+
+// Another user (nobody, 65534) can neither enter the tiers' directory nor
+// open an object file in it: a forked child drops to that user and tries.
+// Needs root to change users; as another user the test says it is skipped.
+static void
+test_other_user_refused(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "   skipped: changing users needs root\n");
+        return;
+    }
+    sl_value *a = s_vector(1 << 14, 7), *ref = NULL; // 128 KiB
+    SL_PASS(sl_put(s_client, a, &ref));
+    char path[1024];
+    SL_ASSERT(s_object_path(sl_ref_key(ref), path, sizeof(path)));
+    struct stat st;
+    SL_ASSERT(stat(path, &st) == 0);
+    SL_ASSERT_EQ(st.st_mode & 0777, 0600);
+    fflush(stderr);
+    pid_t pid = fork();
+    SL_ASSERT(pid >= 0);
+    if (pid == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 ||
+            setuid(65534) != 0) {
+            _exit(3);
+        }
+        int fd = open(path, O_RDONLY);
+        // Denied: the directories on the way are 0700 and the file 0600.
+        _exit(fd < 0 && errno == EACCES ? 0 : 1);
+    }
+    int status = 0;
+    SL_ASSERT(waitpid(pid, &status, 0) == pid);
+    SL_ASSERT(WIFEXITED(status));
+    SL_ASSERT_EQ(WEXITSTATUS(status), 0);
+    fprintf(stderr, "   user 65534 cannot open %s: EACCES\n", path);
     sl_value_destroy(&ref);
     sl_value_destroy(&a);
 }
@@ -870,6 +909,7 @@ main(void)
     sl__cluster_opts a = {.workers = 2, .slots = 2, .cache_mb = -1};
     s_cluster_start(&a);
     SL_RUN(test_put_read_in_place);
+    SL_RUN(test_other_user_refused);
     SL_RUN(test_damaged_object);
     SL_RUN(test_kernel_writes_argument);
     SL_RUN(test_other_node_reads);
