@@ -100,60 +100,6 @@ sl__bench_cpu_s(pid_t pid)
     return s >= 0 ? s : s_cpu_from_stat(pid);
 }
 
-double
-sl__bench_tree_cpu_s(pid_t pid)
-{
-    double sum = sl__bench_cpu_s(pid);
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
-    DIR *d = opendir(path);
-    if (sum < 0 || d == NULL) {
-        if (d != NULL) {
-            closedir(d);
-        }
-        return sum;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char children[300];
-        int child;
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        snprintf(children, sizeof(children), "/proc/%d/task/%s/children",
-                 (int) pid, e->d_name);
-        FILE *f = fopen(children, "r");
-        while (f != NULL && fscanf(f, "%d", &child) == 1) {
-            double s = sl__bench_cpu_s((pid_t) child);
-            sum += s > 0 ? s : 0;
-        }
-        if (f != NULL) {
-            fclose(f);
-        }
-    }
-    closedir(d);
-    return sum;
-}
-
-int64_t
-sl__bench_rss(pid_t pid)
-{
-    char path[64], line[256];
-    long long kib = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "VmRSS: %lld kB", &kib) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kib < 0 ? -1 : (int64_t) kib * 1024;
-}
-
 // The value in kB of the line "field: N kB" of path, or -1.
 static int64_t
 s_kib_field(const char *path, const char *field)
@@ -173,6 +119,34 @@ s_kib_field(const char *path, const char *field)
     }
     fclose(f);
     return kib < 0 ? -1 : (int64_t) kib * 1024;
+}
+
+// Children counted, at most.
+#define S_TREE_MAX 4096
+
+double
+sl__bench_tree_cpu_s(pid_t pid)
+{
+    double sum = sl__bench_cpu_s(pid);
+    if (sum < 0) {
+        return sum;
+    }
+    pid_t *kids = malloc(S_TREE_MAX * sizeof(*kids));
+    size_t n = kids != NULL ? sl__bench_children(pid, kids, S_TREE_MAX) : 0;
+    for (size_t i = 0; i < n && i < S_TREE_MAX; i++) {
+        double s = sl__bench_cpu_s(kids[i]);
+        sum += s > 0 ? s : 0;
+    }
+    free(kids);
+    return sum;
+}
+
+int64_t
+sl__bench_rss(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+    return s_kib_field(path, "VmRSS");
 }
 
 void

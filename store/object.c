@@ -627,7 +627,33 @@ sl__object_delete_matching(sl__conn *shard, void *arg)
 }
 
 // ---------------------------------------------------------------------
-// Lists: the wants of a node (store/node.c).
+// Commands of the tier's records: lists, hashes, one object's keys.
+
+// A reply that is not the one cmd on key should get.
+static sl_err
+s_reply_bad(sl__conn *shard, const redisReply *r, const char *cmd,
+            const char *key)
+{
+    return s_fail(shard, SL_ESTORE, "store %s: %s %s: %s", shard->addr, cmd,
+                  key,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+}
+
+// Run a command whose reply is an integer (argv[0] the command, argv[1]
+// its key, for the message).
+static sl_err
+s_call_int(sl__conn *shard, int argc, const char **argv, const size_t *lens)
+{
+    redisReply *r;
+    sl_err rv = s_call(shard, argc, argv, lens, &r);
+    if (rv == SL_OK) {
+        if (r->type != REDIS_REPLY_INTEGER) {
+            rv = s_reply_bad(shard, r, argv[0], argv[1]);
+        }
+        freeReplyObject(r);
+    }
+    return rv;
+}
 
 sl_err
 sl__object_push(sl__conn *shard, void *arg)
@@ -635,17 +661,7 @@ sl__object_push(sl__conn *shard, void *arg)
     sl__object_list_args *a = arg;
     const char *argv[] = {"RPUSH", a->list, a->item};
     size_t lens[] = {5, strlen(a->list), strlen(a->item)};
-    redisReply *r;
-    sl_err rv = s_call(shard, 3, argv, lens, &r);
-    if (rv == SL_OK) {
-        if (r->type != REDIS_REPLY_INTEGER) {
-            rv = s_fail(shard, SL_ESTORE, "store %s: RPUSH %s: %s", shard->addr,
-                        a->list,
-                        r->type == REDIS_REPLY_ERROR ? r->str
-                                                     : "unexpected reply");
-        }
-        freeReplyObject(r);
-    }
+    sl_err rv = s_call_int(shard, 3, argv, lens);
     if (rv == SL_OK) {
         bool found;
         rv = s_expire(shard, a->list, a->ttl, &found);
@@ -672,15 +688,12 @@ sl__object_pop(sl__conn *shard, void *arg)
             a->item_out[r->element[1]->len] = '\0';
         }
     } else if (r->type != REDIS_REPLY_NIL) {
-        rv = s_fail(shard, SL_ESTORE, "store %s: BLPOP %s: %s", shard->addr,
-                    a->list,
-                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rv = s_reply_bad(shard, r, "BLPOP", a->list);
     }
     freeReplyObject(r);
     return rv;
 }
 
-// ---------------------------------------------------------------------
 // Hashes: a small table under one key (the nodes' tier usage).
 
 sl_err
@@ -689,17 +702,7 @@ sl__object_hset(sl__conn *shard, void *arg)
     sl__object_hash_args *a = arg;
     const char *argv[] = {"HSET", a->key, a->field, a->value};
     size_t lens[] = {4, strlen(a->key), strlen(a->field), strlen(a->value)};
-    redisReply *r;
-    sl_err rv = s_call(shard, 4, argv, lens, &r);
-    if (rv == SL_OK) {
-        if (r->type != REDIS_REPLY_INTEGER) {
-            rv = s_fail(
-                shard, SL_ESTORE, "store %s: HSET %s: %s", shard->addr, a->key,
-                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        }
-        freeReplyObject(r);
-    }
-    return rv;
+    return s_call_int(shard, 4, argv, lens);
 }
 
 sl_err
@@ -708,12 +711,7 @@ sl__object_hdel(sl__conn *shard, void *arg)
     sl__object_hash_args *a = arg;
     const char *argv[] = {"HDEL", a->key, a->field};
     size_t lens[] = {4, strlen(a->key), strlen(a->field)};
-    redisReply *r;
-    sl_err rv = s_call(shard, 3, argv, lens, &r);
-    if (rv == SL_OK) {
-        freeReplyObject(r);
-    }
-    return rv;
+    return s_call_int(shard, 3, argv, lens);
 }
 
 sl_err
@@ -728,9 +726,7 @@ sl__object_hgetall(sl__conn *shard, void *arg)
         return rv;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
-        rv = s_fail(shard, SL_ESTORE, "store %s: HGETALL %s: %s", shard->addr,
-                    a->key,
-                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rv = s_reply_bad(shard, r, "HGETALL", a->key);
     }
     for (size_t i = 0; rv == SL_OK && i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
@@ -745,19 +741,9 @@ sl__object_hgetall(sl__conn *shard, void *arg)
 // ---------------------------------------------------------------------
 // Deleting one object.
 
-// UNLINK one key.
-static sl_err
-s_unlink_one(sl__conn *shard, const char *key)
-{
-    const char *argv[] = {"UNLINK", key};
-    size_t lens[] = {6, strlen(key)};
-    redisReply *r;
-    sl_err rv = s_call(shard, 2, argv, lens, &r);
-    if (rv == SL_OK) {
-        freeReplyObject(r);
-    }
-    return rv;
-}
+// UNLINK an object's keys a batch at a time: the key and, when it is
+// chunked, its chunks (a forged manifest may name billions of them).
+#define S_UNLINK_BATCH 256
 
 sl_err
 sl__object_delete(sl__conn *shard, void *arg)
@@ -769,10 +755,25 @@ sl__object_delete(sl__conn *shard, void *arg)
     if (rv == SL_OK) {
         rv = s_read_manifest(shard, key, &m, &chunked);
     }
-    for (uint32_t i = 0; rv == SL_OK && chunked && i < m.n; i++) {
-        char chunk[256];
-        s_chunk_key(chunk, sizeof(chunk), key, i);
-        rv = s_unlink_one(shard, chunk);
+    uint64_t n = rv == SL_OK && chunked ? m.n : 0;
+    char names[S_UNLINK_BATCH][128]; // "<key>#<i>": keys are < 96 bytes
+    const char *argv[S_UNLINK_BATCH + 1] = {"UNLINK"};
+    size_t lens[S_UNLINK_BATCH + 1] = {6};
+    // The chunks first, then the key: a failure leaves the manifest, so
+    // that a second delete finds the chunks.
+    for (uint64_t i = 0; rv == SL_OK && i <= n;) {
+        int argc = 1;
+        for (; i < n && argc <= S_UNLINK_BATCH; i++, argc++) {
+            s_chunk_key(names[argc - 1], sizeof(names[0]), key, (uint32_t) i);
+            argv[argc] = names[argc - 1];
+            lens[argc] = strlen(names[argc - 1]);
+        }
+        if (i == n && argc <= S_UNLINK_BATCH) {
+            argv[argc] = key;
+            lens[argc++] = strlen(key);
+            i++;
+        }
+        rv = s_call_int(shard, argc, argv, lens);
     }
-    return rv == SL_OK ? s_unlink_one(shard, key) : rv;
+    return rv;
 }

@@ -636,6 +636,35 @@ test_forged_manifests(void)
     sl__store_destroy(&store);
 }
 
+// One object's delete takes its chunks with it (here 600 of them: three
+// batches of UNLINK), and a key with nothing under it is no error.
+static void
+test_delete_one(void)
+{
+    sl__store *store = s_store(&s_a, 1000, 0);
+    uint8_t *big = s_pattern(600 * 1000, 5);
+    void *buf = NULL;
+    size_t len = 0;
+    SL_PASS(sl__store_put(store, "sl:t:del", big, 600 * 1000, false, NULL));
+    SL_PASS(sl__store_put(store, "sl:t:del2", "keep", 4, false, NULL));
+    SL_PASS(sl__store_get(store, "sl:t:del#599", -1, &buf, &len));
+    free(buf);
+    SL_PASS(sl__store_delete(store, "sl:t:del"));
+    const char *gone[] = {"sl:t:del", "sl:t:del#0", "sl:t:del#255",
+                          "sl:t:del#256", "sl:t:del#599"};
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+        SL_FAILS(sl__store_get(store, gone[i], -1, &buf, &len), SL_ENOTFOUND);
+    }
+    SL_PASS(sl__store_get(store, "sl:t:del2", -1, &buf, &len));
+    free(buf);
+    SL_PASS(sl__store_delete(store, "sl:t:del2"));
+    SL_FAILS(sl__store_get(store, "sl:t:del2", -1, &buf, &len), SL_ENOTFOUND);
+    SL_PASS(sl__store_delete(store, "sl:t:never"));
+    SL_FAILS(sl__store_delete(store, ""), SL_EINVAL);
+    free(big);
+    sl__store_destroy(&store);
+}
+
 static void
 test_delete_prefix(void)
 {
@@ -845,6 +874,7 @@ main(void)
     SL_RUN(test_missing);
     SL_RUN(test_forged_manifests);
     SL_RUN(test_delete_prefix);
+    SL_RUN(test_delete_one);
     SL_RUN(test_connect_errors);
     SL_RUN(test_two_shards);
     SL_RUN(test_reconnect);
