@@ -2,6 +2,7 @@
 // against malformed manifests (truncated, wrong counts, sizes that do not
 // add up, huge claimed sizes). No Redis: a manifest is a plain buffer.
 // SPDX-License-Identifier: MIT
+#include "common/util.h"
 #include "store/manifest.h"
 
 #include "testutil.h"
@@ -205,6 +206,50 @@ test_huge_sizes(void)
     SL_ASSERT_EQ(sl__manifest_chunk_len(&m, m.n - 1), 1ull << 32);
 }
 
+// A location round-trips; every damaged one (cut short, a node name whose
+// length byte disagrees, an empty or a NUL-bearing name, another magic)
+// is refused, and is not a manifest either.
+static void
+test_locations(void)
+{
+    sl__location loc = {.size = 1ull << 40, .hash = 0x0123456789abcdefull};
+    sl__strlcpy(loc.node, "n1", sizeof(loc.node));
+    uint8_t buf[SL_LOCATION_MAX + 8];
+    size_t n = sl__location_encode(&loc, buf);
+    SL_ASSERT_EQ(n, 24);
+    SL_ASSERT_EQ(buf[0], 0xc1);
+    SL_ASSERT(sl__location_lookalike(buf, n));
+    sl__location got;
+    SL_ASSERT(sl__location_decode(buf, n, &got));
+    SL_ASSERT_EQ(got.size, loc.size);
+    SL_ASSERT_EQ(got.hash, loc.hash);
+    SL_ASSERT_STR(got.node, "n1");
+    sl__manifest m;
+    SL_ASSERT(!sl__manifest_decode(buf, n, &m));
+    for (size_t cut = 0; cut < n; cut++) {
+        SL_ASSERT(!sl__location_decode(buf, cut, &got));
+    }
+    buf[21] = 3; // says 3 bytes of name, has 2
+    SL_ASSERT(!sl__location_decode(buf, n, &got));
+    buf[21] = 0;
+    SL_ASSERT(!sl__location_decode(buf, 22, &got)); // no name
+    buf[21] = 2;
+    buf[23] = '\0';
+    SL_ASSERT(!sl__location_decode(buf, n, &got)); // a NUL in it
+    buf[23] = '1';
+    buf[4] = 'X';
+    SL_ASSERT(!sl__location_decode(buf, n, &got));
+    SL_ASSERT(!sl__location_lookalike(buf, n));
+    // The longest name fits; a longer one is cut to it.
+    memset(loc.node, 'a', SL_LOCATION_NODE_MAX);
+    loc.node[SL_LOCATION_NODE_MAX] = '\0';
+    n = sl__location_encode(&loc, buf);
+    SL_ASSERT_EQ(n, SL_LOCATION_MAX);
+    SL_ASSERT(sl__location_decode(buf, n, &got));
+    SL_ASSERT_EQ(strlen(got.node), SL_LOCATION_NODE_MAX);
+    SL_ASSERT(!sl__location_lookalike(buf, SL_LOCATION_MAX + 1));
+}
+
 int
 main(void)
 {
@@ -216,5 +261,6 @@ main(void)
     SL_RUN(test_wrong_counts);
     SL_RUN(test_sizes_disagree);
     SL_RUN(test_huge_sizes);
+    SL_RUN(test_locations);
     return 0;
 }
