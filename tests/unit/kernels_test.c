@@ -671,6 +671,191 @@ test_daxpy_ddot(void)
 }
 
 // ---------------------------------------------------------------------
+// The tiles of a blocked Cholesky: dpotrf, dtrsm, dsyrk (and dgemm)
+
+// Run name over args, which the call destroys, and return its result;
+// the kernel must succeed.
+static sl_value *
+s_result(const char *name, sl_value *args)
+{
+    sl_task t;
+    if (s_run(name, args, &t) != SL_OK) {
+        SL_FAIL_AT("%s failed: %s", name, t.error);
+    }
+    sl_value *r = sl__task_take_result(&t);
+    SL_ASSERT(r != NULL);
+    sl__task_fini(&t);
+    sl_value_destroy(&args);
+    return r;
+}
+
+// A rows x cols f64 matrix of zeros; either extent may be 0.
+static sl_value *
+s_zeros(int64_t rows, int64_t cols)
+{
+    int64_t shape[2] = {rows, cols};
+    sl_value *v = sl_value_new_ndarray(SL_F64, 2, shape, NULL);
+    SL_ASSERT(v != NULL);
+    return v;
+}
+
+// An n x n symmetric positive definite matrix, M*M^T + n*I for a random M.
+static sl_value *
+s_spd(int n, uint64_t seed)
+{
+    sl_value *m = s_random(SL_F64, n, n, seed);
+    sl_value *a = s_zeros(n, n);
+    const double *x = sl_ndarray_cdata(m);
+    double *y = sl_ndarray_data(a);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            double sum = i == j ? n : 0;
+            for (int p = 0; p < n; p++) {
+                sum += x[i * n + p] * x[j * n + p];
+            }
+            y[i * n + j] = sum;
+        }
+    }
+    sl_value_destroy(&m);
+    return a;
+}
+
+// The lower Cholesky factor of the n x n SPD matrix a into l, zero above
+// the diagonal, by the textbook loops (Cholesky-Banachiewicz).
+static void
+s_ref_cholesky(const double *a, int n, double *l)
+{
+    memset(l, 0, (size_t) n * n * sizeof(double));
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j <= i; j++) {
+            double sum = a[i * n + j];
+            for (int p = 0; p < j; p++) {
+                sum -= l[i * n + p] * l[j * n + p];
+            }
+            l[i * n + j] = i == j ? sqrt(sum) : sum / l[j * n + j];
+        }
+    }
+}
+
+// Fill the triangle of the n x n matrix a that a kernel must not read
+// (above the diagonal when lower, else below; the diagonal too with
+// diagonal) with NaN, so that reading it shows in the result.
+static void
+s_poison_triangle(sl_value *a, bool lower, bool diagonal)
+{
+    int n = (int) sl_ndarray_dim(a, 0);
+    double *x = sl_ndarray_data(a);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            if ((lower ? j > i : j < i) || (diagonal && i == j)) {
+                x[i * n + j] = NAN;
+            }
+        }
+    }
+}
+
+static void
+s_check_dpotrf(int n, bool lower, bool pass_lower)
+{
+    sl_value *a = s_spd(n, 11);
+    double *l = malloc((size_t) n * n * sizeof(double) + 1);
+    s_ref_cholesky(sl_ndarray_cdata(a), n, l);
+    sl_value *arg = sl_value_copy(a);
+    s_poison_triangle(arg, lower, false);
+    sl_value *kept = sl_value_copy(arg);
+    sl_value *args = s_map1("A", arg);
+    if (pass_lower) {
+        s_set(args, "lower", sl_value_new_bool(lower));
+    }
+    sl_task t;
+    SL_PASS(s_run("blas.dpotrf", args, &t));
+    SL_ASSERT_EQ(sl_ndarray_dtype(t.result), SL_F64);
+    SL_ASSERT_EQ(sl_ndarray_ndim(t.result), 2);
+    SL_ASSERT_EQ(sl_ndarray_dim(t.result, 0), n);
+    SL_ASSERT_EQ(sl_ndarray_dim(t.result, 1), n);
+    const double *got = sl_ndarray_cdata(t.result);
+    double scale = sqrt(n + 1.0 * n * n); // about the largest entry of L
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            double want = lower ? l[i * n + j] : l[j * n + i]; // U = L^T
+            SL_ASSERT_NEAR(got[i * n + j], want, 1e-12 * scale);
+            if (lower ? j > i : j < i) {
+                SL_ASSERT(got[i * n + j] == 0); // exactly, not NaN
+            }
+        }
+    }
+    SL_ASSERT_NEAR(t.flops, (double) n * n * n / 3, 0);
+    SL_ASSERT(memcmp(sl_ndarray_cdata(sl_value_map_get(args, "A")),
+                     sl_ndarray_cdata(kept), sl_ndarray_nbytes(kept)) == 0);
+    sl__task_fini(&t);
+    sl_value_destroy(&args);
+    sl_value_destroy(&kept);
+    sl_value_destroy(&a);
+    free(l);
+}
+
+static void
+test_dpotrf(void)
+{
+    int sizes[] = {1, 2, 5, 37, 130}; // 130: past OpenBLAS's blocking
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        s_check_dpotrf(sizes[i], true, false); // lower is the default
+        s_check_dpotrf(sizes[i], true, true);
+        s_check_dpotrf(sizes[i], false, true);
+    }
+    // 0 x 0: an empty factor.
+    sl_value *args = s_map1("A", s_zeros(0, 0));
+    sl_value *r = s_result("blas.dpotrf", args);
+    SL_ASSERT_EQ(sl_ndarray_dim(r, 0), 0);
+    SL_ASSERT_EQ(sl_ndarray_dim(r, 1), 0);
+    sl_value_destroy(&r);
+}
+
+// diag(d[0], ..., d[n-1]).
+static sl_value *
+s_diagonal(int n, const double *d)
+{
+    sl_value *a = s_zeros(n, n);
+    for (int i = 0; i < n; i++) {
+        ((double *) sl_ndarray_data(a))[i * n + i] = d[i];
+    }
+    return a;
+}
+
+static void
+test_dpotrf_errors(void)
+{
+    // The third pivot is negative: the leading minor of order 3 fails.
+    sl_value *args = s_map1("A", s_diagonal(4, (double[]){1, 2, -3, 4}));
+    s_run_fails("blas.dpotrf", args,
+                "blas.dpotrf: A is not positive definite (the leading minor "
+                "of order 3 is not positive)");
+    s_set(args, "lower", sl_value_new_bool(false));
+    s_run_fails("blas.dpotrf", args, "the leading minor of order 3 is");
+    s_set(args, "A", s_diagonal(4, (double[]){1, 2, 3, 0}));
+    s_run_fails("blas.dpotrf", args, "the leading minor of order 4 is");
+    // Symmetric with a positive diagonal, but indefinite: 1 - 2*2 < 0.
+    int64_t shape[2] = {2, 2};
+    s_set(args, "A",
+          sl_value_new_ndarray(SL_F64, 2, shape, (double[]){1, 2, 2, 1}));
+    s_set(args, "lower", sl_value_new_bool(true));
+    s_run_fails("blas.dpotrf", args, "the leading minor of order 2 is");
+
+    s_set(args, "A", s_random(SL_F32, 3, 3, 1));
+    s_run_fails("blas.dpotrf", args, "blas.dpotrf: A must be f64, got f32");
+    s_set(args, "A", s_random(SL_F64, 4, 0, 1));
+    s_run_fails("blas.dpotrf", args, "blas.dpotrf: A must be 2-D, got 1-D (4)");
+    s_set(args, "A", s_random(SL_F64, 3, 4, 1));
+    s_run_fails("blas.dpotrf", args, "blas.dpotrf: A is 3x4, not square");
+    s_set(args, "A", s_spd(3, 1));
+    s_set(args, "lower", sl_value_new_int(1));
+    s_run_fails("blas.dpotrf", args,
+                "argument 'lower': expected bool, got int");
+    sl_value_destroy(&args);
+    s_run_fails("blas.dpotrf", NULL, "missing argument 'A'");
+}
+
+// ---------------------------------------------------------------------
 // bench
 
 static void
@@ -743,10 +928,10 @@ test_unknown_kernels(void)
         }
     }
     SL_ASSERT(sl__registry_find(s_reg, NULL) == NULL);
-    const char *known[] = {"sys.noop",   "sys.echo",        "sys.sleep",
-                           "sys.fail",   "sys.sum",         "blas.dgemm",
-                           "blas.sgemm", "blas.dgemv",      "blas.daxpy",
-                           "blas.ddot",  "bench.gemm_flops"};
+    const char *known[] = {"sys.noop",   "sys.echo",    "sys.sleep",
+                           "sys.fail",   "sys.sum",     "blas.dgemm",
+                           "blas.sgemm", "blas.dgemv",  "blas.daxpy",
+                           "blas.ddot",  "blas.dpotrf", "bench.gemm_flops"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         const sl_kernel_def *k = sl__registry_find(s_reg, known[i]);
         SL_ASSERT(k != NULL && k->doc != NULL && k->doc[0] != '\0');
@@ -773,6 +958,8 @@ main(void)
     SL_RUN(test_dgemm_errors);
     SL_RUN(test_dgemv);
     SL_RUN(test_daxpy_ddot);
+    SL_RUN(test_dpotrf);
+    SL_RUN(test_dpotrf_errors);
     SL_RUN(test_gemm_flops);
     SL_RUN(test_gemm_flops_errors);
     SL_RUN(test_unknown_kernels);

@@ -1,5 +1,6 @@
-// blas.c - the built-in "blas" kernels: dgemm, sgemm, dgemv, daxpy and ddot
-// over row-major ndarrays, through OpenBLAS.
+// blas.c - the built-in "blas" kernels: dgemm, sgemm, dgemv, daxpy, ddot,
+// and dpotrf for a blocked Cholesky, over row-major ndarrays, through
+// OpenBLAS.
 // SPDX-License-Identifier: MIT
 //
 // Design notes.
@@ -15,7 +16,17 @@
 // - The worker counts the bytes of arguments and results, so these
 //   kernels count FLOPs only.
 // - The worker sets the number of OpenBLAS threads once at start-up.
+// - dpotrf is LAPACK's, called as the Fortran dpotrf_ that libopenblas
+//   itself exports (OpenBLAS's own threaded potrf, declared in its
+//   f77blas.h), not through LAPACKE: Debian builds LAPACKE apart, as
+//   liblapacke over whichever liblapack.so.3 the alternatives pick, and its
+//   row-major entry point copies A into a transposed work array and back.
+//   dpotrf_ works in place on the result's row-major buffer, with the
+//   triangles' names swapped (s_potrf_call).
+// - dpotrf returns the factor with the other triangle zero. lower
+//   defaults to true, the triangle of the right-looking Cholesky's L.
 #include <cblas.h>
+#include <f77blas.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -323,6 +334,91 @@ s_ddot(sl_task *t)
     return sl_task_set_result(t, &out);
 }
 
+// ---------------------------------------------------------------------
+// The tiles of a blocked Cholesky: dpotrf
+
+// The bool argument name, or dflt when absent (sl_value_bool of an absent
+// argument is false, which is the wrong default for lower).
+static bool
+s_arg_bool(sl_task *t, const char *name, bool dflt)
+{
+    const sl_value *v = sl_task_arg(t, name);
+    return v != NULL ? sl_value_bool(v) : dflt;
+}
+
+static int
+s_check_square(sl_task *t, const char *fn, const char *name,
+               const s_operand *op)
+{
+    if (op->dim[0] != op->dim[1]) {
+        return sl_task_fail(t, "%s: %s is %dx%d, not square", fn, name,
+                            op->dim[0], op->dim[1]);
+    }
+    return 0;
+}
+
+// Zero what lies outside the lower (lower) or upper triangle of the n x n
+// row-major matrix a.
+static void
+s_zero_outside_triangle(double *a, int n, bool lower)
+{
+    for (int i = 0; i < n; i++) {
+        double *row = a + (size_t) i * n;
+        if (lower) {
+            memset(row + i + 1, 0, (size_t) (n - i - 1) * sizeof(double));
+        } else {
+            memset(row, 0, (size_t) i * sizeof(double));
+        }
+    }
+}
+
+// Factor the n x n row-major matrix a in place; returns LAPACK's info.
+// LAPACK reads the buffer column-major, as A^T: A again, with the
+// row-major lower triangle as its upper one. dpotrf's 'U' factor of that
+// view, U = L^T, is written column-major, which is L row-major. So lower
+// asks dpotrf for 'U', and upper for 'L'.
+static int
+s_potrf_call(double *a, int n, bool lower)
+{
+    char uplo = lower ? 'U' : 'L';
+    blasint order = n, lda = s_max1(n), info = 0;
+    dpotrf_(&uplo, &order, a, &lda, &info);
+    return (int) info;
+}
+
+static int
+s_dpotrf(sl_task *t)
+{
+    const char *fn = "blas.dpotrf";
+    s_operand a;
+    if (s_read_operand(t, fn, "A", SL_F64, 2, &a) != 0 ||
+        s_check_square(t, fn, "A", &a) != 0) {
+        return -1;
+    }
+    bool lower = s_arg_bool(t, "lower", true);
+    int n = a.dim[0];
+    sl_value *out = s_new_array(SL_F64, 2, n, n, a.v);
+    if (out == NULL) {
+        return sl_task_fail(t, "%s: out of memory for a %dx%d result", fn, n,
+                            n);
+    }
+    int info = s_potrf_call(sl_ndarray_data(out), n, lower);
+    if (info != 0) {
+        sl_value_destroy(&out);
+        if (info > 0) {
+            return sl_task_fail(t,
+                                "%s: A is not positive definite (the "
+                                "leading minor of order %d is not positive)",
+                                fn, info);
+        }
+        // Every argument was checked above: this is a bug of ours.
+        return sl_task_fail(t, "%s: LAPACK rejected argument %d", fn, -info);
+    }
+    s_zero_outside_triangle(sl_ndarray_data(out), n, lower);
+    sl_task_add_flops(t, (double) n * n * n / 3);
+    return sl_task_set_result(t, &out);
+}
+
 #define S_GEMM_SIGNATURE                                                    \
     "A:ndarray,B:ndarray,C:ndarray?,alpha:float?,beta:float?,transa:bool?," \
     "transb:bool?"
@@ -338,6 +434,10 @@ static const sl_kernel_def s_kernels[] = {
     {"daxpy", s_daxpy, "alpha:float?,x:ndarray,y:ndarray",
      "f64 alpha*x + y, as a new vector"},
     {"ddot", s_ddot, "x:ndarray,y:ndarray", "f64 dot product x.y"},
+    {"dpotrf", s_dpotrf, "A:ndarray,lower:bool?",
+     "f64 Cholesky factor of symmetric positive definite A, read from one "
+     "triangle: L with A = L*L^T (lower, the default) or U with A = U^T*U; "
+     "the other triangle zero"},
 };
 
 const sl_module_def sl__module_blas = {
