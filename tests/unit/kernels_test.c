@@ -699,6 +699,17 @@ s_zeros(int64_t rows, int64_t cols)
     return v;
 }
 
+// The largest |got - want| over the largest |want|.
+static double
+s_rel_diff(const double *got, const double *want, size_t n)
+{
+    double scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        scale = fmax(scale, fabs(want[i]));
+    }
+    return s_max_diff_f64(got, want, n) / (scale > 0 ? scale : 1);
+}
+
 // An n x n symmetric positive definite matrix, M*M^T + n*I for a random M.
 static sl_value *
 s_spd(int n, uint64_t seed)
@@ -855,6 +866,168 @@ test_dpotrf_errors(void)
     s_run_fails("blas.dpotrf", NULL, "missing argument 'A'");
 }
 
+// op(T)[i][j] of the order x order matrix t.
+static double
+s_op(const double *t, int order, bool trans, int i, int j)
+{
+    return trans ? t[j * order + i] : t[i * order + j];
+}
+
+// A well-conditioned order x order triangular matrix (its diagonal
+// order + 1 or more, or ones with unit), zero in its other triangle.
+static sl_value *
+s_triangular(int order, bool lower, bool unit, uint64_t seed)
+{
+    sl_value *a = s_random(SL_F64, order, order, seed);
+    double *x = sl_ndarray_data(a);
+    for (int i = 0; i < order; i++) {
+        for (int j = 0; j < order; j++) {
+            if (lower ? j > i : j < i) {
+                x[i * order + j] = 0;
+            }
+        }
+        x[i * order + i] = unit ? 1 : order + 1 + fabs(x[i * order + i]);
+    }
+    return a;
+}
+
+// dtrsm solves for a known X: B is made as op(T)*X/alpha (left) or
+// X*op(T)/alpha (right) by plain loops, and the kernel must give X back.
+// Only the non-default arguments are passed, unless explicit.
+static void
+s_check_dtrsm(int m, int n, bool right, bool lower, bool transa, bool unit,
+              double alpha, bool explicit)
+{
+    int order = right ? n : m;
+    sl_value *tri = s_triangular(order, lower, unit, 21);
+    sl_value *x = s_random(SL_F64, m, n, 22);
+    sl_value *b = s_zeros(m, n);
+    const double *tv = sl_ndarray_cdata(tri), *xv = sl_ndarray_cdata(x);
+    double *bv = sl_ndarray_data(b);
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double sum = 0;
+            for (int p = 0; p < order; p++) {
+                sum += right ? xv[i * n + p] * s_op(tv, order, transa, p, j)
+                             : s_op(tv, order, transa, i, p) * xv[p * n + j];
+            }
+            bv[i * n + j] = sum / alpha;
+        }
+    }
+    sl_value *a = sl_value_copy(tri);
+    s_poison_triangle(a, lower, unit);
+    sl_value *args = s_map1("A", a);
+    s_set(args, "B", sl_value_copy(b));
+    if (right || explicit) {
+        s_set(args, "side", sl_value_new_str(right ? "right" : "left"));
+    }
+    if (!lower || explicit) {
+        s_set(args, "lower", sl_value_new_bool(lower));
+    }
+    if (transa || explicit) {
+        s_set(args, "transa", sl_value_new_bool(transa));
+    }
+    if (unit || explicit) {
+        s_set(args, "unit", sl_value_new_bool(unit));
+    }
+    if (alpha != 1 || explicit) {
+        s_set(args, "alpha", sl_value_new_float(alpha));
+    }
+    sl_task t;
+    SL_PASS(s_run("blas.dtrsm", args, &t));
+    SL_ASSERT_EQ(sl_ndarray_dim(t.result, 0), m);
+    SL_ASSERT_EQ(sl_ndarray_dim(t.result, 1), n);
+    SL_ASSERT(s_rel_diff(sl_ndarray_cdata(t.result), xv, (size_t) m * n) <
+              1e-12);
+    SL_ASSERT_NEAR(t.flops, (double) m * n * order, 0);
+    SL_ASSERT(memcmp(sl_ndarray_cdata(sl_value_map_get(args, "B")), bv,
+                     sl_ndarray_nbytes(b)) == 0);
+    sl__task_fini(&t);
+    sl_value_destroy(&args);
+    sl_value_destroy(&tri);
+    sl_value_destroy(&x);
+    sl_value_destroy(&b);
+}
+
+static void
+test_dtrsm(void)
+{
+    for (int right = 0; right < 2; right++) {
+        for (int lower = 0; lower < 2; lower++) {
+            for (int transa = 0; transa < 2; transa++) {
+                for (int unit = 0; unit < 2; unit++) {
+                    s_check_dtrsm(7, 5, right, lower, transa, unit, 1, false);
+                    s_check_dtrsm(7, 5, right, lower, transa, unit, 2.5, true);
+                    s_check_dtrsm(1, 9, right, lower, transa, unit, -1, false);
+                }
+            }
+        }
+    }
+    // The defaults, passed and not: side left, lower, no transpose, a
+    // diagonal that is read, alpha 1.
+    s_check_dtrsm(40, 33, false, true, false, false, 1, false);
+    s_check_dtrsm(40, 33, false, true, false, false, 1, true);
+
+    // B with no columns: an empty X, nothing solved.
+    sl_value *args = s_map1("A", s_triangular(3, true, false, 1));
+    s_set(args, "B", s_zeros(3, 0));
+    sl_value *r = s_result("blas.dtrsm", args);
+    SL_ASSERT_EQ(sl_ndarray_dim(r, 0), 3);
+    SL_ASSERT_EQ(sl_ndarray_dim(r, 1), 0);
+    sl_value_destroy(&r);
+}
+
+static void
+test_dtrsm_errors(void)
+{
+    sl_value *args = s_map1("A", s_triangular(3, true, false, 1));
+    s_set(args, "B", s_random(SL_F64, 4, 2, 2));
+    s_run_fails("blas.dtrsm", args,
+                "blas.dtrsm: A is 3x3 but B is 4x2 (side \"left\" needs A of "
+                "order 4, B's rows)");
+    s_set(args, "side", sl_value_new_str("right"));
+    s_run_fails("blas.dtrsm", args,
+                "blas.dtrsm: A is 3x3 but B is 4x2 (side \"right\" needs A "
+                "of order 2, B's columns)");
+    s_set(args, "side", sl_value_new_str("up"));
+    s_run_fails("blas.dtrsm", args,
+                "blas.dtrsm: side must be \"left\" or \"right\", got \"up\"");
+    s_set(args, "side", sl_value_new_str("Left"));
+    s_run_fails("blas.dtrsm", args, "got \"Left\"");
+    s_set(args, "side", sl_value_new_int(0));
+    s_run_fails("blas.dtrsm", args, "argument 'side': expected str, got int");
+    s_set(args, "side", sl_value_new_str("left"));
+
+    s_set(args, "B", s_random(SL_F64, 3, 2, 2));
+    s_set(args, "A", s_random(SL_F64, 3, 4, 1));
+    s_run_fails("blas.dtrsm", args, "blas.dtrsm: A is 3x4, not square");
+    s_set(args, "A", s_random(SL_F32, 3, 3, 1));
+    s_run_fails("blas.dtrsm", args, "blas.dtrsm: A must be f64, got f32");
+    s_set(args, "A", s_random(SL_F64, 3, 0, 1));
+    s_run_fails("blas.dtrsm", args, "blas.dtrsm: A must be 2-D, got 1-D (3)");
+    s_set(args, "A", s_triangular(3, true, false, 1));
+    s_set(args, "B", s_random(SL_F64, 6, 0, 2));
+    s_run_fails("blas.dtrsm", args, "blas.dtrsm: B must be 2-D, got 1-D (6)");
+    s_set(args, "B", s_random(SL_I64, 3, 2, 2));
+    s_run_fails("blas.dtrsm", args, "blas.dtrsm: B must be f64, got i64");
+
+    // A zero on the diagonal is singular, unless unit says it is not read.
+    s_set(args, "B", s_random(SL_F64, 3, 2, 2));
+    sl_value *singular = s_triangular(3, true, false, 1);
+    ((double *) sl_ndarray_data(singular))[4] = 0;
+    s_set(args, "A", singular);
+    s_run_fails("blas.dtrsm", args,
+                "blas.dtrsm: A is singular (A[1][1] is zero)");
+    s_set(args, "unit", sl_value_new_bool(true));
+    sl_value *r = s_result("blas.dtrsm", sl_value_copy(args));
+    sl_value_destroy(&r);
+    sl_value_destroy(&args);
+
+    args = s_map1("A", s_triangular(3, true, false, 1));
+    s_run_fails("blas.dtrsm", args, "missing argument 'B'");
+    sl_value_destroy(&args);
+}
+
 // ---------------------------------------------------------------------
 // bench
 
@@ -928,10 +1101,11 @@ test_unknown_kernels(void)
         }
     }
     SL_ASSERT(sl__registry_find(s_reg, NULL) == NULL);
-    const char *known[] = {"sys.noop",   "sys.echo",    "sys.sleep",
-                           "sys.fail",   "sys.sum",     "blas.dgemm",
-                           "blas.sgemm", "blas.dgemv",  "blas.daxpy",
-                           "blas.ddot",  "blas.dpotrf", "bench.gemm_flops"};
+    const char *known[] = {"sys.noop",        "sys.echo",    "sys.sleep",
+                           "sys.fail",        "sys.sum",     "blas.dgemm",
+                           "blas.sgemm",      "blas.dgemv",  "blas.daxpy",
+                           "blas.ddot",       "blas.dpotrf", "blas.dtrsm",
+                           "bench.gemm_flops"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         const sl_kernel_def *k = sl__registry_find(s_reg, known[i]);
         SL_ASSERT(k != NULL && k->doc != NULL && k->doc[0] != '\0');
@@ -960,6 +1134,8 @@ main(void)
     SL_RUN(test_daxpy_ddot);
     SL_RUN(test_dpotrf);
     SL_RUN(test_dpotrf_errors);
+    SL_RUN(test_dtrsm);
+    SL_RUN(test_dtrsm_errors);
     SL_RUN(test_gemm_flops);
     SL_RUN(test_gemm_flops_errors);
     SL_RUN(test_unknown_kernels);

@@ -1,6 +1,6 @@
 // blas.c - the built-in "blas" kernels: dgemm, sgemm, dgemv, daxpy, ddot,
-// and dpotrf for a blocked Cholesky, over row-major ndarrays, through
-// OpenBLAS.
+// and the tiles of a blocked Cholesky, dpotrf and dtrsm, over row-major
+// ndarrays, through OpenBLAS.
 // SPDX-License-Identifier: MIT
 //
 // Design notes.
@@ -23,8 +23,10 @@
 //   row-major entry point copies A into a transposed work array and back.
 //   dpotrf_ works in place on the result's row-major buffer, with the
 //   triangles' names swapped (s_potrf_call).
-// - dpotrf returns the factor with the other triangle zero. lower
-//   defaults to true, the triangle of the right-looking Cholesky's L.
+// - The triangles: dpotrf returns the factor with the other triangle zero;
+//   dtrsm reads only A's chosen triangle (and not its diagonal with unit).
+//   lower defaults to true for both, the triangle of the right-looking
+//   Cholesky's L.
 #include <cblas.h>
 #include <f77blas.h>
 #include <limits.h>
@@ -335,7 +337,7 @@ s_ddot(sl_task *t)
 }
 
 // ---------------------------------------------------------------------
-// The tiles of a blocked Cholesky: dpotrf
+// The tiles of a blocked Cholesky: dpotrf, dtrsm
 
 // The bool argument name, or dflt when absent (sl_value_bool of an absent
 // argument is false, which is the wrong default for lower).
@@ -419,6 +421,98 @@ s_dpotrf(sl_task *t)
     return sl_task_set_result(t, &out);
 }
 
+// The operands of op(A) X = alpha B (side left) or X op(A) = alpha B
+// (side right), A triangular.
+typedef struct {
+    s_operand a, b; // A is square, B is m x n
+    bool right;     // side right: X op(A) = alpha B
+    bool lower;     // A is lower triangular; its other triangle is not read
+    bool transa;    // op(A) = A^T
+    bool unit;      // A's diagonal is taken as ones and not read
+    double alpha;   // scales B
+} s_trsm_args;
+
+static int
+s_trsm_read(sl_task *t, const char *fn, s_trsm_args *s)
+{
+    if (s_read_operand(t, fn, "A", SL_F64, 2, &s->a) != 0 ||
+        s_read_operand(t, fn, "B", SL_F64, 2, &s->b) != 0) {
+        return -1;
+    }
+    const char *side = sl_task_arg_str(t, "side", "left");
+    if (strcmp(side, "left") != 0 && strcmp(side, "right") != 0) {
+        return sl_task_fail(
+            t, "%s: side must be \"left\" or \"right\", got \"%s\"", fn, side);
+    }
+    s->right = strcmp(side, "right") == 0;
+    s->lower = s_arg_bool(t, "lower", true);
+    s->transa = s_arg_bool(t, "transa", false);
+    s->unit = s_arg_bool(t, "unit", false);
+    s->alpha = sl_task_arg_float(t, "alpha", 1.0);
+    return 0;
+}
+
+// A square, of B's rows (side left) or columns (side right), and with no
+// zero on its diagonal: BLAS would fill X with infinities without a word.
+static int
+s_trsm_check(sl_task *t, const char *fn, const s_trsm_args *s)
+{
+    if (s_check_square(t, fn, "A", &s->a) != 0) {
+        return -1;
+    }
+    int order = s->b.dim[s->right ? 1 : 0];
+    if (s->a.dim[0] != order) {
+        return sl_task_fail(t,
+                            "%s: A is %dx%d but B is %dx%d (side \"%s\" "
+                            "needs A of order %d, B's %s)",
+                            fn, s->a.dim[0], s->a.dim[1], s->b.dim[0],
+                            s->b.dim[1], s->right ? "right" : "left", order,
+                            s->right ? "columns" : "rows");
+    }
+    const double *a = sl_ndarray_cdata(s->a.v);
+    for (int i = 0; !s->unit && i < order; i++) {
+        if (a[(size_t) i * order + i] == 0) {
+            return sl_task_fail(t, "%s: A is singular (A[%d][%d] is zero)", fn,
+                                i, i);
+        }
+    }
+    return 0;
+}
+
+static void
+s_trsm_call(const s_trsm_args *s, sl_value *out)
+{
+    int m = s->b.dim[0], n = s->b.dim[1];
+    if (m == 0 || n == 0) {
+        return;
+    }
+    cblas_dtrsm(CblasRowMajor, s->right ? CblasRight : CblasLeft,
+                s->lower ? CblasLower : CblasUpper,
+                s->transa ? CblasTrans : CblasNoTrans,
+                s->unit ? CblasUnit : CblasNonUnit, m, n, s->alpha,
+                sl_ndarray_cdata(s->a.v), s_max1(s->a.dim[0]),
+                sl_ndarray_data(out), s_max1(n));
+}
+
+static int
+s_dtrsm(sl_task *t)
+{
+    const char *fn = "blas.dtrsm";
+    s_trsm_args s;
+    if (s_trsm_read(t, fn, &s) != 0 || s_trsm_check(t, fn, &s) != 0) {
+        return -1;
+    }
+    int m = s.b.dim[0], n = s.b.dim[1];
+    sl_value *out = s_new_array(SL_F64, 2, m, n, s.b.v);
+    if (out == NULL) {
+        return sl_task_fail(t, "%s: out of memory for a %dx%d result", fn, m,
+                            n);
+    }
+    s_trsm_call(&s, out);
+    sl_task_add_flops(t, (double) m * n * (s.right ? n : m));
+    return sl_task_set_result(t, &out);
+}
+
 #define S_GEMM_SIGNATURE                                                    \
     "A:ndarray,B:ndarray,C:ndarray?,alpha:float?,beta:float?,transa:bool?," \
     "transb:bool?"
@@ -438,6 +532,12 @@ static const sl_kernel_def s_kernels[] = {
      "f64 Cholesky factor of symmetric positive definite A, read from one "
      "triangle: L with A = L*L^T (lower, the default) or U with A = U^T*U; "
      "the other triangle zero"},
+    {"dtrsm", s_dtrsm,
+     "A:ndarray,B:ndarray,side:str?,lower:bool?,transa:bool?,unit:bool?,"
+     "alpha:float?",
+     "f64 X with op(A)*X = alpha*B (side \"left\", the default) or X*op(A) "
+     "= alpha*B (\"right\"); A triangular, lower by default, op(A) = A^T "
+     "with transa, unit diagonal with unit"},
 };
 
 const sl_module_def sl__module_blas = {
