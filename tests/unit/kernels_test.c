@@ -1028,6 +1028,114 @@ test_dtrsm_errors(void)
     sl_value_destroy(&args);
 }
 
+// dsyrk against plain loops: the chosen triangle is alpha*op(A)*op(A)^T +
+// beta*C, the other is C's (or zero without C). beta is passed only when
+// it is not 1, the default with C.
+static void
+s_check_dsyrk(int n, int k, bool trans, bool lower, bool with_c, double alpha,
+              double beta)
+{
+    int rows = trans ? k : n, cols = trans ? n : k;
+    sl_value *a =
+        k > 0 ? s_random(SL_F64, rows, cols, 31) : s_zeros(rows, cols);
+    sl_value *c = s_random(SL_F64, n, n, 32);
+    const double *av = sl_ndarray_cdata(a), *cv = sl_ndarray_cdata(c);
+    double *want = calloc((size_t) n * n + 1, sizeof(double));
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            if (lower ? j > i : j < i) {
+                want[i * n + j] = with_c ? cv[i * n + j] : 0;
+                continue;
+            }
+            double sum = 0;
+            for (int p = 0; p < k; p++) {
+                sum += trans ? av[p * n + i] * av[p * n + j]
+                             : av[i * k + p] * av[j * k + p];
+            }
+            want[i * n + j] = alpha * sum + (with_c ? beta * cv[i * n + j] : 0);
+        }
+    }
+    sl_value *args = s_map1("A", sl_value_copy(a));
+    if (with_c) {
+        s_set(args, "C", sl_value_copy(c));
+    }
+    if (with_c && beta != 1) {
+        s_set(args, "beta", sl_value_new_float(beta));
+    }
+    s_set(args, "alpha", sl_value_new_float(alpha));
+    s_set(args, "trans", sl_value_new_bool(trans));
+    if (!lower) { // lower is the default
+        s_set(args, "lower", sl_value_new_bool(false));
+    }
+    sl_task t;
+    SL_PASS(s_run("blas.dsyrk", args, &t));
+    SL_ASSERT_EQ(sl_ndarray_dim(t.result, 0), n);
+    SL_ASSERT_EQ(sl_ndarray_dim(t.result, 1), n);
+    const double *got = sl_ndarray_cdata(t.result);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            if (lower ? j > i : j < i) {
+                SL_ASSERT(got[i * n + j] == want[i * n + j]); // untouched
+            } else {
+                SL_ASSERT_NEAR(got[i * n + j], want[i * n + j], 1e-13 * k);
+            }
+        }
+    }
+    double entries = (double) n * (n + 1) / 2; // in one triangle
+    SL_ASSERT_NEAR(
+        t.flops, 2 * entries * k + (with_c && beta != 0 ? 2 * entries : 0), 0);
+    if (with_c) {
+        SL_ASSERT(memcmp(sl_ndarray_cdata(sl_value_map_get(args, "C")), cv,
+                         sl_ndarray_nbytes(c)) == 0);
+    }
+    sl__task_fini(&t);
+    sl_value_destroy(&args);
+    sl_value_destroy(&a);
+    sl_value_destroy(&c);
+    free(want);
+}
+
+static void
+test_dsyrk(void)
+{
+    for (int trans = 0; trans < 2; trans++) {
+        for (int lower = 0; lower < 2; lower++) {
+            s_check_dsyrk(9, 4, trans, lower, false, 1, 0);
+            s_check_dsyrk(9, 4, trans, lower, true, -1, 1); // Cholesky's
+            s_check_dsyrk(9, 4, trans, lower, true, 0.5, -2);
+            s_check_dsyrk(33, 65, trans, lower, true, 2, 0);
+            s_check_dsyrk(1, 7, trans, lower, true, 1, 3);
+            s_check_dsyrk(6, 0, trans, lower, true, 1, 0.5); // beta*C only
+            s_check_dsyrk(6, 0, trans, lower, true, 1, 0);
+        }
+    }
+}
+
+static void
+test_dsyrk_errors(void)
+{
+    sl_value *args = s_map1("A", s_random(SL_F64, 3, 2, 1));
+    s_set(args, "C", s_random(SL_F64, 3, 4, 2));
+    s_run_fails("blas.dsyrk", args, "blas.dsyrk: C is 3x4 but A*A^T is 3x3");
+    s_set(args, "C", s_random(SL_F64, 3, 3, 2));
+    s_set(args, "trans", sl_value_new_bool(true));
+    s_run_fails("blas.dsyrk", args, "blas.dsyrk: C is 3x3 but A^T*A is 2x2");
+    s_set(args, "C", s_random(SL_F32, 2, 2, 2));
+    s_run_fails("blas.dsyrk", args, "blas.dsyrk: C must be f64, got f32");
+    s_set(args, "C", s_random(SL_F64, 2, 0, 2));
+    s_run_fails("blas.dsyrk", args, "blas.dsyrk: C must be 2-D, got 1-D (2)");
+    s_set(args, "C", s_random(SL_F64, 2, 2, 2));
+    s_set(args, "A", s_random(SL_F32, 3, 2, 1));
+    s_run_fails("blas.dsyrk", args, "blas.dsyrk: A must be f64, got f32");
+    s_set(args, "A", s_random(SL_F64, 3, 0, 1));
+    s_run_fails("blas.dsyrk", args, "blas.dsyrk: A must be 2-D, got 1-D (3)");
+    s_set(args, "A", s_random(SL_F64, 3, 2, 1));
+    s_set(args, "beta", sl_value_new_str("1"));
+    s_run_fails("blas.dsyrk", args, "argument 'beta': expected float, got str");
+    sl_value_destroy(&args);
+    s_run_fails("blas.dsyrk", NULL, "missing argument 'A'");
+}
+
 // ---------------------------------------------------------------------
 // bench
 
@@ -1101,11 +1209,11 @@ test_unknown_kernels(void)
         }
     }
     SL_ASSERT(sl__registry_find(s_reg, NULL) == NULL);
-    const char *known[] = {"sys.noop",        "sys.echo",    "sys.sleep",
-                           "sys.fail",        "sys.sum",     "blas.dgemm",
-                           "blas.sgemm",      "blas.dgemv",  "blas.daxpy",
-                           "blas.ddot",       "blas.dpotrf", "blas.dtrsm",
-                           "bench.gemm_flops"};
+    const char *known[] = {"sys.noop",   "sys.echo",        "sys.sleep",
+                           "sys.fail",   "sys.sum",         "blas.dgemm",
+                           "blas.sgemm", "blas.dgemv",      "blas.daxpy",
+                           "blas.ddot",  "blas.dpotrf",     "blas.dtrsm",
+                           "blas.dsyrk", "bench.gemm_flops"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         const sl_kernel_def *k = sl__registry_find(s_reg, known[i]);
         SL_ASSERT(k != NULL && k->doc != NULL && k->doc[0] != '\0');
@@ -1136,6 +1244,8 @@ main(void)
     SL_RUN(test_dpotrf_errors);
     SL_RUN(test_dtrsm);
     SL_RUN(test_dtrsm_errors);
+    SL_RUN(test_dsyrk);
+    SL_RUN(test_dsyrk_errors);
     SL_RUN(test_gemm_flops);
     SL_RUN(test_gemm_flops_errors);
     SL_RUN(test_unknown_kernels);

@@ -1,6 +1,6 @@
 // blas.c - the built-in "blas" kernels: dgemm, sgemm, dgemv, daxpy, ddot,
-// and the tiles of a blocked Cholesky, dpotrf and dtrsm, over row-major
-// ndarrays, through OpenBLAS.
+// and the tiles of a blocked Cholesky, dpotrf, dtrsm and dsyrk, over
+// row-major ndarrays, through OpenBLAS.
 // SPDX-License-Identifier: MIT
 //
 // Design notes.
@@ -24,9 +24,10 @@
 //   dpotrf_ works in place on the result's row-major buffer, with the
 //   triangles' names swapped (s_potrf_call).
 // - The triangles: dpotrf returns the factor with the other triangle zero;
-//   dtrsm reads only A's chosen triangle (and not its diagonal with unit).
-//   lower defaults to true for both, the triangle of the right-looking
-//   Cholesky's L.
+//   dtrsm reads only A's chosen triangle (and not its diagonal with unit);
+//   dsyrk updates only C's chosen triangle and returns the other as C has
+//   it (zero without C). lower defaults to true for all three, the
+//   triangle of the right-looking Cholesky's L.
 #include <cblas.h>
 #include <f77blas.h>
 #include <limits.h>
@@ -337,7 +338,7 @@ s_ddot(sl_task *t)
 }
 
 // ---------------------------------------------------------------------
-// The tiles of a blocked Cholesky: dpotrf, dtrsm
+// The tiles of a blocked Cholesky: dpotrf, dtrsm, dsyrk
 
 // The bool argument name, or dflt when absent (sl_value_bool of an absent
 // argument is false, which is the wrong default for lower).
@@ -370,6 +371,20 @@ s_zero_outside_triangle(double *a, int n, bool lower)
             memset(row + i + 1, 0, (size_t) (n - i - 1) * sizeof(double));
         } else {
             memset(row, 0, (size_t) i * sizeof(double));
+        }
+    }
+}
+
+// Scale the lower (lower) or upper triangle of the n x n row-major matrix
+// c by beta, for dsyrk's empty inner dimension (as s_scale for gemm).
+static void
+s_scale_triangle(double *c, int n, bool lower, double beta)
+{
+    for (int i = 0; i < n; i++) {
+        double *row = c + (size_t) i * n;
+        int from = lower ? 0 : i, to = lower ? i + 1 : n;
+        for (int j = from; j < to; j++) {
+            row[j] = beta == 0 ? 0 : beta * row[j];
         }
     }
 }
@@ -513,6 +528,80 @@ s_dtrsm(sl_task *t)
     return sl_task_set_result(t, &out);
 }
 
+// The operands of C' = alpha A A^T + beta C, or alpha A^T A + beta C.
+typedef struct {
+    s_operand a, c; // the operands; c.v is NULL when absent
+    bool lower;     // update C's lower triangle, else its upper one
+    bool trans;     // A is k x n and the update is A^T A
+    int n, k;       // C is n x n, the update of rank k
+    double alpha;   // scales the product
+    double beta;    // scales C
+} s_syrk_args;
+
+static int
+s_syrk_read(sl_task *t, const char *fn, s_syrk_args *s)
+{
+    if (s_read_operand(t, fn, "A", SL_F64, 2, &s->a) != 0 ||
+        s_read_operand(t, fn, "C", SL_F64, 2, &s->c) != 0) {
+        return -1;
+    }
+    s->lower = s_arg_bool(t, "lower", true);
+    s->trans = s_arg_bool(t, "trans", false);
+    s->n = s->a.dim[s->trans ? 1 : 0];
+    s->k = s->a.dim[s->trans ? 0 : 1];
+    s->alpha = sl_task_arg_float(t, "alpha", 1.0);
+    s->beta = s->c.v != NULL ? sl_task_arg_float(t, "beta", 1.0) : 0.0;
+    return 0;
+}
+
+static int
+s_syrk_check(sl_task *t, const char *fn, const s_syrk_args *s)
+{
+    if (s->c.v != NULL && (s->c.dim[0] != s->n || s->c.dim[1] != s->n)) {
+        return sl_task_fail(t, "%s: C is %dx%d but %s is %dx%d", fn,
+                            s->c.dim[0], s->c.dim[1],
+                            s->trans ? "A^T*A" : "A*A^T", s->n, s->n);
+    }
+    return 0;
+}
+
+static void
+s_syrk_call(const s_syrk_args *s, sl_value *out)
+{
+    if (s->n == 0) {
+        return;
+    }
+    if (s->k == 0) {
+        s_scale_triangle(sl_ndarray_data(out), s->n, s->lower, s->beta);
+        return;
+    }
+    cblas_dsyrk(CblasRowMajor, s->lower ? CblasLower : CblasUpper,
+                s->trans ? CblasTrans : CblasNoTrans, s->n, s->k, s->alpha,
+                sl_ndarray_cdata(s->a.v), s_max1(s->a.dim[1]), s->beta,
+                sl_ndarray_data(out), s_max1(s->n));
+}
+
+static int
+s_dsyrk(sl_task *t)
+{
+    const char *fn = "blas.dsyrk";
+    s_syrk_args s;
+    if (s_syrk_read(t, fn, &s) != 0 || s_syrk_check(t, fn, &s) != 0) {
+        return -1;
+    }
+    sl_value *out = s_new_array(SL_F64, 2, s.n, s.n, s.c.v);
+    if (out == NULL) {
+        return sl_task_fail(t, "%s: out of memory for a %dx%d result", fn, s.n,
+                            s.n);
+    }
+    s_syrk_call(&s, out);
+    // dgemm's count over the n(n+1)/2 entries of one triangle: 2k for
+    // each, and 2 more for beta*C.
+    double entries = (double) s.n * (s.n + 1) / 2;
+    sl_task_add_flops(t, 2 * entries * s.k + (s.beta != 0 ? 2 * entries : 0));
+    return sl_task_set_result(t, &out);
+}
+
 #define S_GEMM_SIGNATURE                                                    \
     "A:ndarray,B:ndarray,C:ndarray?,alpha:float?,beta:float?,transa:bool?," \
     "transb:bool?"
@@ -538,6 +627,11 @@ static const sl_kernel_def s_kernels[] = {
      "f64 X with op(A)*X = alpha*B (side \"left\", the default) or X*op(A) "
      "= alpha*B (\"right\"); A triangular, lower by default, op(A) = A^T "
      "with transa, unit diagonal with unit"},
+    {"dsyrk", s_dsyrk,
+     "A:ndarray,C:ndarray?,alpha:float?,beta:float?,lower:bool?,trans:bool?",
+     "f64 C' = alpha*A*A^T + beta*C (alpha*A^T*A with trans) on C's lower "
+     "(default) or upper triangle, the other kept from C (zero without C); "
+     "beta defaults to 1 with C"},
 };
 
 const sl_module_def sl__module_blas = {
