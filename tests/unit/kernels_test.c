@@ -1136,6 +1136,137 @@ test_dsyrk_errors(void)
     s_run_fails("blas.dsyrk", NULL, "missing argument 'A'");
 }
 
+// The off-diagonal trailing update of the Cholesky, A_ij - L_ik * L_jk^T,
+// is blas.dgemm with alpha = -1 and transb.
+static void
+test_dgemm_trailing_update(void)
+{
+    int m = 4, n = 5, k = 3;
+    sl_value *lik = s_random(SL_F64, m, k, 41),
+             *ljk = s_random(SL_F64, n, k, 42);
+    sl_value *aij = s_random(SL_F64, m, n, 43);
+    const double *x = sl_ndarray_cdata(lik), *y = sl_ndarray_cdata(ljk);
+    double want[20];
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double sum = ((const double *) sl_ndarray_cdata(aij))[i * n + j];
+            for (int p = 0; p < k; p++) {
+                sum -= x[i * k + p] * y[j * k + p];
+            }
+            want[i * n + j] = sum;
+        }
+    }
+    sl_value *args = s_map1("A", lik);
+    s_set(args, "B", ljk);
+    s_set(args, "C", aij);
+    s_set(args, "alpha", sl_value_new_float(-1));
+    s_set(args, "transb", sl_value_new_bool(true));
+    sl_task t;
+    SL_PASS(s_run("blas.dgemm", args, &t));
+    SL_ASSERT_EQ(sl_ndarray_dim(t.result, 0), m);
+    SL_ASSERT_EQ(sl_ndarray_dim(t.result, 1), n);
+    SL_ASSERT(s_max_diff_f64(sl_ndarray_cdata(t.result), want, 20) < 1e-14);
+    sl__task_fini(&t);
+    sl_value_destroy(&args);
+}
+
+// Tile (i, j) of the b x b tiles of the square matrix a, as a new array.
+static sl_value *
+s_tile(const sl_value *a, int b, int i, int j)
+{
+    int n = (int) sl_ndarray_dim(a, 0);
+    sl_value *tile = s_zeros(b, b);
+    const double *from = sl_ndarray_cdata(a);
+    for (int r = 0; r < b; r++) {
+        memcpy((double *) sl_ndarray_data(tile) + r * b,
+               from + (size_t) (i * b + r) * n + j * b, b * sizeof(double));
+    }
+    return tile;
+}
+
+// The trailing update of tile (i, j), i >= j, by step k: A_ij - L_ik L_jk^T,
+// dsyrk on the diagonal (unless gemm_only) and dgemm off it. Takes *a_ij.
+static sl_value *
+s_trailing(sl_value *a_ij, const sl_value *l_ik, const sl_value *l_jk,
+           bool diagonal, bool gemm_only)
+{
+    sl_value *args = s_map1("A", sl_value_copy(l_ik));
+    s_set(args, "C", a_ij);
+    s_set(args, "alpha", sl_value_new_float(-1));
+    if (diagonal && !gemm_only) {
+        return s_result("blas.dsyrk", args);
+    }
+    s_set(args, "B", sl_value_copy(l_jk));
+    s_set(args, "transb", sl_value_new_bool(true));
+    return s_result("blas.dgemm", args);
+}
+
+// The right-looking blocked Cholesky of a, nt x nt tiles of b x b, one
+// kernel a tile step as a client would submit them; the factor into l
+// (zero above the diagonal).
+static void
+s_tiled_cholesky(const sl_value *a, int nt, int b, bool gemm_only, double *l)
+{
+    sl_value *tile[4][4] = {{NULL}};
+    SL_ASSERT(nt <= 4);
+    for (int i = 0; i < nt; i++) {
+        for (int j = 0; j <= i; j++) {
+            tile[i][j] = s_tile(a, b, i, j);
+        }
+    }
+    for (int k = 0; k < nt; k++) {
+        tile[k][k] = s_result("blas.dpotrf", s_map1("A", tile[k][k]));
+        for (int i = k + 1; i < nt; i++) { // L_ik = A_ik L_kk^-T
+            sl_value *args = s_map1("A", sl_value_copy(tile[k][k]));
+            s_set(args, "B", tile[i][k]);
+            s_set(args, "side", sl_value_new_str("right"));
+            s_set(args, "transa", sl_value_new_bool(true));
+            tile[i][k] = s_result("blas.dtrsm", args);
+        }
+        for (int i = k + 1; i < nt; i++) {
+            for (int j = k + 1; j <= i; j++) {
+                tile[i][j] = s_trailing(tile[i][j], tile[i][k], tile[j][k],
+                                        i == j, gemm_only);
+            }
+        }
+    }
+    int n = nt * b;
+    memset(l, 0, (size_t) n * n * sizeof(double));
+    for (int i = 0; i < nt; i++) {
+        for (int j = 0; j <= i; j++) {
+            const double *t = sl_ndarray_cdata(tile[i][j]);
+            for (int r = 0; r < b; r++) {
+                memcpy(l + (size_t) (i * b + r) * n + j * b, t + r * b,
+                       b * sizeof(double));
+            }
+            sl_value_destroy(&tile[i][j]);
+        }
+    }
+}
+
+static void
+s_check_tiled_cholesky(int nt, int b, bool gemm_only)
+{
+    int n = nt * b;
+    sl_value *a = s_spd(n, 51);
+    double *l = malloc((size_t) n * n * sizeof(double));
+    s_tiled_cholesky(a, nt, b, gemm_only, l);
+    sl_value *whole = s_result("blas.dpotrf", s_map1("A", sl_value_copy(a)));
+    SL_ASSERT(s_rel_diff(l, sl_ndarray_cdata(whole), (size_t) n * n) < 1e-12);
+    sl_value_destroy(&whole);
+    sl_value_destroy(&a);
+    free(l);
+}
+
+static void
+test_tiled_cholesky(void)
+{
+    s_check_tiled_cholesky(2, 4, false); // 8 x 8: dpotrf, dtrsm, dsyrk, dpotrf
+    s_check_tiled_cholesky(2, 4, true);  // dgemm for the diagonal tile too
+    s_check_tiled_cholesky(3, 4, false); // 12 x 12: one off-diagonal dgemm
+    s_check_tiled_cholesky(4, 7, false); // 28 x 28
+}
+
 // ---------------------------------------------------------------------
 // bench
 
@@ -1246,6 +1377,8 @@ main(void)
     SL_RUN(test_dtrsm_errors);
     SL_RUN(test_dsyrk);
     SL_RUN(test_dsyrk_errors);
+    SL_RUN(test_dgemm_trailing_update);
+    SL_RUN(test_tiled_cholesky);
     SL_RUN(test_gemm_flops);
     SL_RUN(test_gemm_flops_errors);
     SL_RUN(test_unknown_kernels);
