@@ -14,6 +14,18 @@
 // - map_reduce keeps the reduce job here until its map job has ended, then
 //   submits it with the map's results (values or refs) as its argument:
 //   every pump looks for reduces whose map has ended.
+// - Futures (sl_value_new_future) are checked here, where the jobs are
+//   known: each must name a task of a job this client holds, and one of its
+//   own job only before it. Each chunk then carries every task's futures
+//   in a deps field, so that the scheduler need not decode the arguments.
+// - A released job goes to the scheduler as RELEASE at once, unless one
+//   went out less than S_RELEASE_GAP_MS ago: then the ids wait in
+//   c->releases for the next pump (every call that talks to the scheduler
+//   pumps), so that a loop of call, wait, release costs no extra message
+//   per job, while a release after a long job frees its memory in the
+//   scheduler now. A released job that unended jobs' futures still name
+//   waits on c->released, its stored results kept for them, until they
+//   have ended.
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
@@ -23,6 +35,8 @@
 #include "clientimpl.h"
 
 #define S_CHUNK_BYTES (8u << 20)
+// Releases within this long of the last RELEASE wait for the next pump.
+#define S_RELEASE_GAP_MS 1
 
 // The public job flags are the wire's (serialize/msg.h).
 _Static_assert(SL_JOB_NO_SPECULATION == SL_WIRE_JOB_NO_SPECULATION,
@@ -31,14 +45,30 @@ _Static_assert(SL_JOB_RETRY_ERRORS == SL_WIRE_JOB_RETRY_ERRORS,
                "job flag values differ from the wire's");
 
 static void s_submit_ready_reduces(sl_client *c);
+static void s_graph_pump(sl_client *c);
+
+// Send the RELEASE of the jobs released since the last one.
+static void
+s_send_releases(sl_client *c)
+{
+    if (c->n_releases > 0) {
+        sl__mpw_reset(&c->w);
+        sl__msg_release(&c->w, c->releases, (uint32_t) c->n_releases);
+        sl__client_send(c);
+        c->n_releases = 0;
+        c->released_ms = sl__mono_ms();
+    }
+}
 
 // Pump the socket (up to timeout_ms for the first message), then submit
 // the reduces whose map jobs have ended. Returns the messages handled.
 static int
 s_pump(sl_client *c, int timeout_ms)
 {
+    s_send_releases(c);
     int handled = sl__client_pump_messages(c, timeout_ms);
     s_submit_ready_reduces(c);
+    s_graph_pump(c);
     return handled;
 }
 
@@ -82,6 +112,7 @@ sl_client_connect_keys(sl_client **out, const char *endpoint,
     }
     c->limits = sl__limits_default;
     c->heartbeat_ms = 1000;
+    sl__mpw_init(&c->deps_w);
     const char *spin = getenv("STARLING_SPIN_US");
     sl_client_set_spin(c, spin != NULL && spin[0] != '\0' ? atoi(spin)
                                                           : S_SPIN_MAX_US);
@@ -105,6 +136,9 @@ sl_client_destroy(sl_client **c_p)
     while (c->jobs != NULL) {
         sl_job_release(c, (sl_job){c->jobs->id});
     }
+    while (c->released != NULL) { // their dependents went above
+        s_graph_pump(c);
+    }
     if (c->put_objects) {
         char prefix[SL_STORE_KEY_LEN];
         sl__store_session_prefix(prefix, c->session);
@@ -119,6 +153,9 @@ sl_client_destroy(sl_client **c_p)
     sl__store_destroy(&c->store);
     sl__tier_close(&c->tier);
     sl__mpw_fini(&c->w);
+    sl__mpw_fini(&c->deps_w);
+    free(c->releases);
+    free(c->futures);
     free(c);
     *c_p = NULL;
 }
@@ -139,6 +176,197 @@ s_wire_opts(const sl_job_opts *opts)
         (uint32_t) (o.priority > 0 ? o.priority : 0), o.flags};
 }
 
+// ---------------------------------------------------------------------
+// Futures.
+
+sl_value *
+sl_value_new_future(sl_job job, size_t index)
+{
+    return sl__value_new_future(job.id, index);
+}
+
+// Note job as a producer of dependent (once).
+static sl_err
+s_add_producer(sl__client_job *dependent, sl__client_job *producer)
+{
+    for (size_t i = 0; i < dependent->n_producers; i++) {
+        if (dependent->producers[i] == producer->id) {
+            return SL_OK;
+        }
+    }
+    uint64_t *p = realloc(dependent->producers,
+                          (dependent->n_producers + 1) * sizeof(*p));
+    if (p == NULL) {
+        return SL_ENOMEM;
+    }
+    dependent->producers = p;
+    p[dependent->n_producers++] = producer->id;
+    producer->dependents++;
+    return SL_OK;
+}
+
+// Collect the futures below v, for task index of job, into c->futures
+// (*n pairs so far), checking each against the jobs c holds.
+static sl_err
+s_collect_futures(sl_client *c, sl__client_job *job, size_t index,
+                  const sl_value *v, size_t *n)
+{
+    sl_type type = sl_value_type(v);
+    if (type == SL_LIST || type == SL_MAP) {
+        size_t count =
+            type == SL_LIST ? sl_value_list_size(v) : sl_value_map_size(v);
+        for (size_t i = 0; i < count; i++) {
+            const sl_value *item = type == SL_LIST
+                                       ? sl_value_list_at(v, i)
+                                       : sl_value_map_value_at(v, i);
+            sl_err rv = s_collect_futures(c, job, index, item, n);
+            if (rv != SL_OK) {
+                return rv;
+            }
+        }
+        return SL_OK;
+    }
+    if (type != SL_FUTURE) {
+        return SL_OK;
+    }
+    uint64_t fj = sl_future_job(v), fi = sl_future_index(v);
+    sl__client_job *p = sl__client_job_find(c, fj);
+    if (p == NULL) {
+        return sl__client_err(c, SL_EINVAL,
+                              "task %zu: a future names job %016" PRIx64
+                              ", which this client does not hold (never "
+                              "submitted, or released)",
+                              index, fj);
+    }
+    if (fi >= p->n) {
+        return sl__client_err(c, SL_EINVAL,
+                              "task %zu: a future names task %" PRIu64
+                              " of job %016" PRIx64 ", which has %zu task%s",
+                              index, fi, fj, p->n, p->n == 1 ? "" : "s");
+    }
+    if (p == job && fi >= index) {
+        return sl__client_err(c, SL_EINVAL,
+                              "task %zu: a future names task %" PRIu64
+                              " of its own job, which does not come before "
+                              "it",
+                              index, fi);
+    }
+    if (p->held) {
+        return sl__client_err(c, SL_EINVAL,
+                              "task %zu: a future names the reduce job "
+                              "%016" PRIx64 ", which map_reduce holds back",
+                              index, fj);
+    }
+    for (size_t k = 0; k < *n; k++) { // the same future twice: one input
+        if (c->futures[2 * k] == fj && c->futures[2 * k + 1] == fi) {
+            return SL_OK;
+        }
+    }
+    if (*n == c->cap_futures) {
+        size_t cap = c->cap_futures ? 2 * c->cap_futures : 16;
+        uint64_t *f = realloc(c->futures, 2 * cap * sizeof(*f));
+        if (f == NULL) {
+            return sl__client_err(c, SL_ENOMEM, "out of memory for futures");
+        }
+        c->futures = f;
+        c->cap_futures = cap;
+    }
+    c->futures[2 * *n] = fj;
+    c->futures[2 * *n + 1] = fi;
+    (*n)++;
+    return p != job && s_add_producer(job, p) != SL_OK
+               ? sl__client_err(c, SL_ENOMEM, "out of memory for futures")
+               : SL_OK;
+}
+
+// Append task index's deps entry to c->deps_w: nil, or its futures.
+// *any is set when it has some.
+static sl_err
+s_pack_deps(sl_client *c, sl__client_job *job, size_t index,
+            const sl_value *arg, bool *any)
+{
+    size_t n = 0;
+    sl_err rv = s_collect_futures(c, job, index, arg, &n);
+    if (rv != SL_OK) {
+        return rv;
+    }
+    if (n == 0) {
+        msgpack_pack_nil(&c->deps_w.pk);
+        return SL_OK;
+    }
+    *any = true;
+    msgpack_pack_array(&c->deps_w.pk, (uint32_t) (2 * n));
+    for (size_t k = 0; k < 2 * n; k++) {
+        msgpack_pack_uint64(&c->deps_w.pk, c->futures[k]);
+    }
+    return SL_OK;
+}
+
+// The chunk's deps field, an array of n entries, in c->deps_w (whose
+// entries it wraps): or NULL when no task of the chunk named a future.
+static sl__mpw *
+s_deps_field(sl_client *c, uint32_t n, bool any)
+{
+    if (!any) {
+        sl__mpw_reset(&c->deps_w);
+        return NULL;
+    }
+    sl__mpw entries = c->deps_w; // the sbuffer moves; the packer is rebuilt
+    sl__mpw_init(&c->deps_w);
+    msgpack_pack_array(&c->deps_w.pk, n);
+    sl__mpw_raw(&c->deps_w, entries.buf.data, entries.buf.size);
+    c->deps_w.failed |= entries.failed;
+    msgpack_sbuffer_destroy(&entries.buf);
+    return &c->deps_w;
+}
+
+// A job's unended producers lose it as a dependent (it ended, or went).
+static void
+s_producers_drop(sl_client *c, sl__client_job *job)
+{
+    for (size_t i = 0; i < job->n_producers; i++) {
+        sl__client_job *p = sl__client_job_find_any(c, job->producers[i]);
+        if (p != NULL && p->dependents > 0) {
+            p->dependents--;
+        }
+    }
+    if (job->n_producers > 0 && c->graph_jobs > 0) {
+        c->graph_jobs--;
+    }
+    free(job->producers);
+    job->producers = NULL;
+    job->n_producers = 0;
+}
+
+static void s_release_objects(sl_client *c, uint64_t id);
+
+// Jobs with producers that have ended let them go, and released producers
+// that nothing names any more are finished with.
+static void
+s_graph_pump(sl_client *c)
+{
+    for (sl__client_job *j = c->jobs; c->graph_jobs > 0 && j != NULL;
+         j = j->next) {
+        if (j->n_producers > 0 && j->done == j->n) {
+            s_producers_drop(c, j);
+        }
+    }
+    for (sl__client_job **pp = &c->released; *pp != NULL;) {
+        sl__client_job *j = *pp;
+        if (j->dependents > 0) {
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        uint64_t id = j->id;
+        bool stored = j->stored_objects;
+        sl__client_job_free(&j);
+        if (stored) {
+            s_release_objects(c, id);
+        }
+    }
+}
+
 static sl_err
 s_submit(sl_client *c, sl__client_job *job, const char *function,
          const sl__job_opts *wopts, sl_value *const *args)
@@ -156,9 +384,15 @@ s_submit(sl_client *c, sl__client_job *job, const char *function,
         // Pack args into a scratch buffer first: the chunk may end early
         // when it grows past S_CHUNK_BYTES.
         sl__mpw_reset(&c->w);
+        sl__mpw_reset(&c->deps_w);
+        bool any = false;
         size_t i = 0;
         for (; i < count && c->w.buf.size < S_CHUNK_BYTES; i++) {
-            sl_err rv = sl__client_pack_arg(c, job, first + i, args[first + i]);
+            sl_err rv = s_pack_deps(c, job, first + i, args[first + i], &any);
+            if (rv != SL_OK) {
+                return rv;
+            }
+            rv = sl__client_pack_arg(c, job, first + i, args[first + i]);
             if (rv != SL_OK) {
                 return rv == SL_EINVAL
                            ? sl__client_err(c, rv,
@@ -170,8 +404,9 @@ s_submit(sl_client *c, sl__client_job *job, const char *function,
         }
         // The packed arguments become the chunk's, kept for resubmission.
         sl__client_chunk *ch;
-        if (sl__client_job_add_chunk(job, first, (uint32_t) i, &c->w, &ch) !=
-            SL_OK) {
+        sl__mpw *deps = s_deps_field(c, (uint32_t) i, any);
+        if (sl__client_job_add_chunk(job, first, (uint32_t) i, &c->w, deps,
+                                     &ch) != SL_OK) {
             return sl__client_err(c, SL_ENOMEM,
                                   "out of memory packing tasks %zu..%zu of a "
                                   "job",
@@ -179,6 +414,9 @@ s_submit(sl_client *c, sl__client_job *job, const char *function,
         }
         sl__client_send_chunk(c, job, ch, NULL);
         first += i;
+    }
+    if (job->n_producers > 0) {
+        c->graph_jobs++;
     }
     return SL_OK;
 }
@@ -215,6 +453,12 @@ s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
         sl__mpw_reset(&c->w);
         sl__msg_job(&c->w, SL_MSG_CANCEL, job->id);
         sl__client_send(c);
+        for (size_t i = 0; i < job->n_producers; i++) {
+            sl__client_job *p = sl__client_job_find(c, job->producers[i]);
+            if (p != NULL && p->dependents > 0) {
+                p->dependents--;
+            }
+        }
         sl__client_job_unlink(c, job);
         sl__client_job_free(&job);
         return rv;
@@ -504,6 +748,27 @@ sl_job_value(sl_client *c, sl_job job, size_t i, const sl_value **out)
     return SL_OK;
 }
 
+// Queue id for the next RELEASE; sent at once when 256 wait.
+static sl_err
+s_queue_release(sl_client *c, uint64_t id)
+{
+    if (c->n_releases == c->cap_releases) {
+        size_t cap = c->cap_releases ? 2 * c->cap_releases : 64;
+        uint64_t *r = realloc(c->releases, cap * sizeof(*r));
+        if (r == NULL) {
+            return SL_ENOMEM;
+        }
+        c->releases = r;
+        c->cap_releases = cap;
+    }
+    c->releases[c->n_releases++] = id;
+    if (c->n_releases >= 256 ||
+        sl__mono_ms() - c->released_ms >= S_RELEASE_GAP_MS) {
+        s_send_releases(c);
+    }
+    return SL_OK;
+}
+
 void
 sl_job_release(sl_client *c, sl_job job)
 {
@@ -511,20 +776,42 @@ sl_job_release(sl_client *c, sl_job job)
     if (j == NULL) {
         return;
     }
-    if (j->done < j->n && !j->held) {
+    // Unended jobs whose futures name it keep it running for them.
+    if (j->done < j->n && !j->held && j->dependents == 0) {
         sl_job_cancel(c, job);
+    }
+    uint64_t id = j->id;
+    if (!j->held && s_queue_release(c, id) != SL_OK) {
+        sl__mpw_reset(&c->w); // no memory to batch it: send it alone
+        sl__msg_release(&c->w, &id, 1);
+        sl__client_send(c);
+    }
+    s_producers_drop(c, j);
+    sl__client_job_unlink(c, j);
+    if (j->dependents > 0) {
+        // Tasks of other jobs still take its results: its stored objects
+        // stay until they have ended (s_graph_pump).
+        j->released = true;
+        j->next = c->released;
+        c->released = j;
+        return;
     }
     // The results go first: values mapped from the node's tier hold their
     // files, which can then be given to the tier's pool for reuse.
     bool stored = j->stored_objects;
-    uint64_t id = j->id;
-    sl__client_job_unlink(c, j);
     sl__client_job_free(&j);
     if (stored) {
-        char prefix[SL_STORE_KEY_LEN];
-        sl__store_job_prefix(prefix, id);
-        sl__client_delete_prefix(c, prefix);
+        s_release_objects(c, id);
     }
+}
+
+// Delete the stored objects of job id.
+static void
+s_release_objects(sl_client *c, uint64_t id)
+{
+    char prefix[SL_STORE_KEY_LEN];
+    sl__store_job_prefix(prefix, id);
+    sl__client_delete_prefix(c, prefix);
 }
 
 sl_err

@@ -37,10 +37,13 @@ typedef struct {
 // A SUBMIT chunk as sent, kept until its job ends: a scheduler that
 // restarts gets the job again from these.
 typedef struct {
-    uint64_t first; // its first task
-    uint32_t n;     // its tasks
-    uint8_t *args;  // their packed arguments (a msgpack array body)
-    size_t len;     // in bytes
+    uint64_t first;  // its first task
+    uint32_t n;      // its tasks
+    uint8_t *args;   // their packed arguments (a msgpack array body)
+    size_t len;      // in bytes
+    uint8_t *deps;   // SUBMIT's deps field (a whole array), or NULL when
+                     // no task of the chunk names a future
+    size_t deps_len; // in bytes
 } sl__client_chunk;
 
 typedef struct sl__client_job sl__client_job;
@@ -60,6 +63,11 @@ struct sl__client_job {
     sl__client_chunk *chunks;   // as submitted; freed when the job ends
     size_t n_chunks;            // in chunks
     unsigned epoch;             // the client's epoch when last submitted
+    uint64_t *producers;        // the jobs its futures name, once each
+    size_t n_producers;         // in producers (kept until it ends)
+    size_t dependents;          // unended jobs whose futures name this one
+    bool released;              // sl_job_release'd while dependents > 0:
+                                // on c->released, its objects kept
     sl__client_job *next;       // list of the client's jobs
 };
 
@@ -92,26 +100,36 @@ struct sl_client {
     bool put_objects;            // sl_put was used: clean up at the end
     uint64_t put_seq;            // last object number
     sl__client_job *jobs;        // every job not released
-    sl__client_module *modules;  // modules registered, by short name
-    sl__mpw w;                   // message writer
-    sl__limits limits;           // decoding bounds
-    int64_t last_send_ms;        // for heartbeats
-    int64_t last_recv_ms;        // when the scheduler was last heard
-    int64_t asked_ms;            // since when a STATUS or HELLO that the
-                                 // scheduler answers is unanswered; 0: none
-    bool silent_noted;           // "not answering" said; "reconnected" due
-    bool got_status;             // a STATUS_REPLY arrived
-    sl__status status;           // the last one
-    int spin_max_us;             // sl_client_set_spin; 0: never spin
-    int spin_us;                 // sl_wait's poll before sleeping, adaptive
-    char errstr[SL_ERRSTR_LEN];  // detail of the last error
+    sl__client_job *released;    // released, with unended dependents
+    size_t graph_jobs;           // unended jobs in jobs with producers
+    uint64_t *releases;          // job ids for the next RELEASE
+    size_t n_releases, cap_releases; // in releases; allocated
+    int64_t released_ms;         // when the last RELEASE went out
+    uint64_t *futures;          // scratch: one task's futures, (job, index)
+    size_t cap_futures;         // pairs allocated at futures
+    sl__mpw deps_w;             // scratch: a chunk's deps entries
+    sl__client_module *modules; // modules registered, by short name
+    sl__mpw w;                  // message writer
+    sl__limits limits;          // decoding bounds
+    int64_t last_send_ms;       // for heartbeats
+    int64_t last_recv_ms;       // when the scheduler was last heard
+    int64_t asked_ms;           // since when a STATUS or HELLO that the
+                                // scheduler answers is unanswered; 0: none
+    bool silent_noted;          // "not answering" said; "reconnected" due
+    bool got_status;            // a STATUS_REPLY arrived
+    sl__status status;          // the last one
+    int spin_max_us;            // sl_client_set_spin; 0: never spin
+    int spin_us;                // sl_wait's poll before sleeping, adaptive
+    char errstr[SL_ERRSTR_LEN]; // detail of the last error
 };
 
 // ---------------------------------------------------------------------
 // job.c: the job table.
 
-// The job named id, or NULL. Borrowed from c.
+// The job named id, or NULL. Borrowed from c. A released job waiting for
+// its dependents is not found (sl__client_job_find_any finds it too).
 sl__client_job *sl__client_job_find(const sl_client *c, uint64_t id);
+sl__client_job *sl__client_job_find_any(const sl_client *c, uint64_t id);
 // A new job of n tasks with a fresh id, linked into c's list (c owns it).
 // NULL when out of memory.
 sl__client_job *sl__client_job_new(sl_client *c, size_t n);
@@ -119,12 +137,14 @@ sl__client_job *sl__client_job_new(sl_client *c, size_t n);
 void sl__client_job_unlink(sl_client *c, sl__client_job *job);
 // Free a job (unlinked first) and its results; sets *job_p NULL.
 void sl__client_job_free(sl__client_job **job_p);
-// Take w's bytes as the packed arguments of tasks first..first+n-1, in
-// *ch_out; the job owns them and w's buffer starts empty. SL_ENOMEM when w
-// could not hold them (sl__mpw_failed) or the chunk table cannot grow; w
-// keeps its bytes then.
+// Take w's bytes as the packed arguments of tasks first..first+n-1, and
+// deps's (NULL: no task names a future) as their deps field, in *ch_out;
+// the job owns them and the writers' buffers start empty. SL_ENOMEM when a
+// writer could not hold them (sl__mpw_failed) or the chunk table cannot
+// grow; the writers keep their bytes then.
 sl_err sl__client_job_add_chunk(sl__client_job *job, uint64_t first, uint32_t n,
-                                sl__mpw *w, sl__client_chunk **ch_out);
+                                sl__mpw *w, sl__mpw *deps,
+                                sl__client_chunk **ch_out);
 // Record that task i ended with status and, for a failure, text (copied).
 // A task's first outcome is its only one.
 void sl__client_task_end(sl__client_job *job, size_t i, sl_task_status status,

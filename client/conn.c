@@ -94,9 +94,13 @@ sl__client_send_chunk(sl_client *c, const sl__client_job *job,
     sl__job_opts opts = job->opts;
     opts.flags |= SL_SUBMIT_NO_ACCEPTED;
     sl__mpw_reset(&c->w);
+    opts.flags |= SL_SUBMIT_KEEP;
     sl__msg_resubmit_begin(&c->w, job->id, job->function, job->n, ch->first,
-                           &opts, ended, ch->n);
+                           &opts, ended, ch->n, ch->deps != NULL);
     sl__mpw_raw(&c->w, ch->args, ch->len);
+    if (ch->deps != NULL) {
+        sl__mpw_raw(&c->w, ch->deps, ch->deps_len);
+    }
     sl__client_send(c);
 }
 

@@ -27,6 +27,21 @@ sl__client_job_find(const sl_client *c, uint64_t id)
 }
 
 sl__client_job *
+sl__client_job_find_any(const sl_client *c, uint64_t id)
+{
+    sl__client_job *j = sl__client_job_find(c, id);
+    if (j != NULL) {
+        return j;
+    }
+    for (j = c->released; j != NULL; j = j->next) {
+        if (j->id == id) {
+            return j;
+        }
+    }
+    return NULL;
+}
+
+sl__client_job *
 sl__client_job_new(sl_client *c, size_t n)
 {
     sl__client_job *job = calloc(1, sizeof(*job));
@@ -53,6 +68,7 @@ s_job_free_chunks(sl__client_job *job)
 {
     for (size_t i = 0; i < job->n_chunks; i++) {
         free(job->chunks[i].args);
+        free(job->chunks[i].deps);
     }
     free(job->chunks);
     job->chunks = NULL;
@@ -69,6 +85,7 @@ sl__client_job_free(sl__client_job **job_p)
         free(job->results[i].error);
     }
     free(job->results);
+    free(job->producers);
     free(job);
     *job_p = NULL;
 }
@@ -86,10 +103,10 @@ sl__client_job_unlink(sl_client *c, sl__client_job *job)
 
 sl_err
 sl__client_job_add_chunk(sl__client_job *job, uint64_t first, uint32_t n,
-                         sl__mpw *w, sl__client_chunk **ch_out)
+                         sl__mpw *w, sl__mpw *deps, sl__client_chunk **ch_out)
 {
     sl__client_chunk *chunks =
-        sl__mpw_failed(w)
+        sl__mpw_failed(w) || (deps != NULL && sl__mpw_failed(deps))
             ? NULL
             : realloc(job->chunks, (job->n_chunks + 1) * sizeof(*chunks));
     if (chunks == NULL) {
@@ -101,6 +118,9 @@ sl__client_job_add_chunk(sl__client_job *job, uint64_t first, uint32_t n,
     ch->n = n;
     ch->len = w->buf.size;
     ch->args = (uint8_t *) msgpack_sbuffer_release(&w->buf);
+    ch->deps_len = deps != NULL ? deps->buf.size : 0;
+    ch->deps =
+        deps != NULL ? (uint8_t *) msgpack_sbuffer_release(&deps->buf) : NULL;
     *ch_out = ch;
     return SL_OK;
 }

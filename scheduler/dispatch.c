@@ -142,8 +142,9 @@ s_pack_group(sl__sched *self, sl__peer *w, uint32_t from, uint32_t to)
         }
         t->attempts++;
         const uint8_t *chunk = zmq_msg_data(job->chunks[t->chunk]);
-        sl__task_item item = {index, t->attempts, chunk + t->arg_off,
-                              t->arg_len};
+        sl__task_item item = {index,      t->attempts, chunk + t->arg_off,
+                              t->arg_len, NULL,        0};
+        item.inputs = sl__graph_inputs(self, job, index, &item.inputs_len);
         sl__msg_task_item(&self->w, &item);
         w->leases[w->n_leases++] =
             (sl__lease){job->id, index, t->attempts, self->now_ms};

@@ -24,8 +24,11 @@
 #define S_DONE_GAP_MS 1
 // SUBMIT frames smaller than this are copied when kept (s_job_add_chunk).
 #define S_CHUNK_COPY_MAX (64u << 10)
-// Fields of a SUBMIT that this version reads (PROTOCOL.md).
-#define S_SUBMIT_FIELDS 6
+// Fields of a SUBMIT that this version reads (PROTOCOL.md): the seventh,
+// the futures of each task, is optional.
+#define S_SUBMIT_FIELDS 7
+// Futures one task may name.
+#define S_TASK_FUTURES_MAX (1u << 20)
 
 // ---------------------------------------------------------------------
 // Jobs.
@@ -50,6 +53,7 @@ s_job_new(sl__sched *self, const sl__submit *m, sl__peer *client)
         job->opts.priority = SL_PRIORITIES - 1;
     }
     job->total = m->total;
+    job->keep = (m->opts.flags & SL_SUBMIT_KEEP) != 0;
     job->exec_ms = -1;
     sl__mpw_init(&job->done_buf);
     sl__table_put(&self->jobs, job->id, job);
@@ -70,7 +74,9 @@ s_job_reserve(sl__job *job, uint64_t end)
     job->tasks = sl__xrealloc(job->tasks, cap * sizeof(*job->tasks));
     memset(job->tasks + job->cap_tasks, 0,
            (cap - job->cap_tasks) * sizeof(*job->tasks));
+    uint64_t old_cap = job->cap_tasks;
     job->cap_tasks = cap;
+    sl__graph_job_reserve(job, old_cap);
 }
 
 static void
@@ -86,6 +92,7 @@ s_job_destroy(sl__sched *self, sl__job **job_p)
     if (client != NULL && client->n_jobs > 0) {
         client->n_jobs--;
     }
+    sl__graph_job_free(self, job); // it reads the chunks
     for (uint32_t i = 0; i < job->n_chunks; i++) {
         zmq_msg_close(job->chunks[i]);
         free(job->chunks[i]);
@@ -115,16 +122,6 @@ sl__jobs_fini(sl__sched *self)
         }
     }
     sl__table_fini(&self->jobs);
-}
-
-void
-sl__job_mark_dirty(sl__sched *self, sl__job *job)
-{
-    if (!job->dirty) {
-        job->dirty = true;
-        job->dirty_next = self->dirty_head;
-        self->dirty_head = job;
-    }
 }
 
 static void
@@ -172,6 +169,40 @@ s_flush_job(sl__sched *self, sl__job *job)
     }
 }
 
+// End the dependents whose inputs failed (graph.c put them on
+// self->graph.failing), and theirs in turn, in a loop: the outermost
+// sl__task_end drains the list.
+static void
+s_fail_dependents(sl__sched *self)
+{
+    sl__graph *g = &self->graph;
+    if (g->draining) {
+        return;
+    }
+    g->draining = true;
+    while (g->n_failing > 0) {
+        sl__failing f = g->failing[--g->n_failing];
+        sl__job *d = sl__table_get(&self->jobs, f.job);
+        const sl__job *p = sl__table_get(&self->jobs, f.input_job);
+        if (d == NULL || d->tasks[f.index].state == SL_SCHED_DONE) {
+            continue;
+        }
+        uint32_t status = 0;
+        const uint8_t *text = NULL;
+        size_t len = 0;
+        if (p != NULL) {
+            (void) sl__graph_kept(p, f.input, &status, &text, &len);
+        }
+        char why[SL_ERRSTR_LEN];
+        sl__fmt(why, sizeof(why),
+                "input job %016" PRIx64 " task %u failed: %.*s", f.input_job,
+                f.input, (int) (len < SL_ERRSTR_LEN ? len : SL_ERRSTR_LEN),
+                text != NULL ? (const char *) text : "");
+        sl__task_end_with(self, d, f.index, SL_WIRE_FAILED, why);
+    }
+    g->draining = false;
+}
+
 void
 sl__task_end(sl__sched *self, sl__job *job, uint32_t index,
              const sl__outcome *o)
@@ -179,6 +210,8 @@ sl__task_end(sl__sched *self, sl__job *job, uint32_t index,
     sl__task *t = &job->tasks[index];
     if (t->state == SL_SCHED_QUEUED) {
         self->queued--;
+    } else if (t->state == SL_SCHED_WAITING) {
+        self->graph.waiting--;
     }
     sl__backup_forget(self, t);
     t->state = SL_SCHED_DONE;
@@ -194,6 +227,14 @@ sl__task_end(sl__sched *self, sl__job *job, uint32_t index,
     if (job->n_pending >= self->opts.limits.max_tasks) {
         s_flush_job(self, job); // a DONE may not carry more than this
     }
+    if (o->status == SL_WIRE_OK) {
+        sl__graph_keep(job, index, o->status, o->value, o->value_len);
+    } else {
+        sl__graph_keep(job, index, o->status, o->error.p, o->error.len);
+    }
+    sl__graph_input_ended(self, job, index, o->status);
+    sl__graph_dependent_ended(self, job, index);
+    s_fail_dependents(self);
 }
 
 void
@@ -229,7 +270,8 @@ sl__job_cancel(sl__sched *self, sl__job *job, const char *why, bool unsubmitted)
     bool first = !job->cancelled;
     job->cancelled = true;
     for (uint64_t i = 0; i < job->received; i++) {
-        if (job->tasks[i].state == SL_SCHED_QUEUED) {
+        uint8_t state = job->tasks[i].state;
+        if (state == SL_SCHED_QUEUED || state == SL_SCHED_WAITING) {
             sl__task_end_with(self, job, (uint32_t) i, SL_WIRE_CANCELLED, why);
         }
     }
@@ -311,13 +353,70 @@ s_submit_args(sl__sched *self, sl__job *job, sl__submit *m, const uint8_t *base,
     return SL_OK;
 }
 
+// SUBMIT's seventh field, the futures of each task, at m->args: check it
+// whole (each future names a task of this client's, submitted before), so
+// that a refused chunk commits nothing, and leave m->args after it. *deps
+// is where it starts.
+static sl_err
+s_deps_check(sl__sched *self, sl__peer *client, const sl__job *job,
+             sl__submit *m, sl__mpr *deps, char *why)
+{
+    uint32_t n;
+    if (sl__mpr_array(&m->args, &n) != 0 || n != m->n_args) {
+        sl__fmt(why, SL_ERRSTR_LEN,
+                "malformed message: SUBMIT deps (one entry per task)");
+        return SL_EPROTO;
+    }
+    *deps = m->args;
+    for (uint32_t i = 0; i < n; i++) {
+        sl__mpr list;
+        uint32_t k;
+        sl_err rv =
+            sl__msg_deps_entry(&m->args, S_TASK_FUTURES_MAX, &k, &list, why);
+        if (rv == SL_OK && k > 0) {
+            rv = sl__graph_check(self, client, job->id, m->first + i, list, k,
+                                 why);
+        }
+        if (rv != SL_OK) {
+            return rv;
+        }
+    }
+    return SL_OK;
+}
+
+// Record the futures of each task that names any (graph.c): it waits, and
+// is taken from *to_run, or fails at once when an input has already failed
+// (graph.c puts it on self->graph.failing, which the caller drains).
+static void
+s_deps_commit(sl__sched *self, sl__job *job, const sl__submit *m, sl__mpr deps,
+              const uint8_t *base, uint32_t *to_run)
+{
+    char why[SL_ERRSTR_LEN];
+    for (uint32_t i = 0; i < m->n_args; i++) {
+        sl__mpr list;
+        uint32_t k;
+        uint32_t off = (uint32_t) (deps.p - base);
+        (void) sl__msg_deps_entry(&deps, S_TASK_FUTURES_MAX, &k, &list, why);
+        uint32_t index = (uint32_t) (m->first + i);
+        if (k == 0 || job->tasks[index].state == SL_SCHED_DONE) {
+            continue;
+        }
+        if (!sl__graph_add(self, job, index, off, list, k) &&
+            sl__graph_waits(job, index)) {
+            job->tasks[index].state = SL_SCHED_WAITING;
+            self->graph.waiting++;
+            (*to_run)--;
+        }
+    }
+}
+
 // The frame must end where the message does: we keep the whole frame, so
 // bytes after it would be memory a peer makes us hold for nothing. Fields
 // after the args (a later version's) are skipped, not refused.
 static sl_err
 s_submit_end(sl__sched *self, sl__submit *m, uint32_t nfields, char *why)
 {
-    for (uint32_t i = S_SUBMIT_FIELDS; i < nfields; i++) {
+    for (uint32_t i = nfields > 6 ? S_SUBMIT_FIELDS : 6; i < nfields; i++) {
         if (sl__mpr_skip(&m->args, self->opts.limits.max_depth, NULL, NULL) !=
             0) {
             sl__fmt(why, SL_ERRSTR_LEN, "malformed message: SUBMIT field %u",
@@ -390,7 +489,12 @@ sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r, uint32_t nfields,
     }
     s_job_reserve(job, m.first + m.n_args);
     uint32_t to_run;
-    rv = s_submit_args(self, job, &m, zmq_msg_data(body), &to_run, why);
+    const uint8_t *base = zmq_msg_data(body);
+    sl__mpr deps = {NULL, NULL};
+    rv = s_submit_args(self, job, &m, base, &to_run, why);
+    if (rv == SL_OK && nfields > 6) {
+        rv = s_deps_check(self, client, job, &m, &deps, why);
+    }
     if (rv == SL_OK) {
         rv = s_submit_end(self, &m, nfields, why);
     }
@@ -401,9 +505,13 @@ sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r, uint32_t nfields,
         sl__peer_reject(self, client, rv, why, m.job);
         return;
     }
+    uint32_t ended = m.n_args - to_run; // the bitmap's, before any waits
+    if (deps.p != NULL) {
+        s_deps_commit(self, job, &m, deps, base, &to_run);
+    }
     s_job_add_chunk(job, body);
     job->received += m.n_args;
-    job->done += m.n_args - to_run;
+    job->done += ended;
     self->queued += to_run;
     if (job->done == job->total) {
         sl__job_mark_dirty(self,
@@ -419,6 +527,7 @@ sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r, uint32_t nfields,
         sl__msg_accepted(&self->w, m.job, m.first, m.n_args);
         sl__peer_send(self, client, &self->w);
     }
+    s_fail_dependents(self); // tasks whose inputs had failed already
     if (job->cancelled) {
         sl__job_cancel(self, job, "cancelled by the client", false);
     }
@@ -441,6 +550,38 @@ sl__on_cancel(sl__sched *self, sl__peer *client, sl__mpr *r)
         return; // already finished, or never ours: nothing to cancel
     }
     sl__job_cancel(self, job, "cancelled by the client", false);
+}
+
+// RELEASE [[job, ...]]: the client is done with these jobs. A job is
+// freed once it has ended, and once no unended task names it (graph.c);
+// one not ended is cancelled, unless such tasks wait for it: then it runs
+// on for them.
+void
+sl__on_release(sl__sched *self, sl__peer *client, sl__mpr *r)
+{
+    uint32_t n;
+    char why[SL_ERRSTR_LEN];
+    if (sl__msg_release_decode(r, &self->opts.limits, &n, why) != SL_OK) {
+        sl__peer_reject(self, client, SL_EPROTO, why, 0);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t id;
+        if (sl__mpr_u64(r, &id) != 0) {
+            sl__peer_reject(self, client, SL_EPROTO,
+                            "malformed message: RELEASE job id", 0);
+            return;
+        }
+        sl__job *job = sl__table_get(&self->jobs, id);
+        if (job == NULL || job->client_key != client->key) {
+            continue; // gone already, or never ours
+        }
+        job->released = true;
+        if (job->done < job->total && job->users == 0) {
+            sl__job_cancel(self, job, "released by the client", true);
+        }
+        sl__job_mark_dirty(self, job);
+    }
 }
 
 static double
@@ -474,7 +615,11 @@ sl__on_status(sl__sched *self, sl__peer *client)
             s.busy += p->n_leases < p->slots ? p->n_leases : p->slots;
         }
     }
-    s.jobs = (uint32_t) self->jobs.n;
+    // Jobs with tasks to end: not those kept after their end for futures.
+    for (size_t i = 0; i < self->jobs.cap; i++) {
+        const sl__job *job = self->jobs.keys[i] ? self->jobs.vals[i] : NULL;
+        s.jobs += job != NULL && job->done < job->total;
+    }
     s.queued = self->queued;
     s.running = self->running;
     s.done = self->done_total;
@@ -512,7 +657,11 @@ sl__jobs_flush(sl__sched *self)
             continue;
         }
         s_flush_job(self, job);
-        if (complete && job->running == 0) {
+        // A kept job stays until its client releases it or is gone, and
+        // any job while a task that names it has not ended.
+        bool wanted = job->users > 0 ||
+                      (job->keep && !job->released && job->client_key != 0);
+        if (complete && job->running == 0 && !wanted) {
             s_job_destroy(self, &job);
             freed_last = self->jobs.n == 0;
         }

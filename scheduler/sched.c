@@ -118,6 +118,9 @@ s_on_client_msg(sl__sched *self, sl__peer *client, uint32_t type,
     case SL_MSG_CANCEL:
         sl__on_cancel(self, client, r);
         break;
+    case SL_MSG_RELEASE:
+        sl__on_release(self, client, r);
+        break;
     case SL_MSG_STATUS:
         sl__on_status(self, client);
         break;
@@ -466,6 +469,7 @@ sl__sched_new_unbound(const sl__sched_opts *opts)
     sl__jobs_init(self);
     sl__peers_init(self);
     sl__mpw_init(&self->w);
+    sl__mpw_init(&self->graph.inputs);
     self->started = sl__mono();
     self->next_reap_ms = sl__mono_ms() + S_CLIENT_IDLE_MS / 10;
     self->now_ms = sl__mono_ms();
@@ -571,7 +575,8 @@ sl__sched_destroy(sl__sched **self_p)
     if (self == NULL) {
         return;
     }
-    sl__jobs_fini(self); // before the peers: a job looks its client up
+    sl__jobs_fini(self);  // before the peers: a job looks its client up
+    sl__graph_fini(self); // after the jobs: they mark their waiters
     // Workers are not told to shut down: they keep their tasks and
     // reconnect to the next scheduler on this endpoint.
     sl__peers_fini(self);

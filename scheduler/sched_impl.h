@@ -11,8 +11,10 @@
 // call each other in a circle.
 // - peer.c: the peer table, sending, the held queue of clients that do not
 //   read, the hungry list, ERROR and log budgets, HELLO and WELCOME.
-// - job.c: jobs and their tasks, SUBMIT, CANCEL, STATUS, the end of a
-//   task, DONE batching.
+// - graph.c: futures: the tasks that wait on other tasks' results, and
+//   the outcomes kept for them.
+// - job.c: jobs and their tasks, SUBMIT, CANCEL, RELEASE, STATUS, the end
+//   of a task, DONE batching.
 // - outcome.c: RESULT, runs lost with their executor or their worker, and
 //   speculation (backup copies of stragglers).
 // - dispatch.c: READY, credit, pick, TASKS.
@@ -33,7 +35,13 @@
 #define SL_RATE_WINDOW 5
 
 // The state of a task.
-enum { SL_SCHED_QUEUED = 0, SL_SCHED_RUNNING = 1, SL_SCHED_DONE = 2 };
+// WAITING: its argument names results that have not ended (graph.c).
+enum {
+    SL_SCHED_QUEUED = 0,
+    SL_SCHED_RUNNING = 1,
+    SL_SCHED_DONE = 2,
+    SL_SCHED_WAITING = 3,
+};
 // Task flags: a backup copy is wanted (queued), or one was started.
 enum { SL_SCHED_WANT_BACKUP = 1, SL_SCHED_BACKED = 2 };
 
@@ -42,10 +50,58 @@ typedef struct {
     uint32_t arg_off; // offset of the argument in that frame
     uint32_t arg_len; // its length in bytes
     uint8_t attempts; // runs started so far
-    uint8_t state;    // SL_SCHED_QUEUED, SL_SCHED_RUNNING or SL_SCHED_DONE
+    uint8_t state;    // SL_SCHED_QUEUED, _RUNNING, _DONE or _WAITING
     uint8_t lost;     // runs that died with their executor or worker
     uint8_t flags;    // SL_SCHED_WANT_BACKUP, SL_SCHED_BACKED
 } sl__task;
+
+// A task whose argument names futures (graph.c).
+typedef struct {
+    uint32_t off;    // where its SUBMIT deps entry lies in its chunk; 0: none
+    uint32_t waiter; // its waiter while it waits; 0: none
+} sl__task_deps;
+
+// An edge: a task whose result the waiter waits for has it on its list.
+typedef struct {
+    uint32_t next;   // the next edge of the same list; 0: the last
+    uint32_t waiter; // the waiting task
+} sl__edge;
+
+// A waiting task. job is NULL once it no longer waits (it ended), while
+// edges may still name it.
+typedef struct sl__job sl__job;
+typedef struct {
+    sl__job *job;        // its job, or NULL
+    uint32_t index;      // its index; the free list's link when free
+    uint32_t unresolved; // edges that name it
+} sl__waiter;
+
+// A dependent to fail because its input did.
+typedef struct {
+    uint64_t job;       // the dependent
+    uint32_t index;     //
+    uint64_t input_job; // its input that did not end OK
+    uint32_t input;     //
+} sl__failing;
+
+typedef struct {
+    sl__edge *edges;       // the edge pool; edges[0] unused
+    uint32_t n_edges;      // used or freed
+    uint32_t cap_edges;    // allocated
+    uint32_t free_edge;    // free list head; 0: empty
+    uint64_t live_edges;   // in use
+    sl__waiter *waiters;   // the waiter pool; waiters[0] unused
+    uint32_t n_waiters;    // used or freed
+    uint32_t cap_waiters;  // allocated
+    uint32_t free_waiter;  // free list head
+    uint64_t live_waiters; // in use
+    uint64_t waiting;      // tasks in state WAITING over all jobs
+    sl__failing *failing;  // dependents to fail (job.c ends them)
+    uint32_t n_failing;    // in failing
+    uint32_t cap_failing;  // allocated
+    bool draining;         // job.c is ending them
+    sl__mpw inputs;        // a dispatched task's inputs, reused
+} sl__graph;
 
 typedef struct {
     uint64_t job;     // the leased task's job
@@ -100,36 +156,44 @@ struct sl__peer {
     sl__peer *hungry_prev; // and the one before
 };
 
-typedef struct sl__job sl__job;
 struct sl__job {
-    uint64_t id;         // client-chosen, unique
-    uint64_t client_key; // the submitting client's peer key; 0 if gone
-    char function[256];  // "module.kernel", NUL-terminated
-    size_t function_len; // its length
-    char home[65];       // its client's node (sl__peer.node), copied: the
-                         // job may outlive the client's connection
-    sl__job_opts opts;   // time limit, attempts, priority
-    uint64_t total;      // tasks in the job
-    uint64_t received;   // tasks submitted so far (chunks arrive in order)
-    uint64_t done;       // tasks ended
-    uint64_t running;    // tasks leased to workers
-    sl__task *tasks;     // cap_tasks entries; the first received are used
-    uint64_t cap_tasks;  // grows with the chunks, up to total
-    zmq_msg_t **chunks;  // SUBMIT frames the arguments live in
-    uint32_t n_chunks;   // in use
-    uint32_t cap_chunks; // allocated
-    bool cancelled;      // no further dispatch
-    float *run_ms;       // a sample of finished tasks' run times
-    uint32_t n_run_ms;   // entries in it (at most S_SPEC_SAMPLES, outcome.c)
-    uint64_t n_timed;    // tasks timed, sampled or not
-    double median_ms;    // of run_ms, computed once a scan; <0: stale
-    uint32_t backups;    // backup copies started
-    double exec_ms;      // average run time that workers report; <0: none
-    sl__mpw done_buf;    // outcomes not yet sent to the client
-    uint32_t n_pending;  // outcomes in done_buf
-    int64_t done_ms;     // when the last DONE went out
-    bool dirty;          // on the dirty list
-    sl__job *dirty_next; // dirty list link
+    uint64_t id;          // client-chosen, unique
+    uint64_t client_key;  // the submitting client's peer key; 0 if gone
+    char function[256];   // "module.kernel", NUL-terminated
+    size_t function_len;  // its length
+    char home[65];        // its client's node (sl__peer.node), copied: the
+                          // job may outlive the client's connection
+    sl__job_opts opts;    // time limit, attempts, priority
+    uint64_t total;       // tasks in the job
+    uint64_t received;    // tasks submitted so far (chunks arrive in order)
+    uint64_t done;        // tasks ended
+    uint64_t running;     // tasks leased to workers
+    sl__task *tasks;      // cap_tasks entries; the first received are used
+    uint64_t cap_tasks;   // grows with the chunks, up to total
+    zmq_msg_t **chunks;   // SUBMIT frames the arguments live in
+    uint32_t n_chunks;    // in use
+    uint32_t cap_chunks;  // allocated
+    bool cancelled;       // no further dispatch
+    bool keep;            // SL_SUBMIT_KEEP: kept after it ends until released
+    bool released;        // its client sent RELEASE
+    uint64_t users;       // futures of unended tasks that name its tasks
+    uint64_t *kept;       // per task: 1 + where its outcome lies in kept_buf
+    uint8_t *kept_buf;    // kept outcomes (graph.c), kept_len bytes of
+    size_t kept_len;      // kept_cap: grown by doubling from a few bytes,
+    size_t kept_cap;      // since most jobs are small
+    sl__task_deps *deps;  // per task, when some task has futures; or NULL
+    uint32_t *first_edge; // per task: its dependents' edges; or NULL
+    float *run_ms;        // a sample of finished tasks' run times
+    uint32_t n_run_ms;    // entries in it (at most S_SPEC_SAMPLES, outcome.c)
+    uint64_t n_timed;     // tasks timed, sampled or not
+    double median_ms;     // of run_ms, computed once a scan; <0: stale
+    uint32_t backups;     // backup copies started
+    double exec_ms;       // average run time that workers report; <0: none
+    sl__mpw done_buf;     // outcomes not yet sent to the client
+    uint32_t n_pending;   // outcomes in done_buf
+    int64_t done_ms;      // when the last DONE went out
+    bool dirty;           // on the dirty list
+    sl__job *dirty_next;  // dirty list link
 };
 
 // How a message leaves for peer: 1 when queued, 0 when it would block
@@ -155,6 +219,7 @@ struct sl__sched {
     void *workers_raw;       // and the workers'
     sl__send_fn send;        // how messages leave (on those sockets)
     sl__queue queue;         // runs of queued tasks
+    sl__graph graph;         // futures (graph.c)
     sl__table jobs;          // job id -> sl__job
     sl__table peers;         // routing id hash -> sl__peer
     sl__peer *hungry_head;   // workers with credit, round robin
@@ -258,15 +323,70 @@ void sl__hungry_remove(sl__sched *self, sl__peer *w);
 // WELCOME. name is the client's node: its jobs' home in TASKS.
 void sl__on_hello(sl__sched *self, sl__peer *peer, sl__mpr *r);
 
+// Put job on the dirty list: the next sl__jobs_flush (job.c) sends its
+// outcomes, and frees it if it has ended. In this header because graph.c,
+// which comes before job.c, marks jobs too.
+static inline void
+sl__job_mark_dirty(sl__sched *self, sl__job *job)
+{
+    if (!job->dirty) {
+        job->dirty = true;
+        job->dirty_next = self->dirty_head;
+        self->dirty_head = job;
+    }
+}
+
 // ---------------------------------------------------------------------
-// job.c: jobs, SUBMIT, CANCEL, STATUS, DONE.
+// graph.c: futures.
+
+// Free the pools (sl__sched_destroy).
+void sl__graph_fini(sl__sched *self);
+// The job's task array grew from old_cap to job->cap_tasks entries: grow
+// its graph arrays with it.
+void sl__graph_job_reserve(sl__job *job, uint64_t old_cap);
+// Free the job's graph arrays and kept outcomes; its waiting tasks' waiters
+// are marked dead.
+void sl__graph_job_free(sl__sched *self, sl__job *job);
+// Keep task index's outcome: its status and the bytes a future resolves to
+// (the result, inline or a ref) or the error text.
+void sl__graph_keep(sl__job *job, uint32_t index, uint32_t status,
+                    const void *bytes, size_t len);
+// Task index's kept outcome, if it has ended; the bytes are borrowed from
+// the job.
+bool sl__graph_kept(const sl__job *job, uint32_t index, uint32_t *status,
+                    const uint8_t **bytes, size_t *len);
+// Check task task of job job_id's n futures (list at the first pair): each
+// names a task of a job of client, submitted before it. Else why says
+// which future is wrong (SL_EINVAL, or SL_EPROTO for a malformed pair).
+sl_err sl__graph_check(sl__sched *self, const sl__peer *client, uint64_t job_id,
+                       uint64_t task, sl__mpr list, uint32_t n, char *why);
+// Record task index's n futures (checked), whose deps entry lies at off in
+// its chunk: an edge to it from each input that has not ended. True when
+// an input has ended and failed: the task is then on self->graph.failing,
+// for the caller to end. Otherwise sl__graph_waits says whether it waits.
+bool sl__graph_add(sl__sched *self, sl__job *job, uint32_t index, uint32_t off,
+                   sl__mpr list, uint32_t n);
+bool sl__graph_waits(const sl__job *job, uint32_t index);
+// Task index of job ended with status: its dependents that waited only on
+// it are queued; with a status other than OK, each goes on
+// self->graph.failing.
+void sl__graph_input_ended(sl__sched *self, sl__job *job, uint32_t index,
+                           uint32_t status);
+// Task index of job, which may have futures, ended: the jobs it named lose
+// a user (and are marked dirty, to be freed, when that was the last).
+void sl__graph_dependent_ended(sl__sched *self, sl__job *job, uint32_t index);
+// TASKS' inputs for task index of job ([job, index, value, ...], for
+// sl__task_item.inputs), or NULL when it names no future; valid until the
+// next call.
+const uint8_t *sl__graph_inputs(sl__sched *self, const sl__job *job,
+                                uint32_t index, size_t *len);
+
+// ---------------------------------------------------------------------
+// job.c: jobs, SUBMIT, CANCEL, RELEASE, STATUS, DONE.
 
 // The table of jobs; and free every job, and the table.
 void sl__jobs_init(sl__sched *self);
 void sl__jobs_fini(sl__sched *self);
-// Put job on the dirty list: the next sl__jobs_flush sends its outcomes,
-// and frees it if it has ended.
-void sl__job_mark_dirty(sl__sched *self, sl__job *job);
 // Cancel every task of job that has not been dispatched, and tell the
 // workers to stop the ones running (the first time): each comes back
 // CANCELLED, or, from a worker that cannot stop a kernel (thread slots),
@@ -295,6 +415,7 @@ bool sl__jobs_flush(sl__sched *self);
 void sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r,
                    uint32_t nfields, zmq_msg_t *body);
 void sl__on_cancel(sl__sched *self, sl__peer *client, sl__mpr *r);
+void sl__on_release(sl__sched *self, sl__peer *client, sl__mpr *r);
 void sl__on_status(sl__sched *self, sl__peer *client);
 
 // ---------------------------------------------------------------------

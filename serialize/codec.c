@@ -9,6 +9,7 @@
 //                    multiple of 8 bytes into the payload.
 //   ref     (ext 2): u8 version (1), u8 shard, u16 key length, u64 size,
 //                    then the key bytes.
+//   future  (ext 3): u64 job, u64 index (16 bytes).
 //
 // The decoder is recursive, bounded by lim->max_depth, and checks every
 // declared count against the bytes left before it allocates.
@@ -127,6 +128,14 @@ s_pack(sl__mpw *w, const sl_value *v, int depth)
     case SL_REF:
         rv = s_pack_ref(w, v);
         break;
+    case SL_FUTURE: {
+        uint8_t body[16];
+        s_le64(body, v->u.fut.job);
+        s_le64(body + 8, v->u.fut.index);
+        msgpack_pack_ext(&w->pk, sizeof(body), SL_EXT_FUTURE);
+        msgpack_pack_ext_body(&w->pk, body, sizeof(body));
+        break;
+    }
     case SL_LIST:
         msgpack_pack_array(&w->pk, v->u.list.n);
         for (size_t i = 0; i < v->u.list.n && rv == SL_OK; i++) {
@@ -313,6 +322,14 @@ s_decode_ext(s_dec *d, sl_value **out)
     }
     if (type == SL_EXT_REF) {
         return s_decode_ref(d, p, len, out);
+    }
+    if (type == SL_EXT_FUTURE) {
+        if (len != 16) {
+            return s_fail(d, SL_EPROTO, "future payload is not 16 bytes");
+        }
+        *out = sl__value_new_future(s_get_le64(p), s_get_le64(p + 8));
+        return *out != NULL ? SL_OK
+                            : s_fail(d, SL_ENOMEM, "out of memory for future");
     }
     return s_fail(d, SL_EPROTO, "unknown ext type");
 }

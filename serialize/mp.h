@@ -19,6 +19,7 @@
 // msgpack ext types of starling's values.
 #define SL_EXT_NDARRAY 1
 #define SL_EXT_REF 2
+#define SL_EXT_FUTURE 3
 
 typedef struct {
     const uint8_t *p;   // next byte to read

@@ -151,9 +151,9 @@ sl__msg_welcome_decode(sl__mpr *r, sl__welcome *m, char *errbuf)
 void
 sl__msg_resubmit_begin(sl__mpw *w, uint64_t job, const char *function,
                        uint64_t total, uint64_t first, const sl__job_opts *opts,
-                       const uint8_t *ended, uint32_t n_args)
+                       const uint8_t *ended, uint32_t n_args, bool deps)
 {
-    sl__msg_begin(w, SL_MSG_SUBMIT, 6);
+    sl__msg_begin(w, SL_MSG_SUBMIT, deps ? 7 : 6);
     msgpack_pack_uint64(&w->pk, job);
     sl__mpw_str(w, function);
     msgpack_pack_uint64(&w->pk, total);
@@ -178,7 +178,8 @@ sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
                      uint64_t total, uint64_t first, const sl__job_opts *opts,
                      uint32_t n_args)
 {
-    sl__msg_resubmit_begin(w, job, function, total, first, opts, NULL, n_args);
+    sl__msg_resubmit_begin(w, job, function, total, first, opts, NULL, n_args,
+                           false);
 }
 
 sl_err
@@ -234,6 +235,63 @@ sl__msg_submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
         return s_bad(errbuf, "SUBMIT chunk beyond the job's total");
     }
     m->args = *r;
+    return SL_OK;
+}
+
+sl_err
+sl__msg_deps_entry(sl__mpr *r, uint32_t max, uint32_t *n, sl__mpr *list,
+                   char *errbuf)
+{
+    uint32_t len;
+    *n = 0;
+    if (sl__mpr_nil(r) == 0) {
+        return SL_OK;
+    }
+    if (sl__mpr_array(r, &len) != 0 || len % 2 != 0) {
+        return s_bad(errbuf, "SUBMIT deps entry (nil, or [job, index, ...])");
+    }
+    if (len / 2 > max) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "a task names %u futures, more than the limit of %u", len / 2,
+                max);
+        return SL_ELIMIT;
+    }
+    *list = *r;
+    // Step r past the pairs; sl__msg_dep_next reads them again from list.
+    for (uint32_t i = 0; i < len; i++) {
+        uint64_t x;
+        if (sl__mpr_u64(r, &x) != 0) {
+            return s_bad(errbuf, "SUBMIT deps entry (job and index are u64s)");
+        }
+    }
+    *n = len / 2;
+    return SL_OK;
+}
+
+int
+sl__msg_dep_next(sl__mpr *list, uint64_t *job, uint64_t *index)
+{
+    return sl__mpr_u64(list, job) != 0 || sl__mpr_u64(list, index) != 0 ? -1
+                                                                        : 0;
+}
+
+void
+sl__msg_release(sl__mpw *w, const uint64_t *jobs, uint32_t n)
+{
+    sl__msg_begin(w, SL_MSG_RELEASE, 1);
+    msgpack_pack_array(&w->pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_uint64(&w->pk, jobs[i]);
+    }
+}
+
+sl_err
+sl__msg_release_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n,
+                       char *errbuf)
+{
+    if (sl__mpr_array(r, n) != 0 || *n > lim->max_tasks) {
+        return s_bad(errbuf, "RELEASE jobs");
+    }
     return SL_OK;
 }
 
@@ -350,10 +408,13 @@ sl__msg_home_ok(const char *home, size_t home_len)
 void
 sl__msg_task_item(sl__mpw *w, const sl__task_item *t)
 {
-    msgpack_pack_array(&w->pk, 3);
+    msgpack_pack_array(&w->pk, t->inputs != NULL ? 4 : 3);
     msgpack_pack_uint32(&w->pk, t->index);
     msgpack_pack_uint32(&w->pk, t->attempt);
     sl__mpw_raw(w, t->arg, t->arg_len);
+    if (t->inputs != NULL) {
+        sl__mpw_raw(w, t->inputs, t->inputs_len);
+    }
 }
 
 sl_err
@@ -394,10 +455,22 @@ sl__msg_task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
                          char *errbuf)
 {
     uint32_t n;
-    if (sl__mpr_array(r, &n) != 0 || n != 3 || sl__mpr_u32(r, &t->index) != 0 ||
-        sl__mpr_u32(r, &t->attempt) != 0 ||
+    uint32_t inputs;
+    t->inputs = NULL;
+    t->inputs_len = 0;
+    if (sl__mpr_array(r, &n) != 0 || (n != 3 && n != 4) ||
+        sl__mpr_u32(r, &t->index) != 0 || sl__mpr_u32(r, &t->attempt) != 0 ||
         sl__mpr_skip(r, lim->max_depth, &t->arg, &t->arg_len) != 0) {
         return s_bad(errbuf, "TASKS item");
+    }
+    if (n == 4) {
+        // The inputs must be an array of whole triples; the values in them
+        // are checked where they are decoded, to run.
+        sl__mpr in = *r;
+        if (sl__mpr_array(&in, &inputs) != 0 || inputs % 3 != 0 ||
+            sl__mpr_skip(r, lim->max_depth, &t->inputs, &t->inputs_len) != 0) {
+            return s_bad(errbuf, "TASKS item inputs");
+        }
     }
     return SL_OK;
 }

@@ -20,6 +20,7 @@ typedef enum {
     SL_MSG_STATUS = 4,
     SL_MSG_BYE = 5,       // also worker -> scheduler
     SL_MSG_HEARTBEAT = 6, // every direction
+    SL_MSG_RELEASE = 7,
     // scheduler -> client
     SL_MSG_WELCOME = 16, // also scheduler -> worker
     SL_MSG_ACCEPTED = 17,
@@ -64,6 +65,11 @@ typedef struct {
 // sets it; each ACCEPTED woke the client once per call, about 25 us of a
 // 240 us round trip on the development machine).
 #define SL_SUBMIT_NO_ACCEPTED 0x80000000u
+// A wire-only SUBMIT flag: the scheduler keeps the job, and its tasks'
+// results, after it has ended, until the client sends RELEASE (or is
+// gone), so that a later job's futures can name its tasks. libstarling
+// sets it on every job.
+#define SL_SUBMIT_KEEP 0x40000000u
 
 // A string view into a frame. Not NUL-terminated.
 typedef struct {
@@ -124,11 +130,17 @@ typedef struct {
 void sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
                           uint64_t total, uint64_t first,
                           const sl__job_opts *opts, uint32_t n_args);
-// The same with an ended bitmap of ceil(n_args/8) bytes (NULL: none).
+// The same with an ended bitmap of ceil(n_args/8) bytes (NULL: none), and
+// with deps a seventh field, the futures of each task, follows the args:
+// the caller appends it (sl__msg_submit_deps).
 void sl__msg_resubmit_begin(sl__mpw *w, uint64_t job, const char *function,
                             uint64_t total, uint64_t first,
                             const sl__job_opts *opts, const uint8_t *ended,
-                            uint32_t n_args);
+                            uint32_t n_args, bool deps);
+// SUBMIT's seventh field: one entry per arg, nil (the task names no
+// future) or the flat array [job, index, job, index, ...] of the tasks
+// whose results it takes. The caller writes the array header for n_args
+// entries, then each entry.
 // Whether task i of a chunk is marked in its ended bitmap (NULL: no).
 static inline bool
 sl__msg_submit_ended(const sl__submit *m, uint32_t i)
@@ -137,6 +149,20 @@ sl__msg_submit_ended(const sl__submit *m, uint32_t i)
 }
 sl_err sl__msg_submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
                              char *errbuf);
+// One entry of SUBMIT's deps field at r: *n futures (0 for nil), whose
+// (job, index) pairs sl__msg_dep_next reads from *list. SL_EPROTO when the
+// entry is neither nil nor an array of an even number of u64s (checked by
+// sl__msg_dep_next as it reads), or has more than max pairs.
+sl_err sl__msg_deps_entry(sl__mpr *r, uint32_t max, uint32_t *n, sl__mpr *list,
+                          char *errbuf);
+// The next (job, index) of a deps entry; -1 when malformed.
+int sl__msg_dep_next(sl__mpr *list, uint64_t *job, uint64_t *index);
+// RELEASE [[job, ...]]: the client is done with these jobs; the scheduler
+// may forget each once it has ended and no task waiting on it remains.
+void sl__msg_release(sl__mpw *w, const uint64_t *jobs, uint32_t n);
+// The job ids of a RELEASE: *n of them, each read with sl__mpr_u64.
+sl_err sl__msg_release_decode(sl__mpr *r, const sl__limits *lim, uint32_t *n,
+                              char *errbuf);
 
 // ACCEPTED [job, first, count]
 void sl__msg_accepted(sl__mpw *w, uint64_t job, uint64_t first, uint32_t count);
@@ -169,9 +195,9 @@ typedef struct {
 void sl__msg_ready(sl__mpw *w, const sl__ready *m);
 sl_err sl__msg_ready_decode(sl__mpr *r, sl__ready *m, char *errbuf);
 
-// TASKS [[job, function, time_limit_ms, home, [[index, attempt, arg], ...]],
-// ...]. Tasks are grouped by job so the function name travels once a
-// group. home is the node of the job's client (the name its HELLO gave):
+// TASKS [[job, function, time_limit_ms, home, [[index, attempt, arg(,
+// inputs)], ...]], ...]. Tasks are grouped by job so the function name travels
+// once a group. home is the node of the job's client (the name its HELLO gave):
 // empty (unknown), or 1 to SL_NODE_NAME_MAX bytes without a NUL.
 typedef struct {
     uint64_t job;
@@ -185,6 +211,12 @@ typedef struct {
     uint32_t attempt;
     const uint8_t *arg; // raw msgpack of the argument value
     size_t arg_len;
+    // The results of the tasks the argument's futures name: the raw
+    // msgpack array [job, index, value, job, index, value, ...], each value
+    // the result as that task's outcome carried it (inline, or a ref).
+    // NULL and 0 when the argument names no future.
+    const uint8_t *inputs;
+    size_t inputs_len;
 } sl__task_item;
 // The caller packs: sl__msg_tasks_begin(n_groups), then per group
 // sl__msg_task_group, then per task sl__msg_task_item.

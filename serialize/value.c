@@ -281,6 +281,17 @@ sl__value_new_ndarray_view(sl_dtype dtype, int ndim, const int64_t *shape,
 }
 
 sl_value *
+sl__value_new_future(uint64_t job, uint64_t index)
+{
+    sl_value *v = s_new(SL_FUTURE);
+    if (v != NULL) {
+        v->u.fut.job = job;
+        v->u.fut.index = index;
+    }
+    return v;
+}
+
+sl_value *
 sl__value_new_ref(const char *key, uint64_t size, int shard)
 {
     sl_value *v = s_new(SL_REF);
@@ -419,7 +430,8 @@ sl_value_copy(const sl_value *v)
     case SL_NIL:
     case SL_BOOL:
     case SL_INT:
-    case SL_FLOAT: {
+    case SL_FLOAT:
+    case SL_FUTURE: {
         sl_value *c = s_new(v->type);
         if (c != NULL) {
             c->u = v->u;
@@ -494,8 +506,9 @@ sl_value_type(const sl_value *v)
 const char *
 sl_type_name(sl_type type)
 {
-    static const char *names[] = {"nil",   "bool",    "int", "float", "str",
-                                  "bytes", "ndarray", "ref", "list",  "map"};
+    static const char *names[] = {"nil",  "bool",  "int",     "float",
+                                  "str",  "bytes", "ndarray", "ref",
+                                  "list", "map",   "future"};
     return (unsigned) type < sizeof(names) / sizeof(names[0]) ? names[type]
                                                               : "?";
 }
@@ -660,6 +673,18 @@ sl_ref_shard(const sl_value *v)
     return v != NULL && v->type == SL_REF ? v->u.ref.shard : 0;
 }
 
+uint64_t
+sl_future_job(const sl_value *v)
+{
+    return v != NULL && v->type == SL_FUTURE ? v->u.fut.job : 0;
+}
+
+uint64_t
+sl_future_index(const sl_value *v)
+{
+    return v != NULL && v->type == SL_FUTURE ? v->u.fut.index : 0;
+}
+
 // Append to buf at *off, never past len.
 static void s_put(char *buf, size_t len, size_t *off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -712,6 +737,10 @@ s_describe(const sl_value *v, char *buf, size_t len, size_t *off)
     case SL_REF:
         s_put(buf, len, off, "ref(%s, %" PRIu64 " bytes)", v->u.ref.key,
               v->u.ref.size);
+        break;
+    case SL_FUTURE:
+        s_put(buf, len, off, "future(job %" PRIu64 " task %" PRIu64 ")",
+              v->u.fut.job, v->u.fut.index);
         break;
     case SL_LIST:
         s_put(buf, len, off, "[");

@@ -46,6 +46,10 @@ struct sl_value {
             int shard;     // store shard index
         } ref;
         struct {
+            uint64_t job;   // the producing task's job id
+            uint64_t index; // and index
+        } fut;
+        struct {
             sl_value **items;
             size_t n, cap;
         } list;
@@ -61,6 +65,8 @@ struct sl_value {
 sl_value *sl__value_new_strn(const char *s, size_t len);
 // A ref value (copies key).
 sl_value *sl__value_new_ref(const char *key, uint64_t size, int shard);
+// A future: the result of task index of job.
+sl_value *sl__value_new_future(uint64_t job, uint64_t index);
 // An ndarray whose payload is a view into blob (retained). The caller has
 // checked that data is aligned to the element size and nbytes matches.
 sl_value *sl__value_new_ndarray_view(sl_dtype dtype, int ndim,

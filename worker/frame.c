@@ -219,12 +219,15 @@ sl__frame_batch_begin(sl__mpw *w, uint64_t job, const char *function,
 
 void
 sl__frame_batch_task(sl__mpw *w, uint32_t index, uint32_t attempt,
-                     size_t arg_len)
+                     size_t arg_len, size_t inputs_len)
 {
-    msgpack_pack_array(&w->pk, 3);
+    msgpack_pack_array(&w->pk, inputs_len > 0 ? 4 : 3);
     msgpack_pack_uint32(&w->pk, index);
     msgpack_pack_uint32(&w->pk, attempt);
     msgpack_pack_uint64(&w->pk, arg_len);
+    if (inputs_len > 0) {
+        msgpack_pack_uint64(&w->pk, inputs_len);
+    }
 }
 
 // Bytes to add at off to reach the next argument's place.
@@ -235,11 +238,15 @@ s_pad(size_t off)
 }
 
 void
-sl__frame_batch_arg(sl__mpw *w, const void *arg, size_t len)
+sl__frame_batch_arg(sl__mpw *w, const void *arg, size_t len, const void *inputs,
+                    size_t inputs_len)
 {
     static const uint8_t zeros[SL_FRAME_ARG_ALIGN];
     sl__mpw_raw(w, zeros, s_pad(w->buf.size));
     sl__mpw_raw(w, arg, len);
+    if (inputs_len > 0) {
+        sl__mpw_raw(w, inputs, inputs_len);
+    }
 }
 
 static sl_err
@@ -256,15 +263,19 @@ s_batch_tasks(sl__mpr *r, sl__task_group *g, sl__task_item *items, char *errbuf)
 {
     for (uint32_t i = 0; i < g->n_tasks; i++) {
         uint32_t n;
-        uint64_t arg_len;
-        if (sl__mpr_array(r, &n) != 0 || n != 3 ||
+        uint64_t arg_len, inputs_len = 0;
+        if (sl__mpr_array(r, &n) != 0 || (n != 3 && n != 4) ||
             sl__mpr_u32(r, &items[i].index) != 0 ||
             sl__mpr_u32(r, &items[i].attempt) != 0 ||
-            sl__mpr_u64(r, &arg_len) != 0 || arg_len > sl__mpr_left(r)) {
+            sl__mpr_u64(r, &arg_len) != 0 || arg_len > sl__mpr_left(r) ||
+            (n == 4 && (sl__mpr_u64(r, &inputs_len) != 0 || inputs_len == 0 ||
+                        inputs_len > sl__mpr_left(r)))) {
             return s_bad_batch(errbuf, "task entry");
         }
         items[i].arg = NULL;
         items[i].arg_len = (size_t) arg_len;
+        items[i].inputs = NULL;
+        items[i].inputs_len = (size_t) inputs_len;
     }
     return SL_OK;
 }
@@ -277,12 +288,17 @@ s_batch_args(const uint8_t *buf, size_t len, size_t off, sl__task_group *g,
 {
     for (uint32_t i = 0; i < g->n_tasks; i++) {
         size_t pad = s_pad(off);
-        if (pad > len - off || items[i].arg_len > len - off - pad) {
+        if (pad > len - off || items[i].arg_len > len - off - pad ||
+            items[i].inputs_len > len - off - pad - items[i].arg_len) {
             return s_bad_batch(errbuf, "arguments past its end");
         }
         off += pad;
         items[i].arg = buf + off;
         off += items[i].arg_len;
+        if (items[i].inputs_len > 0) {
+            items[i].inputs = buf + off;
+            off += items[i].inputs_len;
+        }
     }
     if (off != len) {
         return s_bad_batch(errbuf, "bytes after the last argument");

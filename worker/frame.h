@@ -75,7 +75,9 @@ sl_err sl__frame_init_decode(const void *buf, size_t len, sl__frame_init *out);
 
 // A batch frame: tasks of one job, to run in order. Its payload is a
 // msgpack header, [job, function, time_limit_ms, home, [[index, attempt,
-// arg_len], ...]], and then each task's argument as the scheduler sent it
+// arg_len(, inputs_len)], ...]], and then each task's argument as the
+// scheduler sent it, its inputs (the results its futures name, as TASKS
+// had them) right after it when it has any
 // (raw msgpack, untouched: the worker never decodes it), each starting
 // SL_FRAME_ARG_ALIGN-aligned in the payload, zero bytes padding the gaps.
 // The payload ends where the last argument does. So the executor finds
@@ -92,8 +94,9 @@ void sl__frame_batch_begin(sl__mpw *w, uint64_t job, const char *function,
                            size_t function_len, uint32_t time_limit_ms,
                            const char *home, size_t home_len, uint32_t n_tasks);
 void sl__frame_batch_task(sl__mpw *w, uint32_t index, uint32_t attempt,
-                          size_t arg_len);
-void sl__frame_batch_arg(sl__mpw *w, const void *arg, size_t len);
+                          size_t arg_len, size_t inputs_len);
+void sl__frame_batch_arg(sl__mpw *w, const void *arg, size_t len,
+                         const void *inputs, size_t inputs_len);
 // Decode a batch frame's payload (buf SL_FRAME_ARG_ALIGN-aligned, as
 // malloc aligns): *g and g->n_tasks items, items having room for
 // SL_FRAME_BATCH_MAX. Each item's arg points into buf (valid while buf

@@ -3,14 +3,17 @@
 //
 // The steps, each of which may end the task with an error instead: find
 // the kernel (built in, or a user module loaded now), decode the argument
-// (zero-copy: ndarrays may point into t->arg), replace every ref in it by
-// the object it names, run the kernel, and encode its result: inline when
+// (zero-copy: ndarrays may point into t->arg), replace every future in it
+// by the result it names (from t->inputs, which the scheduler sent with
+// the task: the result inline, or a ref) and every ref by the object it
+// names, run the kernel, and encode its result: inline when
 // it is at most inline_max bytes, else stored under the task's result key
 // with SET NX (the first result of a task wins) and sent as a ref.
 #include "run.h"
 
 #include "cache.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +42,17 @@ s_task_set(sl__run_task *t, const sl__task_group *g, const sl__task_item *item)
     memcpy(t->home, g->home.p, n);
     t->home[n] = '\0';
     t->arg_len = item->arg_len;
+    t->inputs_len = item->inputs_len;
 }
 
 void
 sl__run_task_init(sl__run_task *t, const sl__task_group *g,
                   const sl__task_item *item)
 {
-    size_t need = item->arg_len > 0 ? item->arg_len : 1;
+    // The inputs go right after the argument, as in a batch frame: one
+    // buffer holds both, and the values decoded from either point into it.
+    size_t need = item->arg_len + item->inputs_len;
+    need = need > 0 ? need : 1;
     if (t->arg_buf == NULL || t->arg_cap < need) {
         free(t->arg_buf);
         t->arg_buf = sl__xmalloc(need);
@@ -53,6 +60,10 @@ sl__run_task_init(sl__run_task *t, const sl__task_group *g,
     }
     s_task_set(t, g, item);
     memcpy(t->arg_buf, item->arg, item->arg_len);
+    if (item->inputs_len > 0) {
+        memcpy(t->arg_buf + item->arg_len, item->inputs, item->inputs_len);
+        t->inputs = t->arg_buf + item->arg_len;
+    }
     t->arg = t->arg_buf;
 }
 
@@ -62,6 +73,7 @@ sl__run_task_init_view(sl__run_task *t, const sl__task_group *g,
 {
     s_task_set(t, g, item);
     t->arg = item->arg;
+    t->inputs = item->inputs;
 }
 
 void
@@ -73,6 +85,8 @@ sl__run_task_clear(sl__run_task *t)
     t->error = NULL;
     t->arg = NULL;
     t->arg_len = 0;
+    t->inputs = NULL;
+    t->inputs_len = 0;
     if (t->arg_cap > SL_RUN_ARG_KEEP) {
         free(t->arg_buf);
         t->arg_buf = NULL;
@@ -185,21 +199,129 @@ s_unpin_all(sl__runner *self)
     self->n_pins = 0;
 }
 
-// Replace every ref below *v by the value it names, fetched from the store.
+// A task's inputs, sorted by (job, index) to be looked up.
+typedef struct {
+    uint64_t job;     // the task whose result it is
+    uint64_t index;   //
+    const uint8_t *p; // the result's raw msgpack, in t->inputs
+    size_t len;       //
+} s_input;
+
+typedef struct {
+    s_input *in;    // n of them, sorted; NULL: none
+    size_t n;       //
+    sl__blob *blob; // the buffer they lie in (values point into it)
+    int depth;      // futures resolved inside futures' values, so far
+} s_inputs;
+
+static int
+s_input_cmp(const void *a, const void *b)
+{
+    const s_input *x = a, *y = b;
+    if (x->job != y->job) {
+        return x->job < y->job ? -1 : 1;
+    }
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+// Read t->inputs ([job, index, value, ...]) into in, sorted.
 static sl_err
-s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, char *errbuf)
+s_inputs_read(const sl__run_task *t, const sl__limits *lim, s_inputs *in,
+              char *errbuf)
+{
+    sl__mpr r;
+    uint32_t n;
+    if (t->inputs == NULL) {
+        return SL_OK;
+    }
+    sl__mpr_init(&r, t->inputs, t->inputs_len);
+    if (sl__mpr_array(&r, &n) != 0 || n % 3 != 0) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "malformed task inputs");
+        return SL_EPROTO;
+    }
+    in->n = n / 3;
+    in->in = calloc(in->n > 0 ? in->n : 1, sizeof(*in->in));
+    if (in->in == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "out of memory for %zu inputs", in->n);
+        return SL_ENOMEM;
+    }
+    for (size_t i = 0; i < in->n; i++) {
+        s_input *x = &in->in[i];
+        if (sl__mpr_u64(&r, &x->job) != 0 || sl__mpr_u64(&r, &x->index) != 0 ||
+            sl__mpr_skip(&r, lim->max_depth, &x->p, &x->len) != 0) {
+            sl__fmt(errbuf, SL_ERRSTR_LEN, "malformed task input %zu", i);
+            return SL_EPROTO;
+        }
+    }
+    qsort(in->in, in->n, sizeof(*in->in), s_input_cmp);
+    return SL_OK;
+}
+
+// Replace the future *v by the result it names, decoded from the task's
+// inputs (a ref stays a ref, for the caller to fetch).
+static sl_err
+s_resolve_future(sl__runner *self, sl_value *v, s_inputs *in, char *errbuf)
+{
+    s_input key = {v->u.fut.job, v->u.fut.index, NULL, 0};
+    const s_input *x =
+        in->n > 0 ? bsearch(&key, in->in, in->n, sizeof(*in->in), s_input_cmp)
+                  : NULL;
+    if (x == NULL) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "the argument names job %016" PRIx64 " task %" PRIu64
+                ", whose result did not come with the task",
+                key.job, key.index);
+        return SL_EPROTO;
+    }
+    sl_value *got = NULL;
+    char dbuf[SL_ERRSTR_LEN];
+    if (sl__value_decode_buf(x->p, x->len, &self->limits, in->blob, &got,
+                             dbuf) != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN,
+                "the result of job %016" PRIx64 " task %" PRIu64
+                " does not decode: %s",
+                key.job, key.index, dbuf);
+        return SL_EPROTO;
+    }
+    sl_value tmp = *v;
+    *v = *got;
+    *got = tmp;
+    sl_value_destroy(&got);
+    return SL_OK;
+}
+
+// Replace every future below *v by the result it names, and every ref by
+// the value it names, fetched from the node's tier or the store.
+static sl_err
+s_resolve_refs(sl__runner *self, sl_value *v, sl__run_task *t, s_inputs *in,
+               char *errbuf)
 {
     sl_err rv = SL_OK;
     if (v->type == SL_LIST) {
         for (size_t i = 0; i < v->u.list.n && rv == SL_OK; i++) {
-            rv = s_resolve_refs(self, v->u.list.items[i], t, errbuf);
+            rv = s_resolve_refs(self, v->u.list.items[i], t, in, errbuf);
         }
         return rv;
     }
     if (v->type == SL_MAP) {
         for (size_t i = 0; i < v->u.map.n && rv == SL_OK; i++) {
-            rv = s_resolve_refs(self, v->u.map.vals[i], t, errbuf);
+            rv = s_resolve_refs(self, v->u.map.vals[i], t, in, errbuf);
         }
+        return rv;
+    }
+    if (v->type == SL_FUTURE) {
+        // A result is a kernel's value: it holds no future, unless a peer
+        // forged one; bounded all the same.
+        if (in->depth >= self->limits.max_depth) {
+            sl__fmt(errbuf, SL_ERRSTR_LEN, "futures nested too deep");
+            return SL_ELIMIT;
+        }
+        if ((rv = s_resolve_future(self, v, in, errbuf)) != SL_OK) {
+            return rv;
+        }
+        in->depth++;
+        rv = s_resolve_refs(self, v, t, in, errbuf); // its refs, if any
+        in->depth--;
         return rv;
     }
     if (v->type != SL_REF) {
@@ -445,11 +567,13 @@ sl__runner_run(sl__runner *self, sl__run_task *t)
 {
     char errbuf[SL_ERRSTR_LEN];
     sl_value *args = NULL;
-    sl__blob *blob =
-        sl__blob_new((void *) t->arg, t->arg_len, s_blob_keep, NULL);
+    // The inputs lie right after the argument, in the same buffer.
+    sl__blob *blob = sl__blob_new((void *) t->arg, t->arg_len + t->inputs_len,
+                                  s_blob_keep, NULL);
+    s_inputs in = {NULL, 0, blob, 0};
     const sl_kernel_def *k = NULL;
     t->stats.start_s = t->stats.end_s = sl__wall();
-    t->stats.bytes_read = t->arg_len;
+    t->stats.bytes_read = t->arg_len + t->inputs_len;
     if (s_find_kernel(self, t, &k, errbuf) != SL_OK) {
         sl__run_task_fail(t, SL_WIRE_ERROR, "%s", errbuf);
     } else if (blob == NULL) {
@@ -458,11 +582,13 @@ sl__runner_run(sl__runner *self, sl__run_task *t)
                                     &args, errbuf) != SL_OK) {
         sl__run_task_fail(t, SL_WIRE_ERROR, "%s: malformed argument: %s",
                           t->function, errbuf);
-    } else if (s_resolve_refs(self, args, t, errbuf) != SL_OK) {
+    } else if (s_inputs_read(t, &self->limits, &in, errbuf) != SL_OK ||
+               s_resolve_refs(self, args, t, &in, errbuf) != SL_OK) {
         sl__run_task_fail(t, SL_WIRE_ERROR, "%s: %s", t->function, errbuf);
     } else {
         s_run_kernel(self, t, k, args);
     }
+    free(in.in);
     sl_value_destroy(&args);
     sl__blob_release(&blob);
     s_unpin_all(self);

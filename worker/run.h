@@ -29,6 +29,10 @@ typedef struct {
     char home[65];          // the node of the job's client ("": unknown)
     const uint8_t *arg;     // raw msgpack argument: arg_buf, or borrowed
     size_t arg_len;         // its length
+    const uint8_t *inputs;  // the results its futures name, right after
+                            // the argument ([job, index, value, ...]); or
+                            // NULL
+    size_t inputs_len;      // their length
     uint8_t *arg_buf;       // owned copy of the argument, kept for reuse
     size_t arg_cap;         // bytes allocated at arg_buf
     uint32_t status;        // outcome: SL_WIRE_*, 0 until run

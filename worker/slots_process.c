@@ -322,10 +322,11 @@ s_batch_send(sl__slots *self, s_slot *slot, char *errbuf)
                           head->home, strlen(head->home), slot->n_running);
     for (const sl__slot_task *p = slot->running; p != NULL; p = p->next) {
         sl__frame_batch_task(&self->w, p->task.index, p->task.attempt,
-                             p->task.arg_len);
+                             p->task.arg_len, p->task.inputs_len);
     }
     for (const sl__slot_task *p = slot->running; p != NULL; p = p->next) {
-        sl__frame_batch_arg(&self->w, p->task.arg, p->task.arg_len);
+        sl__frame_batch_arg(&self->w, p->task.arg, p->task.arg_len,
+                            p->task.inputs, p->task.inputs_len);
     }
     errbuf[0] = '\0';
     // A second try, with a fresh executor, when the old one is gone.

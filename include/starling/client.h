@@ -160,9 +160,24 @@ SL_EXPORT sl_err sl_get(sl_client *c, const sl_value *ref, sl_value **out);
 SL_EXPORT sl_value *sl_value_new_ndarray_shared(sl_client *c, sl_dtype dtype,
                                                 int ndim, const int64_t *shape);
 
+// A future: a value that stands for the result of task index of job, for
+// the argument of a later task (at any depth: a field of a map, an item of
+// a list). The scheduler holds that task until the result has ended OK,
+// then the worker puts the result (from its node's tier, another node's,
+// the store, or inline) where the future was, so the kernel never sees the
+// future. A result that ended in error, failed or was cancelled fails the
+// task without running it: "input job J task I failed: <its error>".
+// sl_map refuses (SL_EINVAL) a future of a job this client does not hold
+// (released, or never submitted), of a task the job does not have, or of
+// a task of the same job that does not come before the task. Releasing a
+// job whose results unended tasks still take keeps them for those tasks.
+// NULL when memory runs out.
+SL_EXPORT sl_value *sl_value_new_future(sl_job job, size_t index);
+
 // Run function (e.g. "blas.dgemm", or a module's "<sha256>/kernel" or
 // "name/kernel") once per element of args[0..n-1]; each args[i] is the
-// argument of task i (usually a map of named arguments).
+// argument of task i (usually a map of named arguments), which may hold
+// futures (sl_value_new_future).
 // The values are encoded at once, so the caller keeps ownership of args and
 // may free them on return. opts may be NULL.
 SL_EXPORT sl_err sl_map(sl_client *c, const char *function,
@@ -212,7 +227,9 @@ SL_EXPORT sl_err sl_job_value(sl_client *c, sl_job job, size_t i,
 SL_EXPORT sl_err sl_job_stats_get(const sl_client *c, sl_job job,
                                   sl_job_stats *out);
 // Forget the job: its results and its objects in the store. Waiting on it
-// afterwards is an error.
+// afterwards is an error. A job not ended is cancelled, unless tasks of
+// jobs not ended take its results (futures): then it runs on for them, and
+// its stored results stay until those have ended.
 SL_EXPORT void sl_job_release(sl_client *c, sl_job job);
 
 // ---------------------------------------------------------------------

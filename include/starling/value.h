@@ -55,6 +55,7 @@ typedef enum {
     SL_REF,
     SL_LIST,
     SL_MAP,
+    SL_FUTURE,
 } sl_type;
 
 typedef enum {
@@ -138,6 +139,12 @@ SL_EXPORT const char *sl_dtype_name(sl_dtype dtype);
 SL_EXPORT const char *sl_ref_key(const sl_value *v);
 SL_EXPORT uint64_t sl_ref_size(const sl_value *v);
 SL_EXPORT int sl_ref_shard(const sl_value *v);
+
+// A future stands for the result of another task, task index of job (an
+// sl_job's id): see sl_value_new_future in client.h, which makes one. A
+// kernel never sees one: the worker puts the result in its place.
+SL_EXPORT uint64_t sl_future_job(const sl_value *v);
+SL_EXPORT uint64_t sl_future_index(const sl_value *v);
 
 // Write a short human-readable rendering of v (lists and arrays
 // abbreviated) into buf of size len. Returns buf.

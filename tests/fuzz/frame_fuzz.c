@@ -100,10 +100,10 @@ s_batch(const uint8_t *buf, size_t len)
     sl__frame_batch_begin(&w, ga.job, ga.function.p, ga.function.len,
                           ga.time_limit_ms, ga.home.p, ga.home.len, ga.n_tasks);
     for (uint32_t i = 0; i < ga.n_tasks; i++) {
-        sl__frame_batch_task(&w, a[i].index, a[i].attempt, a[i].arg_len);
+        sl__frame_batch_task(&w, a[i].index, a[i].attempt, a[i].arg_len, 0);
     }
     for (uint32_t i = 0; i < ga.n_tasks; i++) {
-        sl__frame_batch_arg(&w, a[i].arg, a[i].arg_len);
+        sl__frame_batch_arg(&w, a[i].arg, a[i].arg_len, NULL, 0);
     }
     const uint8_t *again = (const uint8_t *) w.buf.data;
     SL_FUZZ_CHECK(sl__frame_batch_decode(again, w.buf.size, &gb, b, errbuf) ==

@@ -265,12 +265,14 @@ s_msgs_client(sl__mpw *w)
     // Submitted again after a restart: tasks 0 and 2 ended; with flags.
     sl__job_opts flagged = {0, 3, 0, 3};
     const uint8_t ended[1] = {0x05};
-    sl__msg_resubmit_begin(w, 0xabcdef, "sys.echo", 3, 0, &flagged, ended, 3);
+    sl__msg_resubmit_begin(w, 0xabcdef, "sys.echo", 3, 0, &flagged, ended, 3,
+                           false);
     for (int i = 0; i < 3; i++) {
         s_pack_value(w, sl_value_new_int(i));
     }
     s_msg("resubmit_ended_flags", w);
-    sl__msg_resubmit_begin(w, 0xabcdef, "sys.echo", 3, 0, &flagged, NULL, 1);
+    sl__msg_resubmit_begin(w, 0xabcdef, "sys.echo", 3, 0, &flagged, NULL, 1,
+                           false);
     s_pack_value(w, sl_value_new_nil());
     s_msg("submit_flags_no_ended", w);
     sl__msg_cancel_task(w, 0xabcdef, 7);
@@ -326,10 +328,10 @@ s_tasks(sl__mpw *w)
     SL_FUZZ_CHECK(sl__value_encode(vb, &b, &blen) == SL_OK);
     sl__msg_tasks_begin(w, 2);
     sl__msg_task_group(w, 0xabcdef, "blas.gemm", 9, 0, "node-1", 6, 2);
-    sl__msg_task_item(w, &(sl__task_item){0, 1, a, alen});
-    sl__msg_task_item(w, &(sl__task_item){1, 2, b, blen});
+    sl__msg_task_item(w, &(sl__task_item){0, 1, a, alen, NULL, 0});
+    sl__msg_task_item(w, &(sl__task_item){1, 2, b, blen, NULL, 0});
     sl__msg_task_group(w, 0x42, "sys.sleep", 9, 500, "", 0, 1);
-    sl__msg_task_item(w, &(sl__task_item){7, 1, a, alen});
+    sl__msg_task_item(w, &(sl__task_item){7, 1, a, alen, NULL, 0});
     s_msg("tasks", w);
     free(a);
     free(b);
@@ -690,10 +692,10 @@ s_frames(sl__mpw *w)
                               n == 1 ? 500 : 0, n == 2 ? "" : "node-1",
                               n == 2 ? 0 : 6, n);
         for (uint32_t i = 0; i < n; i++) {
-            sl__frame_batch_task(w, i, 1, lens[i]);
+            sl__frame_batch_task(w, i, 1, lens[i], 0);
         }
         for (uint32_t i = 0; i < n; i++) {
-            sl__frame_batch_arg(w, args[i], lens[i]);
+            sl__frame_batch_arg(w, args[i], lens[i], NULL, 0);
         }
         sl__fmt(name, sizeof(name), "batch_%u", n);
         s_frame(name, 2, w->buf.data, w->buf.size);

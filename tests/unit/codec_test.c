@@ -64,6 +64,9 @@ s_same(const sl_value *a, const sl_value *b)
         return strcmp(sl_ref_key(a), sl_ref_key(b)) == 0 &&
                sl_ref_size(a) == sl_ref_size(b) &&
                sl_ref_shard(a) == sl_ref_shard(b);
+    case SL_FUTURE:
+        return sl_future_job(a) == sl_future_job(b) &&
+               sl_future_index(a) == sl_future_index(b);
     case SL_LIST:
         if (sl_value_list_size(a) != sl_value_list_size(b)) {
             return false;
@@ -311,6 +314,35 @@ test_codec_ref(void)
     key[65535] = '\0';
     s_round_trip(sl__value_new_ref(key, 1, 255)); // the longest key
     free(key);
+}
+
+// A future anywhere in a value: ext 3, sixteen bytes; any other length is
+// malformed.
+static void
+test_codec_future(void)
+{
+    s_round_trip(sl__value_new_future(0x0123456789abcdefull, 7));
+    s_round_trip(sl__value_new_future(UINT64_MAX, UINT64_MAX));
+    sl_value *map = sl_value_new_map();
+    sl_value *list = sl_value_new_list();
+    sl_value *f = sl__value_new_future(42, 0);
+    SL_PASS(sl_value_list_append(list, &f));
+    SL_PASS(sl_value_map_set(map, "inputs", &list));
+    s_round_trip(map);
+    uint8_t short_ext[] = {0xd7, 3, 1, 2, 3, 4, 5, 6, 7, 8}; // fixext 8
+    SL_ASSERT_HAS(s_decode_fails(short_ext, sizeof(short_ext), NULL, SL_EPROTO),
+                  "future payload is not 16 bytes");
+    char buf[64];
+    f = sl__value_new_future(5, 3);
+    SL_ASSERT_STR(sl_value_describe(f, buf, sizeof(buf)),
+                  "future(job 5 task 3)");
+    SL_ASSERT_STR(sl_type_name(sl_value_type(f)), "future");
+    SL_ASSERT_EQ(sl_future_job(f), 5);
+    SL_ASSERT_EQ(sl_future_index(f), 3);
+    sl_value_destroy(&f);
+    sl_value *i = sl_value_new_int(5);
+    SL_ASSERT_EQ(sl_future_job(i), 0); // not a future
+    sl_value_destroy(&i);
 }
 
 static sl_value *
@@ -706,7 +738,7 @@ test_codec_map_keys(void)
 static void
 test_codec_unknown_ext(void)
 {
-    static const int8_t types[] = {0, 3, 127, -1, -128};
+    static const int8_t types[] = {0, 4, 127, -1, -128};
     for (size_t i = 0; i < sizeof(types); i++) {
         uint8_t ext[] = {0xd4, (uint8_t) types[i], 0};
         SL_ASSERT_HAS(s_decode_fails(ext, sizeof(ext), NULL, SL_EPROTO),
@@ -919,6 +951,7 @@ main(void)
     SL_RUN(test_codec_str_and_bytes);
     SL_RUN(test_codec_ndarray_every_dtype_and_rank);
     SL_RUN(test_codec_ref);
+    SL_RUN(test_codec_future);
     SL_RUN(test_codec_nested);
     SL_RUN(test_codec_decode_from_reader);
     SL_RUN(test_codec_ndarray_zero_copy);

@@ -226,10 +226,10 @@ s_batch(sl__mpw *w, uint32_t n, const uint8_t *const *args, const size_t *lens)
     sl__frame_batch_begin(w, 0x1122334455667788ull, "sys.echo", 8, 250,
                           "node-7", 6, n);
     for (uint32_t i = 0; i < n; i++) {
-        sl__frame_batch_task(w, 10 + i, 1 + i, lens[i]);
+        sl__frame_batch_task(w, 10 + i, 1 + i, lens[i], 0);
     }
     for (uint32_t i = 0; i < n; i++) {
-        sl__frame_batch_arg(w, args[i], lens[i]);
+        sl__frame_batch_arg(w, args[i], lens[i], NULL, 0);
     }
 }
 
@@ -323,7 +323,7 @@ s_argument_life(size_t pad_len)
     sl__msg_tasks_begin(&sched, 1);
     sl__msg_task_group(&sched, 42, "blas.dot", 8, 0, "client-node", 11, N);
     for (uint32_t i = 0; i < N; i++) {
-        sl__task_item item = {i, 1, enc, enc_len};
+        sl__task_item item = {i, 1, enc, enc_len, NULL, 0};
         sl__msg_task_item(&sched, &item);
     }
     // The worker's side: TASKS read, arguments as the scheduler sent them.
@@ -343,10 +343,10 @@ s_argument_life(size_t pad_len)
                                          errbuf));
         SL_ASSERT_EQ(items[i].arg_len, enc_len);
         sl__frame_batch_task(&batch, items[i].index, items[i].attempt,
-                             items[i].arg_len);
+                             items[i].arg_len, 0);
     }
     for (uint32_t i = 0; i < N; i++) {
-        sl__frame_batch_arg(&batch, items[i].arg, items[i].arg_len);
+        sl__frame_batch_arg(&batch, items[i].arg, items[i].arg_len, NULL, 0);
     }
     // The executor's side.
     const uint8_t *buf = (const uint8_t *) batch.buf.data;
@@ -431,8 +431,8 @@ test_batch_truncated_and_oversized(void)
     // An argument that claims more than the frame holds.
     sl__mpw_reset(&w);
     sl__frame_batch_begin(&w, 1, "f", 1, 0, "", 0, 1);
-    sl__frame_batch_task(&w, 0, 1, 1000);
-    sl__frame_batch_arg(&w, "\xc0", 1);
+    sl__frame_batch_task(&w, 0, 1, 1000, 0);
+    sl__frame_batch_arg(&w, "\xc0", 1, NULL, 0);
     SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
              SL_EPROTO);
 
@@ -466,8 +466,8 @@ test_batch_truncated_and_oversized(void)
         sl__mpw_reset(&w);
         sl__frame_batch_begin(&w, 1, "f", 1, 0, bad ? "a\0b" : home,
                               bad ? 3 : sizeof(home), 1);
-        sl__frame_batch_task(&w, 0, 1, 1);
-        sl__frame_batch_arg(&w, "\xc0", 1);
+        sl__frame_batch_task(&w, 0, 1, 1, 0);
+        sl__frame_batch_arg(&w, "\xc0", 1, NULL, 0);
         SL_FAILS(
             sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
             SL_EPROTO);
@@ -490,8 +490,8 @@ test_batch_truncated_and_oversized(void)
     // And the 64 bytes a home may have are fine.
     sl__mpw_reset(&w);
     sl__frame_batch_begin(&w, 1, "f", 1, 0, home, SL_NODE_NAME_MAX, 1);
-    sl__frame_batch_task(&w, 0, 1, 1);
-    sl__frame_batch_arg(&w, "\xc0", 1);
+    sl__frame_batch_task(&w, 0, 1, 1, 0);
+    sl__frame_batch_arg(&w, "\xc0", 1, NULL, 0);
     SL_PASS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf));
     SL_ASSERT_EQ(g.home.len, SL_NODE_NAME_MAX);
     sl__mpw_fini(&w);

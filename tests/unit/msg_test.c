@@ -259,7 +259,7 @@ test_msg_resubmit_ended(void)
     sl__job_opts o = {0, 3, 0, 0};
     const uint8_t ended[2] = {0x05, 0x01}; // tasks 0, 2 and 8 of 9
     sl__mpw_init(&w);
-    sl__msg_resubmit_begin(&w, 9, "sys.noop", 20, 4, &o, ended, 9);
+    sl__msg_resubmit_begin(&w, 9, "sys.noop", 20, 4, &o, ended, 9, false);
     for (int i = 0; i < 9; i++) {
         msgpack_pack_nil(&w.pk);
     }
@@ -539,9 +539,9 @@ test_msg_tasks(void)
     static const uint8_t ref[] = {0xc7, 13, 2, 1, 0, 1, 0, 9,
                                   0,    0,  0, 0, 0, 0, 0, 'k'};
     sl__task_item items[] = {
-        {0, 1, nil, sizeof(nil)},
-        {5, 2, list, sizeof(list)},
-        {UINT32_MAX, 3, ref, sizeof(ref)},
+        {0, 1, nil, sizeof(nil), NULL, 0},
+        {5, 2, list, sizeof(list), NULL, 0},
+        {UINT32_MAX, 3, ref, sizeof(ref), NULL, 0},
     };
     sl__mpw w;
     sl__mpr r;
@@ -614,7 +614,7 @@ test_msg_tasks_limits(void)
     SL_FAILS(sl__msg_task_group_decode(&r, &lim, &g, errbuf), SL_EPROTO);
     // An item whose argument nests too deep, or with a field missing.
     sl__mpw_reset(&w);
-    sl__task_item item = {0, 1, deep, sizeof(deep)};
+    sl__task_item item = {0, 1, deep, sizeof(deep), NULL, 0};
     sl__msg_task_item(&w, &item);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
     SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);

@@ -730,6 +730,328 @@ test_tasks_carry_home(void)
     s_teardown();
 }
 
+// ---------------------------------------------------------------------
+// Futures (graph.c).
+
+// A future as SUBMIT's deps field names it.
+typedef struct {
+    uint64_t job;
+    uint32_t index;
+} s_dep;
+
+// Submit kept job id of n tasks from client, task i naming the n_deps[i]
+// futures deps[i] (its argument is i). The scheduler's answer, if any, is
+// in fx.sent.
+static void
+s_submit_graph(sl__peer *client, uint64_t id, uint32_t n, const s_dep *deps,
+               const uint32_t *n_deps)
+{
+    sl__job_opts o = {0, 1, 0, SL_SUBMIT_KEEP};
+    sl__mpw_reset(&fx.w);
+    sl__msg_resubmit_begin(&fx.w, id, "test.kernel", n, 0, &o, NULL, n, true);
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_uint32(&fx.w.pk, i);
+    }
+    msgpack_pack_array(&fx.w.pk, n);
+    for (uint32_t i = 0, k = 0; i < n; k += n_deps[i], i++) {
+        if (n_deps[i] == 0) {
+            msgpack_pack_nil(&fx.w.pk);
+            continue;
+        }
+        msgpack_pack_array(&fx.w.pk, 2 * n_deps[i]);
+        for (uint32_t j = 0; j < n_deps[i]; j++) {
+            msgpack_pack_uint64(&fx.w.pk, deps[k + j].job);
+            msgpack_pack_uint64(&fx.w.pk, deps[k + j].index);
+        }
+    }
+    zmq_msg_t body;
+    SL_ASSERT_EQ(zmq_msg_init_size(&body, fx.w.buf.size), 0);
+    memcpy(zmq_msg_data(&body), fx.w.buf.data, fx.w.buf.size);
+    sl__mpr r;
+    uint32_t type, nfields;
+    char why[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, zmq_msg_data(&body), zmq_msg_size(&body));
+    SL_PASS(sl__msg_open(&r, &type, &nfields, why));
+    sl__on_submit(fx.sched, client, &r, nfields, &body);
+    zmq_msg_close(&body);
+}
+
+// An OK outcome from w carrying the int value as its result.
+static void
+s_result_value(sl__peer *w, uint64_t job, uint32_t index, uint32_t attempt,
+               int64_t value)
+{
+    sl__mpw v;
+    sl__mpw_init(&v);
+    msgpack_pack_int64(&v.pk, value);
+    sl__outcome o = {0};
+    o.job = job;
+    o.index = index;
+    o.attempt = attempt;
+    o.status = SL_WIRE_OK;
+    o.value = (const uint8_t *) v.buf.data;
+    o.value_len = v.buf.size;
+    sl__mpw_reset(&fx.w);
+    sl__msg_result_begin(&fx.w, 1);
+    sl__msg_outcome(&fx.w, &o, true);
+    sl__mpw_fini(&v);
+    sl__mpr r;
+    s_open(&r, SL_MSG_RESULT);
+    w->last_recv_ms = s_now();
+    sl__on_result(fx.sched, w, &r);
+}
+
+// The text of the last ERROR to the peer with key ("" if none).
+static const char *
+s_last_error(uint64_t key)
+{
+    static char text[SL_ERRSTR_LEN];
+    char why[SL_ERRSTR_LEN];
+    text[0] = '\0';
+    for (size_t i = 0; i < fx.n_sent; i++) {
+        if (fx.sent[i].peer != key || fx.sent[i].type != SL_MSG_ERROR) {
+            continue;
+        }
+        sl__mpr r;
+        uint32_t type, nfields;
+        sl__error_msg m;
+        sl__mpr_init(&r, fx.sent[i].data, fx.sent[i].len);
+        SL_PASS(sl__msg_open(&r, &type, &nfields, why));
+        SL_PASS(sl__msg_error_decode(&r, &m, why));
+        sl__fmt(text, sizeof(text), "%.*s", (int) m.text.len, m.text.p);
+    }
+    return text;
+}
+
+// A dependent waits until both its inputs have ended OK, then goes out
+// with their results as its inputs; nothing else of it runs before.
+static void
+test_graph_waits_for_inputs(void)
+{
+    s_setup();
+    sl__peer *w = s_worker("w1", 4, 0);
+    uint32_t none[2] = {0, 0};
+    s_submit_graph(fx.client, 1, 2, NULL, none);
+    s_dep deps[2] = {{1, 0}, {1, 1}};
+    uint32_t two[1] = {2};
+    s_submit_graph(fx.client, 2, 1, deps, two);
+    sl__job *d = sl__table_get(&fx.sched->jobs, 2);
+    SL_ASSERT(d != NULL);
+    SL_ASSERT_EQ(d->tasks[0].state, SL_SCHED_WAITING);
+    SL_ASSERT_EQ(fx.sched->queued, 2);
+    SL_ASSERT_EQ(fx.sched->graph.waiting, 1);
+    SL_ASSERT_EQ(fx.sched->graph.live_edges, 2);
+    s_sent_clear();
+    sl__dispatch(fx.sched);
+    s_item items[8];
+    size_t n_msgs;
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 8, &n_msgs), 2);
+    SL_ASSERT(items[0].job == 1 && items[1].job == 1);
+    s_result_value(w, 1, 0, 1, 40);
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(d->tasks[0].state, SL_SCHED_WAITING);
+    s_result_value(w, 1, 1, 1, 2);
+    SL_ASSERT_EQ(d->tasks[0].state, SL_SCHED_QUEUED);
+    SL_ASSERT_EQ(fx.sched->graph.waiting, 0);
+    SL_ASSERT_EQ(fx.sched->graph.live_edges, 0);
+    SL_ASSERT_EQ(fx.sched->graph.live_waiters, 0);
+    s_sent_clear();
+    sl__dispatch(fx.sched);
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 8, &n_msgs), 1);
+    SL_ASSERT_EQ(items[0].job, 2);
+    // The TASKS item carries [1, 0, 40, 1, 1, 2].
+    sl__mpr r;
+    uint32_t type, nfields, groups, n;
+    char why[SL_ERRSTR_LEN];
+    sl__task_group g;
+    sl__task_item item;
+    sl__mpr_init(&r, fx.sent[0].data, fx.sent[0].len);
+    SL_PASS(sl__msg_open(&r, &type, &nfields, why));
+    SL_PASS(sl__msg_tasks_decode(&r, &sl__limits_default, &groups, why));
+    SL_PASS(sl__msg_task_group_decode(&r, &sl__limits_default, &g, why));
+    SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &item, why));
+    SL_ASSERT(item.inputs != NULL);
+    sl__mpr in;
+    sl__mpr_init(&in, item.inputs, item.inputs_len);
+    SL_ASSERT_EQ(sl__mpr_array(&in, &n), 0);
+    SL_ASSERT_EQ(n, 6);
+    int64_t want[6] = {1, 0, 40, 1, 1, 2};
+    for (int i = 0; i < 6; i++) {
+        int64_t x;
+        SL_ASSERT_EQ(sl__mpr_i64(&in, &x), 0);
+        SL_ASSERT_EQ(x, want[i]);
+    }
+    s_teardown();
+}
+
+// Decode the outcome of task index of job from the DONEs sent so far.
+static bool
+s_done_outcome(uint64_t job, uint32_t index, sl__outcome *out)
+{
+    char why[SL_ERRSTR_LEN];
+    for (size_t i = 0; i < fx.n_sent; i++) {
+        if (fx.sent[i].type != SL_MSG_DONE) {
+            continue;
+        }
+        sl__mpr r;
+        uint32_t type, nfields, n;
+        uint64_t id;
+        sl__mpr_init(&r, fx.sent[i].data, fx.sent[i].len);
+        SL_PASS(sl__msg_open(&r, &type, &nfields, why));
+        SL_PASS(sl__msg_done_decode(&r, &sl__limits_default, &id, &n, why));
+        for (uint32_t k = 0; k < n; k++) {
+            SL_PASS(sl__msg_outcome_decode(&r, &sl__limits_default, false, out,
+                                           why));
+            if (id == job && out->index == index) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+// A failed input fails its dependents, and theirs, without running them,
+// naming the input and its error; a dependent submitted after the failure
+// fails at once. A chain of 10,000 fails in a loop, not a recursion.
+static void
+test_graph_failed_input(void)
+{
+    enum { CHAIN = 10000 };
+    s_setup();
+    sl__peer *w = s_worker("w1", 1, 0);
+    uint32_t one = 1, none = 0;
+    s_submit_graph(fx.client, 1, 1, NULL, &none);
+    s_dep d1 = {1, 0};
+    s_submit_graph(fx.client, 2, 1, &d1, &one);
+    // Job 3: task i takes task i - 1; task 0 takes job 2's.
+    s_dep *chain = calloc(CHAIN, sizeof(*chain));
+    uint32_t *counts = calloc(CHAIN, sizeof(*counts));
+    chain[0] = (s_dep){2, 0};
+    for (uint32_t i = 0; i < CHAIN; i++) {
+        counts[i] = 1;
+        if (i > 0) {
+            chain[i] = (s_dep){3, i - 1};
+        }
+    }
+    s_submit_graph(fx.client, 3, CHAIN, chain, counts);
+    SL_ASSERT_EQ(fx.sched->graph.waiting, CHAIN + 1);
+    sl__dispatch(fx.sched);
+    sl__outcome o = {0};
+    o.job = 1;
+    o.attempt = 1;
+    o.status = SL_WIRE_ERROR;
+    o.error.p = "division by zero";
+    o.error.len = (uint32_t) strlen(o.error.p);
+    sl__mpw_reset(&fx.w);
+    sl__msg_result_begin(&fx.w, 1);
+    sl__msg_outcome(&fx.w, &o, true);
+    sl__mpr r;
+    s_open(&r, SL_MSG_RESULT);
+    sl__on_result(fx.sched, w, &r);
+    SL_ASSERT_EQ(fx.sched->graph.waiting, 0);
+    SL_ASSERT_EQ(fx.sched->queued, 0);
+    SL_ASSERT_EQ(fx.sched->graph.live_edges, 0);
+    s_sent_clear();
+    sl__jobs_flush(fx.sched);
+    sl__outcome got;
+    char text[SL_ERRSTR_LEN];
+    SL_ASSERT(s_done_outcome(2, 0, &got));
+    SL_ASSERT_EQ(got.status, SL_WIRE_FAILED);
+    SL_ASSERT_EQ(got.attempt, 0);
+    sl__fmt(text, sizeof(text), "%.*s", (int) got.error.len, got.error.p);
+    SL_ASSERT_STR(text, "input job 0000000000000001 task 0 failed: division "
+                        "by zero");
+    SL_ASSERT(s_done_outcome(3, CHAIN - 1, &got));
+    SL_ASSERT_EQ(got.status, SL_WIRE_FAILED);
+    sl__fmt(text, sizeof(text), "%.*s", (int) got.error.len, got.error.p);
+    SL_ASSERT_HAS(text, "input job 0000000000000003 task 9998 failed: ");
+    // Never dispatched: w got job 1 only.
+    s_item items[4];
+    size_t n_msgs;
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 4, &n_msgs), 0);
+    // Submitted after the failure: fails at once.
+    s_submit_graph(fx.client, 4, 1, &d1, &one);
+    sl__job *late = sl__table_get(&fx.sched->jobs, 4);
+    SL_ASSERT_EQ(late->tasks[0].state, SL_SCHED_DONE);
+    SL_ASSERT_EQ(late->done, 1);
+    free(chain);
+    free(counts);
+    s_teardown();
+}
+
+// Futures that name what the client may not: another client's job, a job
+// that does not exist, a task past a job's end, a task of its own job that
+// does not come before it. Each refuses the chunk, and nothing is kept.
+static void
+test_graph_refused(void)
+{
+    s_setup();
+    sl__peer *other = s_client("client-2", "elsewhere");
+    uint32_t none = 0, one = 1;
+    s_submit_graph(other, 9, 1, NULL, &none);
+    s_submit_graph(fx.client, 1, 2, NULL, (uint32_t[]){0, 0});
+    struct {
+        s_dep dep;
+        const char *says;
+    } bad[] = {
+        {{9, 0}, "which is not a job of this client"},
+        {{77, 0}, "which is not a job of this client"},
+        {{1, 2}, "which has 2 tasks"},
+        {{5, 0}, "which was not submitted before it"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        s_sent_clear();
+        s_submit_graph(fx.client, 5, 1, &bad[i].dep, &one);
+        SL_ASSERT(sl__table_get(&fx.sched->jobs, 5) == NULL);
+        SL_ASSERT_HAS(s_last_error(fx.client->key), bad[i].says);
+    }
+    SL_ASSERT_EQ(fx.sched->graph.live_edges, 0);
+    SL_ASSERT_EQ(fx.sched->graph.live_waiters, 0);
+    s_teardown();
+}
+
+// RELEASE frees an ended kept job, but not one that an unended task still
+// names: that one runs on (it is not cancelled), and goes once its last
+// dependent has ended. A kept job that is not released stays after its
+// end.
+static void
+test_graph_release(void)
+{
+    s_setup();
+    sl__peer *w = s_worker("w1", 4, 0);
+    uint32_t none = 0, one = 1;
+    s_submit_graph(fx.client, 1, 1, NULL, &none);
+    s_dep dep = {1, 0};
+    s_submit_graph(fx.client, 2, 1, &dep, &one);
+    uint64_t ids[1] = {1};
+    sl__mpw_reset(&fx.w);
+    sl__msg_release(&fx.w, ids, 1);
+    sl__mpr r;
+    s_open(&r, SL_MSG_RELEASE);
+    sl__on_release(fx.sched, fx.client, &r);
+    sl__job *p = sl__table_get(&fx.sched->jobs, 1);
+    SL_ASSERT(p != NULL && !p->cancelled);
+    sl__dispatch(fx.sched);
+    s_result_value(w, 1, 0, 1, 5);
+    sl__jobs_flush(fx.sched);
+    SL_ASSERT(sl__table_get(&fx.sched->jobs, 1) != NULL); // job 2 needs it
+    sl__dispatch(fx.sched);
+    s_result_value(w, 2, 0, 1, 6);
+    sl__jobs_flush(fx.sched);
+    SL_ASSERT(sl__table_get(&fx.sched->jobs, 1) == NULL);
+    // Job 2 ended but is kept: no RELEASE yet.
+    SL_ASSERT(sl__table_get(&fx.sched->jobs, 2) != NULL);
+    ids[0] = 2;
+    sl__mpw_reset(&fx.w);
+    sl__msg_release(&fx.w, ids, 1);
+    s_open(&r, SL_MSG_RELEASE);
+    sl__on_release(fx.sched, fx.client, &r);
+    sl__jobs_flush(fx.sched);
+    SL_ASSERT(sl__table_get(&fx.sched->jobs, 2) == NULL);
+    SL_ASSERT_EQ(fx.sched->jobs.n, 0);
+    s_teardown();
+}
+
 int
 main(void)
 {
@@ -744,5 +1066,9 @@ main(void)
     SL_RUN(test_speculation_off);
     SL_RUN(test_lost_worker_requeues_then_fails);
     SL_RUN(test_tasks_carry_home);
+    SL_RUN(test_graph_waits_for_inputs);
+    SL_RUN(test_graph_failed_input);
+    SL_RUN(test_graph_refused);
+    SL_RUN(test_graph_release);
     return 0;
 }
