@@ -185,6 +185,7 @@ sl__task_end(sl__sched *self, sl__job *job, uint32_t index,
     job->done++;
     self->done_total++;
     s_rate_add(self, 1, o->stats.flops);
+    sl__stats_task_end(&self->observe.stats, o);
     sl__outcome out = *o;
     out.index = index;
     out.attempt = t->attempts;
@@ -443,8 +444,8 @@ sl__on_cancel(sl__sched *self, sl__peer *client, sl__mpr *r)
     sl__job_cancel(self, job, "cancelled by the client", false);
 }
 
-static double
-s_rate(const sl__sched *self, bool flops)
+double
+sl__status_rate(const sl__sched *self, bool flops)
 {
     int64_t now = sl__mono_ms() / 1000;
     double sum = 0;
@@ -478,8 +479,8 @@ sl__on_status(sl__sched *self, sl__peer *client)
     s.queued = self->queued;
     s.running = self->running;
     s.done = self->done_total;
-    s.tasks_per_s = s_rate(self, false);
-    s.gflops = s_rate(self, true) / 1e9;
+    s.tasks_per_s = sl__status_rate(self, false);
+    s.gflops = sl__status_rate(self, true) / 1e9;
     s.uptime_s = sl__mono() - self->started;
     sl__mpw_reset(&self->w);
     sl__msg_status_reply(&self->w, &s);

@@ -16,6 +16,7 @@
 // - outcome.c: RESULT, runs lost with their executor or their worker, and
 //   speculation (backup copies of stragglers).
 // - dispatch.c: READY, credit, pick, TASKS.
+// - observe.c: the snapshots the HTTP endpoints serve (observe.h).
 // - sched.c: the loop, timers, the message switch, life cycle.
 #ifndef SL_SCHEDULER_SCHED_IMPL_H
 #define SL_SCHEDULER_SCHED_IMPL_H
@@ -25,6 +26,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "observe.h"
 #include "queue.h"
 #include "sched.h"
 #include "table.h"
@@ -187,6 +189,7 @@ struct sl__sched {
                                          // last count of them
     int64_t log_quiet_ms;                // no count line before this
     int64_t next_reap_ms;                // next look for abandoned jobs
+    sl__observe observe; // /metrics' counters, snapshots, HTTP (observe.h)
 };
 
 // ---------------------------------------------------------------------
@@ -296,6 +299,9 @@ void sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r,
                    uint32_t nfields, zmq_msg_t *body);
 void sl__on_cancel(sl__sched *self, sl__peer *client, sl__mpr *r);
 void sl__on_status(sl__sched *self, sl__peer *client);
+// Tasks ended a second (with flops: FLOPs a second) over the last
+// SL_RATE_WINDOW whole seconds, as STATUS_REPLY says them.
+double sl__status_rate(const sl__sched *self, bool flops);
 
 // ---------------------------------------------------------------------
 // outcome.c: RESULT, lost runs, speculation.
