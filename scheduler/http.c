@@ -12,13 +12,14 @@
 //   nothing when no handler waits.) The thread never touches the loop's
 //   structures: it sees the board (snapshot.h) and nothing else.
 // - No endpoint takes a body. A request that says it carries more than
-//   S_MAX_BODY bytes (Content-Length), or a chunked one (its size
-//   unknown), gets 413 as soon as its headers are in, before any of the
-//   body is read (MHD then closes the connection); a smaller body is read
-//   and dropped. Every refusal is answered that early; a good request once
-//   it is all in, so that its connection can carry the next. Request
-//   headers live in the connection's memory (S_CONNECTION_MEMORY): past
-//   it MHD itself answers 431 (414 for the URL alone).
+//   S_MAX_BODY bytes (Content-Length), or has a Transfer-Encoding
+//   (chunked: its size unknown), gets 413 as soon as its headers are in,
+//   before any of the body is read (MHD then closes the connection); a
+//   smaller body is read and dropped. Every refusal is answered that
+//   early; a good request once it is all in, so that its connection can
+//   carry the next. Request headers live in the connection's memory
+//   (S_CONNECTION_MEMORY): past it MHD itself answers 431 (414 for the
+//   URL alone).
 // - Limits: S_MAX_CONNECTIONS in all, S_MAX_PER_IP from one address (MHD
 //   refuses the rest at accept), and a connection idle for S_TIMEOUT_S is
 //   closed. MHD's timeout counts idleness, not age: a client that sends a
@@ -331,8 +332,8 @@ s_serve(sl__http *self, struct MHD_Connection *c, const s_route *route)
     return s_reply(c, MHD_HTTP_OK, route->type, body, len);
 }
 
-// Whether the request says it carries a body over S_MAX_BODY bytes, or a
-// chunked one, whose size no header gives.
+// Whether the request says it carries a body over S_MAX_BODY bytes, or
+// has a Transfer-Encoding (chunked), which gives no size at all.
 static bool
 s_body_too_large(struct MHD_Connection *c)
 {
