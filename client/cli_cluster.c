@@ -30,6 +30,10 @@ s_print_cluster(const sl__cluster_info *info)
     printf(")\n");
     printf("  redis      %s  (pid %d, password in %s/redis.pass)\n",
            info->redis, (int) info->redis_pid, info->home);
+    if (info->dashboard[0] != '\0') {
+        printf("  dashboard  %s  (/metrics for Prometheus, /api/status)\n",
+               info->dashboard);
+    }
     if (info->client_cert[0] != '\0') {
         printf("  keys       %s/keys  (CURVE; clients use client_secret, "
                "the scheduler lets in keys/allowed/*)\n",

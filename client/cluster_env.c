@@ -108,6 +108,8 @@ s_parse_line(char *line, sl__cluster_info *info)
                     sizeof(info->workers_endpoint));
     } else if (strcmp(key, "redis") == 0) {
         sl__strlcpy(info->redis, value, sizeof(info->redis));
+    } else if (strcmp(key, "dashboard") == 0) {
+        sl__strlcpy(info->dashboard, value, sizeof(info->dashboard));
     } else if (strcmp(key, "redis_pid") == 0) {
         info->redis_pid = s_parse_pid(value, &end);
     } else if (strcmp(key, "scheduler_pid") == 0) {

@@ -10,6 +10,8 @@
 //   scheduler=tcp://127.0.0.1:PORT     clients connect here
 //   workers=tcp://127.0.0.1:PORT       workers connect here
 //   redis=127.0.0.1:PORT
+//   dashboard=http://127.0.0.1:PORT/  the scheduler's HTTP endpoints
+//                                     (/metrics, /api/...; docs/HTTP.md)
 //   redis_pid=PID
 //   scheduler_pid=PID
 //   worker_pids=PID,PID,...
@@ -57,6 +59,8 @@ typedef struct {
     char scheduler[256];        // client endpoint
     char workers_endpoint[256]; // worker endpoint
     char redis[64];             // host:port
+    char dashboard[96];         // "http://ADDR:PORT/", the scheduler's
+                                // HTTP server; "": none
     pid_t redis_pid;
     pid_t scheduler_pid;
     pid_t worker_pids[SL_CLUSTER_MAX_WORKERS];

@@ -218,6 +218,7 @@ sl__task_end(sl__sched *self, sl__job *job, uint32_t index,
     job->done++;
     self->done_total++;
     s_rate_add(self, 1, o->stats.flops);
+    sl__stats_task_end(&self->observe.stats, o);
     sl__outcome out = *o;
     out.index = index;
     out.attempt = t->attempts;
@@ -604,28 +605,35 @@ s_rate(const sl__sched *self, bool flops)
 }
 
 void
-sl__on_status(sl__sched *self, sl__peer *client)
+sl__status_fill(const sl__sched *self, sl__status *s)
 {
-    sl__status s = {0};
-    s.workers = self->n_workers;
-    s.slots = self->n_slots;
+    memset(s, 0, sizeof(*s));
+    s->workers = self->n_workers;
+    s->slots = self->n_slots;
     for (size_t i = 0; i < self->peers.cap; i++) {
         sl__peer *p = self->peers.keys[i] ? self->peers.vals[i] : NULL;
         if (p != NULL && p->is_worker && p->ready) {
-            s.busy += p->n_leases < p->slots ? p->n_leases : p->slots;
+            s->busy += p->n_leases < p->slots ? p->n_leases : p->slots;
         }
     }
     // Jobs with tasks to end: not those kept after their end for futures.
     for (size_t i = 0; i < self->jobs.cap; i++) {
         const sl__job *job = self->jobs.keys[i] ? self->jobs.vals[i] : NULL;
-        s.jobs += job != NULL && job->done < job->total;
+        s->jobs += job != NULL && job->done < job->total;
     }
-    s.queued = self->queued;
-    s.running = self->running;
-    s.done = self->done_total;
-    s.tasks_per_s = s_rate(self, false);
-    s.gflops = s_rate(self, true) / 1e9;
-    s.uptime_s = sl__mono() - self->started;
+    s->queued = self->queued;
+    s->running = self->running;
+    s->done = self->done_total;
+    s->tasks_per_s = s_rate(self, false);
+    s->gflops = s_rate(self, true) / 1e9;
+    s->uptime_s = sl__mono() - self->started;
+}
+
+void
+sl__on_status(sl__sched *self, sl__peer *client)
+{
+    sl__status s;
+    sl__status_fill(self, &s);
     sl__mpw_reset(&self->w);
     sl__msg_status_reply(&self->w, &s);
     sl__peer_send(self, client, &self->w);

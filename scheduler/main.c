@@ -51,6 +51,17 @@ s_usage(FILE *out)
             "                           scheduler holds them (clients) or "
             "drops them\n"
             "                           (workers); default 100000\n"
+            "  --http ADDR:PORT         serve /metrics and the JSON "
+            "endpoints there\n"
+            "                           (default 127.0.0.1:0: loopback, a "
+            "free port,\n"
+            "                           written to --endpoints-file); "
+            "off: none\n"
+            "  --http-token-file FILE   requests must send Authorization: "
+            "Bearer\n"
+            "                           <FILE's first line>; required when "
+            "ADDR is\n"
+            "                           not loopback\n"
             "\n"
             "Security (whoever reaches the scheduler can run code on every "
             "worker):\n"
@@ -176,6 +187,8 @@ main(int argc, char **argv)
         {"cert", required_argument, NULL, 'C'},
         {"allow", required_argument, NULL, 'A'},
         {"insecure", no_argument, NULL, 'I'},
+        {"http", required_argument, NULL, 'P'},
+        {"http-token-file", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -185,6 +198,7 @@ main(int argc, char **argv)
         .heartbeat_ms = 1000,
         .inline_max = 4096,
         .limits = sl__limits_default,
+        .http = "127.0.0.1:0",
     };
     char *stores = NULL;
     char *password = NULL;
@@ -270,6 +284,12 @@ main(int argc, char **argv)
             break;
         case 'I':
             opts.insecure = true;
+            break;
+        case 'P':
+            opts.http = strcmp(optarg, "off") == 0 ? NULL : optarg;
+            break;
+        case 'T':
+            opts.http_token_file = optarg;
             break;
         case 'h':
             s_usage(stdout);

@@ -16,6 +16,9 @@
 //   whose jobs cannot move (no task queued or running) is treated as gone.
 // - Who may connect at all is auth.c's business: CURVE keys and the
 //   endpoints served in the clear.
+// - The HTTP endpoints see the loop only through a snapshot that the
+//   timers publish (observe.c): the server's thread never touches the
+//   loop's state, and the loop never waits for it.
 // - The scheduler's files and who calls whom: sched_impl.h.
 #include "sched.h"
 
@@ -309,6 +312,7 @@ s_trim(sl__sched *self, bool now)
 void
 sl__sched_run_timers(sl__sched *self, int64_t now)
 {
+    sl__observe_tick(self, now);
     if (now < self->next_scan_ms) {
         return;
     }
@@ -440,6 +444,9 @@ s_write_endpoints(sl__sched *self, char *errbuf)
     }
     fprintf(f, "clients=%s\nworkers=%s\n", zsock_endpoint(self->clients),
             zsock_endpoint(self->workers));
+    if (sl__observe_address(self) != NULL) {
+        fprintf(f, "http=%s\n", sl__observe_address(self));
+    }
     if (fclose(f) != 0 || rename(tmp, self->opts.endpoints_file) != 0) {
         sl__fmt(errbuf, SL_ERRSTR_LEN, "cannot write %s: %s",
                 self->opts.endpoints_file, strerror(errno));
@@ -489,7 +496,8 @@ sl__sched_new(sl__sched **out, const sl__sched_opts *opts,
         (rv = s_bind(self, &self->clients, &self->clients_raw,
                      opts->client_endpoint, "client", errbuf)) != SL_OK ||
         (rv = s_bind(self, &self->workers, &self->workers_raw,
-                     opts->worker_endpoint, "worker", errbuf)) != SL_OK) {
+                     opts->worker_endpoint, "worker", errbuf)) != SL_OK ||
+        (rv = sl__observe_start(self, errbuf)) != SL_OK) {
         goto fail;
     }
     if (opts->endpoints_file != NULL &&
@@ -533,6 +541,9 @@ sl__sched_run(sl__sched *self)
         if (self->flush_due_ms != 0 && self->flush_due_ms - now < timeout) {
             timeout = self->flush_due_ms - now;
         }
+        if (sl__observe_due_ms(self) - now < timeout) {
+            timeout = sl__observe_due_ms(self) - now; // the next snapshot
+        }
         if (self->n_holding > 0 && timeout > 1) {
             timeout = 1; // see whether the client reads again
         }
@@ -575,8 +586,9 @@ sl__sched_destroy(sl__sched **self_p)
     if (self == NULL) {
         return;
     }
-    sl__jobs_fini(self);  // before the peers: a job looks its client up
-    sl__graph_fini(self); // after the jobs: they mark their waiters
+    sl__observe_fini(self); // first: no request is served while the rest goes
+    sl__jobs_fini(self);    // before the peers: a job looks its client up
+    sl__graph_fini(self);   // after the jobs: they mark their waiters
     // Workers are not told to shut down: they keep their tasks and
     // reconnect to the next scheduler on this endpoint.
     sl__peers_fini(self);

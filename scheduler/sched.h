@@ -27,6 +27,10 @@ typedef struct {
     const char *allow_dir;       // public certificates of peers let in
     bool insecure; // serve endpoints off this machine without CURVE
     int send_hwm;  // messages libzmq queues per peer; 0: 100,000
+
+    // The HTTP endpoints (observe.h, http.h).
+    const char *http;            // where: "ADDR:PORT"; NULL: none
+    const char *http_token_file; // their bearer token's file, or NULL
 } sl__sched_opts;
 
 // The default of max_client_jobs: a program that calls sl_call_async in a

@@ -18,6 +18,7 @@
 // - outcome.c: RESULT, runs lost with their executor or their worker, and
 //   speculation (backup copies of stragglers).
 // - dispatch.c: READY, credit, pick, TASKS.
+// - observe.c: the snapshots the HTTP endpoints serve (observe.h).
 // - sched.c: the loop, timers, the message switch, life cycle.
 #ifndef SL_SCHEDULER_SCHED_IMPL_H
 #define SL_SCHEDULER_SCHED_IMPL_H
@@ -27,6 +28,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "observe.h"
 #include "queue.h"
 #include "sched.h"
 #include "table.h"
@@ -252,6 +254,7 @@ struct sl__sched {
                                          // last count of them
     int64_t log_quiet_ms;                // no count line before this
     int64_t next_reap_ms;                // next look for abandoned jobs
+    sl__observe observe; // /metrics' counters, snapshots, HTTP (observe.h)
 };
 
 // ---------------------------------------------------------------------
@@ -417,6 +420,9 @@ void sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r,
 void sl__on_cancel(sl__sched *self, sl__peer *client, sl__mpr *r);
 void sl__on_release(sl__sched *self, sl__peer *client, sl__mpr *r);
 void sl__on_status(sl__sched *self, sl__peer *client);
+// The figures of a STATUS_REPLY (and of the HTTP snapshot): counts, and
+// tasks and FLOPs a second over the last SL_RATE_WINDOW whole seconds.
+void sl__status_fill(const sl__sched *self, sl__status *s);
 
 // ---------------------------------------------------------------------
 // outcome.c: RESULT, lost runs, speculation.

@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config libzmq3-dev libczmq-dev
-    libmsgpack-dev libhiredis-dev libxxhash-dev libopenblas-dev redis-server)
+    libmsgpack-dev libhiredis-dev libxxhash-dev libopenblas-dev
+    libmicrohttpd-dev redis-server)
 
 step() {
     printf '\n==> %s\n' "$*"

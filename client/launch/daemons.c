@@ -15,6 +15,9 @@
 //   random, not ZeroMQ's "*" (the lowest free port from 49152): a
 //   scheduler restarted on its port must not find it taken by the next
 //   cluster started nearby. It writes what it bound to home/endpoints.
+//   Its HTTP server takes a port of the kernel's choosing too (port 0),
+//   and is started again on that port, so that a Prometheus scraping it
+//   or a browser showing it finds it where it was.
 #include "daemons.h"
 
 #include <arpa/inet.h>
@@ -225,10 +228,11 @@ sl__daemon_redis_start(sl__launch *l)
 // ---------------------------------------------------------------------
 // The scheduler.
 
-// Start the scheduler on the given endpoints; it writes what it bound to
-// home/endpoints.
+// Start the scheduler on the given endpoints (http NULL: its default,
+// loopback and a free port); it writes what it bound to home/endpoints.
 static sl_err
-s_scheduler_spawn(sl__launch *l, const char *clients, const char *workers)
+s_scheduler_spawn(sl__launch *l, const char *clients, const char *workers,
+                  const char *http)
 {
     char store_pass[SL_LAUNCH_PATH_LEN];
     char endpoints[SL_LAUNCH_PATH_LEN];
@@ -245,7 +249,7 @@ s_scheduler_spawn(sl__launch *l, const char *clients, const char *workers)
     sl__fmt(grace, sizeof(grace), "%d", o->client_grace_ms);
     sl__fmt(hwm, sizeof(hwm), "%d", o->send_hwm);
     unlink(endpoints);
-    char *argv[24] = {
+    char *argv[32] = {
         NULL,
         "--clients",
         (char *) clients,
@@ -281,13 +285,18 @@ s_scheduler_spawn(sl__launch *l, const char *clients, const char *workers)
         argv[argc++] = "--send-hwm";
         argv[argc++] = hwm;
     }
+    if (http != NULL) {
+        argv[argc++] = "--http";
+        argv[argc++] = (char *) http;
+    }
     argv[argc] = NULL;
     return s_spawn(l, "starling-scheduler", argv, "scheduler.log",
                    &l->info->scheduler_pid);
 }
 
-// Read home/endpoints ("clients=EP\nworkers=EP\n") into info. False until
-// the scheduler has written it.
+// Read home/endpoints ("clients=EP\nworkers=EP\n", and "http=ADDR:PORT\n"
+// when it serves HTTP) into info. False until the scheduler has written
+// it.
 static bool
 s_read_endpoints(sl__cluster_info *info)
 {
@@ -305,6 +314,9 @@ s_read_endpoints(sl__cluster_info *info)
         } else if (strncmp(line, "workers=", 8) == 0) {
             sl__strlcpy(info->workers_endpoint, line + 8,
                         sizeof(info->workers_endpoint));
+        } else if (strncmp(line, "http=", 5) == 0) {
+            sl__fmt(info->dashboard, sizeof(info->dashboard), "http://%s/",
+                    line + 5);
         }
     }
     fclose(f);
@@ -337,11 +349,12 @@ s_wait_endpoints(sl__launch *l)
 
 sl_err
 sl__daemon_scheduler_run(sl__launch *l, const char *clients,
-                         const char *workers)
+                         const char *workers, const char *http)
 {
     sl_err rv;
     l->info->scheduler[0] = l->info->workers_endpoint[0] = '\0';
-    if ((rv = s_scheduler_spawn(l, clients, workers)) != SL_OK) {
+    l->info->dashboard[0] = '\0';
+    if ((rv = s_scheduler_spawn(l, clients, workers, http)) != SL_OK) {
         return rv;
     }
     return s_wait_endpoints(l);
@@ -363,7 +376,8 @@ sl__daemon_scheduler_start(sl__launch *l)
             sl__fmt(clients, sizeof(clients), "tcp://127.0.0.1:%d", cp);
             sl__fmt(workers, sizeof(workers), "tcp://127.0.0.1:%d", wp);
         }
-        if ((rv = sl__daemon_scheduler_run(l, clients, workers)) != SL_EIO) {
+        if ((rv = sl__daemon_scheduler_run(l, clients, workers, NULL)) !=
+            SL_EIO) {
             return rv; // up, or a failure other ports would not cure
         }
         l->info->scheduler_pid = 0; // it exited: try again
@@ -549,6 +563,20 @@ sl__daemon_port_of(const char *addr)
         return -1;
     }
     return (int) port;
+}
+
+bool
+sl__daemon_http_of(const char *dashboard, char *buf, size_t len)
+{
+    const char *start = "http://";
+    size_t n = strlen(dashboard);
+    if (strncmp(dashboard, start, 7) != 0 || n < 9 || n - 8 >= len ||
+        dashboard[n - 1] != '/') {
+        return false;
+    }
+    memcpy(buf, dashboard + 7, n - 8);
+    buf[n - 8] = '\0';
+    return true;
 }
 
 bool

@@ -38,9 +38,11 @@ sl_err sl__daemon_redis_run(sl__launch *l, int port, const char *password);
 // Start the scheduler on two free ports and wait until it has bound them;
 // info->scheduler, workers_endpoint and scheduler_pid say where.
 sl_err sl__daemon_scheduler_start(sl__launch *l);
-// Start it on the given endpoints, and wait likewise.
+// Start it on the given endpoints, and its HTTP server on http
+// ("ADDR:PORT"; NULL: the scheduler's default, loopback and a free port),
+// and wait likewise; info->dashboard then says where HTTP is served.
 sl_err sl__daemon_scheduler_run(sl__launch *l, const char *clients,
-                                const char *workers);
+                                const char *workers, const char *http);
 
 // Start worker i (with l->slots slots) and record its PID in info.
 sl_err sl__daemon_worker_start(sl__launch *l, int i);
@@ -53,6 +55,9 @@ sl_err sl__daemon_slots_wait(sl__launch *l);
 // The TCP port at the end of "tcp://host:port" or "host:port"; -1 when
 // there is none (an ipc:// endpoint, a "*").
 int sl__daemon_port_of(const char *addr);
+// The "ADDR:PORT" of a dashboard URL "http://ADDR:PORT/" (info->dashboard)
+// into buf of len bytes; false when it is no such URL.
+bool sl__daemon_http_of(const char *dashboard, char *buf, size_t len);
 // Whether port can be bound on 127.0.0.1 as the scheduler and Redis bind
 // it (SO_REUSEADDR: connections of a program that died do not count);
 // false when another program listens there.

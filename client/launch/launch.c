@@ -182,13 +182,20 @@ s_scheduler_again(sl__launch *l)
     sl__cluster_info *info = l->info;
     char clients[sizeof(info->scheduler)];
     char workers[sizeof(info->workers_endpoint)];
+    char dashboard[sizeof(info->dashboard)];
+    char http[sizeof(info->dashboard)];
     sl__strlcpy(clients, info->scheduler, sizeof(clients));
     sl__strlcpy(workers, info->workers_endpoint, sizeof(workers));
-    sl_err rv = sl__daemon_scheduler_run(l, clients, workers);
+    sl__strlcpy(dashboard, info->dashboard, sizeof(dashboard));
+    // Its HTTP server where it was (a record without one: the default).
+    bool had_http = sl__daemon_http_of(dashboard, http, sizeof(http));
+    sl_err rv =
+        sl__daemon_scheduler_run(l, clients, workers, had_http ? http : NULL);
     if (rv != SL_OK) {
         sl__strlcpy(info->scheduler, clients, sizeof(info->scheduler));
         sl__strlcpy(info->workers_endpoint, workers,
                     sizeof(info->workers_endpoint));
+        sl__strlcpy(info->dashboard, dashboard, sizeof(info->dashboard));
     }
     return rv;
 }
@@ -211,6 +218,11 @@ s_ports_check(sl__launch *l, const sl__cluster_health *h)
     if (rv == SL_OK && !h->scheduler) {
         rv = s_port_check(l, l->info->workers_endpoint,
                           "the scheduler's for workers", nothing_runs);
+    }
+    char http[sizeof(l->info->dashboard)];
+    if (rv == SL_OK && !h->scheduler &&
+        sl__daemon_http_of(l->info->dashboard, http, sizeof(http))) {
+        rv = s_port_check(l, http, "the scheduler's for HTTP", nothing_runs);
     }
     return rv;
 }

@@ -126,6 +126,9 @@ sl__record_write(const sl__cluster_info *info, char errbuf[SL_ERRSTR_LEN])
     }
     fprintf(f, "scheduler=%s\nworkers=%s\nredis=%s\n", info->scheduler,
             info->workers_endpoint, info->redis);
+    if (info->dashboard[0] != '\0') {
+        fprintf(f, "dashboard=%s\n", info->dashboard);
+    }
     fprintf(f, "redis_pid=%d\nscheduler_pid=%d\n", (int) info->redis_pid,
             (int) info->scheduler_pid);
     s_write_pids(f, info);

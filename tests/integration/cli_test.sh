@@ -79,6 +79,18 @@ mode() {
     stat -c %a "$1"
 }
 
+# GET path $2 from the HTTP server of dashboard URL $1 (http://ADDR:PORT/)
+# over bash's /dev/tcp, so that no HTTP client is needed: the whole answer.
+http_get() {
+    local hp=${1#http://}
+    hp=${hp%/}
+    exec 3<>"/dev/tcp/${hp%:*}/${hp##*:}" || return 1
+    printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' \
+        "$2" "$hp" >&3
+    cat <&3
+    exec 3<&-
+}
+
 # --- keygen.
 keys=$STARLING_HOME/mykeys
 run "$starling" keygen --out "$keys" alice
@@ -125,6 +137,22 @@ done
 [ ! -e "$STARLING_HOME/keys/allowed/scheduler" ] || fail "scheduler allowed"
 grep -q "^client_cert=" "$STARLING_HOME/cluster.env" ||
     fail "cluster.env names no client certificate"
+# The scheduler's HTTP server: where up says, and the record keeps.
+dashboard=$(sed -n 's/^dashboard=//p' "$STARLING_HOME/cluster.env")
+[[ $dashboard =~ ^http://127\.0\.0\.1:[0-9]+/$ ]] ||
+    fail "cluster.env: dashboard=$dashboard"
+grep -q "^  dashboard  $dashboard " <<<"$out" ||
+    fail "up does not print the dashboard"
+metrics=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do # a snapshot is at most 200 ms old
+    metrics=$(http_get "$dashboard" /metrics) || fail "no answer on $dashboard"
+    grep -q "^starling_workers 2" <<<"$metrics" && break
+    sleep 0.2
+done
+head -n 1 <<<"$metrics" | grep -q "^HTTP/1.1 200 " ||
+    fail "GET /metrics: $(head -n 1 <<<"$metrics")"
+grep -q "^starling_workers 2" <<<"$metrics" ||
+    fail "/metrics does not count 2 workers"
 pids=$(sed -n 's/^\(redis_pid\|scheduler_pid\|worker_pids\)=//p' \
     "$STARLING_HOME/cluster.env" | tr ',' ' ')
 [ "$(wc -w <<<"$pids")" -eq 4 ] || fail "cluster.env records pids: $pids"

@@ -72,6 +72,18 @@ record() {
     sed -n "s/^$1=//p" "$STARLING_HOME/cluster.env"
 }
 
+# The status line of GET path $2 from dashboard URL $1 (http://ADDR:PORT/),
+# over bash's /dev/tcp.
+http_status() {
+    local hp=${1#http://}
+    hp=${hp%/}
+    exec 3<>"/dev/tcp/${hp%:*}/${hp##*:}" || return 1
+    printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' \
+        "$2" "$hp" >&3
+    head -n 1 <&3
+    exec 3<&-
+}
+
 # Every PID cluster.env records, and remember them.
 cluster_pids() {
     local pids
@@ -164,6 +176,8 @@ run "$starling" up --workers 2 --slots 1
 cluster_pids >/dev/null
 endpoint=$(record scheduler)
 redis_addr=$(record redis)
+dashboard=$(record dashboard)
+[ -n "$dashboard" ] || fail "cluster.env records no dashboard"
 
 # --- (a) The scheduler, killed in the middle of a map.
 map_start sys.sleep 40 --arg ms=250
@@ -182,6 +196,10 @@ grep -q "repaired" <<<"$out" && grep -q "the scheduler (pid" <<<"$out" ||
     fail "up does not say it started the scheduler again"
 [ "$(record scheduler)" = "$endpoint" ] ||
     fail "the scheduler moved: $(record scheduler), not $endpoint"
+[ "$(record dashboard)" = "$dashboard" ] ||
+    fail "the dashboard moved: $(record dashboard), not $dashboard"
+http_status "$dashboard" /api/status | grep -q "^HTTP/1.1 200 " ||
+    fail "the scheduler started again does not serve $dashboard"
 [ "$(record scheduler_pid)" != "$old" ] || fail "cluster.env: old pid"
 cluster_pids >/dev/null
 map_check 40
@@ -260,8 +278,8 @@ run "$starling" status
 [ "$rc" -ne 0 ] || fail "status of a dead cluster exited 0"
 run "$starling" up
 [ "$rc" -eq 0 ] || fail "up of a dead cluster exited $rc"
-[ "$(record scheduler)" = "$endpoint" ] && [ "$(record redis)" = "$redis_addr" ] ||
-    fail "the cluster moved"
+[ "$(record scheduler)" = "$endpoint" ] && [ "$(record redis)" = "$redis_addr" ] &&
+    [ "$(record dashboard)" = "$dashboard" ] || fail "the cluster moved"
 cluster_pids >/dev/null
 run "$starling" map sys.noop --tasks 100 --json
 [ "$rc" -eq 0 ] && [ "$(json_field "$out" ok)" = 100 ] ||
