@@ -60,6 +60,15 @@ s_send_releases(sl_client *c)
     }
 }
 
+// Delete the stored objects of job id.
+static void
+s_release_objects(sl_client *c, uint64_t id)
+{
+    char prefix[SL_STORE_KEY_LEN];
+    sl__store_job_prefix(prefix, id);
+    sl__client_delete_prefix(c, prefix);
+}
+
 // Pump the socket (up to timeout_ms for the first message), then submit
 // the reduces whose map jobs have ended. Returns the messages handled.
 static int
@@ -136,8 +145,14 @@ sl_client_destroy(sl_client **c_p)
     while (c->jobs != NULL) {
         sl_job_release(c, (sl_job){c->jobs->id});
     }
-    while (c->released != NULL) { // their dependents went above
-        s_graph_pump(c);
+    // Jobs that ran on for their dependents: those went above, and the
+    // scheduler ends what is left of them when we say BYE.
+    while (c->released != NULL) {
+        sl__client_job *j = c->released;
+        uint64_t id = j->id;
+        c->released = j->next;
+        sl__client_job_free(&j);
+        s_release_objects(c, id);
     }
     if (c->put_objects) {
         char prefix[SL_STORE_KEY_LEN];
@@ -330,15 +345,13 @@ s_producers_drop(sl_client *c, sl__client_job *job)
             p->dependents--;
         }
     }
-    if (job->n_producers > 0 && c->graph_jobs > 0) {
+    if (job->n_producers > 0 && !job->released && c->graph_jobs > 0) {
         c->graph_jobs--;
     }
     free(job->producers);
     job->producers = NULL;
     job->n_producers = 0;
 }
-
-static void s_release_objects(sl_client *c, uint64_t id);
 
 // Jobs with producers that have ended let them go, and released producers
 // that nothing names any more are finished with.
@@ -353,17 +366,17 @@ s_graph_pump(sl_client *c)
     }
     for (sl__client_job **pp = &c->released; *pp != NULL;) {
         sl__client_job *j = *pp;
-        if (j->dependents > 0) {
+        if (j->done == j->n && j->n_producers > 0) {
+            s_producers_drop(c, j); // it ran on for its dependents: done
+        }
+        if (j->dependents > 0 || j->done < j->n) {
             pp = &j->next;
             continue;
         }
         *pp = j->next;
         uint64_t id = j->id;
-        bool stored = j->stored_objects;
         sl__client_job_free(&j);
-        if (stored) {
-            s_release_objects(c, id);
-        }
+        s_release_objects(c, id); // it ran for others: they had its results
     }
 }
 
@@ -786,32 +799,28 @@ sl_job_release(sl_client *c, sl_job job)
         sl__msg_release(&c->w, &id, 1);
         sl__client_send(c);
     }
-    s_producers_drop(c, j);
     sl__client_job_unlink(c, j);
     if (j->dependents > 0) {
-        // Tasks of other jobs still take its results: its stored objects
-        // stay until they have ended (s_graph_pump).
+        // Tasks of other jobs still take its results: it runs on, and its
+        // stored objects stay, until they have ended; its own producers'
+        // stay until it has ended (s_graph_pump).
+        if (j->n_producers > 0) {
+            c->graph_jobs--; // counted on c->released from now on
+        }
         j->released = true;
         j->next = c->released;
         c->released = j;
         return;
     }
+    s_producers_drop(c, j);
     // The results go first: values mapped from the node's tier hold their
-    // files, which can then be given to the tier's pool for reuse.
-    bool stored = j->stored_objects;
+    // files, which can then be given to the tier's pool for reuse. Results
+    // not received yet may be stored too.
+    bool stored = j->stored_objects || j->done < j->n;
     sl__client_job_free(&j);
     if (stored) {
         s_release_objects(c, id);
     }
-}
-
-// Delete the stored objects of job id.
-static void
-s_release_objects(sl_client *c, uint64_t id)
-{
-    char prefix[SL_STORE_KEY_LEN];
-    sl__store_job_prefix(prefix, id);
-    sl__client_delete_prefix(c, prefix);
 }
 
 sl_err

@@ -203,7 +203,9 @@ s_on_done(sl_client *c, sl__mpr *r)
         sl__client_err(c, SL_EPROTO, "scheduler: %s", errbuf);
         return;
     }
-    sl__client_job *job = sl__client_job_find(c, id);
+    // A released job that runs on for its dependents still counts its
+    // outcomes: its producers' objects are kept until it has ended.
+    sl__client_job *job = sl__client_job_find_any(c, id);
     for (uint32_t i = 0; i < n && job != NULL; i++) {
         sl__outcome o;
         if (sl__msg_outcome_decode(r, &c->limits, false, &o, errbuf) != SL_OK) {
@@ -231,7 +233,7 @@ s_on_error(sl_client *c, sl__mpr *r)
     sl__fmt(text, sizeof(text), "scheduler refused: %.*s", (int) m.text.len,
             m.text.p);
     sl__client_err(c, (sl_err) m.code, "%s", text);
-    sl__client_job *job = m.job != 0 ? sl__client_job_find(c, m.job) : NULL;
+    sl__client_job *job = m.job != 0 ? sl__client_job_find_any(c, m.job) : NULL;
     if (job != NULL) {
         sl__client_job_fail(job, SL_TASK_FAILED, text);
     }

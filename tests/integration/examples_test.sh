@@ -61,3 +61,5 @@ example() {
 example first_map 100
 example flops --n 128 --tasks 4 --reps 2 -- "GFLOPS" "bare:" "ratio:"
 example matmul --n 384 --tile 128 -- "max relative error" "cblas:"
+example cholesky --n 640 --tile 128 -- "max relative error" "lapack:"
+example cholesky --n 256 --tile 256 -- "max relative error" "1x1 tiles"
