@@ -99,6 +99,7 @@ typedef sl_err (*sl__bench_fn)(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 
 sl_err sl__bench_flops(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_matmul(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
+sl_err sl__bench_cholesky(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_throughput(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_latency(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_scale(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);

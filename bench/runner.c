@@ -34,6 +34,8 @@ static const s_case s_cases[] = {
      "aggregate GFLOPS of bench.gemm_flops over every slot vs bare OpenBLAS"},
     {"matmul", sl__bench_matmul,
      "distributed blocked dgemm through the store vs one cblas_dgemm"},
+    {"cholesky", sl__bench_cholesky,
+     "a tiled Cholesky as one graph of futures vs one LAPACK dpotrf"},
     {"throughput", sl__bench_throughput,
      "sys.noop tasks per second end to end; scheduler CPU per task"},
     {"latency", sl__bench_latency,
@@ -66,30 +68,31 @@ s_usage(FILE *f)
     for (size_t i = 0; i < S_N_CASES; i++) {
         fprintf(f, "  %-12s %s\n", s_cases[i].name, s_cases[i].about);
     }
-    fprintf(f,
-            "\n"
-            "  --quick          small sizes (all of them in about a minute)\n"
-            "  --json           one JSON object per result on stdout (the "
-            "human\n"
-            "                   lines then go to stderr)\n"
-            "  --csv FILE       append results to FILE (default %s)\n"
-            "  --no-csv         write no CSV\n"
-            "  --workers N      worker processes of the standard cluster "
-            "(default:\n"
-            "                   one per core, as starling up starts)\n"
-            "  --slots S        slots per worker (default 1)\n"
-            "  --prefetch P     each worker's --prefetch (default: the "
-            "worker's)\n"
-            "  --executor MODE  the workers' --executor, process (default) "
-            "or thread\n"
-            "  --perf FILE      throughput: perf record -g the scheduler "
-            "into FILE\n"
-            "  --rounds N       flops, matmul: measure starling and the "
-            "baseline\n"
-            "                   N times each, keep the best (default 2; "
-            "quick 1)\n"
-            "  --help           this text\n",
-            STARLING_DEFAULT_CSV);
+    fprintf(
+        f,
+        "\n"
+        "  --quick          small sizes (all of them in about a minute)\n"
+        "  --json           one JSON object per result on stdout (the "
+        "human\n"
+        "                   lines then go to stderr)\n"
+        "  --csv FILE       append results to FILE (default %s)\n"
+        "  --no-csv         write no CSV\n"
+        "  --workers N      worker processes of the standard cluster "
+        "(default:\n"
+        "                   one per core, as starling up starts)\n"
+        "  --slots S        slots per worker (default 1)\n"
+        "  --prefetch P     each worker's --prefetch (default: the "
+        "worker's)\n"
+        "  --executor MODE  the workers' --executor, process (default) "
+        "or thread\n"
+        "  --perf FILE      throughput: perf record -g the scheduler "
+        "into FILE\n"
+        "  --rounds N       flops, matmul, cholesky: measure starling and the "
+        "baseline\n"
+        "                   N times each, keep the best (default 2; "
+        "quick 1)\n"
+        "  --help           this text\n",
+        STARLING_DEFAULT_CSV);
 }
 
 typedef struct {
