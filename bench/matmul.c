@@ -2,8 +2,9 @@
 // object store, beside one multi-threaded cblas_dgemm of the same matrices.
 // SPDX-License-Identifier: MIT
 //
-// As examples/matmul.c: A is cut into row blocks A_i (tile x n) and B into
-// column blocks B_j (n x tile), each put into the store once; task (i, j)
+// A is cut into row blocks A_i (tile x n) and B into column blocks B_j
+// (n x tile), each put into the store once (examples/matmul.c is the
+// graph of partial products and their sums instead); task (i, j)
 // runs blas.dgemm on refs to A_i and B_j and its tile C_ij comes back
 // through the store. The clock runs from the first put to the assembled
 // C: data movement is included. The result is checked against the

@@ -295,9 +295,12 @@ sl__graph_add(sl__sched *self, sl__job *job, uint32_t index, uint32_t off,
             uint32_t status;
             const uint8_t *bytes;
             size_t len;
-            if (!input_failed &&
-                sl__graph_kept(p, (uint32_t) pi, &status, &bytes, &len) &&
-                status != SL_WIRE_OK) {
+            // Ended with no outcome kept: a task the client marked ended
+            // when it submitted the job again to a scheduler that
+            // restarted. That outcome is the client's; the task fails
+            // rather than take nothing for it.
+            bool kept = sl__graph_kept(p, (uint32_t) pi, &status, &bytes, &len);
+            if (!input_failed && (!kept || status != SL_WIRE_OK)) {
                 s_failing_push(
                     self, (sl__failing){job->id, index, pj, (uint32_t) pi});
                 input_failed = true;

@@ -190,14 +190,20 @@ s_fail_dependents(sl__sched *self)
         uint32_t status = 0;
         const uint8_t *text = NULL;
         size_t len = 0;
-        if (p != NULL) {
-            (void) sl__graph_kept(p, f.input, &status, &text, &len);
-        }
         char why[SL_ERRSTR_LEN];
-        sl__fmt(why, sizeof(why),
-                "input job %016" PRIx64 " task %u failed: %.*s", f.input_job,
-                f.input, (int) (len < SL_ERRSTR_LEN ? len : SL_ERRSTR_LEN),
-                text != NULL ? (const char *) text : "");
+        if (p != NULL && sl__graph_kept(p, f.input, &status, &text, &len)) {
+            sl__fmt(why, sizeof(why),
+                    "input job %016" PRIx64 " task %u failed: %.*s",
+                    f.input_job, f.input,
+                    (int) (len < SL_ERRSTR_LEN ? len : SL_ERRSTR_LEN),
+                    (const char *) text);
+        } else {
+            sl__fmt(why, sizeof(why),
+                    "input job %016" PRIx64 " task %u: its result is not "
+                    "known to this scheduler (it restarted, and the task "
+                    "ended before): submit the tasks that take it again",
+                    f.input_job, f.input);
+        }
         sl__task_end_with(self, d, f.index, SL_WIRE_FAILED, why);
     }
     g->draining = false;
