@@ -18,8 +18,9 @@
 //   known: each must name a task of a job this client holds, and one of its
 //   own job only before it. Each chunk then carries every task's futures
 //   in a deps field, so that the scheduler need not decode the arguments.
-// - A released job goes to the scheduler as RELEASE at once, unless one
-//   went out less than S_RELEASE_GAP_MS ago: then the ids wait in
+// - A released job goes to the scheduler as RELEASE at once, unless it is
+//   small and one went out less than S_RELEASE_GAP_MS ago: then the ids
+//   wait in
 //   c->releases for the next pump (every call that talks to the scheduler
 //   pumps), so that a loop of call, wait, release costs no extra message
 //   per job, while a release after a long job frees its memory in the
@@ -35,8 +36,10 @@
 #include "clientimpl.h"
 
 #define S_CHUNK_BYTES (8u << 20)
-// Releases within this long of the last RELEASE wait for the next pump.
+// Releases within this long of the last RELEASE wait for the next pump,
+// unless the job has at least S_RELEASE_BIG tasks.
 #define S_RELEASE_GAP_MS 1
+#define S_RELEASE_BIG 1024
 
 // The public job flags are the wire's (serialize/msg.h).
 _Static_assert(SL_JOB_NO_SPECULATION == SL_WIRE_JOB_NO_SPECULATION,
@@ -761,9 +764,11 @@ sl_job_value(sl_client *c, sl_job job, size_t i, const sl_value **out)
     return SL_OK;
 }
 
-// Queue id for the next RELEASE; sent at once when 256 wait.
+// Queue id for the next RELEASE; sent at once when 256 wait, when none
+// went out within S_RELEASE_GAP_MS, or when the job is big (it holds the
+// scheduler's memory until then, and the client may not call again soon).
 static sl_err
-s_queue_release(sl_client *c, uint64_t id)
+s_queue_release(sl_client *c, uint64_t id, size_t tasks)
 {
     if (c->n_releases == c->cap_releases) {
         size_t cap = c->cap_releases ? 2 * c->cap_releases : 64;
@@ -775,7 +780,7 @@ s_queue_release(sl_client *c, uint64_t id)
         c->cap_releases = cap;
     }
     c->releases[c->n_releases++] = id;
-    if (c->n_releases >= 256 ||
+    if (c->n_releases >= 256 || tasks >= S_RELEASE_BIG ||
         sl__mono_ms() - c->released_ms >= S_RELEASE_GAP_MS) {
         s_send_releases(c);
     }
@@ -794,7 +799,7 @@ sl_job_release(sl_client *c, sl_job job)
         sl_job_cancel(c, job);
     }
     uint64_t id = j->id;
-    if (!j->held && s_queue_release(c, id) != SL_OK) {
+    if (!j->held && s_queue_release(c, id, j->n) != SL_OK) {
         sl__mpw_reset(&c->w); // no memory to batch it: send it alone
         sl__msg_release(&c->w, &id, 1);
         sl__client_send(c);

@@ -63,13 +63,19 @@ s_edge_new(sl__sched *self, uint32_t next, uint32_t waiter)
     return e;
 }
 
+// When the last edge (or waiter) goes, so does its pool: a graph of a
+// million edges leaves no 8 MiB array behind it.
 static void
 s_edge_free(sl__sched *self, uint32_t e)
 {
     sl__graph *g = &self->graph;
     g->edges[e].next = g->free_edge;
     g->free_edge = e;
-    g->live_edges--;
+    if (--g->live_edges == 0) {
+        free(g->edges);
+        g->edges = NULL;
+        g->n_edges = g->cap_edges = g->free_edge = 0;
+    }
 }
 
 static uint32_t
@@ -102,7 +108,11 @@ s_waiter_free(sl__sched *self, uint32_t w)
     g->waiters[w].job = NULL;
     g->waiters[w].index = g->free_waiter; // the free list's link
     g->free_waiter = w;
-    g->live_waiters--;
+    if (--g->live_waiters == 0) {
+        free(g->waiters);
+        g->waiters = NULL;
+        g->n_waiters = g->cap_waiters = g->free_waiter = 0;
+    }
 }
 
 void

@@ -129,8 +129,38 @@ s_nemesis_strike(void)
     }
 }
 
-// One job of n tasks of sys.sum over [i], under the nemesis; restarts the
-// scheduler once, at 40%, when restart is set.
+// Beside a map of n tasks, a graph job: task g sums the map's results
+// g * S_FAN .. g * S_FAN + S_FAN - 1 by futures. Not in a round that
+// restarts the scheduler: a new scheduler does not know the outcomes of
+// the map's tasks that ended before it (PROTOCOL.md, Scheduler restart).
+#define S_FAN 1000
+
+static sl_job
+s_graph_job(sl_job map, size_t n, const sl_job_opts *opts)
+{
+    size_t groups = n / S_FAN;
+    sl_value **args = sl__xcalloc(groups, sizeof(*args));
+    for (size_t g = 0; g < groups; g++) {
+        sl_value *list = sl_value_new_list();
+        for (size_t k = 0; k < S_FAN; k++) {
+            sl_value *f = sl_value_new_future(map, g * S_FAN + k);
+            SL_PASS(sl_value_list_append(list, &f));
+        }
+        args[g] = sl_value_new_map();
+        SL_PASS(sl_value_map_set(args[g], "values", &list));
+    }
+    sl_job job;
+    SL_PASS(sl_map(s_client, "sys.sum", args, groups, opts, &job));
+    for (size_t g = 0; g < groups; g++) {
+        sl_value_destroy(&args[g]);
+    }
+    free(args);
+    return job;
+}
+
+// One job of n tasks of sys.sum over [i], under the nemesis, and beside it
+// the graph job of s_graph_job when n is a multiple of S_FAN and there is
+// no restart; restarts the scheduler once, at 40%, when restart is set.
 static void
 s_chaos_job(size_t n, bool restart)
 {
@@ -148,8 +178,13 @@ s_chaos_job(size_t n, bool restart)
     sl_job job;
     double t0 = s_now(), next = t0 + s_uniform(0.05, 0.3);
     SL_PASS(sl_map(s_client, "sys.sum", args, n, &opts, &job));
+    sl_job jobs[2] = {job, {0}};
+    size_t n_jobs = 1;
+    if (!restart && n % S_FAN == 0) {
+        jobs[n_jobs++] = s_graph_job(job, n, &opts);
+    }
     for (;;) {
-        sl_err rv = sl_wait(s_client, &job, 1, SL_ALL_COMPLETED, 20);
+        sl_err rv = sl_wait(s_client, jobs, n_jobs, SL_ALL_COMPLETED, 20);
         if (rv == SL_OK) {
             break;
         }
@@ -188,10 +223,28 @@ s_chaos_job(size_t n, bool restart)
         SL_ASSERT_EQ(sl_value_int(v), (int64_t) i);
     }
     s_count.retried += st.retried;
+    if (n_jobs == 2) {
+        // Every sum of the graph job right: the sum of its S_FAN indices.
+        size_t groups = n / S_FAN;
+        for (size_t g = 0; g < groups; g++) {
+            const sl_result *r = sl_job_result(s_client, jobs[1], g);
+            if (r->status != SL_TASK_OK) {
+                fprintf(stderr, "   graph task %zu: %s\n", g,
+                        r->error != NULL ? r->error : "");
+            }
+            SL_ASSERT_EQ(r->status, SL_TASK_OK);
+            const sl_value *v;
+            SL_PASS(sl_job_value(s_client, jobs[1], g, &v));
+            int64_t lo = (int64_t) (g * S_FAN), hi = lo + S_FAN - 1;
+            SL_ASSERT_EQ(sl_value_int(v), (lo + hi) * S_FAN / 2);
+        }
+        sl_job_release(s_client, jobs[1]);
+    }
     fprintf(stderr,
-            "   %zu tasks in %.1f s (%.0f/s), %zu retried; scheduler RSS "
+            "   %zu tasks%s in %.1f s (%.0f/s), %zu retried; scheduler RSS "
             "%ld KiB\n",
-            n, wall, (double) n / wall, st.retried, s_scheduler_rss_kib());
+            n, n_jobs == 2 ? " and their sums by futures" : "", wall,
+            (double) n / wall, st.retried, s_scheduler_rss_kib());
     sl_job_release(s_client, job);
     for (size_t i = 0; i < n; i++) {
         sl_value_destroy(&args[i]);
