@@ -618,6 +618,22 @@ test_msg_tasks_limits(void)
     sl__msg_task_item(&w, &item);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
     SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
+    // Inputs whose value nests as deep as an argument may (a result that
+    // RESULT took under the same limit), and one deeper.
+    static const uint8_t nil[] = {0xc0};
+    static const uint8_t in2[] = {0x93, 0x01, 0x00, 0x91, 0x91, 0xc0};
+    static const uint8_t in3[] = {0x93, 0x01, 0x00, 0x91, 0x91, 0x91, 0xc0};
+    sl__mpw_reset(&w);
+    item = (sl__task_item){0, 1, nil, sizeof(nil), in2, sizeof(in2)};
+    sl__msg_task_item(&w, &item);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_PASS(sl__msg_task_item_decode(&r, &lim, &t, errbuf));
+    SL_ASSERT_EQ(t.inputs_len, sizeof(in2));
+    sl__mpw_reset(&w);
+    item = (sl__task_item){0, 1, nil, sizeof(nil), in3, sizeof(in3)};
+    sl__msg_task_item(&w, &item);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
     sl__mpw_reset(&w);
     msgpack_pack_array(&w.pk, 2);
     msgpack_pack_uint32(&w.pk, 0);
