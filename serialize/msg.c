@@ -25,6 +25,8 @@ sl__msg_type_name(uint32_t type)
         return "BYE";
     case SL_MSG_HEARTBEAT:
         return "HEARTBEAT";
+    case SL_MSG_RELEASE:
+        return "RELEASE";
     case SL_MSG_WELCOME:
         return "WELCOME";
     case SL_MSG_ACCEPTED:

@@ -1027,7 +1027,7 @@ test_msg_unknown_type(void)
         {SL_MSG_DONE, "DONE"},         {SL_MSG_STATUS_REPLY, "STATUS_REPLY"},
         {SL_MSG_ERROR, "ERROR"},       {SL_MSG_READY, "READY"},
         {SL_MSG_RESULT, "RESULT"},     {SL_MSG_TASKS, "TASKS"},
-        {SL_MSG_SHUTDOWN, "SHUTDOWN"},
+        {SL_MSG_SHUTDOWN, "SHUTDOWN"}, {SL_MSG_RELEASE, "RELEASE"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         SL_ASSERT_STR(sl__msg_type_name(names[i].type), names[i].name);
