@@ -218,19 +218,31 @@ s_keep(void *ctx, void *data)
     (void) data;
 }
 
-// A batch of len_i-byte arguments, encoded into w (reset first).
+// A batch of len_i-byte arguments, each followed by in_lens[i] bytes of
+// inputs (ins NULL: none), encoded into w (reset first).
 static void
-s_batch(sl__mpw *w, uint32_t n, const uint8_t *const *args, const size_t *lens)
+s_batch_inputs(sl__mpw *w, uint32_t n, const uint8_t *const *args,
+               const size_t *lens, const uint8_t *const *ins,
+               const size_t *in_lens)
 {
     sl__mpw_reset(w);
     sl__frame_batch_begin(w, 0x1122334455667788ull, "sys.echo", 8, 250,
                           "node-7", 6, n);
     for (uint32_t i = 0; i < n; i++) {
-        sl__frame_batch_task(w, 10 + i, 1 + i, lens[i], 0);
+        sl__frame_batch_task(w, 10 + i, 1 + i, lens[i],
+                             ins != NULL ? in_lens[i] : 0);
     }
     for (uint32_t i = 0; i < n; i++) {
-        sl__frame_batch_arg(w, args[i], lens[i], NULL, 0);
+        sl__frame_batch_arg(w, args[i], lens[i], ins != NULL ? ins[i] : NULL,
+                            ins != NULL ? in_lens[i] : 0);
     }
+}
+
+// A batch of len_i-byte arguments, encoded into w (reset first).
+static void
+s_batch(sl__mpw *w, uint32_t n, const uint8_t *const *args, const size_t *lens)
+{
+    s_batch_inputs(w, n, args, lens, NULL, NULL);
 }
 
 // What a decoder must promise of any batch it accepts: 1 to
@@ -250,6 +262,11 @@ s_check_batch(const uint8_t *buf, size_t len, const sl__task_group *g,
         SL_ASSERT(items[i].arg >= buf &&
                   items[i].arg + items[i].arg_len <= buf + len);
         SL_ASSERT_EQ((items[i].arg - buf) % SL_FRAME_ARG_ALIGN, 0);
+        // Inputs, when a task has them, lie right after its argument.
+        SL_ASSERT((items[i].inputs == NULL) == (items[i].inputs_len == 0));
+        SL_ASSERT(items[i].inputs == NULL ||
+                  (items[i].inputs == items[i].arg + items[i].arg_len &&
+                   items[i].inputs + items[i].inputs_len <= buf + len));
     }
 }
 
@@ -497,6 +514,148 @@ test_batch_truncated_and_oversized(void)
     sl__mpw_fini(&w);
 }
 
+// Tasks with inputs among tasks without: each task's inputs come out as
+// they went in, right after its argument (the next argument still starts
+// aligned), and the last task's inputs end the frame.
+static void
+test_batch_inputs_round_trip(void)
+{
+    static const uint8_t a0[] = {0xd4, 0x03, 0x00}, a1[] = {0xc0};
+    static const uint8_t in0[] = {0x93, 0x05, 0x00, 0x2a};
+    static const uint8_t in2[] = {0x96, 0x05, 0x01, 0xa1,
+                                  'x',  0x05, 0x02, 0xc3};
+    uint8_t big[40];
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (uint8_t) (i * 13 + 5);
+    }
+    const uint8_t *args[] = {a0, a1, big, a1, big};
+    const size_t lens[] = {sizeof(a0), sizeof(a1), 17, 0, sizeof(big)};
+    const uint8_t *ins[] = {in0, NULL, in2, in0, in2};
+    const size_t in_lens[] = {sizeof(in0), 0, sizeof(in2), sizeof(in0),
+                              sizeof(in2)};
+    enum { N = 5 };
+    sl__mpw w;
+    sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    s_batch_inputs(&w, N, args, lens, ins, in_lens);
+    const uint8_t *buf = (const uint8_t *) w.buf.data;
+    SL_PASS(sl__frame_batch_decode(buf, w.buf.size, &g, items, errbuf));
+    SL_ASSERT_EQ(g.n_tasks, N);
+    s_check_batch(buf, w.buf.size, &g, items);
+    for (uint32_t i = 0; i < N; i++) {
+        SL_ASSERT_EQ(items[i].index, 10 + i);
+        SL_ASSERT_EQ(items[i].arg_len, lens[i]);
+        SL_ASSERT(memcmp(items[i].arg, args[i], lens[i]) == 0);
+        SL_ASSERT_EQ(items[i].inputs_len, in_lens[i]);
+        if (ins[i] == NULL) {
+            SL_ASSERT(items[i].inputs == NULL);
+        } else {
+            SL_ASSERT(items[i].inputs == items[i].arg + lens[i]);
+            SL_ASSERT(memcmp(items[i].inputs, ins[i], in_lens[i]) == 0);
+        }
+    }
+    SL_ASSERT(items[N - 1].inputs + in_lens[N - 1] == buf + w.buf.size);
+    // Every prefix is refused, and a byte more.
+    for (size_t n = 0; n < w.buf.size; n++) {
+        uint8_t *p = malloc(n > 0 ? n : 1);
+        SL_ASSERT(p != NULL);
+        memcpy(p, buf, n);
+        SL_FAILS(sl__frame_batch_decode(p, n, &g, items, errbuf), SL_EPROTO);
+        free(p);
+    }
+    sl__mpw_raw(&w, "\x00", 1);
+    SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+             SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "after the last argument");
+    sl__mpw_fini(&w);
+}
+
+// A task entry of [index, attempt, arg_len, inputs_len] written by hand.
+static void
+s_entry4(sl__mpw *w, uint64_t arg_len, uint64_t inputs_len)
+{
+    msgpack_pack_array(&w->pk, 4);
+    msgpack_pack_uint32(&w->pk, 0);
+    msgpack_pack_uint32(&w->pk, 1);
+    msgpack_pack_uint64(&w->pk, arg_len);
+    msgpack_pack_uint64(&w->pk, inputs_len);
+}
+
+// Inputs that claim more than the frame holds (in the entry, or past the
+// end of the arguments), an entry of 4 whose inputs_len is 0 (a task
+// without inputs has an entry of 3), one of 5, and one whose inputs_len
+// is no integer are refused.
+static void
+test_batch_inputs_refused(void)
+{
+    sl__mpw w;
+    sl__task_group g;
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    // inputs_len past the end: of the whole frame, and of the bytes after
+    // the argument (the entry's own check passes: the frame is longer).
+    for (int k = 0; k < 2; k++) {
+        sl__mpw_reset(&w);
+        sl__frame_batch_begin(&w, 1, "f", 1, 0, "", 0, 1);
+        sl__frame_batch_task(&w, 0, 1, 1, k == 0 ? 1000 : 3);
+        sl__frame_batch_arg(&w, "\xc0", 1, "\x90", 1);
+        SL_FAILS(
+            sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+            SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, k == 0 ? "task entry" : "past its end");
+    }
+    // The second task's inputs run past the end, the first's are fine.
+    sl__mpw_reset(&w);
+    sl__frame_batch_begin(&w, 1, "f", 1, 0, "", 0, 2);
+    sl__frame_batch_task(&w, 0, 1, 1, 1);
+    sl__frame_batch_task(&w, 1, 1, 1, 2);
+    sl__frame_batch_arg(&w, "\xc0", 1, "\x90", 1);
+    sl__frame_batch_arg(&w, "\xc0", 1, "\x90", 1);
+    SL_FAILS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+             SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "past its end");
+    // Entries of 4 with inputs_len 0 (and no inputs), of 5, and with a
+    // string for inputs_len.
+    for (int k = 0; k < 3; k++) {
+        sl__mpw_reset(&w);
+        sl__frame_batch_begin(&w, 1, "f", 1, 0, "", 0, 1);
+        if (k == 0) {
+            s_entry4(&w, 1, 0);
+        } else if (k == 1) {
+            msgpack_pack_array(&w.pk, 5);
+            msgpack_pack_uint32(&w.pk, 0);
+            msgpack_pack_uint32(&w.pk, 1);
+            msgpack_pack_uint64(&w.pk, 1);
+            msgpack_pack_uint64(&w.pk, 1);
+            msgpack_pack_uint64(&w.pk, 1);
+        } else {
+            msgpack_pack_array(&w.pk, 4);
+            msgpack_pack_uint32(&w.pk, 0);
+            msgpack_pack_uint32(&w.pk, 1);
+            msgpack_pack_uint64(&w.pk, 1);
+            sl__mpw_str(&w, "1");
+        }
+        sl__frame_batch_arg(&w, "\xc0", 1, k == 1 ? "\x90" : NULL, k == 1);
+        SL_FAILS(
+            sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf),
+            SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, "task entry");
+    }
+    // The same entry of 4 with inputs_len 1 is fine: inputs the frame
+    // does not read (the task's run decodes them).
+    sl__mpw_reset(&w);
+    sl__frame_batch_begin(&w, 1, "f", 1, 0, "", 0, 1);
+    s_entry4(&w, 1, 1);
+    sl__frame_batch_arg(&w, "\xc0", 1, "\xc1", 1);
+    SL_PASS(sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf));
+    SL_ASSERT_EQ(items[0].inputs_len, 1);
+    SL_ASSERT_EQ(items[0].inputs[0], 0xc1);
+    sl__mpw_fini(&w);
+}
+
 // The tasks made from a batch: an executor's borrow their arguments from
 // the frame (sl__run_task_init_view), a slot thread's copy them out of
 // TASKS (sl__run_task_init); both get the group's home as a C string, and
@@ -543,8 +702,9 @@ test_batch_task_home(void)
     sl__mpw_fini(&w);
 }
 
-// Random bytes, and valid frames with bytes changed: refused, or accepted
-// with every argument inside the frame.
+// Random bytes, and valid frames (with inputs and without) with bytes
+// changed: refused, or accepted with every argument and inputs inside the
+// frame.
 static void
 test_batch_garbage(void)
 {
@@ -552,7 +712,10 @@ test_batch_garbage(void)
                              (const uint8_t *) "\xc3",
                              (const uint8_t *) "\xa5hello"};
     const size_t lens[] = {4, 1, 6};
-    sl__mpw w;
+    const uint8_t *ins[] = {(const uint8_t *) "\x93\x05\x00\xc3", NULL,
+                            (const uint8_t *) "\x90"};
+    const size_t in_lens[] = {4, 0, 1};
+    sl__mpw w, wi;
     sl__task_group g;
     sl__task_item items[SL_FRAME_BATCH_MAX];
     char errbuf[SL_ERRSTR_LEN];
@@ -561,8 +724,10 @@ test_batch_garbage(void)
     size_t accepted = 0;
     SL_ASSERT(buf != NULL);
     sl__mpw_init(&w);
+    sl__mpw_init(&wi);
     s_batch(&w, 3, args, lens);
-    SL_ASSERT(w.buf.size <= 256);
+    s_batch_inputs(&wi, 3, args, lens, ins, in_lens); // and with inputs
+    SL_ASSERT(w.buf.size <= 256 && wi.buf.size <= 256);
     for (int round = 0; round < 20000; round++) {
         size_t n;
         if (round % 2 == 0) { // noise
@@ -571,8 +736,9 @@ test_batch_garbage(void)
                 buf[i] = (uint8_t) rand_r(&seed);
             }
         } else { // a real frame, one to three bytes changed
-            n = w.buf.size;
-            memcpy(buf, w.buf.data, n);
+            const sl__mpw *real = round % 4 == 1 ? &w : &wi;
+            n = real->buf.size;
+            memcpy(buf, real->buf.data, n);
             for (int k = 1 + rand_r(&seed) % 3; k > 0; k--) {
                 buf[(size_t) rand_r(&seed) % n] = (uint8_t) rand_r(&seed);
             }
@@ -587,6 +753,7 @@ test_batch_garbage(void)
     fprintf(stderr, "   %zu of 20000 changed frames still decode\n", accepted);
     free(buf);
     sl__mpw_fini(&w);
+    sl__mpw_fini(&wi);
 }
 
 int
@@ -603,6 +770,8 @@ main(void)
     SL_RUN(test_batch_round_trip);
     SL_RUN(test_batch_carries_scheduler_bytes);
     SL_RUN(test_batch_truncated_and_oversized);
+    SL_RUN(test_batch_inputs_round_trip);
+    SL_RUN(test_batch_inputs_refused);
     SL_RUN(test_batch_task_home);
     SL_RUN(test_batch_garbage);
     return 0;
