@@ -1,8 +1,10 @@
 // frame_test.c - the frames between a worker and its executors, without
 // processes: lengths, frames over a socketpair of this process (whole,
 // cut short, over the limit), the init frame, and the batch frame, whose
-// arguments travel as the scheduler sent them; each decoder also fed
-// prefixes and garbage.
+// arguments (and the inputs after them) travel as the scheduler sent
+// them; each decoder also fed prefixes and garbage. Then the tasks made
+// from them, run by worker/run.c with sys.echo: futures replaced by the
+// results their inputs carry, and the errors of inputs that do not.
 // SPDX-License-Identifier: MIT
 #include "../worker/frame.h"
 #include "../worker/run.h"
@@ -702,6 +704,372 @@ test_batch_task_home(void)
     sl__mpw_fini(&w);
 }
 
+// ---------------------------------------------------------------------
+// Futures resolved from a task's inputs (worker/run.c), run to their
+// outcome by sl__runner_run with the built-in sys.echo: its argument, with
+// every future replaced, is its result. Nothing here holds a ref, so no
+// store is needed: the runner's store options name none, and a task that
+// reaches for the store fails.
+
+static sl__registry *s_reg;   // the built-in kernels
+static sl__store_opts s_none; // no shard: connecting fails at once
+
+static void
+s_runner(sl__runner *runner)
+{
+    memset(runner, 0, sizeof(*runner));
+    if (s_reg == NULL) {
+        s_reg = sl__registry_new();
+        SL_ASSERT(s_reg != NULL);
+    }
+    runner->registry = s_reg;
+    runner->store_opts = &s_none;
+    runner->limits = sl__limits_default;
+    runner->inline_max = 1 << 20;
+}
+
+// Pack v into w; takes v.
+static void
+s_pack(sl__mpw *w, sl_value *v)
+{
+    SL_ASSERT(v != NULL);
+    SL_PASS(sl__value_pack(w, v));
+    sl_value_destroy(&v);
+}
+
+// Run sys.echo on arg with these inputs (NULL: none), as a slot thread
+// does (the task copied out of TASKS) or as an executor does (in place in
+// a batch frame). Returns the decoded result, or NULL with the task's
+// error text in err.
+static sl_value *
+s_echo(const sl_value *arg, const void *inputs, size_t inputs_len,
+       bool in_frame, char err[SL_TASK_ERROR_LEN])
+{
+    sl__runner runner;
+    s_runner(&runner);
+    void *enc;
+    size_t enc_len;
+    SL_PASS(sl__value_encode(arg, &enc, &enc_len));
+    sl__task_group g = {0x99, {"sys.echo", 8}, 0, {"", 0}, 1};
+    sl__task_item item = {3, 1, enc, enc_len, inputs, inputs_len};
+    sl__task_item items[SL_FRAME_BATCH_MAX];
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw w;
+    sl__mpw_init(&w);
+    sl__run_task t = {0};
+    if (in_frame) {
+        sl__frame_batch_begin(&w, g.job, "sys.echo", 8, 0, "", 0, 1);
+        sl__frame_batch_task(&w, 3, 1, enc_len, inputs_len);
+        sl__frame_batch_arg(&w, enc, enc_len, inputs, inputs_len);
+        SL_PASS(
+            sl__frame_batch_decode(w.buf.data, w.buf.size, &g, items, errbuf));
+        SL_ASSERT(items[0].inputs_len == inputs_len);
+        sl__run_task_init_view(&t, &g, &items[0]);
+    } else {
+        sl__run_task_init(&t, &g, &item);
+    }
+    SL_ASSERT(t.inputs_len == inputs_len &&
+              (t.inputs == NULL) == (inputs_len == 0));
+    sl__runner_run(&runner, &t);
+    sl_value *got = NULL;
+    err[0] = '\0';
+    if (t.status == SL_WIRE_OK) {
+        SL_PASS(sl__value_decode_buf(t.value, t.value_len, NULL, NULL, &got,
+                                     errbuf));
+        SL_ASSERT(t.error == NULL);
+    } else {
+        SL_ASSERT_EQ(t.status, SL_WIRE_ERROR);
+        SL_ASSERT(t.error != NULL);
+        sl__strlcpy(err, t.error, SL_TASK_ERROR_LEN);
+    }
+    SL_ASSERT_EQ(t.stats.bytes_read, enc_len + inputs_len);
+    sl__run_task_fini(&t);
+    sl__runner_fini(&runner);
+    sl__mpw_fini(&w);
+    free(enc);
+    return got;
+}
+
+// Whether a and b encode to the same bytes.
+static bool
+s_same(const sl_value *a, const sl_value *b)
+{
+    void *x, *y;
+    size_t nx, ny;
+    SL_PASS(sl__value_encode(a, &x, &nx));
+    SL_PASS(sl__value_encode(b, &y, &ny));
+    bool same = nx == ny && memcmp(x, y, nx) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+// Futures at any depth, two naming the same result, one naming a task of
+// another job with the same index, come out as their results; the inputs
+// may come in any order; a list in a result stays whole.
+static void
+test_run_futures_resolved(void)
+{
+    const uint64_t job = 0x1234, other = UINT64_MAX;
+    // {"x": [1, F(job, 0)], "y": F(job, 1), "z": {"deep": [[F(job, 0)]]},
+    //  "w": F(other, 1)}
+    sl_value *arg = sl_value_new_map();
+    sl_value *x = sl_value_new_list(), *inner = sl_value_new_list(),
+             *inner2 = sl_value_new_list(), *z = sl_value_new_map();
+    sl_value *v = sl_value_new_int(1);
+    SL_PASS(sl_value_list_append(x, &v));
+    v = sl__value_new_future(job, 0);
+    SL_PASS(sl_value_list_append(x, &v));
+    SL_PASS(sl_value_map_set(arg, "x", &x));
+    v = sl__value_new_future(job, 1);
+    SL_PASS(sl_value_map_set(arg, "y", &v));
+    v = sl__value_new_future(job, 0);
+    SL_PASS(sl_value_list_append(inner2, &v));
+    SL_PASS(sl_value_list_append(inner, &inner2));
+    SL_PASS(sl_value_map_set(z, "deep", &inner));
+    SL_PASS(sl_value_map_set(arg, "z", &z));
+    v = sl__value_new_future(other, 1);
+    SL_PASS(sl_value_map_set(arg, "w", &v));
+    // The results: task 0 a list, task 1 a string, the other job's a
+    // float; packed out of order.
+    sl__mpw in;
+    sl__mpw_init(&in);
+    msgpack_pack_array(&in.pk, 9);
+    msgpack_pack_uint64(&in.pk, other);
+    msgpack_pack_uint64(&in.pk, 1);
+    s_pack(&in, sl_value_new_float(2.5));
+    msgpack_pack_uint64(&in.pk, job);
+    msgpack_pack_uint64(&in.pk, 1);
+    s_pack(&in, sl_value_new_str("one"));
+    msgpack_pack_uint64(&in.pk, job);
+    msgpack_pack_uint64(&in.pk, 0);
+    sl_value *r0 = sl_value_new_list();
+    v = sl_value_new_str("zero");
+    SL_PASS(sl_value_list_append(r0, &v));
+    v = sl_value_new_bytes("\x00\x01", 2);
+    SL_PASS(sl_value_list_append(r0, &v));
+    s_pack(&in, sl_value_copy(r0));
+    // What sys.echo must give back.
+    sl_value *want = sl_value_new_map();
+    x = sl_value_new_list();
+    v = sl_value_new_int(1);
+    SL_PASS(sl_value_list_append(x, &v));
+    v = sl_value_copy(r0);
+    SL_PASS(sl_value_list_append(x, &v));
+    SL_PASS(sl_value_map_set(want, "x", &x));
+    v = sl_value_new_str("one");
+    SL_PASS(sl_value_map_set(want, "y", &v));
+    inner = sl_value_new_list();
+    inner2 = sl_value_new_list();
+    z = sl_value_new_map();
+    v = sl_value_copy(r0);
+    SL_PASS(sl_value_list_append(inner2, &v));
+    SL_PASS(sl_value_list_append(inner, &inner2));
+    SL_PASS(sl_value_map_set(z, "deep", &inner));
+    SL_PASS(sl_value_map_set(want, "z", &z));
+    v = sl_value_new_float(2.5);
+    SL_PASS(sl_value_map_set(want, "w", &v));
+    char err[SL_TASK_ERROR_LEN];
+    for (int in_frame = 0; in_frame < 2; in_frame++) {
+        sl_value *got = s_echo(arg, in.buf.data, in.buf.size, in_frame, err);
+        SL_ASSERT_STR(err, "");
+        SL_ASSERT(got != NULL && s_same(got, want));
+        sl_value_destroy(&got);
+    }
+    // Inputs no future names are no error; an argument of no future with
+    // no inputs runs as it is.
+    sl_value *plain = sl_value_new_int(5);
+    sl_value *got = s_echo(plain, in.buf.data, in.buf.size, true, err);
+    SL_ASSERT(got != NULL && sl_value_int(got) == 5);
+    sl_value_destroy(&got);
+    got = s_echo(plain, NULL, 0, false, err);
+    SL_ASSERT(got != NULL && sl_value_int(got) == 5);
+    sl_value_destroy(&got);
+    sl_value_destroy(&plain);
+    sl_value_destroy(&r0);
+    sl_value_destroy(&want);
+    sl_value_destroy(&arg);
+    sl__mpw_fini(&in);
+}
+
+// A future whose result did not come with the task, no inputs at all for
+// a future, inputs that are not [u64, u64, value] triples, and a result
+// that does not decode: each ends the task with an error naming it, and
+// the kernel does not run.
+static void
+test_run_futures_errors(void)
+{
+    sl_value *arg = sl_value_new_list();
+    sl_value *f = sl__value_new_future(7, 2);
+    SL_PASS(sl_value_list_append(arg, &f));
+    static const struct {
+        const char *inputs; // raw msgpack; NULL: none
+        size_t len;
+        const char *says;
+    } cases[] = {
+        {NULL, 0,
+         "job 0000000000000007 task 2, whose result did not come "
+         "with the task"},
+        {"\x93\x07\x01\x05", 4, "did not come with the task"}, // task 1
+        {"\x93\x08\x02\x05", 4, "did not come with the task"}, // job 8
+        {"\x90", 1, "did not come with the task"},             // none
+        {"\x92\x07\x02", 3, "malformed task inputs"},          // a pair
+        {"\xc0", 1, "malformed task inputs"},                  // nil
+        {"\x93\xa1x\x02\x05", 5, "malformed task input 0"},    // a str job
+        {"\x96\x07\x01\x05\x07\xff\x05", 7, "malformed task input 1"},
+        {"\x93\x07\x02\xc1", 4, "malformed task input 0"}, // no msgpack
+        {"\x93\x07\x02\x81\x01\x02", 6,
+         "the result of job 0000000000000007 task 2 does not decode"},
+        {"\x93\x07\x02\xd5\x03\x00\x00", 7, "future payload is not 16 bytes"},
+    };
+    char err[SL_TASK_ERROR_LEN];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int in_frame = 0; in_frame < 2; in_frame++) {
+            sl_value *got =
+                s_echo(arg, cases[i].inputs, cases[i].len, in_frame, err);
+            SL_ASSERT(got == NULL);
+            SL_ASSERT_HAS(err, "sys.echo: ");
+            SL_ASSERT_HAS(err, cases[i].says);
+        }
+    }
+    sl_value_destroy(&arg);
+}
+
+// A result that is itself a future (which no kernel returns: a forged
+// one) is resolved in turn; one that names itself, or a cycle, ends at
+// max_depth with an error, not a stack overflow. A result that is a ref
+// stays a ref, for the store to fetch: here there is none, so the task
+// fails saying so. A result of nil is nil.
+static void
+test_run_futures_in_results(void)
+{
+    sl_value *arg = sl__value_new_future(7, 0);
+    char err[SL_TASK_ERROR_LEN];
+    sl__mpw in;
+    sl__mpw_init(&in);
+    msgpack_pack_array(&in.pk, 6);
+    msgpack_pack_uint64(&in.pk, 7);
+    msgpack_pack_uint64(&in.pk, 0);
+    s_pack(&in, sl__value_new_future(7, 1));
+    msgpack_pack_uint64(&in.pk, 7);
+    msgpack_pack_uint64(&in.pk, 1);
+    s_pack(&in, sl_value_new_int(42));
+    sl_value *got = s_echo(arg, in.buf.data, in.buf.size, true, err);
+    SL_ASSERT(got != NULL && sl_value_int(got) == 42);
+    sl_value_destroy(&got);
+    for (int cycle = 0; cycle < 2; cycle++) { // 0 -> 0; 0 -> 1 -> 0
+        sl__mpw_reset(&in);
+        msgpack_pack_array(&in.pk, cycle ? 6 : 3);
+        msgpack_pack_uint64(&in.pk, 7);
+        msgpack_pack_uint64(&in.pk, 0);
+        s_pack(&in, sl__value_new_future(7, cycle ? 1 : 0));
+        if (cycle) {
+            msgpack_pack_uint64(&in.pk, 7);
+            msgpack_pack_uint64(&in.pk, 1);
+            s_pack(&in, sl__value_new_future(7, 0));
+        }
+        SL_ASSERT(s_echo(arg, in.buf.data, in.buf.size, true, err) == NULL);
+        SL_ASSERT_HAS(err, "futures nested too deep");
+    }
+    sl__mpw_reset(&in);
+    msgpack_pack_array(&in.pk, 3);
+    msgpack_pack_uint64(&in.pk, 7);
+    msgpack_pack_uint64(&in.pk, 0);
+    s_pack(&in, sl__value_new_ref("sl:j0000000000000007:r0", 100000, 0));
+    SL_ASSERT(s_echo(arg, in.buf.data, in.buf.size, false, err) == NULL);
+    SL_ASSERT_HAS(err, "store");
+    sl__mpw_reset(&in);
+    msgpack_pack_array(&in.pk, 3);
+    msgpack_pack_uint64(&in.pk, 7);
+    msgpack_pack_uint64(&in.pk, 0);
+    msgpack_pack_nil(&in.pk);
+    got = s_echo(arg, in.buf.data, in.buf.size, false, err);
+    SL_ASSERT(got != NULL && sl_value_type(got) == SL_NIL);
+    sl_value_destroy(&got);
+    sl__mpw_fini(&in);
+    sl_value_destroy(&arg);
+}
+
+// An ndarray result as an input, after arguments of every length mod 8:
+// the task gets the right elements whether the decoder could leave them
+// where they lie (aligned there) or had to copy them. Decoded as run.c
+// decodes it, with a blob over the frame, it is used in place for some
+// of those lengths: inputs follow their argument unpadded, so where an
+// input's elements lie depends on the argument's length.
+static void
+test_run_future_ndarray_input(void)
+{
+    double elems[6] = {1.5, -2, 3, 4e10, 5, 6};
+    int64_t shape[2] = {2, 3};
+    sl_value *nd = sl_value_new_ndarray(SL_F64, 2, shape, elems);
+    sl__mpw in;
+    sl__mpw_init(&in);
+    msgpack_pack_array(&in.pk, 3);
+    msgpack_pack_uint64(&in.pk, 7);
+    msgpack_pack_uint64(&in.pk, 0);
+    SL_PASS(sl__value_pack(&in, nd));
+    int in_place = 0;
+    char err[SL_TASK_ERROR_LEN], errbuf[SL_ERRSTR_LEN];
+    for (size_t pad = 0; pad < 8; pad++) {
+        char s[8] = "xxxxxxx";
+        s[pad] = '\0';
+        sl_value *arg = sl_value_new_list();
+        sl_value *v = sl_value_new_str(s);
+        SL_PASS(sl_value_list_append(arg, &v));
+        v = sl__value_new_future(7, 0);
+        SL_PASS(sl_value_list_append(arg, &v));
+        for (int in_frame = 0; in_frame < 2; in_frame++) {
+            sl_value *got =
+                s_echo(arg, in.buf.data, in.buf.size, in_frame, err);
+            SL_ASSERT_STR(err, "");
+            SL_ASSERT(got != NULL && sl_value_list_size(got) == 2);
+            SL_ASSERT(s_same(sl_value_list_at(got, 1), nd));
+            sl_value_destroy(&got);
+        }
+        // Where the input's elements lie in a batch frame.
+        void *enc;
+        size_t enc_len;
+        SL_PASS(sl__value_encode(arg, &enc, &enc_len));
+        sl__mpw w;
+        sl__task_group g;
+        sl__task_item items[SL_FRAME_BATCH_MAX];
+        sl__mpw_init(&w);
+        sl__frame_batch_begin(&w, 1, "sys.echo", 8, 0, "", 0, 1);
+        sl__frame_batch_task(&w, 0, 1, enc_len, in.buf.size);
+        sl__frame_batch_arg(&w, enc, enc_len, in.buf.data, in.buf.size);
+        const uint8_t *buf = (const uint8_t *) w.buf.data;
+        SL_PASS(sl__frame_batch_decode(buf, w.buf.size, &g, items, errbuf));
+        sl__mpr r;
+        uint32_t n;
+        uint64_t j, k;
+        const uint8_t *p;
+        size_t len;
+        sl__mpr_init(&r, items[0].inputs, items[0].inputs_len);
+        SL_ASSERT(sl__mpr_array(&r, &n) == 0 && sl__mpr_u64(&r, &j) == 0 &&
+                  sl__mpr_u64(&r, &k) == 0 &&
+                  sl__mpr_skip(&r, 32, &p, &len) == 0);
+        sl__blob *blob = sl__blob_new((void *) buf, w.buf.size, s_keep, NULL);
+        sl_value *x = NULL;
+        SL_PASS(sl__value_decode_buf(p, len, &sl__limits_default, blob, &x,
+                                     errbuf));
+        const uint8_t *data = sl_ndarray_cdata(x);
+        bool here = data >= buf && data < buf + w.buf.size;
+        SL_ASSERT(!here || (uintptr_t) data % sizeof(double) == 0);
+        SL_ASSERT(memcmp(data, elems, sizeof(elems)) == 0);
+        in_place += here;
+        sl_value_destroy(&x);
+        sl__blob_release(&blob);
+        sl__mpw_fini(&w);
+        free(enc);
+        sl_value_destroy(&arg);
+    }
+    fprintf(stderr, "   the input's elements lie aligned in %d of 8 frames\n",
+            in_place);
+    SL_ASSERT(in_place >= 1);
+    sl_value_destroy(&nd);
+    sl__mpw_fini(&in);
+}
+
 // Random bytes, and valid frames (with inputs and without) with bytes
 // changed: refused, or accepted with every argument and inputs inside the
 // frame.
@@ -774,5 +1142,10 @@ main(void)
     SL_RUN(test_batch_inputs_refused);
     SL_RUN(test_batch_task_home);
     SL_RUN(test_batch_garbage);
+    SL_RUN(test_run_futures_resolved);
+    SL_RUN(test_run_futures_errors);
+    SL_RUN(test_run_futures_in_results);
+    SL_RUN(test_run_future_ndarray_input);
+    sl__registry_destroy(&s_reg);
     return 0;
 }
