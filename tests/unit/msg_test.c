@@ -914,7 +914,9 @@ s_pack_inputs(sl__mpw *w)
     msgpack_pack_int64(&w->pk, -42);
     msgpack_pack_uint64(&w->pk, UINT64_MAX);
     msgpack_pack_uint64(&w->pk, 7);
-    SL_PASS(sl__value_pack(w, sl_value_new_str("seven")));
+    sl_value *v = sl_value_new_str("seven");
+    SL_PASS(sl__value_pack(w, v));
+    sl_value_destroy(&v);
 }
 
 // An item with inputs, [index, attempt, arg, inputs], among items without:
