@@ -462,8 +462,10 @@ sl__graph_inputs(sl__sched *self, const sl__job *job, uint32_t index,
         const sl__job *p = sl__table_get(&self->jobs, pj);
         msgpack_pack_uint64(&w->pk, pj);
         msgpack_pack_uint64(&w->pk, pi);
-        // Its users keep the job, and it ended OK, or this task would not
-        // be dispatched; nil would make the worker's decode fail loudly.
+        // Its users keep the job, and it ended OK with a kept result, or
+        // this task would not be dispatched (a task the ended bitmap of a
+        // SUBMIT marked is kept as failed, job.c). Beware: nil is no
+        // error to the worker, which puts it in the future's place.
         if (p != NULL &&
             sl__graph_kept(p, (uint32_t) pi, &status, &bytes, &blen) &&
             status == SL_WIRE_OK && blen > 0) {

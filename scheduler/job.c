@@ -417,6 +417,23 @@ s_deps_commit(sl__sched *self, sl__job *job, const sl__submit *m, sl__mpr deps,
     }
 }
 
+// The tasks a chunk's ended bitmap marks ended before this scheduler
+// started: their results are with the client, not here. Each is kept as
+// failed, saying so, so that a future naming one fails its task (graph.c)
+// rather than let it run with nothing in the result's place.
+static void
+s_keep_ended_before(sl__job *job, const sl__submit *m)
+{
+    static const char why[] = "it ended before the scheduler restarted, "
+                              "and its result is with the client";
+    for (uint32_t i = 0; i < m->n_args; i++) {
+        if (sl__msg_submit_ended(m, i)) {
+            sl__graph_keep(job, (uint32_t) (m->first + i), SL_WIRE_FAILED, why,
+                           sizeof(why) - 1);
+        }
+    }
+}
+
 // The frame must end where the message does: we keep the whole frame, so
 // bytes after it would be memory a peer makes us hold for nothing. Fields
 // after the args (a later version's) are skipped, not refused.
@@ -513,6 +530,9 @@ sl__on_submit(sl__sched *self, sl__peer *client, sl__mpr *r, uint32_t nfields,
         return;
     }
     uint32_t ended = m.n_args - to_run; // the bitmap's, before any waits
+    if (ended > 0) {
+        s_keep_ended_before(job, &m);
+    }
     if (deps.p != NULL) {
         s_deps_commit(self, job, &m, deps, base, &to_run);
     }

@@ -25,6 +25,8 @@ sl__msg_type_name(uint32_t type)
         return "BYE";
     case SL_MSG_HEARTBEAT:
         return "HEARTBEAT";
+    case SL_MSG_RELEASE:
+        return "RELEASE";
     case SL_MSG_WELCOME:
         return "WELCOME";
     case SL_MSG_ACCEPTED:
@@ -450,12 +452,33 @@ sl__msg_task_group_decode(sl__mpr *r, const sl__limits *lim, sl__task_group *g,
     return SL_OK;
 }
 
+// Step r past a TASKS item's inputs, [job, index, value, ...]: whole
+// triples, each value skipped as an argument is. (Skipping the array
+// whole would count it as a level of the values' nesting, and refuse a
+// result of max_depth levels, which RESULT accepted.) The values are
+// decoded where the task runs.
+static int
+s_inputs_skip(sl__mpr *r, const sl__limits *lim)
+{
+    uint32_t n;
+    if (sl__mpr_array(r, &n) != 0 || n % 3 != 0) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < n / 3; i++) {
+        uint64_t job, index;
+        if (sl__mpr_u64(r, &job) != 0 || sl__mpr_u64(r, &index) != 0 ||
+            sl__mpr_skip(r, lim->max_depth, NULL, NULL) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 sl_err
 sl__msg_task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
                          char *errbuf)
 {
     uint32_t n;
-    uint32_t inputs;
     t->inputs = NULL;
     t->inputs_len = 0;
     if (sl__mpr_array(r, &n) != 0 || (n != 3 && n != 4) ||
@@ -464,13 +487,12 @@ sl__msg_task_item_decode(sl__mpr *r, const sl__limits *lim, sl__task_item *t,
         return s_bad(errbuf, "TASKS item");
     }
     if (n == 4) {
-        // The inputs must be an array of whole triples; the values in them
-        // are checked where they are decoded, to run.
-        sl__mpr in = *r;
-        if (sl__mpr_array(&in, &inputs) != 0 || inputs % 3 != 0 ||
-            sl__mpr_skip(r, lim->max_depth, &t->inputs, &t->inputs_len) != 0) {
+        const uint8_t *start = r->p;
+        if (s_inputs_skip(r, lim) != 0) {
             return s_bad(errbuf, "TASKS item inputs");
         }
+        t->inputs = start;
+        t->inputs_len = (size_t) (r->p - start);
     }
     return SL_OK;
 }

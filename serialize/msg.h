@@ -132,7 +132,7 @@ void sl__msg_submit_begin(sl__mpw *w, uint64_t job, const char *function,
                           const sl__job_opts *opts, uint32_t n_args);
 // The same with an ended bitmap of ceil(n_args/8) bytes (NULL: none), and
 // with deps a seventh field, the futures of each task, follows the args:
-// the caller appends it (sl__msg_submit_deps).
+// the caller appends it, as below.
 void sl__msg_resubmit_begin(sl__mpw *w, uint64_t job, const char *function,
                             uint64_t total, uint64_t first,
                             const sl__job_opts *opts, const uint8_t *ended,
@@ -149,10 +149,11 @@ sl__msg_submit_ended(const sl__submit *m, uint32_t i)
 }
 sl_err sl__msg_submit_decode(sl__mpr *r, const sl__limits *lim, sl__submit *m,
                              char *errbuf);
-// One entry of SUBMIT's deps field at r: *n futures (0 for nil), whose
-// (job, index) pairs sl__msg_dep_next reads from *list. SL_EPROTO when the
-// entry is neither nil nor an array of an even number of u64s (checked by
-// sl__msg_dep_next as it reads), or has more than max pairs.
+// One entry of SUBMIT's deps field at r, which is left after it: *n
+// futures (0 for nil or []), whose (job, index) pairs sl__msg_dep_next
+// reads from *list. SL_EPROTO when the entry is neither nil nor an array
+// of an even number of u64s, SL_ELIMIT when it has more than max pairs;
+// *n is 0 then, and errbuf says why.
 sl_err sl__msg_deps_entry(sl__mpr *r, uint32_t max, uint32_t *n, sl__mpr *list,
                           char *errbuf);
 // The next (job, index) of a deps entry; -1 when malformed.

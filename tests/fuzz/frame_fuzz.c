@@ -13,8 +13,10 @@
 //   gives the same strings.
 // - An accepted batch frame holds 1 to SL_FRAME_BATCH_MAX tasks whose
 //   arguments lie inside the buffer, each SL_FRAME_ARG_ALIGN-aligned from
-//   its start, the last ending where the buffer does. Encoded again from
-//   what was decoded, it decodes to the same fields and argument bytes.
+//   its start, a task's inputs (if any) right after its argument, the
+//   last task's argument or inputs ending where the buffer does. Encoded
+//   again from what was decoded, it decodes to the same fields, argument
+//   and input bytes.
 #include "fuzzutil.h"
 #include "worker/frame.h"
 
@@ -76,12 +78,16 @@ s_check_batch(const uint8_t *buf, size_t len, const sl__task_group *g,
     SL_FUZZ_CHECK(g->home.len <= SL_NODE_NAME_MAX &&
                   memchr(g->home.p, 0, g->home.len) == NULL);
     for (uint32_t i = 0; i < g->n_tasks; i++) {
-        SL_FUZZ_CHECK(items[i].arg >= buf &&
-                      items[i].arg + items[i].arg_len <= buf + len);
-        SL_FUZZ_CHECK((size_t) (items[i].arg - buf) % SL_FRAME_ARG_ALIGN == 0);
+        const sl__task_item *t = &items[i];
+        SL_FUZZ_CHECK(t->arg >= buf && t->arg + t->arg_len <= buf + len);
+        SL_FUZZ_CHECK((size_t) (t->arg - buf) % SL_FRAME_ARG_ALIGN == 0);
+        SL_FUZZ_CHECK((t->inputs == NULL) == (t->inputs_len == 0));
+        SL_FUZZ_CHECK(t->inputs == NULL ||
+                      (t->inputs == t->arg + t->arg_len &&
+                       t->inputs + t->inputs_len <= buf + len));
     }
     const sl__task_item *last = &items[g->n_tasks - 1];
-    SL_FUZZ_CHECK(last->arg + last->arg_len == buf + len);
+    SL_FUZZ_CHECK(last->arg + last->arg_len + last->inputs_len == buf + len);
 }
 
 static void
@@ -100,10 +106,12 @@ s_batch(const uint8_t *buf, size_t len)
     sl__frame_batch_begin(&w, ga.job, ga.function.p, ga.function.len,
                           ga.time_limit_ms, ga.home.p, ga.home.len, ga.n_tasks);
     for (uint32_t i = 0; i < ga.n_tasks; i++) {
-        sl__frame_batch_task(&w, a[i].index, a[i].attempt, a[i].arg_len, 0);
+        sl__frame_batch_task(&w, a[i].index, a[i].attempt, a[i].arg_len,
+                             a[i].inputs_len);
     }
     for (uint32_t i = 0; i < ga.n_tasks; i++) {
-        sl__frame_batch_arg(&w, a[i].arg, a[i].arg_len, NULL, 0);
+        sl__frame_batch_arg(&w, a[i].arg, a[i].arg_len, a[i].inputs,
+                            a[i].inputs_len);
     }
     const uint8_t *again = (const uint8_t *) w.buf.data;
     SL_FUZZ_CHECK(sl__frame_batch_decode(again, w.buf.size, &gb, b, errbuf) ==
@@ -120,6 +128,9 @@ s_batch(const uint8_t *buf, size_t len)
                       b[i].attempt == a[i].attempt &&
                       b[i].arg_len == a[i].arg_len &&
                       memcmp(b[i].arg, a[i].arg, a[i].arg_len) == 0);
+        SL_FUZZ_CHECK(b[i].inputs_len == a[i].inputs_len &&
+                      (a[i].inputs_len == 0 ||
+                       memcmp(b[i].inputs, a[i].inputs, a[i].inputs_len) == 0));
     }
     sl__mpw_fini(&w);
 }

@@ -125,6 +125,9 @@ sl__fuzz_same(const sl_value *a, const sl_value *b)
         return strcmp(sl_ref_key(a), sl_ref_key(b)) == 0 &&
                sl_ref_size(a) == sl_ref_size(b) &&
                sl_ref_shard(a) == sl_ref_shard(b);
+    case SL_FUTURE:
+        return sl_future_job(a) == sl_future_job(b) &&
+               sl_future_index(a) == sl_future_index(b);
     case SL_LIST:
     case SL_MAP:
         return sl__fuzz_same_container(a, b);

@@ -122,6 +122,21 @@ s_mixed(void)
     return map;
 }
 
+// Futures as a client puts them in an argument: in a map, in a list,
+// beside other values.
+static sl_value *
+s_futures(void)
+{
+    sl_value *map = sl_value_new_map();
+    sl_value *items[] = {sl__value_new_future(0xabcdef, 0), sl_value_new_int(2),
+                         sl__value_new_future(0x42, 1)};
+    sl_value *list = s_list(3, items);
+    sl_value *f = sl__value_new_future(0xabcdef, 1);
+    SL_FUZZ_CHECK(sl_value_map_set(map, "a", &f) == SL_OK);
+    SL_FUZZ_CHECK(sl_value_map_set(map, "list", &list) == SL_OK);
+    return map;
+}
+
 // depth lists, one inside another, around an int.
 static sl_value *
 s_nested(int depth)
@@ -174,6 +189,9 @@ s_values(void)
     SL_FUZZ_CHECK(sl_value_map_set(map, key, &one) == SL_OK);
     s_value("map_key_255", map, NULL);
     s_value("nested_32", s_nested(32), "nested_32");
+    s_value("future", sl__value_new_future(0xabcdef, 3), NULL);
+    s_value("future_max", sl__value_new_future(UINT64_MAX, UINT64_MAX), NULL);
+    s_value("futures_nested", s_futures(), NULL);
 }
 
 // Hand-written values that the encoder would not write.
@@ -193,6 +211,9 @@ s_raw_values(void)
         S_RAW("bad_str_truncated", "\xa5hel"),
         S_RAW("bad_array_huge", "\xdd\xff\xff\xff\xff\x01"),
         S_RAW("bad_ndarray_short", "\xd6\x01\x01\x02\x00\x00"),
+        S_RAW("bad_future_8", "\xd7\x03\x01\x00\x00\x00\x00\x00\x00\x00"),
+        S_RAW("bad_future_17", "\xc7\x11\x03\x01\x00\x00\x00\x00\x00\x00"
+                               "\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00"),
     };
     s_write_raw("value", raw, sizeof(raw) / sizeof(raw[0]));
 }
@@ -241,6 +262,56 @@ s_pack_value(sl__mpw *w, sl_value *v)
     sl_value_destroy(&v);
 }
 
+// A deps entry of n pairs: (job, 0), (job, 1), ...; nil for none.
+static void
+s_deps_entry(sl__mpw *w, uint64_t job, uint32_t n)
+{
+    if (n == 0) {
+        msgpack_pack_nil(&w->pk);
+        return;
+    }
+    msgpack_pack_array(&w->pk, 2 * n);
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_uint64(&w->pk, job);
+        msgpack_pack_uint64(&w->pk, i);
+    }
+}
+
+// What a client sends for futures: SUBMIT with its deps field (the
+// futures in the args too), again after a restart, and RELEASE.
+static void
+s_msgs_futures(sl__mpw *w)
+{
+    sl__job_opts kept = {0, 1, 0, SL_SUBMIT_KEEP | SL_SUBMIT_NO_ACCEPTED};
+    sl__msg_resubmit_begin(w, 0xabcdf0, "sys.echo", 3, 0, &kept, NULL, 3, true);
+    s_pack_value(w, sl_value_new_int(1));
+    s_pack_value(w, sl__value_new_future(0xabcdef, 0));
+    s_pack_value(w, s_futures());
+    msgpack_pack_array(&w->pk, 3);
+    s_deps_entry(w, 0xabcdef, 0);
+    s_deps_entry(w, 0xabcdef, 1);
+    msgpack_pack_array(&w->pk, 6);
+    uint64_t pairs[6] = {0xabcdef, 0, 0x42, 1, 0xabcdef, 1};
+    for (int i = 0; i < 6; i++) {
+        msgpack_pack_uint64(&w->pk, pairs[i]);
+    }
+    s_msg("submit_deps", w);
+    const uint8_t ended[1] = {0x01};
+    sl__msg_resubmit_begin(w, 0xabcdf0, "sys.echo", 2, 0, &kept, ended, 2,
+                           true);
+    s_pack_value(w, sl__value_new_future(0xabcdf0, 0));
+    s_pack_value(w, sl__value_new_future(0xabcdf0, 0));
+    msgpack_pack_array(&w->pk, 2);
+    msgpack_pack_array(&w->pk, 0); // an empty entry: no future either
+    s_deps_entry(w, 0xabcdf0, 1);
+    s_msg("resubmit_deps_ended", w);
+    const uint64_t jobs[3] = {0xabcdef, 0x42, UINT64_MAX};
+    sl__msg_release(w, jobs, 3);
+    s_msg("release", w);
+    sl__msg_release(w, NULL, 0);
+    s_msg("release_empty", w);
+}
+
 static void
 s_msgs_client(sl__mpw *w)
 {
@@ -275,6 +346,7 @@ s_msgs_client(sl__mpw *w)
                            false);
     s_pack_value(w, sl_value_new_nil());
     s_msg("submit_flags_no_ended", w);
+    s_msgs_futures(w);
     sl__msg_cancel_task(w, 0xabcdef, 7);
     s_msg("cancel_task", w);
     sl__msg_job(w, SL_MSG_CANCEL, 0xabcdef);
@@ -333,6 +405,34 @@ s_tasks(sl__mpw *w)
     sl__msg_task_group(w, 0x42, "sys.sleep", 9, 500, "", 0, 1);
     sl__msg_task_item(w, &(sl__task_item){7, 1, a, alen, NULL, 0});
     s_msg("tasks", w);
+    // With inputs: the results the futures of an argument name.
+    sl__mpw in;
+    void *f;
+    size_t flen;
+    sl_value *vf = s_futures();
+    SL_FUZZ_CHECK(sl__value_encode(vf, &f, &flen) == SL_OK);
+    sl__mpw_init(&in);
+    msgpack_pack_array(&in.pk, 9);
+    msgpack_pack_uint64(&in.pk, 0xabcdef);
+    msgpack_pack_uint64(&in.pk, 0);
+    sl__mpw_raw(&in, a, alen);
+    msgpack_pack_uint64(&in.pk, 0xabcdef);
+    msgpack_pack_uint64(&in.pk, 1);
+    sl__mpw_raw(&in, b, blen);
+    msgpack_pack_uint64(&in.pk, 0x42);
+    msgpack_pack_uint64(&in.pk, 1);
+    s_pack_value(&in, sl__value_new_ref("sl:j0000000000000042:r1", 99999, 1));
+    const uint8_t *inputs = (const uint8_t *) in.buf.data;
+    sl__msg_tasks_begin(w, 1);
+    sl__msg_task_group(w, 0xabcdf0, "sys.echo", 8, 0, "node-1", 6, 3);
+    sl__msg_task_item(w, &(sl__task_item){0, 1, f, flen, inputs, in.buf.size});
+    sl__msg_task_item(w, &(sl__task_item){1, 1, a, alen, NULL, 0});
+    sl__msg_task_item(
+        w, &(sl__task_item){2, 2, f, flen, (const uint8_t *) "\x90", 1});
+    s_msg("tasks_inputs", w);
+    sl__mpw_fini(&in);
+    sl_value_destroy(&vf);
+    free(f);
     free(a);
     free(b);
     sl_value_destroy(&va);
@@ -441,6 +541,18 @@ s_msgs_malformed(void)
         S_RAW("bad_tasks_truncated",
               "\x93\x01\x30\x91\x95\x01\xa1\x66\x00\xa0\x92"),
         S_RAW("bad_status_reply_str", "\x93\x01\x13\x81\xa4jobs\xa1x"),
+        // A deps entry of an odd count; inputs of a pair; an item of 5;
+        // a RELEASE of no array.
+        S_RAW("bad_submit_deps_odd",
+              "\x99\x01\x02\x01\xa3m.k\x01\x00\x93\x00\x01\x00\x91\xc0"
+              "\x91\x91\x01"),
+        S_RAW("bad_tasks_inputs_pair",
+              "\x93\x01\x30\x91\x95\x01\xa1\x66\x00\xa0\x91\x94\x00\x01"
+              "\xc0\x92\x01\x00"),
+        S_RAW("bad_tasks_item_5",
+              "\x93\x01\x30\x91\x95\x01\xa1\x66\x00\xa0\x91\x95\x00\x01"
+              "\xc0\x90\xc0"),
+        S_RAW("bad_release_not_array", "\x93\x01\x07\x05"),
         // Float32 statistics in RESULT: valid, but no encoder writes them.
         S_RAW("result_f32_stats", "\x93\x01\x21\x91\x9b\x01\x00\x01\x04\xc0"
                                   "\xc0\xca\x3f\x80\x00\x00\x00\x00\x00\x00"),
@@ -701,6 +813,30 @@ s_frames(sl__mpw *w)
         s_frame(name, 2, w->buf.data, w->buf.size);
     }
     s_frame("batch_short", 2, w->buf.data, w->buf.size - 1);
+    // Tasks with inputs right after their arguments, and one without.
+    static const char *ins[] = {"\x93\x01\x00\xc3", NULL,
+                                "\x96\x01\x00\x05\x01\x01\xa1x"};
+    static const size_t in_lens[] = {4, 0, 8};
+    sl__mpw_reset(w);
+    sl__frame_batch_begin(w, 0x0102030405060708ull, "sys.echo", 8, 0, "node-1",
+                          6, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        sl__frame_batch_task(w, i, 1, lens[i], in_lens[i]);
+    }
+    for (uint32_t i = 0; i < 3; i++) {
+        sl__frame_batch_arg(w, args[i], lens[i], ins[i], in_lens[i]);
+    }
+    s_frame("batch_inputs", 2, w->buf.data, w->buf.size);
+    // An entry of 4 whose inputs_len is 0.
+    sl__mpw_reset(w);
+    sl__frame_batch_begin(w, 1, "f", 1, 0, "", 0, 1);
+    msgpack_pack_array(&w->pk, 4);
+    msgpack_pack_uint32(&w->pk, 0);
+    msgpack_pack_uint32(&w->pk, 1);
+    msgpack_pack_uint64(&w->pk, 1);
+    msgpack_pack_uint64(&w->pk, 0);
+    sl__frame_batch_arg(w, "\xc0", 1, NULL, 0);
+    s_frame("bad_batch_inputs_len_0", 2, w->buf.data, w->buf.size);
 }
 
 // A tier_fuzz input: the byte of parts to make right, then an object

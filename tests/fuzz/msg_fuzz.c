@@ -5,17 +5,22 @@
 //
 // Design notes. One frame is handled by every process that could receive
 // its type, in the order that process reads it: scheduler/sched.c
-// (s_on_message: HELLO, SUBMIT and its args, CANCEL, READY, RESULT),
-// worker/worker.c (s_on_sched_msg: WELCOME, TASKS, CANCEL, ERROR; and
-// each TASKS argument decoded with a blob, as the executor that runs it
-// does) and client/conn.c (s_on_message:
+// (s_on_message: HELLO, SUBMIT and its args and deps, CANCEL, RELEASE,
+// READY, RESULT), worker/worker.c (s_on_sched_msg: WELCOME, TASKS,
+// CANCEL, ERROR; and each TASKS argument and input value decoded with a
+// blob, as the executor that runs it does) and client/conn.c (s_on_message:
 // WELCOME, DONE and each OK value decoded, ERROR, STATUS_REPLY). That runs
 // twice, under the default limits and under tight ones. Oracles:
 // - Every view a decoder returns (strings, raw values, the args reader)
 //   lies inside the frame, and each count obeys the limits it is
 //   documented to obey.
-// - A decoded WELCOME, READY, ERROR, outcome and STATUS_REPLY re-encodes
-//   with its encoder and decodes again to the same fields.
+// - A decoded WELCOME, READY, ERROR, outcome, STATUS_REPLY, TASKS item,
+//   SUBMIT deps entry and RELEASE re-encodes with its encoder and decodes
+//   again to the same fields.
+// - A deps entry's list reads exactly its count of pairs and ends where
+//   the entry does; a TASKS item's inputs lie right after its argument and
+//   hold whole [u64, u64, value] triples, each value skipping as an
+//   argument does.
 #include "fuzzutil.h"
 #include "serialize/msg.h"
 
@@ -113,8 +118,81 @@ s_on_hello(sl__mpr *r)
     s_print(&shown);
 }
 
+// The most futures one task may name: the scheduler's bound
+// (S_TASK_FUTURES_MAX in scheduler/job.c), or a tight one.
+static uint32_t
+s_futures_max(void)
+{
+    return s_lim == &s_tight ? 2 : 1u << 20;
+}
+
+// A deps entry's n pairs, packed again as a client packs them, read back
+// the same.
 static void
-s_on_submit(sl__mpr *r)
+s_deps_round_trip(sl__mpr list, uint32_t n)
+{
+    sl__mpw w;
+    sl__mpr r, list2, again = list;
+    uint32_t n2;
+    char why[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    msgpack_pack_array(&w.pk, 2 * n);
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t job, index;
+        SL_FUZZ_CHECK(sl__msg_dep_next(&list, &job, &index) == 0);
+        msgpack_pack_uint64(&w.pk, job);
+        msgpack_pack_uint64(&w.pk, index);
+    }
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FUZZ_CHECK(sl__msg_deps_entry(&r, n, &n2, &list2, why) == SL_OK);
+    SL_FUZZ_CHECK(n2 == n && sl__mpr_left(&r) == 0);
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t a, b, c, d;
+        SL_FUZZ_CHECK(sl__msg_dep_next(&again, &a, &b) == 0);
+        SL_FUZZ_CHECK(sl__msg_dep_next(&list2, &c, &d) == 0);
+        SL_FUZZ_CHECK(a == c && b == d);
+    }
+    sl__mpw_fini(&w);
+}
+
+// SUBMIT's seventh field at r, as s_deps_check reads it: one entry per
+// task, each nil or pairs, every pair read.
+static void
+s_on_deps(sl__mpr *r, uint32_t n_args)
+{
+    uint32_t n;
+    char why[SL_ERRSTR_LEN];
+    if (sl__mpr_array(r, &n) != 0 || n != n_args) {
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        sl__mpr list;
+        uint32_t k = 99;
+        const uint8_t *before = r->p;
+        sl_err rv = sl__msg_deps_entry(r, s_futures_max(), &k, &list, why);
+        if (rv != SL_OK) {
+            SL_FUZZ_CHECK(rv == SL_EPROTO || rv == SL_ELIMIT);
+            SL_FUZZ_CHECK(k == 0 && sl__fuzz_errbuf_ok(why));
+            return;
+        }
+        SL_FUZZ_CHECK(k <= s_futures_max() && r->p > before);
+        s_in_frame(before, (size_t) (r->p - before));
+        if (k == 0) {
+            continue;
+        }
+        // graph.c reads the pairs again from list: they end with the entry.
+        sl__mpr walk = list;
+        for (uint32_t j = 0; j < k; j++) {
+            uint64_t job, index;
+            SL_FUZZ_CHECK(sl__msg_dep_next(&walk, &job, &index) == 0);
+        }
+        SL_FUZZ_CHECK(walk.p == r->p);
+        s_deps_round_trip(list, k);
+    }
+}
+
+static void
+s_on_submit(sl__mpr *r, uint32_t nfields)
 {
     sl__submit m;
     char why[SL_ERRSTR_LEN];
@@ -143,6 +221,9 @@ s_on_submit(sl__mpr *r)
         SL_FUZZ_CHECK((uint64_t) (start - s_lo) <= UINT32_MAX);
         s_worker_decode_arg(start, len);
     }
+    if (nfields > 6) {
+        s_on_deps(&m.args, m.n_args);
+    }
 }
 
 static void
@@ -153,6 +234,42 @@ s_on_u64(sl__mpr *r)
     if (sl__msg_job_decode(r, &id, why) != SL_OK) {
         SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
     }
+}
+
+// RELEASE: the ids as sl__on_release reads them; when all read, packed
+// again they read back the same.
+static void
+s_on_release(sl__mpr *r)
+{
+    uint32_t n, n2;
+    char why[SL_ERRSTR_LEN];
+    if (sl__msg_release_decode(r, s_lim, &n, why) != SL_OK) {
+        SL_FUZZ_CHECK(sl__fuzz_errbuf_ok(why));
+        return;
+    }
+    SL_FUZZ_CHECK(n <= s_lim->max_tasks && n <= sl__mpr_left(r));
+    uint64_t *ids = malloc((n > 0 ? n : 1) * sizeof(*ids));
+    SL_FUZZ_CHECK(ids != NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        if (sl__mpr_u64(r, &ids[i]) != 0) {
+            free(ids);
+            return;
+        }
+    }
+    sl__mpw w;
+    sl__mpr r2;
+    sl__mpw_init(&w);
+    sl__msg_release(&w, ids, n);
+    s_reopen(&w, &r2, SL_MSG_RELEASE);
+    SL_FUZZ_CHECK(sl__msg_release_decode(&r2, s_lim, &n2, why) == SL_OK);
+    SL_FUZZ_CHECK(n2 == n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t id;
+        SL_FUZZ_CHECK(sl__mpr_u64(&r2, &id) == 0 && id == ids[i]);
+    }
+    SL_FUZZ_CHECK(sl__mpr_left(&r2) == 0);
+    sl__mpw_fini(&w);
+    free(ids);
 }
 
 static void
@@ -300,6 +417,52 @@ s_on_welcome(sl__mpr *r)
     s_welcome_round_trip(&m);
 }
 
+// An item's inputs as run.c's s_inputs_read reads them: whole triples,
+// each value decoded as the executor decodes it.
+static void
+s_item_inputs(const sl__task_item *t)
+{
+    sl__mpr r;
+    uint32_t n;
+    s_in_frame(t->inputs, t->inputs_len);
+    SL_FUZZ_CHECK(t->inputs == t->arg + t->arg_len && t->inputs_len > 0);
+    sl__mpr_init(&r, t->inputs, t->inputs_len);
+    SL_FUZZ_CHECK(sl__mpr_array(&r, &n) == 0 && n % 3 == 0);
+    for (uint32_t i = 0; i < n / 3; i++) {
+        uint64_t job, index;
+        const uint8_t *p;
+        size_t len;
+        SL_FUZZ_CHECK(sl__mpr_u64(&r, &job) == 0 &&
+                      sl__mpr_u64(&r, &index) == 0);
+        SL_FUZZ_CHECK(sl__mpr_skip(&r, s_lim->max_depth, &p, &len) == 0);
+        s_worker_decode_arg(p, len);
+    }
+    SL_FUZZ_CHECK(sl__mpr_left(&r) == 0);
+}
+
+// An item packed again decodes to the same fields and bytes.
+static void
+s_item_round_trip(const sl__task_item *t)
+{
+    sl__mpw w;
+    sl__mpr r;
+    sl__task_item t2;
+    char why[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_task_item(&w, t);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FUZZ_CHECK(sl__msg_task_item_decode(&r, s_lim, &t2, why) == SL_OK);
+    SL_FUZZ_CHECK(sl__mpr_left(&r) == 0);
+    SL_FUZZ_CHECK(t2.index == t->index && t2.attempt == t->attempt &&
+                  t2.arg_len == t->arg_len &&
+                  memcmp(t2.arg, t->arg, t->arg_len) == 0);
+    SL_FUZZ_CHECK((t2.inputs == NULL) == (t->inputs == NULL) &&
+                  t2.inputs_len == t->inputs_len);
+    SL_FUZZ_CHECK(t->inputs == NULL ||
+                  memcmp(t2.inputs, t->inputs, t->inputs_len) == 0);
+    sl__mpw_fini(&w);
+}
+
 // s_on_tasks and s_item_new: each item's argument is copied out of the
 // frame, then decoded by a slot (s_execute).
 static void
@@ -334,6 +497,12 @@ s_on_tasks(sl__mpr *r)
             SL_FUZZ_CHECK(item.arg != NULL && item.arg_len > 0);
             s_in_frame(item.arg, item.arg_len);
             s_worker_decode_arg(item.arg, item.arg_len);
+            if (item.inputs != NULL) {
+                s_item_inputs(&item);
+            } else {
+                SL_FUZZ_CHECK(item.inputs_len == 0);
+            }
+            s_item_round_trip(&item);
         }
     }
 }
@@ -439,17 +608,20 @@ s_on_status_reply(sl__mpr *r)
 // ---------------------------------------------------------------------
 
 static void
-s_dispatch(uint32_t type, sl__mpr *r)
+s_dispatch(uint32_t type, uint32_t nfields, sl__mpr *r)
 {
     switch (type) {
     case SL_MSG_HELLO:
         s_on_hello(r);
         break;
     case SL_MSG_SUBMIT:
-        s_on_submit(r);
+        s_on_submit(r, nfields);
         break;
     case SL_MSG_CANCEL:
         s_on_u64(r);
+        break;
+    case SL_MSG_RELEASE:
+        s_on_release(r);
         break;
     case SL_MSG_READY:
         s_on_ready(r);
@@ -495,7 +667,7 @@ s_handle(void)
         return;
     }
     SL_FUZZ_CHECK(r.p > s_lo && r.p <= s_hi && r.end == s_hi);
-    s_dispatch(type, &r);
+    s_dispatch(type, nfields, &r);
     SL_FUZZ_CHECK(r.p >= s_lo && r.p <= s_hi && r.end == s_hi);
 }
 

@@ -332,6 +332,32 @@ test_codec_future(void)
     uint8_t short_ext[] = {0xd7, 3, 1, 2, 3, 4, 5, 6, 7, 8}; // fixext 8
     SL_ASSERT_HAS(s_decode_fails(short_ext, sizeof(short_ext), NULL, SL_EPROTO),
                   "future payload is not 16 bytes");
+    // The bytes, as PROTOCOL.md's peers must write them: fixext 16 of
+    // type 3, job then index, little endian.
+    static const uint8_t want[] = {0xd8, 3, 8, 7, 6, 5, 4, 3, 2,
+                                   1,    9, 0, 0, 0, 0, 0, 0, 0};
+    void *enc;
+    size_t enc_len;
+    f = sl__value_new_future(0x0102030405060708ull, 9);
+    SL_PASS(sl__value_encode(f, &enc, &enc_len));
+    SL_ASSERT_EQ(enc_len, sizeof(want));
+    SL_ASSERT(memcmp(enc, want, sizeof(want)) == 0);
+    free(enc);
+    sl_value *c = sl_value_copy(f);
+    SL_ASSERT(c != NULL && s_same(c, f));
+    sl_value_destroy(&c);
+    sl_value_destroy(&f);
+    // Sixteen bytes in an ext 8 decode as well; seventeen do not.
+    uint8_t ext8[19] = {0xc7, 16, 3, 8, 7, 6, 5, 4, 3, 2, 1, 9};
+    sl_value *v = NULL;
+    char errbuf[SL_ERRSTR_LEN];
+    SL_PASS(sl__value_decode_buf(ext8, 19, NULL, NULL, &v, errbuf));
+    SL_ASSERT(sl_future_job(v) == 0x0102030405060708ull &&
+              sl_future_index(v) == 9);
+    sl_value_destroy(&v);
+    uint8_t ext8_17[20] = {0xc7, 17, 3};
+    SL_ASSERT_HAS(s_decode_fails(ext8_17, sizeof(ext8_17), NULL, SL_EPROTO),
+                  "future payload is not 16 bytes");
     char buf[64];
     f = sl__value_new_future(5, 3);
     SL_ASSERT_STR(sl_value_describe(f, buf, sizeof(buf)),

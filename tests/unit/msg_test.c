@@ -66,24 +66,68 @@ s_walk_tasks(sl__mpr *r, const sl__limits *lim, char *errbuf)
     return rv;
 }
 
+// SUBMIT's seventh field, as the scheduler reads it: one entry per task,
+// each (job, index) pair read (at most max_tasks of them an entry: the
+// scheduler has its own bound).
 static sl_err
-s_walk_submit(sl__mpr *r, const sl__limits *lim, char *errbuf)
+s_walk_deps(sl__mpr *r, uint32_t n_args, const sl__limits *lim, char *errbuf)
+{
+    uint32_t n;
+    if (sl__mpr_array(r, &n) != 0 || n != n_args) {
+        return SL_EPROTO;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        sl__mpr list;
+        uint32_t k;
+        sl_err rv = sl__msg_deps_entry(r, lim->max_tasks, &k, &list, errbuf);
+        for (uint32_t j = 0; j < k && rv == SL_OK; j++) {
+            uint64_t job, index;
+            rv = sl__msg_dep_next(&list, &job, &index) == 0 ? SL_OK : SL_EPROTO;
+        }
+        if (rv != SL_OK) {
+            return rv;
+        }
+    }
+    return SL_OK;
+}
+
+static sl_err
+s_walk_submit(sl__mpr *r, uint32_t nfields, const sl__limits *lim, char *errbuf)
 {
     sl__submit m;
     sl_err rv = sl__msg_submit_decode(r, lim, &m, errbuf);
+    if (rv != SL_OK) {
+        return rv;
+    }
     for (uint32_t i = 0; i < m.n_args && rv == SL_OK; i++) {
         if (sl__mpr_skip(&m.args, lim->max_depth, NULL, NULL) != 0) {
             rv = SL_EPROTO;
         }
     }
+    if (rv == SL_OK && nfields == 7) {
+        rv = s_walk_deps(&m.args, m.n_args, lim, errbuf);
+    }
     *r = m.args;
+    return rv;
+}
+
+static sl_err
+s_walk_release(sl__mpr *r, const sl__limits *lim, char *errbuf)
+{
+    uint32_t n;
+    sl_err rv = sl__msg_release_decode(r, lim, &n, errbuf);
+    for (uint32_t i = 0; i < n && rv == SL_OK; i++) {
+        uint64_t job;
+        rv = sl__mpr_u64(r, &job) == 0 ? SL_OK : SL_EPROTO;
+    }
     return rv;
 }
 
 // Decode every field of a message, as its receiver would, and insist that
 // nothing is left over.
 static sl_err
-s_walk_fields(sl__mpr *r, uint32_t type, const sl__limits *lim, char *errbuf)
+s_walk_fields(sl__mpr *r, uint32_t type, uint32_t nfields,
+              const sl__limits *lim, char *errbuf)
 {
     uint64_t u;
     uint32_t n;
@@ -98,7 +142,9 @@ s_walk_fields(sl__mpr *r, uint32_t type, const sl__limits *lim, char *errbuf)
         return sl__msg_welcome_decode(r, &m, errbuf);
     }
     case SL_MSG_SUBMIT:
-        return s_walk_submit(r, lim, errbuf);
+        return s_walk_submit(r, nfields, lim, errbuf);
+    case SL_MSG_RELEASE:
+        return s_walk_release(r, lim, errbuf);
     case SL_MSG_ACCEPTED:
         return sl__mpr_u64(r, &u) == 0 && sl__mpr_u64(r, &u) == 0 &&
                        sl__mpr_u32(r, &n) == 0
@@ -142,7 +188,7 @@ s_walk(const uint8_t *buf, size_t len, const sl__limits *lim)
     sl__mpr_init(&r, buf, len);
     sl_err rv = sl__msg_open(&r, &type, &nfields, errbuf);
     if (rv == SL_OK) {
-        rv = s_walk_fields(&r, type, lim, errbuf);
+        rv = s_walk_fields(&r, type, nfields, lim, errbuf);
     }
     if (rv == SL_OK && sl__mpr_left(&r) != 0) {
         rv = SL_EPROTO;
@@ -425,6 +471,142 @@ test_msg_submit_limits(void)
     sl__mpw_fini(&w);
 }
 
+// A SUBMIT with its seventh field, the futures of each task, as a client
+// packs it: the args, then one entry per task, nil or [job, index, ...].
+static void
+s_pack_submit_deps(sl__mpw *w, uint32_t n, const uint64_t *const *deps,
+                   const uint32_t *n_deps)
+{
+    sl__job_opts opts = {0, 1, 0, SL_SUBMIT_KEEP};
+    sl__mpw_reset(w);
+    sl__msg_resubmit_begin(w, 77, "sys.echo", 10, 2, &opts, NULL, n, true);
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_uint32(&w->pk, i);
+    }
+    msgpack_pack_array(&w->pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (n_deps[i] == 0) {
+            msgpack_pack_nil(&w->pk);
+            continue;
+        }
+        msgpack_pack_array(&w->pk, 2 * n_deps[i]);
+        for (uint32_t k = 0; k < 2 * n_deps[i]; k++) {
+            msgpack_pack_uint64(&w->pk, deps[i][k]);
+        }
+    }
+}
+
+// The deps field comes back as packed: after the args, one entry a task,
+// each pair read in order; nil and an empty array name no future.
+static void
+test_msg_submit_deps(void)
+{
+    static const uint64_t one[] = {5, 0};
+    static const uint64_t three[] = {5, 1, UINT64_MAX, UINT64_MAX, 77, 2};
+    const uint64_t *const deps[] = {NULL, one, three, NULL};
+    const uint32_t n_deps[] = {0, 1, 3, 0};
+    sl__mpw w;
+    sl__mpr r;
+    sl__submit m;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    s_pack_submit_deps(&w, 4, deps, n_deps);
+    s_open(&w, &r, SL_MSG_SUBMIT, 7);
+    SL_PASS(sl__msg_submit_decode(&r, &sl__limits_default, &m, errbuf));
+    SL_ASSERT_EQ(m.n_args, 4);
+    SL_ASSERT(m.opts.flags == SL_SUBMIT_KEEP);
+    for (uint32_t i = 0; i < m.n_args; i++) {
+        uint32_t x;
+        SL_ASSERT(sl__mpr_u32(&m.args, &x) == 0 && x == i);
+    }
+    uint32_t n;
+    SL_ASSERT(sl__mpr_array(&m.args, &n) == 0 && n == m.n_args);
+    for (uint32_t i = 0; i < n; i++) {
+        sl__mpr list;
+        uint32_t k = 99;
+        SL_PASS(sl__msg_deps_entry(&m.args, 3, &k, &list, errbuf));
+        SL_ASSERT_EQ(k, n_deps[i]);
+        for (uint32_t j = 0; j < k; j++) {
+            uint64_t job, index;
+            SL_ASSERT_EQ(sl__msg_dep_next(&list, &job, &index), 0);
+            SL_ASSERT(job == deps[i][2 * j] && index == deps[i][2 * j + 1]);
+        }
+    }
+    SL_ASSERT_EQ(sl__mpr_left(&m.args), 0);
+    s_check_truncations(&w);
+    // An empty array is an entry of no future, like nil.
+    sl__mpw_reset(&w);
+    msgpack_pack_array(&w.pk, 0);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    sl__mpr list;
+    uint32_t k = 99;
+    SL_PASS(sl__msg_deps_entry(&r, 3, &k, &list, errbuf));
+    SL_ASSERT_EQ(k, 0);
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    sl__mpw_fini(&w);
+}
+
+// A deps entry that is not nil or an even array of u64s is refused with
+// SL_EPROTO naming the entry; one of more than max pairs with SL_ELIMIT
+// naming the limit. Either way no future is counted.
+static void
+test_msg_submit_deps_malformed(void)
+{
+    static const struct {
+        const char *bytes; // one entry, as msgpack
+        size_t len;
+        sl_err want;
+        const char *says;
+    } cases[] = {
+        {"\x91\x05", 2, SL_EPROTO, "[job, index, ...]"},   // odd count
+        {"\x93\x05\x00\x01", 4, SL_EPROTO, "[job, index"}, // three
+        {"\x92\x05\xa1x", 4, SL_EPROTO, "u64s"},           // a string
+        {"\x92\x05\xff", 3, SL_EPROTO, "u64s"},            // -1
+        {"\x92\x05\xcb\x3f\xf0\0\0\0\0\0\0", 11, SL_EPROTO, "u64s"}, // 1.0
+        {"\x92\x05\xc0", 3, SL_EPROTO, "u64s"},       // a nil index
+        {"\x92\x91\x05\x01", 4, SL_EPROTO, "u64s"},   // a list
+        {"\xa2jb", 3, SL_EPROTO, "deps entry"},       // a string
+        {"\x81\x05\x01", 3, SL_EPROTO, "deps entry"}, // a map
+        {"\x05", 1, SL_EPROTO, "deps entry"},         // an int
+        {"\x92\x05", 2, SL_EPROTO, "deps entry"},     // cut short
+        {"\x96\x01\x00\x01\x01\x01\x02", 7, SL_ELIMIT, "limit of 2"},
+        {"\x94\x01\x00\x01\x01", 5, SL_OK, ""}, // two pairs: at the limit
+    };
+    char errbuf[SL_ERRSTR_LEN];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t *p = s_dup(cases[i].bytes, cases[i].len);
+        sl__mpr r, list;
+        uint32_t k = 99;
+        sl__mpr_init(&r, p, cases[i].len);
+        errbuf[0] = '\0';
+        SL_FAILS(sl__msg_deps_entry(&r, 2, &k, &list, errbuf), cases[i].want);
+        SL_ASSERT_HAS(errbuf, cases[i].says);
+        SL_ASSERT_EQ(k, cases[i].want == SL_OK ? 2 : 0);
+        free(p);
+    }
+    // In a whole SUBMIT, the walk refuses what the entry refuses, and a
+    // field of the wrong number of entries.
+    sl__mpw w;
+    sl__mpw_init(&w);
+    sl__job_opts opts = {0, 1, 0, 0};
+    sl__msg_resubmit_begin(&w, 77, "sys.echo", 1, 0, &opts, NULL, 1, true);
+    msgpack_pack_nil(&w.pk);
+    msgpack_pack_array(&w.pk, 1);
+    msgpack_pack_array(&w.pk, 1);
+    msgpack_pack_uint64(&w.pk, 5); // a job without its index
+    SL_FAILS(s_walk((uint8_t *) w.buf.data, w.buf.size, &sl__limits_default),
+             SL_EPROTO);
+    sl__mpw_reset(&w);
+    sl__msg_resubmit_begin(&w, 77, "sys.echo", 2, 0, &opts, NULL, 2, true);
+    msgpack_pack_nil(&w.pk);
+    msgpack_pack_nil(&w.pk);
+    msgpack_pack_array(&w.pk, 1);
+    msgpack_pack_nil(&w.pk);
+    SL_FAILS(s_walk((uint8_t *) w.buf.data, w.buf.size, &sl__limits_default),
+             SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
 static void
 test_msg_accepted(void)
 {
@@ -497,6 +679,83 @@ test_msg_cancel_and_empty(void)
     msgpack_pack_int64(&w.pk, -1);
     s_open(&w, &r, SL_MSG_CANCEL, 1);
     SL_FAILS(sl__msg_job_decode(&r, &job, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+// RELEASE [[job, ...]]: the ids come back in order; none is fine.
+static void
+test_msg_release(void)
+{
+    static const uint64_t jobs[] = {1, 0xabcdef, UINT64_MAX};
+    sl__mpw w;
+    sl__mpr r;
+    uint32_t n;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_release(&w, jobs, 3);
+    s_open(&w, &r, SL_MSG_RELEASE, 1);
+    SL_PASS(sl__msg_release_decode(&r, &sl__limits_default, &n, errbuf));
+    SL_ASSERT_EQ(n, 3);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t job;
+        SL_ASSERT(sl__mpr_u64(&r, &job) == 0 && job == jobs[i]);
+    }
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    s_check_truncations(&w);
+    sl__mpw_reset(&w);
+    sl__msg_release(&w, NULL, 0);
+    s_open(&w, &r, SL_MSG_RELEASE, 1);
+    SL_PASS(sl__msg_release_decode(&r, &sl__limits_default, &n, errbuf));
+    SL_ASSERT_EQ(n, 0);
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    sl__mpw_fini(&w);
+}
+
+// A RELEASE whose field is no array, or holds more ids than max_tasks, is
+// refused naming RELEASE; an id that is no u64 fails its read.
+static void
+test_msg_release_malformed(void)
+{
+    static const uint64_t jobs[] = {1, 2, 3};
+    sl__limits lim = sl__limits_default;
+    lim.max_tasks = 2;
+    sl__mpw w;
+    sl__mpr r;
+    uint32_t n;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&w);
+    sl__msg_release(&w, jobs, 3);
+    s_open(&w, &r, SL_MSG_RELEASE, 1);
+    SL_FAILS(sl__msg_release_decode(&r, &lim, &n, errbuf), SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "RELEASE");
+    sl__mpw_reset(&w);
+    sl__msg_release(&w, jobs, 2);
+    s_open(&w, &r, SL_MSG_RELEASE, 1);
+    SL_PASS(sl__msg_release_decode(&r, &lim, &n, errbuf));
+    SL_ASSERT_EQ(n, 2);
+    for (int form = 0; form < 3; form++) { // nil, a job alone, a map
+        sl__mpw_reset(&w);
+        sl__msg_begin(&w, SL_MSG_RELEASE, 1);
+        if (form == 0) {
+            msgpack_pack_nil(&w.pk);
+        } else if (form == 1) {
+            msgpack_pack_uint64(&w.pk, 5);
+        } else {
+            msgpack_pack_map(&w.pk, 0);
+        }
+        s_open(&w, &r, SL_MSG_RELEASE, 1);
+        errbuf[0] = '\0';
+        SL_FAILS(sl__msg_release_decode(&r, &sl__limits_default, &n, errbuf),
+                 SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, "RELEASE");
+    }
+    sl__mpw_reset(&w);
+    sl__msg_begin(&w, SL_MSG_RELEASE, 1);
+    msgpack_pack_array(&w.pk, 2);
+    msgpack_pack_uint64(&w.pk, 5);
+    msgpack_pack_int64(&w.pk, -5);
+    SL_FAILS(s_walk((uint8_t *) w.buf.data, w.buf.size, &sl__limits_default),
+             SL_EPROTO);
     sl__mpw_fini(&w);
 }
 
@@ -618,12 +877,181 @@ test_msg_tasks_limits(void)
     sl__msg_task_item(&w, &item);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
     SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
+    // Inputs whose value nests as deep as an argument may (a result that
+    // RESULT took under the same limit), and one deeper.
+    static const uint8_t nil[] = {0xc0};
+    static const uint8_t in2[] = {0x93, 0x01, 0x00, 0x91, 0x91, 0xc0};
+    static const uint8_t in3[] = {0x93, 0x01, 0x00, 0x91, 0x91, 0x91, 0xc0};
+    sl__mpw_reset(&w);
+    item = (sl__task_item){0, 1, nil, sizeof(nil), in2, sizeof(in2)};
+    sl__msg_task_item(&w, &item);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_PASS(sl__msg_task_item_decode(&r, &lim, &t, errbuf));
+    SL_ASSERT_EQ(t.inputs_len, sizeof(in2));
+    sl__mpw_reset(&w);
+    item = (sl__task_item){0, 1, nil, sizeof(nil), in3, sizeof(in3)};
+    sl__msg_task_item(&w, &item);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
     sl__mpw_reset(&w);
     msgpack_pack_array(&w.pk, 2);
     msgpack_pack_uint32(&w.pk, 0);
     msgpack_pack_uint32(&w.pk, 1);
     sl__mpr_init(&r, w.buf.data, w.buf.size);
     SL_FAILS(sl__msg_task_item_decode(&r, &lim, &t, errbuf), SL_EPROTO);
+    sl__mpw_fini(&w);
+}
+
+// Raw msgpack of a task's inputs, [job, index, value, ...], as the
+// scheduler packs them (values as their tasks' outcomes carried them).
+static void
+s_pack_inputs(sl__mpw *w)
+{
+    sl__mpw_reset(w);
+    msgpack_pack_array(&w->pk, 6);
+    msgpack_pack_uint64(&w->pk, 0xabcdef);
+    msgpack_pack_uint64(&w->pk, 0);
+    msgpack_pack_int64(&w->pk, -42);
+    msgpack_pack_uint64(&w->pk, UINT64_MAX);
+    msgpack_pack_uint64(&w->pk, 7);
+    sl_value *v = sl_value_new_str("seven");
+    SL_PASS(sl__value_pack(w, v));
+    sl_value_destroy(&v);
+}
+
+// An item with inputs, [index, attempt, arg, inputs], among items without:
+// the inputs come back as the bytes the scheduler packed, where they lie
+// in the frame; an item without has none; an empty array is inputs too.
+static void
+test_msg_tasks_inputs(void)
+{
+    sl__mpw in, w;
+    sl__mpr r;
+    char errbuf[SL_ERRSTR_LEN];
+    sl__mpw_init(&in);
+    sl__mpw_init(&w);
+    s_pack_inputs(&in);
+    sl_value *arg = sl_value_new_list();
+    sl_value *f0 = sl__value_new_future(0xabcdef, 0);
+    sl_value *f1 = sl__value_new_future(UINT64_MAX, 7);
+    SL_PASS(sl_value_list_append(arg, &f0));
+    SL_PASS(sl_value_list_append(arg, &f1));
+    void *enc;
+    size_t enc_len;
+    SL_PASS(sl__value_encode(arg, &enc, &enc_len));
+    static const uint8_t nil[] = {0xc0}, empty[] = {0x90};
+    const sl__task_item items[] = {
+        {0, 1, enc, enc_len, (const uint8_t *) in.buf.data, in.buf.size},
+        {1, 1, nil, sizeof(nil), NULL, 0},
+        {2, 3, enc, enc_len, empty, sizeof(empty)},
+    };
+    sl__msg_tasks_begin(&w, 1);
+    sl__msg_task_group(&w, 9, "sys.echo", 8, 0, "", 0, 3);
+    for (int i = 0; i < 3; i++) {
+        sl__msg_task_item(&w, &items[i]);
+    }
+    uint32_t n;
+    sl__task_group g;
+    s_open(&w, &r, SL_MSG_TASKS, 1);
+    SL_PASS(sl__msg_tasks_decode(&r, &sl__limits_default, &n, errbuf));
+    SL_PASS(sl__msg_task_group_decode(&r, &sl__limits_default, &g, errbuf));
+    SL_ASSERT_EQ(g.n_tasks, 3);
+    const uint8_t *lo = (const uint8_t *) w.buf.data, *hi = lo + w.buf.size;
+    for (int i = 0; i < 3; i++) {
+        sl__task_item t;
+        SL_PASS(sl__msg_task_item_decode(&r, &sl__limits_default, &t, errbuf));
+        SL_ASSERT_EQ(t.index, items[i].index);
+        SL_ASSERT_EQ(t.attempt, items[i].attempt);
+        SL_ASSERT_EQ(t.arg_len, items[i].arg_len);
+        SL_ASSERT(memcmp(t.arg, items[i].arg, t.arg_len) == 0);
+        SL_ASSERT_EQ(t.inputs_len, items[i].inputs_len);
+        SL_ASSERT((t.inputs == NULL) == (items[i].inputs == NULL));
+        if (t.inputs != NULL) {
+            SL_ASSERT(t.inputs == t.arg + t.arg_len); // right after it
+            SL_ASSERT(t.inputs >= lo && t.inputs + t.inputs_len <= hi);
+            SL_ASSERT(memcmp(t.inputs, items[i].inputs, t.inputs_len) == 0);
+        }
+    }
+    SL_ASSERT_EQ(sl__mpr_left(&r), 0);
+    s_check_truncations(&w);
+    free(enc);
+    sl_value_destroy(&arg);
+    sl__mpw_fini(&in);
+    sl__mpw_fini(&w);
+}
+
+// Decode one TASKS item of 4 fields whose inputs are the len bytes at p.
+static sl_err
+s_item_with_inputs(const void *p, size_t len, const sl__limits *lim,
+                   char *errbuf)
+{
+    sl__mpw w;
+    sl__mpr r;
+    sl__task_item t;
+    sl__mpw_init(&w);
+    msgpack_pack_array(&w.pk, 4);
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_uint32(&w.pk, 1);
+    msgpack_pack_nil(&w.pk);
+    sl__mpw_raw(&w, p, len);
+    uint8_t *copy = s_dup(w.buf.data, w.buf.size);
+    sl__mpr_init(&r, copy, w.buf.size);
+    errbuf[0] = '\0';
+    sl_err rv = sl__msg_task_item_decode(&r, lim, &t, errbuf);
+    SL_ASSERT(rv != SL_OK || sl__mpr_left(&r) == 0);
+    free(copy);
+    sl__mpw_fini(&w);
+    return rv;
+}
+
+// Inputs that are not an array of whole triples [u64, u64, value] are
+// refused, naming the inputs; so is an item of 5 fields.
+static void
+test_msg_tasks_inputs_malformed(void)
+{
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } bad[] = {
+        {"\xc0", 1}, // nil
+        {"\x80", 1}, // a map
+        {"\xa3"
+         "abc",
+         4},                             // a string
+        {"\x05", 1},                     // an int
+        {"\x91\x01", 2},                 // one item
+        {"\x92\x01\x00", 3},             // a pair
+        {"\x94\x01\x00\xc0\x02", 5},     // four
+        {"\x93\x01\x00", 3},             // cut short
+        {"\x96\x01\x00\xc0\x02\x00", 6}, // the second cut short
+        {"\x93\xff\x00\xc0", 4},         // job -1
+        {"\x93\x01\xc0\xc0", 4},         // a nil index
+    };
+    char errbuf[SL_ERRSTR_LEN];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        SL_FAILS(s_item_with_inputs(bad[i].bytes, bad[i].len,
+                                    &sl__limits_default, errbuf),
+                 SL_EPROTO);
+        SL_ASSERT_HAS(errbuf, "TASKS item inputs");
+    }
+    SL_PASS(s_item_with_inputs("\x90", 1, &sl__limits_default, errbuf));
+    SL_PASS(
+        s_item_with_inputs("\x93\x01\x00\xc0", 4, &sl__limits_default, errbuf));
+    // Five fields.
+    sl__mpw w;
+    sl__mpr r;
+    sl__task_item t;
+    sl__mpw_init(&w);
+    msgpack_pack_array(&w.pk, 5);
+    msgpack_pack_uint32(&w.pk, 0);
+    msgpack_pack_uint32(&w.pk, 1);
+    msgpack_pack_nil(&w.pk);
+    msgpack_pack_array(&w.pk, 0);
+    msgpack_pack_nil(&w.pk);
+    sl__mpr_init(&r, w.buf.data, w.buf.size);
+    SL_FAILS(sl__msg_task_item_decode(&r, &sl__limits_default, &t, errbuf),
+             SL_EPROTO);
+    SL_ASSERT_HAS(errbuf, "TASKS item");
     sl__mpw_fini(&w);
 }
 
@@ -1011,7 +1439,7 @@ test_msg_unknown_type(void)
         {SL_MSG_DONE, "DONE"},         {SL_MSG_STATUS_REPLY, "STATUS_REPLY"},
         {SL_MSG_ERROR, "ERROR"},       {SL_MSG_READY, "READY"},
         {SL_MSG_RESULT, "RESULT"},     {SL_MSG_TASKS, "TASKS"},
-        {SL_MSG_SHUTDOWN, "SHUTDOWN"},
+        {SL_MSG_SHUTDOWN, "SHUTDOWN"}, {SL_MSG_RELEASE, "RELEASE"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         SL_ASSERT_STR(sl__msg_type_name(names[i].type), names[i].name);
@@ -1027,13 +1455,19 @@ main(void)
     SL_RUN(test_msg_submit);
     SL_RUN(test_msg_resubmit_ended);
     SL_RUN(test_msg_submit_limits);
+    SL_RUN(test_msg_submit_deps);
+    SL_RUN(test_msg_submit_deps_malformed);
     SL_RUN(test_msg_accepted);
     SL_RUN(test_msg_error);
     SL_RUN(test_msg_cancel_and_empty);
+    SL_RUN(test_msg_release);
+    SL_RUN(test_msg_release_malformed);
     SL_RUN(test_msg_ready);
     SL_RUN(test_msg_tasks);
     SL_RUN(test_msg_tasks_limits);
     SL_RUN(test_msg_tasks_home);
+    SL_RUN(test_msg_tasks_inputs);
+    SL_RUN(test_msg_tasks_inputs_malformed);
     SL_RUN(test_msg_result);
     SL_RUN(test_msg_outcome_malformed);
     SL_RUN(test_msg_done);

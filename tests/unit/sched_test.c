@@ -740,15 +740,16 @@ typedef struct {
 } s_dep;
 
 // Submit kept job id of n tasks from client, task i naming the n_deps[i]
-// futures deps[i] (its argument is i). The scheduler's answer, if any, is
-// in fx.sent.
+// futures deps[i] (its argument is i), the tasks marked in ended (NULL:
+// none) as having ended before, as a client submits its jobs again after
+// a restart. The scheduler's answer, if any, is in fx.sent.
 static void
-s_submit_graph(sl__peer *client, uint64_t id, uint32_t n, const s_dep *deps,
-               const uint32_t *n_deps)
+s_resubmit_graph(sl__peer *client, uint64_t id, uint32_t n, const s_dep *deps,
+                 const uint32_t *n_deps, const uint8_t *ended)
 {
     sl__job_opts o = {0, 1, 0, SL_SUBMIT_KEEP};
     sl__mpw_reset(&fx.w);
-    sl__msg_resubmit_begin(&fx.w, id, "test.kernel", n, 0, &o, NULL, n, true);
+    sl__msg_resubmit_begin(&fx.w, id, "test.kernel", n, 0, &o, ended, n, true);
     for (uint32_t i = 0; i < n; i++) {
         msgpack_pack_uint32(&fx.w.pk, i);
     }
@@ -774,6 +775,14 @@ s_submit_graph(sl__peer *client, uint64_t id, uint32_t n, const s_dep *deps,
     SL_PASS(sl__msg_open(&r, &type, &nfields, why));
     sl__on_submit(fx.sched, client, &r, nfields, &body);
     zmq_msg_close(&body);
+}
+
+// The same without an ended bitmap: a first submission.
+static void
+s_submit_graph(sl__peer *client, uint64_t id, uint32_t n, const s_dep *deps,
+               const uint32_t *n_deps)
+{
+    s_resubmit_graph(client, id, n, deps, n_deps, NULL);
 }
 
 // An OK outcome from w carrying the int value as its result.
@@ -1052,6 +1061,42 @@ test_graph_release(void)
     s_teardown();
 }
 
+// After a restart, a client submits its jobs again with the tasks whose
+// results it holds marked ended: the scheduler has no result for them. A
+// future naming one (of another job, or of its own) fails its task, naming
+// the input and why, instead of going out with nil in the result's place.
+static void
+test_graph_input_ended_before_restart(void)
+{
+    s_setup();
+    sl__peer *w = s_worker("w1", 4, 0);
+    static const uint8_t ended[1] = {0x01}; // task 0 of 3
+    s_dep own = {1, 0};
+    uint32_t in_job[3] = {0, 0, 1};
+    s_resubmit_graph(fx.client, 1, 3, &own, in_job, ended);
+    s_dep other = {1, 0};
+    uint32_t one = 1;
+    s_submit_graph(fx.client, 2, 1, &other, &one);
+    s_sent_clear();
+    sl__dispatch(fx.sched);
+    sl__jobs_flush(fx.sched);
+    s_item items[8];
+    size_t n_msgs;
+    // Task 1 of job 1 runs: it names no future.
+    SL_ASSERT_EQ(s_tasks_sent(w->key, items, 8, &n_msgs), 1);
+    SL_ASSERT(items[0].job == 1 && items[0].index == 1);
+    sl__outcome got;
+    char text[SL_ERRSTR_LEN];
+    for (int k = 0; k < 2; k++) {
+        SL_ASSERT(s_done_outcome(k == 0 ? 1 : 2, k == 0 ? 2 : 0, &got));
+        SL_ASSERT_EQ(got.status, SL_WIRE_FAILED);
+        sl__fmt(text, sizeof(text), "%.*s", (int) got.error.len, got.error.p);
+        SL_ASSERT_HAS(text, "input job 0000000000000001 task 0 failed: ");
+        SL_ASSERT_HAS(text, "restarted");
+    }
+    s_teardown();
+}
+
 int
 main(void)
 {
@@ -1070,5 +1115,6 @@ main(void)
     SL_RUN(test_graph_failed_input);
     SL_RUN(test_graph_refused);
     SL_RUN(test_graph_release);
+    SL_RUN(test_graph_input_ended_before_restart);
     return 0;
 }
