@@ -104,7 +104,7 @@ struct sl_client {
     size_t graph_jobs;           // unended jobs in jobs with producers
     uint64_t *releases;          // job ids for the next RELEASE
     size_t n_releases, cap_releases; // in releases; allocated
-    int64_t released_ms;         // when the last RELEASE went out
+    int64_t released_ms;             // when the last RELEASE went out
     uint64_t *futures;          // scratch: one task's futures, (job, index)
     size_t cap_futures;         // pairs allocated at futures
     sl__mpw deps_w;             // scratch: a chunk's deps entries
