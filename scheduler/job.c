@@ -648,6 +648,7 @@ sl__status_fill(const sl__sched *self, sl__status *s)
         s->jobs += job != NULL && job->done < job->total;
     }
     s->queued = self->queued;
+    s->waiting = self->graph.waiting;
     s->running = self->running;
     s->done = self->done_total;
     s->tasks_per_s = s_rate(self, false);

@@ -310,6 +310,9 @@ s_metrics_tasks(sl__text *t, const sl__snapshot *snap)
     }
     s_gauge(t, "starling_tasks_queued", "Tasks waiting for a worker.",
             (double) snap->status.queued);
+    s_gauge(t, "starling_tasks_waiting",
+            "Tasks held until the results their futures name have ended.",
+            (double) snap->status.waiting);
     s_gauge(t, "starling_tasks_running",
             "Tasks leased to workers: running on a slot, or prefetched.",
             (double) snap->status.running);
@@ -468,6 +471,7 @@ sl__render_status(sl__text *t, const sl__snapshot *snap, int64_t now_ms)
     s_json_u(t, "slots", st->slots, false);
     s_json_u(t, "busy", st->busy, false);
     s_json_u(t, "queued", st->queued, false);
+    s_json_u(t, "waiting", st->waiting, false);
     s_json_u(t, "running", st->running, false);
     s_json_u(t, "done", st->done, false);
     s_json_u(t, "jobs", st->jobs, false);

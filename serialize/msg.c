@@ -613,7 +613,7 @@ void
 sl__msg_status_reply(sl__mpw *w, const sl__status *s)
 {
     sl__msg_begin(w, SL_MSG_STATUS_REPLY, 1);
-    msgpack_pack_map(&w->pk, 10);
+    msgpack_pack_map(&w->pk, 11);
     s_kv_u64(w, "workers", s->workers);
     s_kv_u64(w, "slots", s->slots);
     s_kv_u64(w, "busy", s->busy);
@@ -621,6 +621,7 @@ sl__msg_status_reply(sl__mpw *w, const sl__status *s)
     s_kv_u64(w, "queued", s->queued);
     s_kv_u64(w, "running", s->running);
     s_kv_u64(w, "done", s->done);
+    s_kv_u64(w, "waiting", s->waiting);
     s_kv_f64(w, "tasks_per_s", s->tasks_per_s);
     s_kv_f64(w, "gflops", s->gflops);
     s_kv_f64(w, "uptime_s", s->uptime_s);
@@ -662,6 +663,7 @@ sl__msg_status_reply_decode(sl__mpr *r, sl__status *s, char *errbuf)
         S_FIELD(queued, s_count(d, UINT64_MAX))
         S_FIELD(running, s_count(d, UINT64_MAX))
         S_FIELD(done, s_count(d, UINT64_MAX))
+        S_FIELD(waiting, s_count(d, UINT64_MAX))
         S_FIELD(tasks_per_s, d)
         S_FIELD(gflops, d)
         S_FIELD(uptime_s, d)

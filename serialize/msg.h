@@ -267,6 +267,7 @@ typedef struct {
     uint32_t workers, slots, busy, jobs;
     uint64_t queued, running, done;
     double tasks_per_s, gflops, uptime_s;
+    uint64_t waiting; // tasks held for their futures' results
 } sl__status;
 void sl__msg_status_reply(sl__mpw *w, const sl__status *s);
 sl_err sl__msg_status_reply_decode(sl__mpr *r, sl__status *s, char *errbuf);

@@ -1293,8 +1293,8 @@ test_msg_done(void)
 static void
 test_msg_status_reply(void)
 {
-    sl__status s = {3,  24,         20,    2,     1u << 20,
-                    20, 1ull << 40, 123.5, 98.25, 3600.5};
+    sl__status s = {3,          24,    20,    2,      1u << 20, 20,
+                    1ull << 40, 123.5, 98.25, 3600.5, 77};
     sl__status got;
     sl__mpw w;
     sl__mpr r;
@@ -1313,6 +1313,7 @@ test_msg_status_reply(void)
     SL_ASSERT(got.tasks_per_s == 123.5);
     SL_ASSERT(got.gflops == 98.25);
     SL_ASSERT(got.uptime_s == 3600.5);
+    SL_ASSERT_EQ(got.waiting, 77);
     s_check_truncations(&w);
     sl__mpw_fini(&w);
 }

@@ -155,6 +155,7 @@ s_snapshot(void)
                                 .busy = 3,
                                 .jobs = 2,
                                 .queued = 40,
+                                .waiting = 9,
                                 .running = 5,
                                 .done = 12,
                                 .tasks_per_s = 2.5,
@@ -190,6 +191,7 @@ test_metrics(void)
                      "starling_tasks_total{status=\"failed\"} 0\n"
                      "starling_tasks_total{status=\"cancelled\"} 0\n");
     SL_ASSERT_HAS(m, "\nstarling_tasks_queued 40\n");
+    SL_ASSERT_HAS(m, "\nstarling_tasks_waiting 9\n");
     SL_ASSERT_HAS(m, "\nstarling_tasks_running 5\n");
     SL_ASSERT_HAS(m, "\nstarling_slots{state=\"busy\"} 3\n"
                      "starling_slots{state=\"idle\"} 4\n");
@@ -237,7 +239,8 @@ test_json(void)
     sl__text_init(&t);
     sl__render_status(&t, snap, 5250);
     SL_ASSERT_STR(t.p, "{\"workers\": 3, \"slots\": 7, \"busy\": 3, "
-                       "\"queued\": 40, \"running\": 5, \"done\": 12, "
+                       "\"queued\": 40, \"waiting\": 9, \"running\": 5, "
+                       "\"done\": 12, "
                        "\"jobs\": 2, \"tasks_per_s\": 2.5, \"gflops\": 0, "
                        "\"uptime_s\": 61, \"tasks\": {\"ok\": 10, "
                        "\"error\": 2, \"failed\": 0, \"cancelled\": 0}, "
