@@ -41,7 +41,8 @@ static const s_case s_cases[] = {
     {"scale", sl__bench_scale,
      "throughput and dispatch latency with 2 .. 10,000 worker slots"},
     {"memory", sl__bench_memory,
-     "scheduler RSS with 1,000,000 queued tasks vs idle"},
+     "scheduler RSS with 1,000,000 queued tasks vs idle; bytes per pending "
+     "dependent task and per edge"},
     {"data", sl__bench_data,
      "sl_put/sl_get of 1 MiB and 64 MiB vs raw Redis SET/GET; 64 MiB "
      "through the node's object tier vs memcpy"},
