@@ -87,7 +87,7 @@ typedef struct {
     int rounds;               // flops and matmul: starling and the baseline
                               // alternate this often; the best of each counts
     sl__bench_workers shape;  // the cluster of flops, matmul, throughput,
-                              // latency and shared_input
+                              // latency, shared_input and dag
     const char *perf_path;    // throughput: `perf record -g` the scheduler
                               // into this file; NULL: no profile
     char bin_dir[512];        // where starling-scheduler and -worker are
@@ -106,6 +106,7 @@ sl_err sl__bench_scale(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_memory(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_data(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 sl_err sl__bench_shared_input(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
+sl_err sl__bench_dag(sl__bench_ctx *ctx, char errbuf[SL_ERRSTR_LEN]);
 
 // Building blocks the benchmarks share.
 // Map n sys.noop tasks on c, wait for every one, check each ended OK, and

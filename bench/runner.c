@@ -43,13 +43,17 @@ static const s_case s_cases[] = {
     {"scale", sl__bench_scale,
      "throughput and dispatch latency with 2 .. 10,000 worker slots"},
     {"memory", sl__bench_memory,
-     "scheduler RSS with 1,000,000 queued tasks vs idle"},
+     "scheduler RSS with 1,000,000 queued tasks vs idle; bytes per pending "
+     "dependent task and per edge"},
     {"data", sl__bench_data,
      "sl_put/sl_get of 1 MiB and 64 MiB vs raw Redis SET/GET; 64 MiB "
      "through the node's object tier vs memcpy"},
     {"shared_input", sl__bench_shared_input,
      "1,000 blas.ddot tasks of one 256 MiB input in the tier: executors map "
      "it, not copy it"},
+    {"dag", sl__bench_dag,
+     "a chain of 10,000 tasks linked by futures vs one task's round trip; "
+     "a tree reduction of 1,000,000 leaves, fan-in 16"},
 };
 
 #define S_N_CASES (sizeof(s_cases) / sizeof(s_cases[0]))
