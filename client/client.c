@@ -123,6 +123,7 @@ sl_client_connect_keys(sl_client **out, const char *endpoint,
         return SL_ENOMEM;
     }
     c->limits = sl__limits_default;
+    sl__table_init(&c->by_id);
     c->heartbeat_ms = 1000;
     sl__mpw_init(&c->deps_w);
     const char *spin = getenv("STARLING_SPIN_US");
@@ -154,7 +155,7 @@ sl_client_destroy(sl_client **c_p)
         sl__client_job *j = c->released;
         uint64_t id = j->id;
         c->released = j->next;
-        sl__client_job_free(&j);
+        sl__client_job_free(c, &j);
         s_release_objects(c, id);
     }
     if (c->put_objects) {
@@ -172,6 +173,7 @@ sl_client_destroy(sl_client **c_p)
     sl__tier_close(&c->tier);
     sl__mpw_fini(&c->w);
     sl__mpw_fini(&c->deps_w);
+    sl__table_fini(&c->by_id);
     free(c->releases);
     free(c->futures);
     free(c);
@@ -342,6 +344,7 @@ s_deps_field(sl_client *c, uint32_t n, bool any)
 static void
 s_producers_drop(sl_client *c, sl__client_job *job)
 {
+    c->graph_ended = true; // a released producer may be done with now
     for (size_t i = 0; i < job->n_producers; i++) {
         sl__client_job *p = sl__client_job_find_any(c, job->producers[i]);
         if (p != NULL && p->dependents > 0) {
@@ -361,6 +364,10 @@ s_producers_drop(sl_client *c, sl__client_job *job)
 static void
 s_graph_pump(sl_client *c)
 {
+    if (!c->graph_ended) {
+        return;
+    }
+    c->graph_ended = false;
     for (sl__client_job *j = c->jobs; c->graph_jobs > 0 && j != NULL;
          j = j->next) {
         if (j->n_producers > 0 && j->done == j->n) {
@@ -378,7 +385,7 @@ s_graph_pump(sl_client *c)
         }
         *pp = j->next;
         uint64_t id = j->id;
-        sl__client_job_free(&j);
+        sl__client_job_free(c, &j);
         s_release_objects(c, id); // it ran for others: they had its results
     }
 }
@@ -476,7 +483,7 @@ s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
             }
         }
         sl__client_job_unlink(c, job);
-        sl__client_job_free(&job);
+        sl__client_job_free(c, &job);
         return rv;
     }
     *job_out = job;
@@ -528,6 +535,7 @@ sl_map_reduce(sl_client *c, const char *map_function, sl_value *const *args,
         return sl__client_err(c, SL_ENOMEM, "out of memory");
     }
     reduce->held = true;
+    c->held_reduces++;
     reduce->map_id = map->id;
     sl__strlcpy(reduce->function, reduce_fn, sizeof(reduce->function));
     reduce->opts = s_wire_opts(opts);
@@ -588,17 +596,20 @@ s_submit_reduce(sl_client *c, sl__client_job *reduce, sl__client_job *map)
 static void
 s_submit_ready_reduces(sl_client *c)
 {
-    for (sl__client_job *job = c->jobs; job != NULL; job = job->next) {
+    for (sl__client_job *job = c->jobs; c->held_reduces > 0 && job != NULL;
+         job = job->next) {
         if (!job->held) {
             continue;
         }
         sl__client_job *map = sl__client_job_find(c, job->map_id);
         if (map == NULL) {
             job->held = false;
+            c->held_reduces--;
             sl__client_job_fail(job, SL_TASK_FAILED,
                                 "its map job was released");
         } else if (map->done == map->n) {
             job->held = false;
+            c->held_reduces--;
             s_submit_reduce(c, job, map);
         }
     }
@@ -723,6 +734,7 @@ sl_job_cancel(sl_client *c, sl_job job)
     }
     if (j->held) {
         j->held = false;
+        c->held_reduces--;
         sl__client_job_fail(j, SL_TASK_CANCELLED, "cancelled by the client");
         return SL_OK;
     }
@@ -795,6 +807,9 @@ sl_job_release(sl_client *c, sl_job job)
         return;
     }
     // Unended jobs whose futures name it keep it running for them.
+    if (j->held) {
+        c->held_reduces--;
+    }
     if (j->done < j->n && !j->held && j->dependents == 0) {
         sl_job_cancel(c, job);
     }
@@ -822,7 +837,7 @@ sl_job_release(sl_client *c, sl_job job)
     // files, which can then be given to the tier's pool for reuse. Results
     // not received yet may be stored too.
     bool stored = j->stored_objects || j->done < j->n;
-    sl__client_job_free(&j);
+    sl__client_job_free(c, &j);
     if (stored) {
         s_release_objects(c, id);
     }

@@ -18,6 +18,7 @@
 #include <czmq.h>
 
 #include "../common/sha256.h"
+#include "../common/table.h"
 #include "../serialize/msg.h"
 #include "../store/node.h"
 #include "../store/store.h"
@@ -100,8 +101,11 @@ struct sl_client {
     bool put_objects;            // sl_put was used: clean up at the end
     uint64_t put_seq;            // last object number
     sl__client_job *jobs;        // every job not released
+    sl__table by_id;             // id -> job, of jobs and released
     sl__client_job *released;    // released, with unended dependents
     size_t graph_jobs;           // unended jobs in jobs with producers
+    bool graph_ended;            // one of them, or a released one, ended
+    size_t held_reduces;         // map_reduce jobs not submitted yet
     uint64_t *releases;          // job ids for the next RELEASE
     size_t n_releases, cap_releases; // in releases; allocated
     int64_t released_ms;             // when the last RELEASE went out
@@ -135,8 +139,9 @@ sl__client_job *sl__client_job_find_any(const sl_client *c, uint64_t id);
 sl__client_job *sl__client_job_new(sl_client *c, size_t n);
 // Take job out of c's list (it stays allocated).
 void sl__client_job_unlink(sl_client *c, sl__client_job *job);
-// Free a job (unlinked first) and its results; sets *job_p NULL.
-void sl__client_job_free(sl__client_job **job_p);
+// Free a job (unlinked first) and its results, and forget its id; sets
+// *job_p NULL.
+void sl__client_job_free(sl_client *c, sl__client_job **job_p);
 // Take w's bytes as the packed arguments of tasks first..first+n-1, and
 // deps's (NULL: no task names a future) as their deps field, in *ch_out;
 // the job owns them and the writers' buffers start empty. SL_ENOMEM when a

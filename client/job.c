@@ -18,27 +18,14 @@
 sl__client_job *
 sl__client_job_find(const sl_client *c, uint64_t id)
 {
-    for (sl__client_job *j = c->jobs; j != NULL; j = j->next) {
-        if (j->id == id) {
-            return j;
-        }
-    }
-    return NULL;
+    sl__client_job *j = sl__client_job_find_any(c, id);
+    return j != NULL && !j->released ? j : NULL;
 }
 
 sl__client_job *
 sl__client_job_find_any(const sl_client *c, uint64_t id)
 {
-    sl__client_job *j = sl__client_job_find(c, id);
-    if (j != NULL) {
-        return j;
-    }
-    for (j = c->released; j != NULL; j = j->next) {
-        if (j->id == id) {
-            return j;
-        }
-    }
-    return NULL;
+    return id != 0 ? sl__table_get(&c->by_id, id) : NULL;
 }
 
 sl__client_job *
@@ -55,7 +42,8 @@ sl__client_job_new(sl_client *c, size_t n)
     }
     do {
         job->id = sl__rand64();
-    } while (sl__client_job_find(c, job->id) != NULL);
+    } while (job->id == 0 || sl__client_job_find_any(c, job->id) != NULL);
+    sl__table_put(&c->by_id, job->id, job);
     job->n = n;
     job->submitted = sl__mono();
     job->next = c->jobs;
@@ -76,9 +64,10 @@ s_job_free_chunks(sl__client_job *job)
 }
 
 void
-sl__client_job_free(sl__client_job **job_p)
+sl__client_job_free(sl_client *c, sl__client_job **job_p)
 {
     sl__client_job *job = *job_p;
+    sl__table_del(&c->by_id, job->id);
     s_job_free_chunks(job);
     for (size_t i = 0; i < job->n; i++) {
         sl_value_destroy(&job->results[i].value);
@@ -187,6 +176,11 @@ sl__client_job_outcome(sl_client *c, sl__client_job *job, const sl__outcome *o)
     r->pub.bytes_mapped = o->stats.bytes_mapped;
     r->pub.attempts = o->attempt;
     sl__client_task_end(job, o->index, status, text);
+    // A job whose futures named others, or one released that ran on for
+    // its dependents, has ended: the next pump lets go of what it kept.
+    if (job->done == job->n && (job->n_producers > 0 || job->released)) {
+        c->graph_ended = true;
+    }
 }
 
 // ---------------------------------------------------------------------

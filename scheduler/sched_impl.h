@@ -31,7 +31,7 @@
 #include "observe.h"
 #include "queue.h"
 #include "sched.h"
-#include "table.h"
+#include "../common/table.h"
 
 // Seconds of history behind tasks/s and GFLOPS in STATUS replies.
 #define SL_RATE_WINDOW 5

@@ -1,5 +1,5 @@
-// table.c - the scheduler's id tables: open addressing, linear probing,
-// backward-shift deletion.
+// table.c - id tables (the scheduler's jobs and peers, a client's jobs):
+// open addressing, linear probing, backward-shift deletion.
 // SPDX-License-Identifier: MIT
 #include "table.h"
 
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/util.h"
+#include "util.h"
 
 // Fibonacci hashing spreads sequential ids over the table.
 static size_t

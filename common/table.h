@@ -1,15 +1,14 @@
-// table.h - the scheduler's id tables: jobs by id, peers by a hash of their
-// routing id.
+// table.h - id tables: the scheduler's jobs by id and peers by a hash of
+// their routing id, a client's jobs by id.
 // SPDX-License-Identifier: MIT
-#ifndef SL_SCHEDULER_TABLE_H
-#define SL_SCHEDULER_TABLE_H
+#ifndef SL_COMMON_TABLE_H
+#define SL_COMMON_TABLE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-// A hash table from non-zero 64-bit keys to pointers: jobs by id, peers by
-// a hash of their routing id. Open addressing, linear probing, backward-
-// shift deletion (no tombstones), grows at 50% load.
+// A hash table from non-zero 64-bit keys to pointers. Open addressing, linear
+// probing, backward- shift deletion (no tombstones), grows at 50% load.
 typedef struct {
     uint64_t *keys; // 0: empty slot
     void **vals;    // value of each key
