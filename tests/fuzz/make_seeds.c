@@ -383,7 +383,7 @@ s_msgs_scheduler(sl__mpw *w)
     s_msg("accepted", w);
     sl__msg_error(w, SL_ENOTFOUND, "unknown worker: send READY", 0);
     s_msg("error", w);
-    sl__status s = {4, 16, 3, 2, 100, 12, 5000, 812.5, 33.25, 3600};
+    sl__status s = {4, 16, 3, 2, 100, 12, 5000, 812.5, 33.25, 3600, 7};
     sl__msg_status_reply(w, &s);
     s_msg("status_reply", w);
     sl__msg_empty(w, SL_MSG_SHUTDOWN);
