@@ -27,11 +27,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../common/table.h"
 #include "auth.h"
 #include "observe.h"
 #include "queue.h"
 #include "sched.h"
-#include "../common/table.h"
 
 // Seconds of history behind tasks/s and GFLOPS in STATUS replies.
 #define SL_RATE_WINDOW 5
