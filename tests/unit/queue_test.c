@@ -1,7 +1,7 @@
 // queue_test.c - the scheduler's run queue and id table.
 // SPDX-License-Identifier: MIT
-#include "scheduler/queue.h"
 #include "common/table.h"
+#include "scheduler/queue.h"
 #include "testutil.h"
 
 static void
