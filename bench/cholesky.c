@@ -11,7 +11,9 @@
 //
 // What is timed, as the baseline is: from the matrix in this process's
 // memory to its factor there. Starling's side puts the tiles (copied into
-// the node's tier), runs the graph, and copies the tiles of L into an
+// the node's tier, each just before the first job that reads it is
+// submitted, so that the first panel runs while the rest is put), runs
+// the graph, and copies the tiles of L into an
 // array that was written before (as LAPACK's lies in A's place); the
 // baseline's matrix is copied (untimed) and factored in place. The best
 // of ctx->rounds of each counts, and the factor is checked every round.
@@ -181,36 +183,58 @@ s_fini(s_chol *ch)
     free(ch->left);
 }
 
-// Put the lower tiles of A (versions 0 ..) into the node's tier; the caller
-// owns the refs in ch->ver.
+// Put tile version v, one of A's lower tiles (versions 0 .. t(t+1)/2 - 1,
+// row by row), into the node's tier, unless it is there already; the
+// caller owns the ref in ch->ver[v].
 static sl_err
-s_put_tiles(sl_client *c, s_chol *ch, char *errbuf)
+s_put_tile(sl_client *c, s_chol *ch, int v, char *errbuf)
 {
+    if (ch->ver[v] != NULL) {
+        return SL_OK;
+    }
+    int i = 0;
+    while ((i + 1) * (i + 2) / 2 <= v) {
+        i++;
+    }
+    int j = v - i * (i + 1) / 2;
     int64_t shape[2] = {ch->tile, ch->tile};
-    int v = 0;
-    for (int i = 0; i < ch->t; i++) {
-        for (int j = 0; j <= i; j++, v++) {
-            sl_value *blk = sl_value_new_ndarray_shared(c, SL_F64, 2, shape);
-            if (blk == NULL) {
-                return SL_ENOMEM;
-            }
-            double *dst = sl_ndarray_data(blk);
-            for (int r = 0; r < ch->tile; r++) {
-                memcpy(dst + (size_t) r * ch->tile,
-                       ch->a + ((size_t) i * ch->tile + r) * ch->n +
-                           (size_t) j * ch->tile,
-                       (size_t) ch->tile * sizeof(double));
-            }
-            sl_err rv = sl_put(c, blk, &ch->ver[v]);
-            sl_value_destroy(&blk);
-            if (rv != SL_OK) {
-                sl__fmt(errbuf, SL_ERRSTR_LEN, "put tile (%d, %d): %s", i, j,
-                        sl_client_errstr(c));
-                return rv;
+    sl_value *blk = sl_value_new_ndarray_shared(c, SL_F64, 2, shape);
+    if (blk == NULL) {
+        return SL_ENOMEM;
+    }
+    double *dst = sl_ndarray_data(blk);
+    for (int r = 0; r < ch->tile; r++) {
+        memcpy(dst + (size_t) r * ch->tile,
+               ch->a + ((size_t) i * ch->tile + r) * ch->n +
+                   (size_t) j * ch->tile,
+               (size_t) ch->tile * sizeof(double));
+    }
+    sl_err rv = sl_put(c, blk, &ch->ver[v]);
+    sl_value_destroy(&blk);
+    if (rv != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "put tile (%d, %d): %s", i, j,
+                sl_client_errstr(c));
+    }
+    return rv;
+}
+
+// Put the tiles of A that tasks [from, to) read and that are not put yet:
+// each goes in just before the first job that needs it, so that the
+// workers start on the first panel while the rest is still being put.
+static sl_err
+s_put_inputs(sl_client *c, s_chol *ch, int from, int to, char *errbuf)
+{
+    int puts = ch->t * (ch->t + 1) / 2;
+    sl_err rv = SL_OK;
+    for (int x = from; x < to && rv == SL_OK; x++) {
+        const int in[3] = {ch->tasks[x].a, ch->tasks[x].b, ch->tasks[x].c};
+        for (int k = 0; k < 3 && rv == SL_OK; k++) {
+            if (in[k] >= 0 && in[k] < puts) {
+                rv = s_put_tile(c, ch, in[k], errbuf);
             }
         }
     }
-    return SL_OK;
+    return rv;
 }
 
 // The argument of task k: its inputs by name, and the kernel's options.
@@ -270,6 +294,32 @@ s_submit(sl_client *c, s_chol *ch, int from, int to, sl_job *job, char *errbuf)
     return rv;
 }
 
+// Copy the tile task k made, a tile of L, into out.
+static sl_err
+s_copy_tile(sl_client *c, s_chol *ch, const s_task *k, char *errbuf)
+{
+    const sl_value *f = ch->ver[k->out];
+    sl_job job = {sl_future_job(f)};
+    size_t index = (size_t) sl_future_index(f);
+    const sl_value *v;
+    const sl_result *r = sl_job_result(c, job, index);
+    sl_err rv = SL_EKERNEL;
+    if (r == NULL || r->status != SL_TASK_OK ||
+        (rv = sl_job_value(c, job, index, &v)) != SL_OK) {
+        sl__fmt(errbuf, SL_ERRSTR_LEN, "tile (%d, %d) of L: %s", k->i, k->j,
+                r != NULL && r->error ? r->error : sl_client_errstr(c));
+        return rv != SL_OK ? rv : SL_EKERNEL;
+    }
+    const double *src = sl_ndarray_cdata(v);
+    for (int row = 0; row < ch->tile; row++) {
+        memcpy(ch->out + ((size_t) k->i * ch->tile + row) * ch->n +
+                   (size_t) k->j * ch->tile,
+               src + (size_t) row * ch->tile,
+               (size_t) ch->tile * sizeof(double));
+    }
+    return SL_OK;
+}
+
 // Run the graph: submit each run of tasks of one kernel and priority as a
 // job, the versions it makes futures of it. A job none of whose tiles is
 // the latest any more is released as soon as the tasks that replace them
@@ -288,7 +338,8 @@ s_run(sl_client *c, s_chol *ch, char *errbuf)
             to++;
         }
         int g = n_jobs++;
-        if ((rv = s_submit(c, ch, from, to, &ch->jobs[g], errbuf)) != SL_OK) {
+        if ((rv = s_put_inputs(c, ch, from, to, errbuf)) != SL_OK ||
+            (rv = s_submit(c, ch, from, to, &ch->jobs[g], errbuf)) != SL_OK) {
             break;
         }
         ch->left[g] = to - from;
@@ -305,40 +356,26 @@ s_run(sl_client *c, s_chol *ch, char *errbuf)
         }
         from = to;
     }
-    // What is not released makes L: wait on it.
+    // What is not released makes L: each job's tiles are copied into out
+    // as soon as it has ended, in the order they were submitted, while the
+    // later steps still run.
     int n = 0;
-    for (int g = 0; g < n_jobs; g++) {
-        if (ch->jobs[g].id != 0) {
-            ch->jobs[n++] = ch->jobs[g];
+    for (int g = 0; g < n_jobs && rv == SL_OK; g++) {
+        if (ch->jobs[g].id == 0) {
+            continue;
         }
-    }
-    if (rv == SL_OK && (rv = sl_wait(c, ch->jobs, (size_t) n, SL_ALL_COMPLETED,
-                                     -1)) != SL_OK) {
-        sl__fmt(errbuf, SL_ERRSTR_LEN, "wait: %s", sl_client_errstr(c));
-    }
-    // The tiles of L, into out.
-    for (int i = 0; i < ch->t && rv == SL_OK; i++) {
-        for (int j = 0; j <= i && rv == SL_OK; j++) {
-            const sl_value *f = ch->ver[ch->latest[i * ch->t + j]];
-            sl_job job = {sl_future_job(f)};
-            size_t index = (size_t) sl_future_index(f);
-            const sl_value *v;
-            const sl_result *r = sl_job_result(c, job, index);
-            if (r == NULL || r->status != SL_TASK_OK ||
-                (rv = sl_job_value(c, job, index, &v)) != SL_OK) {
-                sl__fmt(errbuf, SL_ERRSTR_LEN, "tile (%d, %d) of L: %s", i, j,
-                        r != NULL && r->error ? r->error : sl_client_errstr(c));
-                rv = rv != SL_OK ? rv : SL_EKERNEL;
-                break;
-            }
-            const double *src = sl_ndarray_cdata(v);
-            for (int row = 0; row < ch->tile; row++) {
-                memcpy(ch->out + ((size_t) i * ch->tile + row) * ch->n +
-                           (size_t) j * ch->tile,
-                       src + (size_t) row * ch->tile,
-                       (size_t) ch->tile * sizeof(double));
+        if ((rv = sl_wait(c, &ch->jobs[g], 1, SL_ALL_COMPLETED, -1)) != SL_OK) {
+            sl__fmt(errbuf, SL_ERRSTR_LEN, "wait: %s", sl_client_errstr(c));
+            break;
+        }
+        for (int x = 0; x < ch->n_tasks && rv == SL_OK; x++) {
+            const s_task *k = &ch->tasks[x];
+            if (ch->group[x] == g &&
+                ch->latest[k->i * ch->t + k->j] == k->out) {
+                rv = s_copy_tile(c, ch, k, errbuf);
             }
         }
+        ch->jobs[n++] = ch->jobs[g];
     }
     for (int g = 0; g < n; g++) {
         sl_job_release(c, ch->jobs[g]);
@@ -371,10 +408,7 @@ s_round(sl_client *c, s_chol *ch, double *dist_s, double *ref_s,
         double *max_rel, char *errbuf)
 {
     double t0 = sl__mono();
-    sl_err rv = s_put_tiles(c, ch, errbuf);
-    if (rv == SL_OK) {
-        rv = s_run(c, ch, errbuf);
-    }
+    sl_err rv = s_run(c, ch, errbuf);
     *dist_s = sl__mono() - t0;
     int puts = ch->t * (ch->t + 1) / 2;
     for (int v = 0; v < ch->n_ver; v++) {
