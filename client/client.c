@@ -340,27 +340,9 @@ s_deps_field(sl_client *c, uint32_t n, bool any)
     return &c->deps_w;
 }
 
-// A job's unended producers lose it as a dependent (it ended, or went).
-static void
-s_producers_drop(sl_client *c, sl__client_job *job)
-{
-    c->graph_ended = true; // a released producer may be done with now
-    for (size_t i = 0; i < job->n_producers; i++) {
-        sl__client_job *p = sl__client_job_find_any(c, job->producers[i]);
-        if (p != NULL && p->dependents > 0) {
-            p->dependents--;
-        }
-    }
-    if (job->n_producers > 0 && !job->released && c->graph_jobs > 0) {
-        c->graph_jobs--;
-    }
-    free(job->producers);
-    job->producers = NULL;
-    job->n_producers = 0;
-}
-
-// Jobs with producers that have ended let them go, and released producers
-// that nothing names any more are finished with.
+// Released jobs that ran on for their dependents and that nothing names
+// any more are finished with (job.c lets a job's producers go when it
+// ends, and marks c->graph_ended).
 static void
 s_graph_pump(sl_client *c)
 {
@@ -368,17 +350,8 @@ s_graph_pump(sl_client *c)
         return;
     }
     c->graph_ended = false;
-    for (sl__client_job *j = c->jobs; c->graph_jobs > 0 && j != NULL;
-         j = j->next) {
-        if (j->n_producers > 0 && j->done == j->n) {
-            s_producers_drop(c, j);
-        }
-    }
     for (sl__client_job **pp = &c->released; *pp != NULL;) {
         sl__client_job *j = *pp;
-        if (j->done == j->n && j->n_producers > 0) {
-            s_producers_drop(c, j); // it ran on for its dependents: done
-        }
         if (j->dependents > 0 || j->done < j->n) {
             pp = &j->next;
             continue;
@@ -438,9 +411,6 @@ s_submit(sl_client *c, sl__client_job *job, const char *function,
         sl__client_send_chunk(c, job, ch, NULL);
         first += i;
     }
-    if (job->n_producers > 0) {
-        c->graph_jobs++;
-    }
     return SL_OK;
 }
 
@@ -476,12 +446,7 @@ s_map(sl_client *c, const char *function, sl_value *const *args, size_t n,
         sl__mpw_reset(&c->w);
         sl__msg_job(&c->w, SL_MSG_CANCEL, job->id);
         sl__client_send(c);
-        for (size_t i = 0; i < job->n_producers; i++) {
-            sl__client_job *p = sl__client_job_find(c, job->producers[i]);
-            if (p != NULL && p->dependents > 0) {
-                p->dependents--;
-            }
-        }
+        sl__client_job_drop_producers(c, job);
         sl__client_job_unlink(c, job);
         sl__client_job_free(c, &job);
         return rv;
@@ -823,16 +788,13 @@ sl_job_release(sl_client *c, sl_job job)
     if (j->dependents > 0) {
         // Tasks of other jobs still take its results: it runs on, and its
         // stored objects stay, until they have ended; its own producers'
-        // stay until it has ended (s_graph_pump).
-        if (j->n_producers > 0) {
-            c->graph_jobs--; // counted on c->released from now on
-        }
+        // stay until it has ended (job.c).
         j->released = true;
         j->next = c->released;
         c->released = j;
         return;
     }
-    s_producers_drop(c, j);
+    sl__client_job_drop_producers(c, j);
     // The results go first: values mapped from the node's tier hold their
     // files, which can then be given to the tier's pool for reuse. Results
     // not received yet may be stored too.

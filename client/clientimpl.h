@@ -103,8 +103,7 @@ struct sl_client {
     sl__client_job *jobs;        // every job not released
     sl__table by_id;             // id -> job, of jobs and released
     sl__client_job *released;    // released, with unended dependents
-    size_t graph_jobs;           // unended jobs in jobs with producers
-    bool graph_ended;            // one of them, or a released one, ended
+    bool graph_ended;            // a job of a graph ended, or let go
     size_t held_reduces;         // map_reduce jobs not submitted yet
     uint64_t *releases;          // job ids for the next RELEASE
     size_t n_releases, cap_releases; // in releases; allocated
@@ -157,6 +156,12 @@ void sl__client_task_end(sl__client_job *job, size_t i, sl_task_status status,
 // End every pending task of job with status and text.
 void sl__client_job_fail(sl__client_job *job, sl_task_status status,
                          const char *text);
+// Job's producers lose it as a dependent (it ended, or went), once; a
+// released producer may then be done with (c->graph_ended).
+void sl__client_job_drop_producers(sl_client *c, sl__client_job *job);
+// After outcomes ended tasks of job: when it has ended, its producers are
+// let go, and a released job's end is noted for the next pump.
+void sl__client_job_check_ended(sl_client *c, sl__client_job *job);
 // Record one outcome of a DONE for job (its value decoded within c's
 // limits).
 void sl__client_job_outcome(sl_client *c, sl__client_job *job,

@@ -236,7 +236,7 @@ s_on_error(sl_client *c, sl__mpr *r)
     sl__client_job *job = m.job != 0 ? sl__client_job_find_any(c, m.job) : NULL;
     if (job != NULL) {
         sl__client_job_fail(job, SL_TASK_FAILED, text);
-        c->graph_ended = true; // it may have named, or been named by, others
+        sl__client_job_check_ended(c, job);
     }
 }
 

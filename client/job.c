@@ -144,6 +144,31 @@ sl__client_job_fail(sl__client_job *job, sl_task_status status,
 }
 
 void
+sl__client_job_drop_producers(sl_client *c, sl__client_job *job)
+{
+    for (size_t i = 0; i < job->n_producers; i++) {
+        sl__client_job *p = sl__client_job_find_any(c, job->producers[i]);
+        if (p != NULL && p->dependents > 0) {
+            p->dependents--;
+            c->graph_ended |= p->released;
+        }
+    }
+    free(job->producers);
+    job->producers = NULL;
+    job->n_producers = 0;
+}
+
+void
+sl__client_job_check_ended(sl_client *c, sl__client_job *job)
+{
+    if (job->done < job->n) {
+        return;
+    }
+    sl__client_job_drop_producers(c, job);
+    c->graph_ended |= job->released;
+}
+
+void
 sl__client_job_outcome(sl_client *c, sl__client_job *job, const sl__outcome *o)
 {
     if (o->index >= job->n ||
@@ -176,11 +201,7 @@ sl__client_job_outcome(sl_client *c, sl__client_job *job, const sl__outcome *o)
     r->pub.bytes_mapped = o->stats.bytes_mapped;
     r->pub.attempts = o->attempt;
     sl__client_task_end(job, o->index, status, text);
-    // A job whose futures named others, or one released that ran on for
-    // its dependents, has ended: the next pump lets go of what it kept.
-    if (job->done == job->n && (job->n_producers > 0 || job->released)) {
-        c->graph_ended = true;
-    }
+    sl__client_job_check_ended(c, job);
 }
 
 // ---------------------------------------------------------------------

@@ -161,6 +161,23 @@ s_worker(const char *name, uint32_t slots, uint32_t prefetch)
     return w;
 }
 
+// Hand the SUBMIT in fx.w to the scheduler from client. It keeps the frame
+// the arguments lie in, as it does a received one.
+static void
+s_deliver_submit(sl__peer *client)
+{
+    zmq_msg_t body;
+    SL_ASSERT_EQ(zmq_msg_init_size(&body, fx.w.buf.size), 0);
+    memcpy(zmq_msg_data(&body), fx.w.buf.data, fx.w.buf.size);
+    sl__mpr r;
+    uint32_t type, nfields;
+    char why[SL_ERRSTR_LEN];
+    sl__mpr_init(&r, zmq_msg_data(&body), zmq_msg_size(&body));
+    SL_PASS(sl__msg_open(&r, &type, &nfields, why));
+    sl__on_submit(fx.sched, client, &r, nfields, &body);
+    zmq_msg_close(&body);
+}
+
 // Submit job id of n tasks in one chunk from client; task i's argument is
 // i.
 static sl__job *
@@ -173,18 +190,7 @@ s_submit_from(sl__peer *client, uint64_t id, uint32_t n, uint32_t priority,
     for (uint32_t i = 0; i < n; i++) {
         msgpack_pack_uint32(&fx.w.pk, i);
     }
-    // The scheduler keeps the frame the arguments lie in, as it does a
-    // received one.
-    zmq_msg_t body;
-    SL_ASSERT_EQ(zmq_msg_init_size(&body, fx.w.buf.size), 0);
-    memcpy(zmq_msg_data(&body), fx.w.buf.data, fx.w.buf.size);
-    sl__mpr r;
-    uint32_t type, nfields;
-    char why[SL_ERRSTR_LEN];
-    sl__mpr_init(&r, zmq_msg_data(&body), zmq_msg_size(&body));
-    SL_PASS(sl__msg_open(&r, &type, &nfields, why));
-    sl__on_submit(fx.sched, client, &r, nfields, &body);
-    zmq_msg_close(&body);
+    s_deliver_submit(client);
     sl__job *job = sl__table_get(&fx.sched->jobs, id);
     SL_ASSERT(job != NULL);
     SL_ASSERT_EQ(job->received, n);
@@ -765,16 +771,7 @@ s_resubmit_graph(sl__peer *client, uint64_t id, uint32_t n, const s_dep *deps,
             msgpack_pack_uint64(&fx.w.pk, deps[k + j].index);
         }
     }
-    zmq_msg_t body;
-    SL_ASSERT_EQ(zmq_msg_init_size(&body, fx.w.buf.size), 0);
-    memcpy(zmq_msg_data(&body), fx.w.buf.data, fx.w.buf.size);
-    sl__mpr r;
-    uint32_t type, nfields;
-    char why[SL_ERRSTR_LEN];
-    sl__mpr_init(&r, zmq_msg_data(&body), zmq_msg_size(&body));
-    SL_PASS(sl__msg_open(&r, &type, &nfields, why));
-    sl__on_submit(fx.sched, client, &r, nfields, &body);
-    zmq_msg_close(&body);
+    s_deliver_submit(client);
 }
 
 // The same without an ended bitmap: a first submission.
@@ -1019,6 +1016,17 @@ test_graph_refused(void)
     s_teardown();
 }
 
+// The client releases job id.
+static void
+s_release(uint64_t id)
+{
+    sl__mpr r;
+    sl__mpw_reset(&fx.w);
+    sl__msg_release(&fx.w, &id, 1);
+    s_open(&r, SL_MSG_RELEASE);
+    sl__on_release(fx.sched, fx.client, &r);
+}
+
 // RELEASE frees an ended kept job, but not one that an unended task still
 // names: that one runs on (it is not cancelled), and goes once its last
 // dependent has ended. A kept job that is not released stays after its
@@ -1032,12 +1040,7 @@ test_graph_release(void)
     s_submit_graph(fx.client, 1, 1, NULL, &none);
     s_dep dep = {1, 0};
     s_submit_graph(fx.client, 2, 1, &dep, &one);
-    uint64_t ids[1] = {1};
-    sl__mpw_reset(&fx.w);
-    sl__msg_release(&fx.w, ids, 1);
-    sl__mpr r;
-    s_open(&r, SL_MSG_RELEASE);
-    sl__on_release(fx.sched, fx.client, &r);
+    s_release(1);
     sl__job *p = sl__table_get(&fx.sched->jobs, 1);
     SL_ASSERT(p != NULL && !p->cancelled);
     sl__dispatch(fx.sched);
@@ -1050,11 +1053,7 @@ test_graph_release(void)
     SL_ASSERT(sl__table_get(&fx.sched->jobs, 1) == NULL);
     // Job 2 ended but is kept: no RELEASE yet.
     SL_ASSERT(sl__table_get(&fx.sched->jobs, 2) != NULL);
-    ids[0] = 2;
-    sl__mpw_reset(&fx.w);
-    sl__msg_release(&fx.w, ids, 1);
-    s_open(&r, SL_MSG_RELEASE);
-    sl__on_release(fx.sched, fx.client, &r);
+    s_release(2);
     sl__jobs_flush(fx.sched);
     SL_ASSERT(sl__table_get(&fx.sched->jobs, 2) == NULL);
     SL_ASSERT_EQ(fx.sched->jobs.n, 0);
