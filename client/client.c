@@ -277,11 +277,8 @@ s_collect_futures(sl_client *c, sl__client_job *job, size_t index,
                               "%016" PRIx64 ", which map_reduce holds back",
                               index, fj);
     }
-    for (size_t k = 0; k < *n; k++) { // the same future twice: one input
-        if (c->futures[2 * k] == fj && c->futures[2 * k + 1] == fi) {
-            return SL_OK;
-        }
-    }
+    // The same future twice is listed twice (looking for it would cost a
+    // task of many futures their square); each is one edge and one input.
     if (*n == c->cap_futures) {
         size_t cap = c->cap_futures ? 2 * c->cap_futures : 16;
         uint64_t *f = realloc(c->futures, 2 * cap * sizeof(*f));

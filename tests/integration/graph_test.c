@@ -129,7 +129,8 @@ test_tree_of_sums(void)
 }
 
 // Many tasks take one result, and a future deep inside an argument is
-// replaced where it lies: sys.echo gives back {"a": [i, {"b": 1}]}.
+// replaced where it lies, and so is the same future again elsewhere:
+// sys.echo gives back {"a": [i, {"b": 1}], "again": 1}.
 static void
 test_fan_out_and_depth(void)
 {
@@ -148,6 +149,7 @@ test_fan_out_and_depth(void)
         s_append(l, inner);
         args[i] = sl_value_new_map();
         s_set(args[i], "a", l);
+        s_set(args[i], "again", sl_value_new_future(head, 0)); // twice
     }
     sl_job rest;
     SL_PASS(sl_map(s_client, "sys.echo", args, N, NULL, &rest));
@@ -162,6 +164,7 @@ test_fan_out_and_depth(void)
         const sl_value *b = sl_value_map_get(sl_value_list_at(l, 1), "b");
         SL_ASSERT_EQ(sl_value_type(b), SL_INT);
         SL_ASSERT_EQ(sl_value_int(b), 1);
+        SL_ASSERT_EQ(sl_value_int(sl_value_map_get(v, "again")), 1);
     }
     sl_job_release(s_client, head);
     sl_job_release(s_client, rest);
